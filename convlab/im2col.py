@@ -1,0 +1,141 @@
+"""im2col and col2im: turn convolution into one matrix product, and back.
+
+Taught in ``notebooks/04_im2col.ipynb``.
+
+``im2col`` copies every FH x FW window of a padded (N, C, H, W) batch into one row of a 2-D
+matrix with the book's layout (N*OH*OW, C*FH*FW). ``col2im`` is its adjoint (transpose), not its
+inverse: it adds each row back onto the window it came from, so a pixel covered by k windows
+receives k contributions. That is exactly what the backward pass of a convolution needs.
+
+Both keep the input's dtype (float32 in, float32 out). The loop-free ``im2col`` uses
+``numpy.lib.stride_tricks.sliding_window_view``; ``col2im`` loops only over the FH*FW kernel
+offsets (at most 25 for a 5x5 filter), each step a vectorised add over all N, C, OH, OW.
+``im2col_loops`` / ``col2im_loops`` are plain loop versions for teaching and tests.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .arith import conv_output_size, pair
+
+__all__ = ["im2col", "col2im", "windows", "fold", "im2col_loops", "col2im_loops", "window_geometry"]
+
+
+def window_geometry(input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
+    """Validate a 4-D input shape and window settings; return (N, C, H, W, OH, OW, S, P, D) pairs.
+
+    S, P, D come back as (h, w) pairs. Raises ValueError naming the offending argument.
+    """
+    if len(input_shape) != 4:
+        raise ValueError(f"input_data must be 4-D (N, C, H, W), got shape {tuple(input_shape)} "
+                         f"with {len(input_shape)} dimension(s)")
+    N, C, H, W = input_shape
+    S, P, D = pair("stride", stride, 1), pair("pad", pad, 0), pair("dilation", dilation, 1)
+    OH = conv_output_size(H, filter_h, S[0], P[0], D[0])
+    OW = conv_output_size(W, filter_w, S[1], P[1], D[1])
+    return N, C, H, W, OH, OW, S, P, D
+
+
+def _pad(x, P, value=0.0):
+    if P == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (P[0], P[0]), (P[1], P[1])), constant_values=value)
+
+
+def windows(input_data, filter_h, filter_w, stride=1, pad=0, dilation=1, pad_value=0.0):
+    """A read-only strided *view* of every window: shape (N, C, OH, OW, FH, FW), no copy."""
+    x = np.asarray(input_data)
+    N, C, H, W, OH, OW, S, P, D = window_geometry(x.shape, filter_h, filter_w, stride, pad, dilation)
+    xp = _pad(x, P, pad_value)                                        # (N, C, H+2P, W+2P)
+    eh, ew = D[0] * (filter_h - 1) + 1, D[1] * (filter_w - 1) + 1     # window extent
+    v = sliding_window_view(xp, (eh, ew), axis=(2, 3))                # (N, C, H', W', eh, ew)
+    return v[:, :, :S[0] * (OH - 1) + 1:S[0], :S[1] * (OW - 1) + 1:S[1], ::D[0], ::D[1]]
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0, dilation=1):
+    """(N, C, H, W) -> (N*OH*OW, C*FH*FW): one row per output position, one column per weight.
+
+    ``stride``, ``pad`` and ``dilation`` are ints or (h, w) pairs.
+
+    >>> im2col(np.zeros((10, 3, 7, 7)), 5, 5).shape
+    (90, 75)
+    """
+    v = windows(input_data, filter_h, filter_w, stride, pad, dilation)  # (N, C, OH, OW, FH, FW)
+    N, C, OH, OW = v.shape[:4]
+    col = v.transpose(0, 2, 3, 1, 4, 5)                                 # (N, OH, OW, C, FH, FW)
+    return col.reshape(N * OH * OW, C * filter_h * filter_w)            # copies once
+
+
+def fold(win, input_shape, stride=1, pad=0, dilation=1):
+    """Adjoint of ``windows``: add each window (N, C, OH, OW, FH, FW) back onto an (N, C, H, W) image.
+
+    Loops over the FH*FW kernel offsets only; each step is one vectorised add over N, C, OH, OW.
+    Values that land in the padding are dropped.
+    """
+    win = np.asarray(win)
+    if win.ndim != 6:
+        raise ValueError(f"win must be 6-D (N, C, OH, OW, FH, FW), got shape {win.shape}")
+    FH, FW = win.shape[4:]
+    N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), FH, FW, stride, pad, dilation)
+    if win.shape[:4] != (N, C, OH, OW):
+        raise ValueError(f"win must have shape (N, C, OH, OW, FH, FW) = {(N, C, OH, OW, FH, FW)} "
+                         f"for input_shape {tuple(input_shape)}, got {win.shape}")
+    img = np.zeros((N, C, H + 2 * P[0], W + 2 * P[1]), dtype=win.dtype)
+    for i in range(FH):                                           # loop over kernel offsets only
+        y0 = i * D[0]
+        for j in range(FW):
+            x0 = j * D[1]
+            img[:, :, y0:y0 + S[0] * OH:S[0], x0:x0 + S[1] * OW:S[1]] += win[:, :, :, :, i, j]
+    return img[:, :, P[0]:P[0] + H, P[1]:P[1] + W]
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
+    """Adjoint of ``im2col``: (N*OH*OW, C*FH*FW) -> (N, C, H, W), summing overlapping windows.
+
+    ``<im2col(x), c> == <x, col2im(c)>`` for every x and c. Not an inverse: a pixel covered by k
+    windows comes back multiplied by k.
+    """
+    N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), filter_h, filter_w,
+                                                  stride, pad, dilation)
+    col = np.asarray(col)
+    expected = (N * OH * OW, C * filter_h * filter_w)
+    if col.shape != expected:
+        raise ValueError(f"col must have shape (N*OH*OW, C*FH*FW) = {expected} for input_shape "
+                         f"{tuple(input_shape)}, got {col.shape}")
+    win = col.reshape(N, OH, OW, C, filter_h, filter_w).transpose(0, 3, 1, 2, 4, 5)
+    #                                                             # (N, C, OH, OW, FH, FW)
+    return fold(win, input_shape, stride, pad, dilation)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reference versions: one Python loop per output position. Slow, obvious, used by tests/lessons.
+
+def im2col_loops(input_data, filter_h, filter_w, stride=1, pad=0, dilation=1):
+    """Loop-per-window reference for ``im2col`` (same result, far slower)."""
+    x = np.asarray(input_data)
+    N, C, H, W, OH, OW, S, P, D = window_geometry(x.shape, filter_h, filter_w, stride, pad, dilation)
+    xp = _pad(x, P)
+    col = np.empty((N, OH, OW, C, filter_h, filter_w), dtype=x.dtype)
+    for n in range(N):
+        for oy in range(OH):
+            for ox in range(OW):
+                y, xx = oy * S[0], ox * S[1]
+                col[n, oy, ox] = xp[n, :, y:y + D[0] * (filter_h - 1) + 1:D[0],
+                                    xx:xx + D[1] * (filter_w - 1) + 1:D[1]]
+    return col.reshape(N * OH * OW, -1)
+
+
+def col2im_loops(col, input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
+    """Loop-per-window reference for ``col2im``."""
+    N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), filter_h, filter_w,
+                                                  stride, pad, dilation)
+    c = np.asarray(col).reshape(N, OH, OW, C, filter_h, filter_w)
+    img = np.zeros((N, C, H + 2 * P[0], W + 2 * P[1]), dtype=c.dtype)
+    for n in range(N):
+        for oy in range(OH):
+            for ox in range(OW):
+                y, xx = oy * S[0], ox * S[1]
+                img[n, :, y:y + D[0] * (filter_h - 1) + 1:D[0],
+                    xx:xx + D[1] * (filter_w - 1) + 1:D[1]] += c[n, oy, ox]
+    return img[:, :, P[0]:P[0] + H, P[1]:P[1] + W]

@@ -1,0 +1,335 @@
+"""Networks: a stack of layers ending in SoftmaxWithLoss, with the book's interface
+(``params``, ``predict``, ``loss``, ``accuracy``, ``gradient``, ``numerical_gradient``,
+``save_params``, ``load_params``).
+
+SimpleConvNet is taught in ``notebooks/06_training.ipynb``; LeNet, AlexNet-style and the deeper
+net in ``notebooks/08_classic_cnns.ipynb``. Every size is computed exactly in integers, so any
+filter size, stride and pad that gives a valid network works.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .arith import check_int
+from .gradcheck import numerical_gradient as _numerical_gradient
+from .layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss,
+                     check_labels)
+
+__all__ = ["Net", "SimpleConvNet", "LeNet", "AlexNetStyle", "DeepConvNet", "build_net", "load_net",
+           "NETS"]
+
+
+def _init_std(weight_init_std, fan_in):
+    """A number is used as is; 'he'/'relu' gives sqrt(2/fan_in), 'xavier'/'sigmoid' sqrt(1/fan_in)."""
+    if isinstance(weight_init_std, str):
+        key = weight_init_std.lower()
+        if key in ("he", "relu"):
+            return np.sqrt(2.0 / fan_in)
+        if key in ("xavier", "sigmoid"):
+            return np.sqrt(1.0 / fan_in)
+        raise ValueError(f"weight_init_std must be a number, 'he' or 'xavier', got {weight_init_std!r}")
+    if not np.isfinite(weight_init_std) or weight_init_std <= 0:
+        raise ValueError(f"weight_init_std must be a positive number, got {weight_init_std!r}")
+    return float(weight_init_std)
+
+
+class Net:
+    """A feed-forward net built from a spec: a list of (kind, options) steps, for example::
+
+        [("conv", dict(filter_num=30, filter_size=5)), ("relu", {}), ("pool", dict(size=2)),
+         ("affine", dict(size=100)), ("relu", {}), ("affine", dict(size=10))]
+
+    kinds: conv (filter_num, filter_size, stride=1, pad=0), pool (size, stride=size, pad=0,
+    mode='max'|'avg'), affine (size), relu, sigmoid, dropout (ratio), lrn (n, k, alpha, beta).
+    Layers are named like the book's (Conv1, Relu1, Pool1, Affine1, ...); parameters W1, b1,
+    W2, b2, ... in order of the layers that own them. ``seed`` (int or Generator) makes the
+    initialisation reproducible; ``dtype`` is float32 (fast) or float64 (gradient checks).
+    """
+
+    def __init__(self, input_dim=(1, 28, 28), spec=(), weight_init_std=0.01, seed=None,
+                 dtype=np.float32, input_grad=False):
+        if len(input_dim) != 3:
+            raise ValueError(f"input_dim must be (C, H, W), got {input_dim!r}")
+        self.input_dim = tuple(check_int(f"input_dim[{i}]", v, 1) for i, v in enumerate(input_dim))
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        rng = np.random.default_rng(seed)
+        self.layers = {}                 # name -> layer, in order
+        self.params = {}                 # W1, b1, ... (the same arrays the layers hold)
+        self._owner = {}                 # param name -> (layer, attribute)
+        self.shapes = [("input", self.input_dim)]
+        shape, counts, n_param = self.input_dim, {}, 0
+        for kind, opt in spec:
+            opt = dict(opt)
+            kind = kind.lower()
+            if kind == "conv":
+                C = shape[0]
+                fs = opt.get("filter_size", 5)
+                FH, FW = (fs, fs) if np.isscalar(fs) else fs
+                FN = check_int("filter_num", opt["filter_num"], 1)
+                std = _init_std(weight_init_std, C * FH * FW)
+                W = (std * rng.standard_normal((FN, C, FH, FW))).astype(self.dtype)
+                layer = Convolution(W, np.zeros(FN, self.dtype), opt.get("stride", 1), opt.get("pad", 0))
+                layer.need_dx = bool(input_grad or n_param > 0)
+                shape = layer.output_shape(shape)
+                name = "Conv"
+            elif kind == "pool":
+                size = opt.get("size", 2)
+                layer = Pooling(size, size, opt.get("stride", size), opt.get("pad", 0), opt.get("mode", "max"))
+                shape = layer.output_shape(shape)
+                name = "Pool"
+            elif kind == "affine":
+                D = int(np.prod(shape))
+                M = check_int("size", opt["size"], 1)
+                std = _init_std(weight_init_std, D)
+                layer = Affine((std * rng.standard_normal((D, M))).astype(self.dtype), np.zeros(M, self.dtype))
+                shape = (M,)
+                name = "Affine"
+            elif kind == "relu":
+                layer, name = Relu(), "Relu"
+            elif kind == "sigmoid":
+                layer, name = Sigmoid(), "Sigmoid"
+            elif kind == "dropout":
+                layer, name = Dropout(opt.get("ratio", 0.5), rng=rng.spawn(1)[0]), "Dropout"
+            elif kind == "lrn":
+                layer, name = LRN(**opt), "LRN"
+            else:
+                raise ValueError(f"unknown layer kind {kind!r} in spec")
+            counts[name] = counts.get(name, 0) + 1
+            lname = f"{name}{counts[name]}"
+            self.layers[lname] = layer
+            self.shapes.append((lname, tuple(shape)))
+            if hasattr(layer, "W"):
+                n_param += 1
+                for attr in ("W", "b"):
+                    self.params[f"{attr}{n_param}"] = getattr(layer, attr)
+                    self._owner[f"{attr}{n_param}"] = (layer, attr)
+        if len(shape) != 1:
+            raise ValueError("spec must end with an affine layer producing the class scores")
+        self.output_size = shape[0]
+        self.last_layer = SoftmaxWithLoss()
+        self.config = {"class": "Net", "kwargs": {"input_dim": list(self.input_dim),
+                                                  "spec": [[k, dict(o)] for k, o in spec],
+                                                  "weight_init_std": weight_init_std}}
+
+    # -- forward ------------------------------------------------------------------------------
+    def _check_x(self, x):
+        x = np.asarray(x)
+        if x.ndim == 2 and x.shape[1] == int(np.prod(self.input_dim)):  # flattened images
+            x = x.reshape((-1,) + self.input_dim)
+        if x.ndim != 4 or x.shape[1:] != self.input_dim:
+            raise ValueError(f"x must have shape (N, C, H, W) = (N, {', '.join(map(str, self.input_dim))}), "
+                             f"got {x.shape}")
+        return x.astype(self.dtype, copy=False)
+
+    def predict(self, x, train_flg=False):
+        """Class scores (N, output_size) before the softmax."""
+        x = self._check_x(x)
+        for layer in self.layers.values():
+            x = layer.forward(x, train_flg) if getattr(layer, "uses_train_flg", False) else layer.forward(x)
+        return x
+
+    def loss(self, x, t, train_flg=False):
+        """Mean cross-entropy loss for images x and labels t (integer or one-hot)."""
+        return self.last_layer.forward(self.predict(x, train_flg), t)
+
+    def accuracy(self, x, t, batch_size=100):
+        """Fraction of correctly classified samples; every sample counts, a partial last batch too."""
+        x = self._check_x(x)
+        t = check_labels(t, x.shape[0], self.output_size)
+        batch_size = check_int("batch_size", batch_size, 1)
+        correct = 0
+        for i in range(0, x.shape[0], batch_size):
+            correct += int(np.sum(self.predict(x[i:i + batch_size]).argmax(axis=1) == t[i:i + batch_size]))
+        return correct / max(x.shape[0], 1)
+
+    # -- gradients ----------------------------------------------------------------------------
+    def gradient(self, x, t, train_flg=True):
+        """Backprop gradients of the loss, a dict keyed like ``params``."""
+        self.loss(x, t, train_flg)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        return {k: getattr(layer, "d" + attr) for k, (layer, attr) in self._owner.items()}
+
+    def numerical_gradient(self, x, t, h=1e-5):
+        """Central-difference gradients of the loss (slow: two forward passes per parameter)."""
+        x = self._check_x(x)
+        return {k: _numerical_gradient(lambda: float(self.loss(x, t)), p, h).astype(p.dtype)
+                for k, p in self.params.items()}
+
+    # -- saving and loading (.npz, never pickle) --------------------------------------------------
+    def save_params(self, file_name="params.npz"):
+        """Save every parameter (and the net's configuration, as JSON text) to an .npz file."""
+        arrays = dict(self.params)
+        arrays["__config__"] = np.array(json.dumps(self.config))
+        tmp = f"{file_name}.tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, file_name)
+
+    def load_params(self, file_name="params.npz"):
+        """Load parameters saved by ``save_params``, checking every name and shape."""
+        arrays = _read_npz(file_name)
+        arrays.pop("__config__", None)
+        missing = sorted(set(self.params) - set(arrays))
+        extra = sorted(set(arrays) - set(self.params))
+        if missing:
+            raise ValueError(f"params file {file_name!r} lacks parameter(s) {missing}; "
+                             f"this net needs {sorted(self.params)}")
+        if extra:
+            raise ValueError(f"params file {file_name!r} has unexpected parameter(s) {extra}; "
+                             f"this net has {sorted(self.params)}")
+        for k, p in self.params.items():
+            if arrays[k].shape != p.shape:
+                raise ValueError(f"parameter {k} in {file_name!r} has shape {arrays[k].shape}, "
+                                 f"this net expects {p.shape}")
+        for k, p in self.params.items():
+            p[...] = arrays[k]           # in place: the layers hold these very arrays
+        return self
+
+    def __repr__(self):
+        rows = [f"{name:<10s} -> {shape}" for name, shape in self.shapes]
+        n = sum(p.size for p in self.params.values())
+        return f"{type(self).__name__} ({n:,} parameters, {self.dtype.name})\n  " + "\n  ".join(rows)
+
+
+def _read_npz(file_name):
+    """Read an .npz of plain arrays into a dict; ValueError naming the file for anything else."""
+    try:
+        with np.load(file_name, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError(f"file_name {file_name!r} is not an .npz archive of named arrays")
+            return {k: z[k] for k in z.files}
+    except AttributeError:  # np.load returned a plain array (.npy), which has no context manager
+        raise ValueError(f"file_name {file_name!r} is a single .npy array, not an .npz archive of "
+                         f"named parameters") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        if "pickled" in str(e) or "pickle" in str(e):
+            raise ValueError(f"file_name {file_name!r} holds pickled data; convlab loads parameters "
+                             f"only from .npz files of plain arrays (pickle can run code)") from None
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"file_name {file_name!r} is not a readable .npz archive: {e}") from None
+
+
+# ---------------------------------------------------------------------------------- the nets --
+
+class SimpleConvNet(Net):
+    """The book's conv - relu - pool - affine - relu - affine - softmax network.
+
+    Same constructor and ``params`` as the book (W1 (30, 1, 5, 5), W2 (4320, 100), W3 (100, 10)),
+    plus ``seed`` and ``dtype``. Taught in ``notebooks/06_training.ipynb``.
+    """
+
+    def __init__(self, input_dim=(1, 28, 28),
+                 conv_param={'filter_num': 30, 'filter_size': 5, 'pad': 0, 'stride': 1},  # noqa: B006
+                 hidden_size=100, output_size=10, weight_init_std=0.01, seed=None, dtype=np.float32,
+                 pool_size=2):
+        conv_param = dict(conv_param)
+        unknown = set(conv_param) - {"filter_num", "filter_size", "pad", "stride"}
+        if unknown:
+            raise ValueError(f"conv_param has unknown key(s) {sorted(unknown)}; expected filter_num, "
+                             f"filter_size, pad, stride")
+        spec = [("conv", {"filter_num": conv_param.get("filter_num", 30),
+                          "filter_size": conv_param.get("filter_size", 5),
+                          "pad": conv_param.get("pad", 0), "stride": conv_param.get("stride", 1)}),
+                ("relu", {}), ("pool", {"size": pool_size}),
+                ("affine", {"size": hidden_size}), ("relu", {}),
+                ("affine", {"size": output_size})]
+        super().__init__(input_dim, spec, weight_init_std, seed, dtype)
+        self.config = {"class": "SimpleConvNet", "kwargs": {
+            "input_dim": list(self.input_dim), "conv_param": conv_param, "hidden_size": hidden_size,
+            "output_size": output_size, "weight_init_std": weight_init_std, "pool_size": pool_size}}
+
+
+class LeNet(Net):
+    """LeNet-5 (LeCun et al., 1998) for 28x28 digits. ``modern=False``: sigmoid and 2x2 average
+    subsampling, as in 1998; ``modern=True``: ReLU and max pooling, as today. C1 pads by 2 so the
+    28x28 input plays the role of the original 32x32."""
+
+    def __init__(self, input_dim=(1, 28, 28), output_size=10, modern=False, seed=None, dtype=np.float32):
+        act = ("relu", {}) if modern else ("sigmoid", {})
+        pool = ("pool", {"size": 2, "mode": "max" if modern else "avg"})
+        spec = [("conv", {"filter_num": 6, "filter_size": 5, "pad": 2}), act, pool,
+                ("conv", {"filter_num": 16, "filter_size": 5}), act, pool,
+                ("affine", {"size": 120}), act, ("affine", {"size": 84}), act,
+                ("affine", {"size": output_size})]
+        super().__init__(input_dim, spec, "he" if modern else "xavier", seed, dtype)
+        self.config = {"class": "LeNet", "kwargs": {"input_dim": list(self.input_dim),
+                                                    "output_size": output_size, "modern": modern}}
+
+
+class AlexNetStyle(Net):
+    """AlexNet's ingredients at MNIST scale: ReLU, local response normalisation, overlapping
+    3x3/stride-2 max pooling and Dropout, with five conv layers and two hidden affine layers."""
+
+    def __init__(self, input_dim=(1, 28, 28), output_size=10, width=1.0, seed=None, dtype=np.float32):
+        c = lambda n: max(1, int(round(n * width)))  # noqa: E731
+        lrn = ("lrn", {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75})
+        ovp = ("pool", {"size": 3, "stride": 2})
+        spec = [("conv", {"filter_num": c(32), "filter_size": 5, "pad": 2}), ("relu", {}), lrn, ovp,
+                ("conv", {"filter_num": c(64), "filter_size": 3, "pad": 1}), ("relu", {}), lrn, ovp,
+                ("conv", {"filter_num": c(96), "filter_size": 3, "pad": 1}), ("relu", {}),
+                ("conv", {"filter_num": c(96), "filter_size": 3, "pad": 1}), ("relu", {}),
+                ("conv", {"filter_num": c(64), "filter_size": 3, "pad": 1}), ("relu", {}), ovp,
+                ("affine", {"size": c(256)}), ("relu", {}), ("dropout", {"ratio": 0.5}),
+                ("affine", {"size": c(256)}), ("relu", {}), ("dropout", {"ratio": 0.5}),
+                ("affine", {"size": output_size})]
+        super().__init__(input_dim, spec, "he", seed, dtype)
+        self.config = {"class": "AlexNetStyle", "kwargs": {"input_dim": list(self.input_dim),
+                                                           "output_size": output_size, "width": width}}
+
+
+class DeepConvNet(Net):
+    """Stacked 3x3 convolutions (as in the book's chapter 8): conv-relu-conv-relu-pool three times
+    with 16, 32, 64 filters, then affine-relu-dropout-affine (the book also drops out the scores;
+    we do not)."""
+
+    def __init__(self, input_dim=(1, 28, 28), output_size=10, hidden_size=50, seed=None, dtype=np.float32):
+        spec = []
+        for i, fn in enumerate((16, 16, 32, 32, 64, 64)):
+            spec += [("conv", {"filter_num": fn, "filter_size": 3, "pad": 1}), ("relu", {})]
+            if i % 2 == 1:
+                spec.append(("pool", {"size": 2}))
+        spec += [("affine", {"size": hidden_size}), ("relu", {}), ("dropout", {"ratio": 0.5}),
+                 ("affine", {"size": output_size})]
+        super().__init__(input_dim, spec, "he", seed, dtype)
+        self.config = {"class": "DeepConvNet", "kwargs": {"input_dim": list(self.input_dim),
+                                                          "output_size": output_size,
+                                                          "hidden_size": hidden_size}}
+
+
+NETS = {"simple": SimpleConvNet, "lenet": LeNet, "lenet-modern": lambda **kw: LeNet(modern=True, **kw),
+        "alexnet": AlexNetStyle, "deep": DeepConvNet}
+
+
+def build_net(name, **kwargs):
+    """Build a net by name: simple, lenet, lenet-modern, alexnet, deep."""
+    if name not in NETS:
+        raise ValueError(f"net must be one of {sorted(NETS)}, got {name!r}")
+    return NETS[name](**kwargs)
+
+
+def load_net(file_name, dtype=np.float32):
+    """Rebuild the net described in a params file written by ``save_params`` and load it."""
+    arrays = _read_npz(file_name)
+    if "__config__" not in arrays:
+        raise ValueError(f"file_name {file_name!r} has no __config__ entry; build the net yourself "
+                         f"and call net.load_params({file_name!r})")
+    config = json.loads(str(arrays["__config__"]))
+    classes = {"Net": Net, "SimpleConvNet": SimpleConvNet, "LeNet": LeNet,
+               "AlexNetStyle": AlexNetStyle, "DeepConvNet": DeepConvNet}
+    if config.get("class") not in classes:
+        raise ValueError(f"file_name {file_name!r} describes an unknown net class {config.get('class')!r}")
+    kwargs = dict(config["kwargs"])
+    if "input_dim" in kwargs:
+        kwargs["input_dim"] = tuple(kwargs["input_dim"])
+    if config["class"] == "Net":
+        kwargs["spec"] = [(k, o) for k, o in kwargs["spec"]]
+    net = classes[config["class"]](dtype=dtype, **kwargs)
+    return net.load_params(file_name)
