@@ -75,7 +75,7 @@ class Net:
                 std = _init_std(weight_init_std, C * FH * FW)
                 W = (std * rng.standard_normal((FN, C, FH, FW))).astype(self.dtype)
                 layer = Convolution(W, np.zeros(FN, self.dtype), opt.get("stride", 1), opt.get("pad", 0))
-                layer.need_dx = bool(input_grad or n_param > 0)
+                layer.need_dx = bool(input_grad or self.layers)  # any earlier layer needs dout
                 shape = layer.output_shape(shape)
                 name = "Conv"
             elif kind == "pool":
@@ -201,20 +201,22 @@ class Net:
 def _read_npz(file_name):
     """Read an .npz of plain arrays into a dict; ValueError naming the file for anything else."""
     try:
-        with np.load(file_name, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise ValueError(f"file_name {file_name!r} is not an .npz archive of named arrays")
-            return {k: z[k] for k in z.files}
-    except AttributeError:  # np.load returned a plain array (.npy), which has no context manager
-        raise ValueError(f"file_name {file_name!r} is a single .npy array, not an .npz archive of "
-                         f"named parameters") from None
+        z = np.load(file_name, allow_pickle=False)
+        if isinstance(z, np.lib.npyio.NpzFile):
+            with z:
+                return {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        if "pickled" in str(e) or "pickle" in str(e):
-            raise ValueError(f"file_name {file_name!r} holds pickled data; convlab loads parameters "
-                             f"only from .npz files of plain arrays (pickle can run code)") from None
         if isinstance(e, FileNotFoundError):
             raise
-        raise ValueError(f"file_name {file_name!r} is not a readable .npz archive: {e}") from None
+        with open(file_name, "rb") as f:
+            is_pickle = f.read(1) == b"\x80"         # every pickle protocol >= 2 starts so
+        if is_pickle or "Object arrays" in str(e):
+            raise ValueError(f"file_name {file_name!r} holds pickled data; convlab loads parameters "
+                             f"only from .npz files of plain arrays (pickle can run code)") from None
+        raise ValueError(f"file_name {file_name!r} is not an .npz archive of named arrays "
+                         f"(unrecognised content)") from None
+    raise ValueError(f"file_name {file_name!r} is a single .npy array, not an .npz archive of "
+                     f"named parameters")
 
 
 # ---------------------------------------------------------------------------------- the nets --
