@@ -136,8 +136,8 @@ class _DataError(Exception):
 
 def _load_data(data_dir, train_size, test_size, parser):
     from .data import load_mnist
-    if data_dir is not None and not os.path.isdir(data_dir):
-        parser.error(f"--data-dir {data_dir!r} is not a directory")
+    if data_dir is not None and os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        parser.error(f"--data-dir {data_dir!r} is a file, not a directory")
     try:
         (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=False,
                                                           data_dir=data_dir)

@@ -1,0 +1,47 @@
+"""Nets trained on MNIST that ship with convlab, so lessons can use them instantly.
+
+Taught in ``notebooks/06_training.ipynb`` (simple_convnet) and ``notebooks/08_classic_cnns.ipynb``
+(lenet, lenet_modern, alexnet, deep). Each name has ``weights/<name>.npz`` (float32 params with
+the net's configuration) and ``weights/<name>_history.json`` (the training run that made them;
+its ``command`` entry is the exact command line). The README's training section lists them.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from .nets import load_net
+
+__all__ = ["load_pretrained", "load_history", "available", "weights_path", "WEIGHTS_DIR"]
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+
+
+def available():
+    """Names of the shipped nets (those with a params file), sorted."""
+    if not os.path.isdir(WEIGHTS_DIR):
+        return []
+    return sorted(f[:-len(".npz")] for f in os.listdir(WEIGHTS_DIR) if f.endswith(".npz"))
+
+
+def weights_path(name, kind="params"):
+    """Path of a shipped file: kind 'params' (.npz), 'history' (.json) or 'curve' (.png)."""
+    suffix = {"params": ".npz", "history": "_history.json", "curve": "_accuracy.png"}
+    if kind not in suffix:
+        raise ValueError(f"kind must be one of {sorted(suffix)}, got {kind!r}")
+    names = available()
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"name must be one of the shipped nets {names}, got {name!r}")
+    return os.path.join(WEIGHTS_DIR, name + suffix[kind])
+
+
+def load_pretrained(name="simple_convnet"):
+    """The shipped net ``name`` with its trained parameters (float32), ready for ``predict``."""
+    return load_net(weights_path(name, "params"))
+
+
+def load_history(name="simple_convnet"):
+    """The training history of the shipped net ``name``: ``loss`` per step, ``train_acc``,
+    ``test_acc`` and ``epoch_seconds`` per epoch, the ``config`` and the ``command`` used."""
+    with open(weights_path(name, "history"), encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,277 @@
+"""Trainer: shuffled epochs without replacement, fixed evaluation subset, history, bit-for-bit
+reproducibility, callback, checkpoints, Ctrl-C, time limit, bad arguments; plot_history.
+
+Synthetic 8x8 images (class = which quadrant is bright, plus noise) keep these fast and free of
+MNIST; the real data is exercised in test_cli.py and test_pretrained.py."""
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+import convlab.train as train_mod  # noqa: E402
+from convlab.nets import Net, load_net  # noqa: E402
+from convlab.plots import plot_history  # noqa: E402
+from convlab.train import Trainer, load_history  # noqa: E402
+
+SPEC = [("conv", {"filter_num": 4, "filter_size": 3, "pad": 1}), ("relu", {}), ("pool", {"size": 2}),
+        ("affine", {"size": 16}), ("relu", {}), ("dropout", {"ratio": 0.2}), ("affine", {"size": 4})]
+
+
+def quadrant_data(n, seed):
+    """n images (n, 1, 8, 8): class k has its k-th 4x4 quadrant bright."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 4, n)
+    x = 0.3 * rng.random((n, 1, 8, 8)).astype(np.float32)
+    for i, k in enumerate(t):
+        r, c = divmod(int(k), 2)
+        x[i, 0, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 0.7
+    return x, t
+
+
+X_TRAIN, T_TRAIN = quadrant_data(203, 1)
+X_TEST, T_TEST = quadrant_data(57, 2)
+
+
+def make_net(seed=0):
+    return Net((1, 8, 8), SPEC, weight_init_std="he", seed=seed)
+
+
+def make_trainer(net=None, **kw):
+    kw.setdefault("epochs", 3)
+    kw.setdefault("mini_batch_size", 20)
+    kw.setdefault("train_eval_size", 50)
+    kw.setdefault("verbose", False)
+    kw.setdefault("optimizer_param", {"lr": 0.01})
+    return Trainer(net if net is not None else make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, **kw)
+
+
+class RecordingTrainer(Trainer):
+    """Records which training images each step saw (pixel sums identify the images)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.seen = []
+
+    def train_step(self, x_batch, t_batch):
+        self.seen.append(x_batch.copy())
+        return super().train_step(x_batch, t_batch)
+
+
+# --------------------------------------------------------------------------------- epochs --
+
+def test_every_epoch_is_a_fresh_permutation_with_a_smaller_last_batch():
+    net = make_net()
+    tr = RecordingTrainer(net, X_TRAIN, T_TRAIN, X_TEST, T_TEST, epochs=3, mini_batch_size=20,
+                          train_eval_size=50, verbose=False)
+    h = tr.train()
+    steps = -(-203 // 20)                                   # 11: ten of 20 and one of 3
+    assert tr.steps_per_epoch == steps and len(h["loss"]) == 3 * steps
+    key = {X_TRAIN[i].tobytes(): i for i in range(len(X_TRAIN))}
+    orders = []
+    for e in range(3):
+        batches = tr.seen[e * steps:(e + 1) * steps]
+        assert [len(b) for b in batches] == [20] * 10 + [3]
+        order = [key[img.tobytes()] for b in batches for img in b]
+        assert sorted(order) == list(range(203))            # each image exactly once
+        orders.append(order)
+    assert orders[0] != orders[1] != orders[2]              # reshuffled every epoch
+
+
+def test_fixed_train_eval_subset_from_the_seed():
+    a, b, c = make_trainer(seed=5), make_trainer(seed=5), make_trainer(seed=6)
+    assert np.array_equal(a.train_eval_idx, b.train_eval_idx)
+    assert not np.array_equal(a.train_eval_idx, c.train_eval_idx)
+    idx = a.train_eval_idx
+    assert len(idx) == 50 and len(np.unique(idx)) == 50 and idx.min() >= 0 and idx.max() < 203
+    assert make_trainer(train_eval_size=10**6).train_eval_size == 203   # clamped to the set
+
+
+def test_evaluation_uses_full_test_set_and_the_subset():
+    tr = make_trainer(epochs=2)
+    h = tr.train()
+    net = tr.network
+    assert h["test_acc"][-1] == net.accuracy(X_TEST, T_TEST)
+    idx = tr.train_eval_idx
+    assert h["train_acc"][-1] == net.accuracy(X_TRAIN[idx], T_TRAIN[idx])
+
+
+# -------------------------------------------------------------------------------- history --
+
+def test_history_contents_and_learning():
+    h = make_trainer(epochs=4).train()
+    assert len(h["train_acc"]) == len(h["test_acc"]) == len(h["epoch_seconds"]) == 4
+    assert all(s > 0 for s in h["epoch_seconds"])
+    assert all(np.isfinite(h["loss"]))
+    assert h["test_acc"][-1] > 0.9 and h["train_acc"][-1] > 0.9      # the task is easy
+    assert np.mean(h["loss"][-5:]) < 0.5 * np.mean(h["loss"][:5])
+    assert h["best_test_acc"] == max(h["test_acc"])
+    assert h["test_acc"][h["best_epoch"] - 1] == h["best_test_acc"]
+    assert h["config"]["mini_batch_size"] == 20 and h["config"]["optimizer"] == "adam"
+    assert h["config"]["net"]["class"] == "Net"
+    assert not h["interrupted"] and not h["stopped_by_time_limit"]
+    json.dumps(h)                                            # JSON-friendly as is
+
+
+def test_loss_is_the_batch_loss():
+    tr = make_trainer(epochs=1, mini_batch_size=203)         # one step on the whole set
+    before = make_net()
+    expected = float(before.loss(X_TRAIN, T_TRAIN, train_flg=False))
+    tr.network.layers["Dropout1"].ratio = 0.0                # so the training loss is comparable
+    h = tr.train()
+    assert h["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
+def test_same_seed_same_history_bit_for_bit(optimizer):
+    kw = dict(epochs=2, seed=3, optimizer=optimizer)
+    a = make_trainer(make_net(seed=1), **kw)
+    b = make_trainer(make_net(seed=1), **kw)
+    ha, hb = a.train(), b.train()
+    for key in ("loss", "train_acc", "test_acc"):
+        assert ha[key] == hb[key]
+    for k in a.network.params:
+        assert np.array_equal(a.network.params[k], b.network.params[k])
+    c = make_trainer(make_net(seed=1), epochs=2, seed=4, optimizer=optimizer)
+    assert c.train()["loss"] != ha["loss"]                    # the seed matters
+
+
+def test_optimizer_object_and_params():
+    from convlab.optim import SGD
+    opt = SGD(lr=0.05)
+    tr = make_trainer(optimizer=opt, epochs=1)
+    assert tr.optimizer is opt and tr.history["config"]["optimizer"] == "SGD"
+    assert make_trainer(optimizer="Momentum", optimizer_param={"lr": 0.02, "momentum": 0.5}).optimizer.momentum == 0.5
+
+
+# ---------------------------------------------------------------- callback and checkpoints --
+
+def test_callback_once_per_epoch_with_the_history():
+    calls = []
+    make_trainer(epochs=3, callback=lambda h: calls.append((len(h["train_acc"]), len(h["loss"])))).train()
+    assert calls == [(1, 11), (2, 22), (3, 33)]
+
+
+def test_checkpoints_last_best_and_history(tmp_path):
+    snapshots = []
+    tr = make_trainer(epochs=3, checkpoint_dir=tmp_path / "ck",
+                      callback=lambda h: snapshots.append({k: p.copy() for k, p in tr.network.params.items()}))
+    h = tr.train()
+    last = load_net(tmp_path / "ck" / "last.npz")
+    best = load_net(tmp_path / "ck" / "best.npz")
+    for k, p in tr.network.params.items():
+        assert np.array_equal(last.params[k], p)
+        assert np.array_equal(best.params[k], snapshots[h["best_epoch"] - 1][k])
+    assert best.accuracy(X_TEST, T_TEST) == h["best_test_acc"]
+    assert load_history(tmp_path / "ck" / "history.json") == json.loads(json.dumps(h))
+
+
+# ------------------------------------------------------------------ Ctrl-C and time limit --
+
+def test_ctrl_c_from_callback_keeps_history_and_checkpoint(tmp_path):
+    def cb(h):
+        if len(h["train_acc"]) == 2:
+            raise KeyboardInterrupt
+    tr = make_trainer(epochs=5, callback=cb, checkpoint_dir=tmp_path)
+    h = tr.train()                                            # returns, does not raise
+    assert h["interrupted"] and len(h["test_acc"]) == 2 and len(h["loss"]) == 22
+    saved = load_net(tmp_path / "last.npz")
+    for k, p in tr.network.params.items():
+        assert np.array_equal(saved.params[k], p)
+    assert load_history(tmp_path / "history.json")["interrupted"] is True
+
+
+def test_ctrl_c_mid_epoch_keeps_last_completed_epoch(tmp_path):
+    after_epoch_1 = {}
+
+    class Interrupting(Trainer):
+        def train_step(self, x, t):
+            if len(self.history["loss"]) == 15:               # in epoch 2
+                raise KeyboardInterrupt
+            return super().train_step(x, t)
+
+    tr = Interrupting(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, epochs=3, mini_batch_size=20,
+                      train_eval_size=50, verbose=False, checkpoint_dir=tmp_path,
+                      callback=lambda h: after_epoch_1.update(
+                          {k: p.copy() for k, p in tr.network.params.items()}))
+    h = tr.train()
+    assert h["interrupted"] and len(h["loss"]) == 15 and len(h["test_acc"]) == 1
+    saved = load_net(tmp_path / "last.npz")
+    for k in after_epoch_1:
+        assert np.array_equal(saved.params[k], after_epoch_1[k])
+    assert not np.array_equal(saved.params["W1"], tr.network.params["W1"])  # net moved on
+
+
+def test_train_again_continues_after_an_interruption():
+    stop = [True]
+
+    def cb(h):
+        if stop[0] and len(h["train_acc"]) == 1:
+            raise KeyboardInterrupt
+    tr = make_trainer(epochs=3, callback=cb)
+    assert len(tr.train()["train_acc"]) == 1
+    stop[0] = False
+    h = tr.train()
+    assert len(h["train_acc"]) == 3 and len(h["loss"]) == 33
+
+
+def test_time_limit_stops_after_an_epoch(monkeypatch):
+    clock = iter(np.arange(0.0, 1e6, 10.0))                   # every reading 10 s later
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: float(next(clock)))
+    h = make_trainer(epochs=5, max_seconds=25).train()
+    assert h["stopped_by_time_limit"] and len(h["train_acc"]) == 1
+    clock2 = iter(np.arange(0.0, 1e6, 10.0))
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: float(next(clock2)))
+    h = make_trainer(epochs=3, max_seconds=1e5).train()
+    assert not h["stopped_by_time_limit"] and len(h["train_acc"]) == 3
+
+
+def test_verbose_false_is_silent_and_verbose_reports(capsys):
+    make_trainer(epochs=1).train()
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    make_trainer(epochs=1, verbose=True).train()
+    out = capsys.readouterr()
+    assert "epoch   1/1" in out.out + out.err and "test acc" in out.out + out.err
+
+
+# ---------------------------------------------------------------------------- bad input --
+
+@pytest.mark.parametrize("kw, match", [
+    ({"epochs": -1}, "epochs"), ({"epochs": 2.5}, "epochs"),
+    ({"mini_batch_size": 0}, "mini_batch_size"), ({"train_eval_size": 0}, "train_eval_size"),
+    ({"eval_batch_size": 0}, "eval_batch_size"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+    ({"optimizer": "adamw"}, "optimizer"), ({"max_seconds": 0}, "max_seconds"),
+])
+def test_bad_arguments_name_themselves(kw, match):
+    with pytest.raises(ValueError, match=match):
+        make_trainer(**kw)
+
+
+def test_bad_types_and_data():
+    with pytest.raises(TypeError, match="callback"):
+        make_trainer(callback=3)
+    with pytest.raises(TypeError, match="optimizer"):
+        make_trainer(optimizer=3)
+    with pytest.raises(ValueError, match="t_train"):
+        Trainer(make_net(), X_TRAIN, T_TRAIN[:-1], X_TEST, T_TEST)
+    with pytest.raises(ValueError, match="t_test"):
+        Trainer(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST + 4)   # labels outside [0, 4)
+    with pytest.raises(ValueError, match="x_train"):
+        Trainer(make_net(), X_TRAIN[:0], T_TRAIN[:0], X_TEST, T_TEST)
+
+
+# ---------------------------------------------------------------------------- the figure --
+
+def test_plot_history_is_the_chapter_figure():
+    import matplotlib.pyplot as plt
+    h = {"train_acc": [0.9, 0.95, 0.97], "test_acc": [0.89, 0.93, 0.96]}
+    ax = plot_history(h)
+    train, test = ax.get_lines()[:2]
+    assert train.get_marker() == "o" and test.get_marker() == "s"
+    assert list(train.get_xdata()) == [1, 2, 3] and list(test.get_ydata()) == h["test_acc"]
+    assert ax.get_ylim() == (0.0, 1.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
+    plt.close(ax.figure)
