@@ -1,0 +1,628 @@
+"""Tests for convlab.data: the real MNIST files, refusal of bad files, and downloads from a local
+HTTP server on 127.0.0.1 (no internet is used)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import os
+import shutil
+import socket
+import struct
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convlab import data
+from convlab.data import (FILES, MNISTFileError, MNISTUnavailableError, default_data_dir,
+                          download_mnist, find_mnist_dir, load_mnist, read_idx)
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_MIRRORS = list(data.MIRRORS)  # captured before any test patches it
+
+# Label counts of the original files (0..9), from ../shared/data/mnist/README.md.
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+# ---------------------------------------------------------------------------------------------
+# The real files
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist_dir() -> Path:
+    """$CONVLAB_MNIST_DIR, else ../shared/data/mnist next to the repo. Skipped when neither
+    exists, unless CONVLAB_REQUIRE_MNIST=1 (CI), which turns the skip into a failure."""
+    env = os.environ.get("CONVLAB_MNIST_DIR", "").strip()
+    candidate = Path(env) if env else REPO.parent / "shared" / "data" / "mnist"
+    if all((candidate / f"{n}.gz").is_file() or (candidate / n).is_file() for n in FILES):
+        return candidate
+    message = f"MNIST files not found in {candidate} (set CONVLAB_MNIST_DIR)"
+    if os.environ.get("CONVLAB_REQUIRE_MNIST") == "1":
+        pytest.fail(message + " and CONVLAB_REQUIRE_MNIST=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def raw(mnist_dir):
+    """Real MNIST as uint8 (N, 1, 28, 28) images and int64 labels."""
+    return load_mnist(normalize=False, flatten=False, data_dir=mnist_dir, download=False)
+
+
+def test_real_shapes_dtypes_and_ranges(raw):
+    (x_train, t_train), (x_test, t_test) = raw
+    assert x_train.shape == (60000, 1, 28, 28) and x_test.shape == (10000, 1, 28, 28)
+    assert x_train.dtype == np.uint8 and x_test.dtype == np.uint8
+    assert t_train.shape == (60000,) and t_test.shape == (10000,)
+    assert t_train.dtype == np.int64 and t_test.dtype == np.int64
+    assert x_train.min() == 0 and x_train.max() == 255
+    assert x_train.flags.writeable  # callers may modify their copy
+
+
+def test_real_labels_are_the_original_order(raw):
+    (_, t_train), (_, t_test) = raw
+    assert t_train[:5].tolist() == [5, 0, 4, 1, 9]
+    assert t_test[:5].tolist() == [7, 2, 1, 0, 4]
+    assert np.bincount(t_train, minlength=10).tolist() == TRAIN_COUNTS
+    assert np.bincount(t_test, minlength=10).tolist() == TEST_COUNTS
+
+
+def test_real_default_form_is_flat_float32_in_unit_range(raw, mnist_dir):
+    (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=mnist_dir, download=False)
+    assert x_train.shape == (60000, 784) and x_test.shape == (10000, 784)
+    assert x_train.dtype == np.float32 and x_test.dtype == np.float32
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    np.testing.assert_array_equal(x_test, raw[1][0].reshape(10000, 784) / np.float32(255))
+    np.testing.assert_array_equal(t_train, raw[0][1])
+
+
+def test_real_via_env_var_one_hot_unflattened(raw, mnist_dir, monkeypatch):
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(mnist_dir))
+    (x_train, t_train), (x_test, t_test) = load_mnist(flatten=False, one_hot_label=True,
+                                                      download=False)
+    assert x_train.shape == (60000, 1, 28, 28) and x_train.dtype == np.float32
+    assert t_train.shape == (60000, 10) and t_train.dtype == np.float32
+    assert t_test.shape == (10000, 10)
+    assert (t_train.sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(t_train.argmax(axis=1), raw[0][1])
+    np.testing.assert_array_equal(t_test.argmax(axis=1), raw[1][1])
+
+
+def test_real_plain_copy_reads_the_same(mnist_dir, tmp_path):
+    """An uncompressed copy (no .gz) is detected by its bytes and passes the same checksum."""
+    name = "t10k-labels-idx1-ubyte"
+    plain = tmp_path / name
+    plain.write_bytes(gzip.decompress((mnist_dir / f"{name}.gz").read_bytes()))
+    labels = read_idx(plain, data.MAGIC_LABELS, data.SHA256[name])
+    assert labels.shape == (10000,) and labels[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_real_corrupt_copy_is_refused(mnist_dir, tmp_path):
+    """One flipped label byte in a re-gzipped real file: valid gzip, valid header, wrong sha256."""
+    name = "t10k-labels-idx1-ubyte"
+    payload = bytearray(gzip.decompress((mnist_dir / f"{name}.gz").read_bytes()))
+    payload[100] ^= 0x01
+    bad = tmp_path / f"{name}.gz"
+    bad.write_bytes(gzip.compress(bytes(payload)))
+    with pytest.raises(MNISTFileError, match="sha256") as info:
+        read_idx(bad, data.MAGIC_LABELS, data.SHA256[name])
+    assert str(bad) in str(info.value)
+
+
+def test_real_truncated_copy_is_refused(mnist_dir, tmp_path):
+    name = "t10k-labels-idx1-ubyte"
+    whole = (mnist_dir / f"{name}.gz").read_bytes()
+    cut = tmp_path / f"{name}.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(MNISTFileError, match="truncated") as info:
+        read_idx(cut, data.MAGIC_LABELS, data.SHA256[name])
+    assert str(cut) in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small synthetic IDX files
+# ---------------------------------------------------------------------------------------------
+
+def idx_images(images: np.ndarray) -> bytes:
+    n, rows, cols = images.shape
+    return struct.pack(">IIII", 2051, n, rows, cols) + images.astype(np.uint8).tobytes()
+
+
+def idx_labels(labels: np.ndarray) -> bytes:
+    return struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes()
+
+
+def make_payloads(n_train=7, n_test=3, seed=0) -> dict[str, bytes]:
+    """Decompressed IDX bytes for the four names, tiny but with the real 28x28 geometry."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        out[f"{prefix}-images-idx3-ubyte"] = idx_images(rng.integers(0, 256, (n, 28, 28)))
+        out[f"{prefix}-labels-idx1-ubyte"] = idx_labels(rng.integers(0, 10, n))
+    return out
+
+
+@pytest.fixture
+def payloads(monkeypatch):
+    """Synthetic payloads whose sha256 values replace the published ones for this test."""
+    p = make_payloads()
+    for name, raw_bytes in p.items():
+        monkeypatch.setitem(data.SHA256, name, hashlib.sha256(raw_bytes).hexdigest())
+    return p
+
+
+def write_dir(directory: Path, payloads: dict[str, bytes], compress=True) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, raw_bytes in payloads.items():
+        if compress:
+            (directory / f"{name}.gz").write_bytes(gzip.compress(raw_bytes))
+        else:
+            (directory / name).write_bytes(raw_bytes)
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch):
+    """Tests start with neither env var set, so nothing reaches the real mirrors by accident."""
+    monkeypatch.delenv("CONVLAB_MNIST_MIRRORS", raising=False)
+    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/never-used/"])
+
+
+def expected_arrays(payloads):
+    def images(b):
+        return np.frombuffer(b, np.uint8, offset=16).reshape(-1, 28, 28)
+
+    def labels(b):
+        return np.frombuffer(b, np.uint8, offset=8).astype(np.int64)
+    return ((images(payloads[FILES[0]]), labels(payloads[FILES[1]])),
+            (images(payloads[FILES[2]]), labels(payloads[FILES[3]])))
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
+def test_synthetic_forms(payloads, tmp_path, compress):
+    d = write_dir(tmp_path / "m", payloads, compress)
+    (xi, ti), (xe, te) = expected_arrays(payloads)
+
+    (x, t), (x2, t2) = load_mnist(data_dir=d, download=False)
+    assert x.shape == (7, 784) and x.dtype == np.float32 and x2.shape == (3, 784)
+    np.testing.assert_array_equal(x, xi.reshape(7, 784) / np.float32(255))
+    np.testing.assert_array_equal(t, ti)
+    assert t.dtype == np.int64
+
+    (x, t), _ = load_mnist(normalize=False, flatten=False, data_dir=d, download=False)
+    assert x.shape == (7, 1, 28, 28) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x[:, 0], xi)
+
+    (_, t), (_, t2) = load_mnist(one_hot_label=True, data_dir=str(d), download=False)
+    assert t.shape == (7, 10) and t.dtype == np.float32
+    np.testing.assert_array_equal(t.argmax(axis=1), ti)
+    assert (t.sum(axis=1) == 1).all() and set(np.unique(t)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(t2.argmax(axis=1), te)
+
+
+def test_arrays_are_independent_between_calls(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads)
+    (x, _), _ = load_mnist(normalize=False, data_dir=d, download=False)
+    x[:] = 0
+    (y, _), _ = load_mnist(normalize=False, data_dir=d, download=False)
+    assert y.any()
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(normalize="yes"), "normalize must be True or False, got 'yes'"),
+    (dict(flatten=1), "flatten must be True or False, got 1"),
+    (dict(one_hot_label=None), "one_hot_label must be True or False, got None"),
+    (dict(download="no"), "download must be True or False"),
+    (dict(data_dir=3), "data_dir must be a path"),
+    (dict(mirrors=5), "mirrors must be None, a string or a list"),
+])
+def test_argument_types(kw, match, tmp_path):
+    kw.setdefault("data_dir", tmp_path)
+    with pytest.raises(TypeError, match=match):
+        load_mnist(**kw)
+
+
+def test_mirror_must_be_a_url(tmp_path):
+    with pytest.raises(ValueError, match="mirrors must be http"):
+        load_mnist(data_dir=tmp_path, mirrors=["ftp.example.org/mnist"])
+
+
+def test_lookup_order(payloads, tmp_path, monkeypatch):
+    good = write_dir(tmp_path / "good", payloads)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(good))
+    assert find_mnist_dir() == good
+    assert find_mnist_dir(empty) == empty  # the argument wins over the env var
+    (x, _), _ = load_mnist(download=False)  # env var used
+    assert x.shape == (7, 784)
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(empty))
+    with pytest.raises(MNISTUnavailableError):
+        load_mnist(download=False)
+    (x, _), _ = load_mnist(data_dir=good, download=False)  # argument used
+    assert x.shape == (7, 784)
+    monkeypatch.delenv("CONVLAB_MNIST_DIR")
+    assert find_mnist_dir() == default_data_dir() == REPO / "data" / "mnist"
+
+
+def test_download_false_names_the_directory_and_files(tmp_path):
+    with pytest.raises(MNISTUnavailableError) as info:
+        load_mnist(data_dir=tmp_path, download=False)
+    msg = str(info.value)
+    assert str(tmp_path) in msg and "CONVLAB_MNIST_DIR" in msg and "download=False" in msg
+    for name in FILES:
+        assert f"{name}.gz" in msg
+    assert isinstance(info.value, RuntimeError)
+
+
+# --- refused files ----------------------------------------------------------------------------
+
+def refuse(d: Path, target: Path, *fragments: str):
+    """load_mnist on ``d`` must raise MNISTFileError naming ``target`` and containing fragments;
+    the offending file must be left as it was (never deleted or replaced)."""
+    before = target.read_bytes()
+    with pytest.raises(MNISTFileError) as info:
+        load_mnist(data_dir=d, download=True)  # download=True: a bad file is not "missing"
+    msg = str(info.value)
+    assert str(target) in msg, msg
+    for f in fragments:
+        assert f in msg, msg
+    assert target.read_bytes() == before
+    assert isinstance(info.value, ValueError)
+    return msg
+
+
+def test_flipped_pixel_byte_fails_checksum(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads, compress=False)
+    target = d / FILES[2]
+    b = bytearray(target.read_bytes())
+    b[16 + 5] ^= 0xFF
+    target.write_bytes(bytes(b))
+    refuse(d, target, "sha256", data.SHA256[FILES[2]])
+
+
+def test_flipped_byte_inside_gzip_is_refused(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads)
+    target = d / f"{FILES[0]}.gz"
+    b = bytearray(target.read_bytes())
+    b[len(b) // 2] ^= 0xFF
+    target.write_bytes(bytes(b))
+    # Depending on where the flip lands: a broken deflate stream, a CRC error, or (rarely)
+    # different bytes that decompress; every case must be refused with the file named.
+    with pytest.raises(MNISTFileError) as info:
+        load_mnist(data_dir=d)
+    assert str(target) in str(info.value)
+
+
+def test_corrupt_gzip_trailer_is_refused(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads)
+    target = d / f"{FILES[1]}.gz"
+    b = bytearray(target.read_bytes())
+    b[-6] ^= 0xFF  # inside the CRC32 of the trailer
+    target.write_bytes(bytes(b))
+    refuse(d, target, "corrupt")
+
+
+def test_truncated_gzip_is_refused(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads)
+    target = d / f"{FILES[0]}.gz"
+    target.write_bytes(target.read_bytes()[:-40])
+    refuse(d, target, "truncated")
+
+
+def test_truncated_plain_images_report_header_and_bytes(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads, compress=False)
+    target = d / FILES[0]
+    target.write_bytes(target.read_bytes()[: 16 + 123])
+    refuse(d, target, "is truncated: header says 7 images of 28x28 (5488 bytes) "
+                      "but 123 bytes follow")
+
+
+def test_truncated_labels_inside_gzip(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads)
+    target = d / f"{FILES[3]}.gz"
+    target.write_bytes(gzip.compress(payloads[FILES[3]][:-1]))
+    refuse(d, target, "header says 3 labels (3 bytes) but 2 bytes follow")
+
+
+def test_header_too_short(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads, compress=False)
+    target = d / FILES[0]
+    target.write_bytes(payloads[FILES[0]][:10])
+    refuse(d, target, "truncated", "header needs 16 bytes")
+
+
+def test_empty_file(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads, compress=False)
+    target = d / FILES[1]
+    target.write_bytes(b"")
+    refuse(d, target, "truncated")
+
+
+def test_extra_bytes_are_refused(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads, compress=False)
+    target = d / FILES[3]
+    target.write_bytes(payloads[FILES[3]] + b"\x00\x00")
+    refuse(d, target, "has extra bytes", "but 5 bytes follow")
+
+
+def test_labels_file_under_images_name_has_wrong_magic(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads)
+    target = d / f"{FILES[2]}.gz"
+    target.write_bytes(gzip.compress(payloads[FILES[3]]))
+    refuse(d, target, "magic number 2049", "expected 2051")
+
+
+def test_not_an_idx_file(payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads, compress=False)
+    target = d / FILES[1]
+    target.write_bytes(b"<html>403 Forbidden</html>")
+    refuse(d, target, "magic number", "expected 2049")
+
+
+def test_wrong_image_size(payloads, tmp_path, monkeypatch):
+    bad = idx_images(np.zeros((7, 27, 28)))
+    monkeypatch.setitem(data.SHA256, FILES[0], hashlib.sha256(bad).hexdigest())
+    d = write_dir(tmp_path / "m", {**payloads, FILES[0]: bad})
+    refuse(d, d / f"{FILES[0]}.gz", "27x28", "expected 28x28")
+
+
+def test_count_mismatch(payloads, tmp_path, monkeypatch):
+    bad = idx_labels(np.zeros(6))
+    monkeypatch.setitem(data.SHA256, FILES[1], hashlib.sha256(bad).hexdigest())
+    d = write_dir(tmp_path / "m", {**payloads, FILES[1]: bad})
+    msg = refuse(d, d / f"{FILES[1]}.gz", "7 images", "6 labels")
+    assert str(d / f"{FILES[0]}.gz") in msg
+
+
+def test_label_out_of_range(payloads, tmp_path, monkeypatch):
+    bad = idx_labels(np.array([0, 1, 10]))
+    monkeypatch.setitem(data.SHA256, FILES[3], hashlib.sha256(bad).hexdigest())
+    d = write_dir(tmp_path / "m", {**payloads, FILES[3]: bad})
+    refuse(d, d / f"{FILES[3]}.gz", "label 10", "0..9")
+
+
+def test_published_checksums_are_used_by_default(tmp_path):
+    """Without the patched table, synthetic files are refused: the real table is in force."""
+    d = write_dir(tmp_path / "m", make_payloads())
+    with pytest.raises(MNISTFileError, match="sha256"):
+        load_mnist(data_dir=d, download=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads from a local HTTP server
+# ---------------------------------------------------------------------------------------------
+
+class MirrorServer:
+    """Serves ``/<mode>/<name>.gz`` on 127.0.0.1. Modes: good (correct gzip), wrong (valid gzip
+    of different bytes), garbage (not gzip), drop (announces the full Content-Length, sends
+    half, closes), missing (404), slow (waits longer than the client's timeout)."""
+
+    def __init__(self, payloads):
+        self.files = {n: gzip.compress(b) for n, b in payloads.items()}
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.requests.append(self.path)
+                _, mode, filename = self.path.split("/", 2)
+                name = filename.removesuffix(".gz")
+                if mode == "missing" or name not in outer.files:
+                    self.send_error(404)
+                    return
+                body = outer.files[name]
+                if mode == "wrong":
+                    flipped = bytearray(gzip.decompress(body))
+                    flipped[-1] ^= 0x01
+                    body = gzip.compress(bytes(flipped))
+                elif mode == "garbage":
+                    body = b"\x00" * len(body)
+                elif mode == "slow":
+                    outer.release.wait(5)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mode == "drop":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(body)
+
+        self.release = threading.Event()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def url(self, mode):
+        return f"http://127.0.0.1:{self.port}/{mode}/"
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(payloads):
+    s = MirrorServer(payloads)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def dead_url():
+    """A URL on a port where nothing listens (connection refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/mnist/"
+
+
+def listing(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+FINAL = sorted(f"{n}.gz" for n in FILES)
+
+
+def test_download_success(server, payloads, tmp_path):
+    d = tmp_path / "new" / "mnist"  # created on demand
+    (x, t), (x2, t2) = load_mnist(normalize=False, data_dir=d, mirrors=[server.url("good")])
+    assert listing(d) == FINAL
+    (xi, ti), (xe, te) = expected_arrays(payloads)
+    np.testing.assert_array_equal(x.reshape(7, 28, 28), xi)
+    np.testing.assert_array_equal(t2, te)
+    for name in FILES:
+        assert gzip.decompress((d / f"{name}.gz").read_bytes()) == payloads[name]
+    assert len(server.requests) == 4
+    load_mnist(data_dir=d, mirrors=[server.url("good")])  # present now: no new requests
+    assert len(server.requests) == 4
+
+
+def test_only_missing_files_are_downloaded(server, payloads, tmp_path):
+    d = write_dir(tmp_path / "m", {n: payloads[n] for n in FILES[:3]}, compress=False)
+    load_mnist(data_dir=d, mirrors=server.url("good"))  # a single string works too
+    assert server.requests == [f"/good/{FILES[3]}.gz"]
+    assert listing(d) == sorted([*FILES[:3], f"{FILES[3]}.gz"])
+
+
+@pytest.mark.parametrize("bad", ["wrong", "garbage", "drop", "missing"])
+def test_bad_mirror_falls_through_to_good_one(server, payloads, tmp_path, bad):
+    d = tmp_path / "m"
+    download_mnist(d, mirrors=[server.url(bad), server.url("good")], progress=False)
+    assert listing(d) == FINAL  # no temp files left, every final file present
+    for name in FILES:
+        assert gzip.decompress((d / f"{name}.gz").read_bytes()) == payloads[name]
+    assert server.requests[:2] == [f"/{bad}/{FILES[0]}.gz", f"/good/{FILES[0]}.gz"]
+
+
+def test_mirrors_from_env_var(server, tmp_path, monkeypatch, dead_url):
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", f"{dead_url}, {server.url('good')}")
+    (x, _), _ = load_mnist(data_dir=tmp_path / "m")
+    assert x.shape == (7, 784)
+    assert listing(tmp_path / "m") == FINAL
+
+
+def test_module_mirror_list_is_the_default(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "MIRRORS", [server.url("good")])
+    load_mnist(data_dir=tmp_path / "m")
+    assert len(server.requests) == 4
+
+
+def test_shipped_mirrors():
+    """At least two https mirrors by default (checked without touching the network)."""
+    assert len(SHIPPED_MIRRORS) >= 2 and len(set(SHIPPED_MIRRORS)) == len(SHIPPED_MIRRORS)
+    assert all(m.startswith("https://") for m in SHIPPED_MIRRORS)
+
+
+@pytest.mark.parametrize("bad", ["wrong", "drop"])
+def test_only_bad_mirrors_leave_nothing(server, tmp_path, bad):
+    d = tmp_path / "m"
+    with pytest.raises(MNISTUnavailableError) as info:
+        load_mnist(data_dir=d, mirrors=[server.url(bad)])
+    assert listing(d) == []  # neither a partial file under the final name nor a temp file
+    msg = str(info.value)
+    assert f"{server.url(bad)}{FILES[0]}.gz" in msg
+    assert "sha256" in msg if bad == "wrong" else "connection closed after" in msg
+
+
+def test_timeout_falls_through(server, payloads, tmp_path):
+    d = tmp_path / "m"
+    download_mnist(d, mirrors=[server.url("slow"), server.url("good")], timeout=0.3,
+                   progress=False)
+    assert listing(d) == FINAL
+    assert server.requests[0] == f"/slow/{FILES[0]}.gz"
+
+
+def test_all_mirrors_dead_gives_one_clear_error(tmp_path, dead_url, server):
+    d = tmp_path / "m"
+    mirrors = [dead_url, server.url("missing")]
+    with pytest.raises(MNISTUnavailableError) as info:
+        load_mnist(data_dir=d, mirrors=mirrors)
+    msg = str(info.value)
+    assert isinstance(info.value, RuntimeError)
+    assert f"{dead_url}{FILES[0]}.gz" in msg and "HTTP 404" in msg  # each mirror's failure
+    assert str(d) in msg and "CONVLAB_MNIST_DIR" in msg  # where to put the files
+    for name in FILES:
+        assert f"{name}.gz" in msg
+    assert "4 of 4 files are missing" in msg
+    assert listing(d) == []
+    # It stops after the first file failed everywhere instead of retrying for each file.
+    assert server.requests == [f"/missing/{FILES[0]}.gz"]
+
+
+def test_failure_keeps_verified_files(server, payloads, tmp_path, monkeypatch):
+    """If the third file fails everywhere, the two verified ones stay; nothing else is left."""
+    d = tmp_path / "m"
+    monkeypatch.setitem(data.SHA256, FILES[2], "0" * 64)
+    with pytest.raises(MNISTUnavailableError, match="2 of 4 files are missing"):
+        load_mnist(data_dir=d, mirrors=[server.url("good")])
+    assert listing(d) == sorted(f"{n}.gz" for n in FILES[:2])
+
+
+def test_keyboard_interrupt_removes_temp_file(server, tmp_path, monkeypatch):
+    d = tmp_path / "m"
+    seen = []
+
+    def interrupt(path, name):
+        seen.append(path)
+        assert path.exists() and path.name.endswith(".part")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data, "_check_download", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        load_mnist(data_dir=d, mirrors=[server.url("good")])
+    assert seen and listing(d) == []
+
+
+def test_corrupt_present_file_is_not_replaced_by_download(server, payloads, tmp_path):
+    d = write_dir(tmp_path / "m", payloads)
+    target = d / f"{FILES[1]}.gz"
+    target.write_bytes(gzip.compress(payloads[FILES[1]][:-1]))
+    refuse(d, target, "truncated")
+    assert server.requests == []
+
+
+def test_unwritable_directory_is_reported(tmp_path, server):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(MNISTUnavailableError, match="cannot create"):
+        load_mnist(data_dir=blocker / "mnist", mirrors=[server.url("good")])
+    assert server.requests == []
+
+
+def test_bad_timeout(tmp_path):
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        download_mnist(tmp_path, timeout=0)
+
+
+def test_real_files_served_and_downloaded(mnist_dir, tmp_path):
+    """The download path with real files and the published checksums: the two label files are
+    served from 127.0.0.1 (first by a mirror that drops the connection), the two large image
+    files are already present."""
+    labels = {n: gzip.decompress((mnist_dir / f"{n}.gz").read_bytes()) for n in (FILES[1], FILES[3])}
+    s = MirrorServer(labels)
+    try:
+        d = tmp_path / "m"
+        d.mkdir()
+        for name in (FILES[0], FILES[2]):
+            shutil.copy(mnist_dir / f"{name}.gz", d / f"{name}.gz")
+        (_, t), (_, t2) = load_mnist(data_dir=d, mirrors=[s.url("drop"), s.url("good")])
+        assert t[:5].tolist() == [5, 0, 4, 1, 9] and t2[:5].tolist() == [7, 2, 1, 0, 4]
+        assert listing(d) == FINAL
+        assert s.requests == [f"/drop/{FILES[1]}.gz", f"/good/{FILES[1]}.gz",
+                              f"/drop/{FILES[3]}.gz", f"/good/{FILES[3]}.gz"]
+    finally:
+        s.close()
