@@ -15,6 +15,102 @@ def report(ok: bool, success: str, hint: str) -> bool:
 
 # ---- lessons 3-5 ----
 
+def _as_float_array(answer):
+    """The learner's answer as a float array, or None if it cannot be one."""
+    try:
+        a = np.asarray(answer, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return None if answer is None else a
+
+
+POOL_EXERCISE_X = np.array([[1, 3, 2, 0],
+                            [4, 2, 1, 5],
+                            [0, 6, 3, 3],
+                            [7, 1, 2, 8]], dtype=float)                 # (H, W)
+
+
+def check_max_pool(answer):
+    """Lesson 3: 2x2 max pooling, stride 2, of POOL_EXERCISE_X (a 2x2 array).
+    Taught in notebooks/03_pooling.ipynb."""
+    from .layers import Pooling
+    want = Pooling(2, 2, stride=2).forward(POOL_EXERCISE_X[None, None])[0, 0]
+    a = _as_float_array(answer)
+    ok = a is not None and a.shape == want.shape and np.array_equal(a, want)
+    return report(ok, f"2x2 max pooling with stride 2 gives {want.astype(int).tolist()}.",
+                  "split the 4x4 input into four non-overlapping 2x2 blocks and keep the largest value "
+                  "of each; the answer has shape (2, 2).")
+
+
+def check_pool_shape(answer):
+    """Lesson 3: the output shape of 2x2 max pooling, stride 2, on an (N, C, H, W) =
+    (10, 16, 24, 24) batch. Taught in notebooks/03_pooling.ipynb."""
+    ok = isinstance(answer, tuple) and tuple(answer) == (10, 16, 12, 12)
+    return report(ok, "(10, 16, 12, 12): N and C are untouched, H and W are halved.",
+                  "pooling works on each channel separately, so N and C stay; "
+                  "OH = (24 - 2) // 2 + 1. Give a tuple (N, C, OH, OW).")
+
+
+def check_col_shape(answer):
+    """Lesson 4: the shape of im2col(x, 3, 3, stride=1, pad=1) for x of shape (8, 3, 32, 32).
+    Taught in notebooks/04_im2col.ipynb."""
+    ok = isinstance(answer, tuple) and tuple(answer) == (8 * 32 * 32, 3 * 3 * 3)
+    return report(ok, "(8192, 27): one row per output position (8*32*32), one column per weight (3*3*3).",
+                  "rows = N*OH*OW and columns = C*FH*FW; with pad 1 and a 3x3 filter OH = OW = 32. "
+                  "Give a tuple of two ints.")
+
+
+def check_coverage(answer):
+    """Lesson 4: the coverage count map of a 4x4 input under a 3x3 filter, stride 1, pad 0
+    (how many windows contain each pixel). Taught in notebooks/04_im2col.ipynb."""
+    from .im2col import col2im, im2col
+    ones = np.ones((1, 1, 4, 4))
+    want = col2im(im2col(ones, 3, 3), ones.shape, 3, 3)[0, 0]                # (4, 4)
+    a = _as_float_array(answer)
+    ok = a is not None and a.shape == want.shape and np.array_equal(a, want)
+    return report(ok, f"the count map is {want.astype(int).tolist()}: col2im(im2col(x)) is x times this.",
+                  "there are 2x2 windows; count for each pixel how many of them contain it "
+                  "(corners: 1, centre: 4). The answer has shape (4, 4).")
+
+
+POOL_BACKWARD_X = np.array([[1, 5, 2, 2],
+                            [5, 0, 1, 0],
+                            [3, 1, 4, 9],
+                            [2, 3, 9, 1]], dtype=float)                 # (H, W), ties on purpose
+POOL_BACKWARD_DOUT = np.array([[10, 20],
+                               [30, 40]], dtype=float)                  # (OH, OW)
+
+
+def check_pool_backward(answer):
+    """Lesson 5: dx of 2x2 max pooling, stride 2, for POOL_BACKWARD_X and POOL_BACKWARD_DOUT
+    (ties go to the first maximum in row-major order). Taught in notebooks/05_forward_backward.ipynb."""
+    from .layers import Pooling
+    layer = Pooling(2, 2, stride=2)
+    layer.forward(POOL_BACKWARD_X[None, None])
+    want = layer.backward(POOL_BACKWARD_DOUT[None, None])[0, 0]          # (H, W)
+    a = _as_float_array(answer)
+    ok = a is not None and a.shape == want.shape and np.array_equal(a, want)
+    return report(ok, "each window's gradient went to its first maximum; every other cell got 0.",
+                  "dx has the input's shape (4, 4) and is 0 everywhere except one cell per window: the "
+                  "position of that window's maximum (on a tie, the first one reading row by row), "
+                  "which receives that window's dout.")
+
+
+CONV_DB_DOUT = np.arange(24, dtype=float).reshape(2, 3, 2, 2) % 5 - 2   # (N, FN, OH, OW)
+
+
+def check_conv_db(answer):
+    """Lesson 5: db of a Convolution layer for dout = CONV_DB_DOUT of shape (N, FN, OH, OW).
+    Taught in notebooks/05_forward_backward.ipynb."""
+    want = CONV_DB_DOUT.sum(axis=(0, 2, 3))                              # (FN,)
+    a = _as_float_array(answer)
+    ok = a is not None and a.shape == want.shape and np.allclose(a, want)
+    return report(ok, f"db = dout summed over N, OH and OW = {want.astype(int).tolist()}: each bias "
+                      f"was added at every position of every image.",
+                  "db has one entry per filter (shape (FN,) = (3,)); sum dout over every axis "
+                  "except the filter axis 1.")
+
+
 # ---- lessons 6-8 ----
 
 def check_affine_input_size(answer, filter_num=30, filter_size=5, stride=1, pad=0, input_size=28,

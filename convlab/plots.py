@@ -11,6 +11,229 @@ import numpy as np
 # ---- lessons 0-2 ----
 
 # ---- lessons 3-5 ----
+# Pooling (notebooks/03_pooling.ipynb), im2col/col2im (04_im2col.ipynb) and backward passes
+# (05_forward_backward.ipynb). Grids are drawn cell by cell so every number can be read.
+
+def _cell_text(v):
+    """Short label for one grid cell: integers without decimals, -inf as '-inf'."""
+    if np.isneginf(v):
+        return "-inf"
+    if float(v).is_integer():
+        return str(int(v))
+    return f"{v:.2f}".rstrip("0")
+
+
+def draw_cells(ax, values, facecolors=None, title="", fontsize=9, origin=(0, 0), edgecolor="0.6"):
+    """Draw a 2-D array as a grid of labelled cells (row 0 at the top) on ``ax``.
+
+    ``facecolors``: None (white) or an array of colours with one entry per cell.
+    ``origin``: (x, y) of the top-left corner, so several grids can share one axes.
+    Taught in notebooks/03_pooling.ipynb and notebooks/04_im2col.ipynb.
+    """
+    from matplotlib.collections import PatchCollection
+    values = np.asarray(values, dtype=float)
+    rows, cols = values.shape
+    x0, y0 = origin
+    cells = [plt.Rectangle((x0 + j, y0 + i), 1, 1) for i in range(rows) for j in range(cols)]
+    faces = ["white"] * len(cells) if facecolors is None else [fc for r in facecolors for fc in r]
+    ax.add_collection(PatchCollection(cells, facecolors=faces, edgecolors=edgecolor, linewidths=0.8))
+    for i in range(rows):
+        for j in range(cols):
+            ax.text(x0 + j + 0.5, y0 + i + 0.5, _cell_text(values[i, j]), ha="center", va="center",
+                    fontsize=fontsize)
+    if title:
+        ax.text(x0 + cols / 2, y0 - 0.4, title, ha="center", va="bottom", fontsize=fontsize + 1)
+    return ax
+
+
+def _grid_axes(ax, width, height):
+    """Square cells, row 0 at the top, no ticks."""
+    ax.set_xlim(-0.2, width + 0.2)
+    ax.set_ylim(height + 0.2, -1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def window_colors(n):
+    """n distinguishable colours (RGBA rows), one per window / output cell / column-matrix row."""
+    cmap = plt.get_cmap("tab20" if n > 10 else "tab10")
+    return [cmap(k % cmap.N) for k in range(n)]
+
+
+def _lighten(color, amount=0.55):
+    r, g, b, _ = color
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount, 1.0)
+
+
+def plot_pooling(x, pool, stride, pad, mode="max", out=None, arg=None):
+    """Input (with its padding ring) and the pooling windows on the left, the output on the right.
+
+    ``x``: 2-D input; ``out``: the pooled 2-D output or None (an invalid setting: only the input
+    is drawn); ``arg``: (OH, OW) index of each window's winning cell (max pooling) or None.
+    Taught in notebooks/03_pooling.ipynb.
+    """
+    x = np.asarray(x, dtype=float)
+    H, W = x.shape
+    fill = -np.inf if mode == "max" else 0.0
+    xp = np.full((H + 2 * pad, W + 2 * pad), fill)
+    xp[pad:pad + H, pad:pad + W] = x
+    Hp, Wp = xp.shape
+    shade = [["0.85" if (i < pad or j < pad or i >= pad + H or j >= pad + W) else "white"
+              for j in range(Wp)] for i in range(Hp)]
+    OH, OW = (0, 0) if out is None else out.shape
+    colors = window_colors(OH * OW)
+    gap = 2
+    fig, ax = plt.subplots(figsize=(0.5 * (Wp + gap + max(OW, 1)) + 1, 0.5 * max(Hp, OH) + 1.2))
+    title = f"input {H}x{W}" + (f" + padding {pad} ({'-inf' if mode == 'max' else '0'}, grey)" if pad else "")
+    draw_cells(ax, xp, shade, title=title, fontsize=8)
+    for k in range(OH * OW):
+        oy, ox = divmod(k, OW)
+        y, xx = oy * stride, ox * stride
+        inset = 0.06 + 0.1 * (k % 3)      # stagger outlines so overlapping windows stay visible
+        ax.add_patch(plt.Rectangle((xx + inset, y + inset), pool - 2 * inset, pool - 2 * inset,
+                                   fill=False, edgecolor=colors[k], lw=2))
+        if arg is not None:
+            ay, ax_ = divmod(int(arg[oy, ox]), pool)
+            ax.add_patch(plt.Circle((xx + ax_ + 0.5, y + ay + 0.5), 0.42, fill=False,
+                                    edgecolor=colors[k], lw=1.5))
+    if out is not None:
+        fc = [[_lighten(colors[i * OW + j]) for j in range(OW)] for i in range(OH)]
+        draw_cells(ax, out, fc, title=f"{mode} pooling -> {OH}x{OW}", fontsize=8, origin=(Wp + gap, 0))
+    _grid_axes(ax, Wp + gap + max(OW, 1), max(Hp, OH))
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.03)
+    return fig
+
+
+def plot_shift(x, xs, y, ys, mode="max", pool=None):
+    """Robustness to shifts: input and shifted input above, their pooled outputs below; in the
+    shifted panels every value that differs from the unshifted one is red. ``pool``: draw the
+    pooling windows' borders on the inputs.
+    Taught in notebooks/03_pooling.ipynb."""
+    fig, axes = plt.subplots(2, 2, figsize=(9, 8.5), gridspec_kw={"height_ratios": [3, 2]})
+    for row, (a, b, what) in enumerate([(x, xs, "input"), (y, ys, f"after {mode} pooling")]):
+        changed = ~np.isclose(a, b)
+        for col, m in enumerate((a, b)):
+            ax = axes[row, col]
+            fc = [["#f4a6a6" if col and changed[i, j] else "white" for j in range(m.shape[1])]
+                  for i in range(m.shape[0])]
+            title = (f"{what}, shifted: {changed.sum()} of {changed.size} changed (red)" if col else what)
+            draw_cells(ax, m, fc, title=title, fontsize=7 if m.shape[1] > 8 else 9)
+            if pool and row == 0:
+                for k in range(0, m.shape[0] + 1, pool):
+                    ax.plot([0, m.shape[1]], [k, k], color="k", lw=1.5)
+                for k in range(0, m.shape[1] + 1, pool):
+                    ax.plot([k, k], [0, m.shape[0]], color="k", lw=1.5)
+            _grid_axes(ax, m.shape[1], m.shape[0])
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.03)
+    return fig
+
+
+def plot_im2col(x, filter_size, stride, pad, row=0):
+    """im2col on a tiny (1, C, H, W) input: the padded channels with every window, and the column
+    matrix whose rows are coloured like their windows. Window/row ``row`` is drawn bold.
+    Taught in notebooks/04_im2col.ipynb."""
+    from .im2col import im2col
+    x = np.asarray(x, dtype=float)
+    _, C, H, W = x.shape
+    F = filter_size
+    col = im2col(x, F, F, stride, pad)                       # (OH*OW, C*F*F)
+    xp = np.pad(x[0], ((0, 0), (pad, pad), (pad, pad)))     # (C, H+2P, W+2P)
+    Hp, Wp = xp.shape[1:]
+    OW = (Wp - F) // stride + 1
+    n = col.shape[0]
+    colors = window_colors(n)
+    row = min(max(row, 0), n - 1)
+    gap = 1.5
+    width_in = C * (Wp + gap)
+    fig, ax = plt.subplots(figsize=(0.42 * (width_in + col.shape[1] + 3) + 1, 0.42 * max(Hp, n) + 1.5))
+    oy, ox = divmod(row, OW)
+    for c in range(C):
+        x0 = c * (Wp + gap)
+        shade = [[(_lighten(colors[row], 0.3) if (oy * stride <= i < oy * stride + F and
+                                                 ox * stride <= j < ox * stride + F) else
+                   ("0.88" if (i < pad or j < pad or i >= pad + H or j >= pad + W) else "white"))
+                  for j in range(Wp)] for i in range(Hp)]
+        draw_cells(ax, xp[c], shade, title=f"channel {c}", fontsize=8, origin=(x0, 0))
+        for k in range(n):
+            ky, kx = divmod(k, OW)
+            ax.add_patch(plt.Rectangle((x0 + kx * stride + 0.08, ky * stride + 0.08), F - 0.16, F - 0.16,
+                                       fill=False, edgecolor=colors[k], lw=3 if k == row else 0.8,
+                                       alpha=1 if k == row else 0.6))
+    cx = width_in + 2
+    fc = [[_lighten(colors[k], 0.3 if k == row else 0.7) for _ in range(col.shape[1])] for k in range(n)]
+    draw_cells(ax, col, fc, title=f"col: ({n}, {col.shape[1]}) = (N*OH*OW, C*FH*FW)", fontsize=7,
+               origin=(cx, 0))
+    ax.add_patch(plt.Rectangle((cx, row), col.shape[1], 1, fill=False, edgecolor=colors[row], lw=3))
+    for c in range(1, C):
+        ax.plot([cx + c * F * F] * 2, [0, n], color="k", lw=1.5)
+    for k in range(n):
+        ax.text(cx - 0.2, k + 0.5, str(k), ha="right", va="center", fontsize=7, color="0.3")
+    _grid_axes(ax, cx + col.shape[1], max(Hp, n))
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.03)
+    return fig
+
+
+def plot_coverage(count, ratio_curve=None, current=None):
+    """Left: how many windows cover each input pixel (col2im(im2col(ones))). Right (optional):
+    the memory ratio col size / input size against the filter size, ``current`` marked.
+    ``ratio_curve``: (filter sizes, ratios). Taught in notebooks/04_im2col.ipynb."""
+    count = np.asarray(count)
+    ncols = 1 if ratio_curve is None else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4.2), squeeze=False)
+    ax = axes[0, 0]
+    im = ax.imshow(count, cmap="viridis", vmin=0)
+    if count.shape[0] <= 12 and count.shape[1] <= 12:
+        for (i, j), v in np.ndenumerate(count):
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8,
+                    color="white" if v < 0.6 * max(count.max(), 1) else "black")
+    ax.set_title("windows covering each pixel\n(col2im(im2col(ones)))", fontsize=10)
+    ax.set_xticks([]); ax.set_yticks([])
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    if ratio_curve is not None:
+        ax = axes[0, 1]
+        fs, rs = ratio_curve
+        ax.plot(fs, rs, "o-", color="C0")
+        if current is not None:
+            ax.plot(*current, "o", color="C3", ms=12, label="current setting")
+            ax.legend()
+        ax.set_xlabel("filter size FH = FW")
+        ax.set_ylabel("col size / input size")
+        ax.set_title("memory cost of im2col", fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.04, right=0.97, top=0.86, bottom=0.14, wspace=0.3)
+    return fig
+
+
+def plot_pool_backward(x, dout, dx, mode="max", arg_cells=()):
+    """Pooling's backward pass on one channel: input (winners circled), dout, and dx.
+    ``arg_cells``: (row, col) of each window's winner in x. Taught in notebooks/05_forward_backward.ipynb."""
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    for ax, m, title in zip(axes, (x, dout, dx), ("input x", "dout (gradient from above)",
+                                                 f"dx ({'to the first max' if mode == 'max' else 'spread evenly'})")):
+        fc = [["#fde2a8" if (title == "input x" and (i, j) in set(arg_cells)) or
+               (title.startswith("dx") and m[i, j] != 0) else "white"
+               for j in range(m.shape[1])] for i in range(m.shape[0])]
+        draw_cells(ax, m, fc, title=title, fontsize=9)
+        _grid_axes(ax, max(m.shape[1], 4), max(m.shape[0], 4))
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.9, bottom=0.03, wspace=0.15)
+    return fig
+
+
+def plot_gradcheck(rows, threshold=1e-7):
+    """Horizontal bars of log10(relative error) per (layer, parameter); the pass line drawn.
+    ``rows``: list of (label, error). Taught in notebooks/05_forward_backward.ipynb."""
+    labels = [r[0] for r in rows]
+    errs = np.array([max(r[1], 1e-18) for r in rows])
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
+    ax.barh(range(len(rows)), np.log10(errs), color=["C2" if e < threshold else "C3" for e in errs])
+    ax.axvline(np.log10(threshold), color="k", ls="--", lw=1, label=f"pass line {threshold:g}")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("log10(relative error)  (further left is better)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.subplots_adjust(left=0.3, right=0.97, top=0.97, bottom=0.2)
+    return fig
+
 
 # ---- lessons 6-8 (and training curves) ----
 

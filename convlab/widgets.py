@@ -12,6 +12,270 @@ import numpy as np
 # ---- lessons 0-2 ----
 
 # ---- lessons 3-5 ----
+# Views print text and show a figure (show=False returns both); explorers wrap them in sliders. Pooling in
+# notebooks/03_pooling.ipynb, im2col in 04_im2col.ipynb, gradient checks in 05_forward_backward.ipynb.
+
+POOLING_INPUT = np.random.default_rng(3).integers(0, 10, (6, 6)).astype(float)   # (H, W)
+SHIFT_INPUT = np.random.default_rng(0).integers(0, 100, (12, 12)).astype(float)   # (H, W)
+
+
+def _finish_view(text, fig, show):
+    """``show=True``: print the text and show the figure (returns None); ``show=False``: return
+    (text, figure) untouched, for tests and for callers that place the figure themselves."""
+    if not show:
+        return text, fig
+    import matplotlib.pyplot as plt
+    print(text)
+    if fig is not None:
+        plt.show()
+
+
+def _explorer(view, controls):
+    """Sliders above the live output of ``view(**slider values)``."""
+    out = widgets.interactive_output(view, controls)
+    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+
+
+def _slider(description, value, lo, hi):
+    return widgets.IntSlider(value=value, min=lo, max=hi, description=description, continuous_update=False)
+
+
+def pooling_view(pool=2, stride=2, pad=0, mode="max", x=None, show=True):
+    """Pool ``x`` (default: the lesson's 6x6 map) with a pool x pool window; text and drawing.
+
+    Never raises for pool >= 1, stride >= 1, pad >= 0: a pad the layer refuses is drawn and
+    explained. Taught in notebooks/03_pooling.ipynb.
+    """
+    from .arith import conv_output_size, uncovered
+    from .layers import Pooling
+    from .plots import plot_pooling
+    x = POOLING_INPUT if x is None else np.asarray(x, dtype=float)
+    H, W = x.shape
+    lines = [f"{mode} pooling, window {pool}x{pool}, stride {stride}, pad {pad}, input {H}x{W}"]
+    if pool > H + 2 * pad or pool > W + 2 * pad:
+        lines.append(f"The {pool}x{pool} window does not fit into the padded {H + 2 * pad}x{W + 2 * pad} "
+                     f"input: no output. Choose a smaller window or more padding.")
+        return _finish_view("\n".join(lines), plot_pooling(x, pool, stride, pad, mode), show)
+    if pad > pool // 2:
+        lines.append(f"pad {pad} is more than half the window ({pool} // 2 = {pool // 2}): a corner window "
+                     f"would hold almost only padding. Pooling refuses this with a ValueError "
+                     f"(PyTorch does the same). Choose pad <= {pool // 2}.")
+        return _finish_view("\n".join(lines), plot_pooling(x, pool, stride, pad, mode), show)
+    OH, OW = conv_output_size(H, pool, stride, pad), conv_output_size(W, pool, stride, pad)
+    lines.append(f"Output size: OH = ({H} + 2*{pad} - {pool}) // {stride} + 1 = {OH}, OW = {OW}")
+    layer = Pooling(pool, pool, stride, pad, mode)
+    y = layer.forward(x[None, None])[0, 0]                               # (OH, OW)
+    left = uncovered(H, pool, stride, pad)
+    if left:
+        lines.append(f"The last {left} row(s) and column(s) of the padded input are in no window: "
+                     f"pooling ignores them.")
+    if pad and mode == "max":
+        lines.append("Padding holds -inf, so it can never be a window's maximum.")
+    elif pad:
+        lines.append("Padding holds 0 and counts in the mean (as in PyTorch's default).")
+    arg = layer.arg_max[0, 0] if mode == "max" else None
+    return _finish_view("\n".join(lines), plot_pooling(x, pool, stride, pad, mode, y, arg), show)
+
+
+def shifted_right(x, shift):
+    """``x`` moved ``shift`` pixels to the right; the columns that come in are 0.
+    Taught in notebooks/03_pooling.ipynb."""
+    x = np.asarray(x)
+    out = np.zeros_like(x)
+    out[:, shift:] = x[:, :x.shape[1] - shift]
+    return out
+
+
+def shift_view(shift=1, pool=3, mode="max", x=None, show=True):
+    """How many values change when the input moves ``shift`` pixels right: before and after
+    pool x pool pooling (stride = pool). Taught in notebooks/03_pooling.ipynb."""
+    from .layers import Pooling
+    from .plots import plot_shift
+    x = SHIFT_INPUT if x is None else np.asarray(x, dtype=float)
+    xs = shifted_right(x, shift)
+    y = Pooling(pool, pool, mode=mode).forward(x[None, None])[0, 0]      # (OH, OW)
+    ys = Pooling(pool, pool, mode=mode).forward(xs[None, None])[0, 0]
+    n_in, n_out = int(np.sum(~np.isclose(x, xs))), int(np.sum(~np.isclose(y, ys)))
+    text = (f"shift {shift} pixel(s) right:\n"
+            f"  input (unpooled): {n_in} of {x.size} values change ({100 * n_in / x.size:.0f}%)\n"
+            f"  after {pool}x{pool} {mode} pooling: {n_out} of {y.size} outputs change "
+            f"({100 * n_out / y.size:.0f}%)")
+    return _finish_view(text, plot_shift(x, xs, y, ys, mode, pool), show)
+
+
+def im2col_view(channels=1, filter_size=2, stride=1, pad=0, row=0, show=True):
+    """im2col of a tiny (1, channels, 4, 4) input numbered 1, 2, 3, ...; ``row`` picks the window
+    drawn bold (clamped to the rows that exist). Taught in notebooks/04_im2col.ipynb."""
+    from .arith import conv_output_size
+    from .im2col import im2col
+    from .plots import plot_im2col
+    H = 4
+    x = np.arange(1, channels * H * H + 1, dtype=float).reshape(1, channels, H, H)  # (N, C, H, W)
+    if filter_size > H + 2 * pad:
+        return _finish_view(f"filter {filter_size} does not fit into the padded input {H} + 2*{pad}: "
+                            f"no windows.", None, show)
+    OH = conv_output_size(H, filter_size, stride, pad)
+    col = im2col(x, filter_size, filter_size, stride, pad)              # (OH*OW, C*FH*FW)
+    n = col.shape[0]
+    r = min(max(row, 0), n - 1)
+    oy, ox = divmod(r, OH)
+    text = (f"x: {x.shape} = (N, C, H, W), filter {filter_size}x{filter_size}, stride {stride}, pad {pad}\n"
+            f"OH = OW = ({H} + 2*{pad} - {filter_size}) // {stride} + 1 = {OH}\n"
+            f"col: {col.shape} = (N*OH*OW, C*FH*FW) = (1*{OH}*{OH}, {channels}*{filter_size}*{filter_size})\n"
+            f"row {r} is the window of output ({oy}, {ox}): {_cell_list(col[r])}")
+    if r != row:
+        text += f"\n(row {row} does not exist: there are only {n} rows; showing row {r})"
+    return _finish_view(text, plot_im2col(x, filter_size, stride, pad, r), show)
+
+
+def _cell_list(v):
+    return "[" + ", ".join(str(int(a)) if float(a).is_integer() else f"{a:.2f}" for a in v) + "]"
+
+
+def im2col_ratio(H, filter_size, stride=1, pad=0):
+    """col size / input size for an (N, C, H, H) input and FH = FW = filter_size.
+    N and C cancel: the ratio is OH*OW*FH*FW / (H*W). Taught in notebooks/04_im2col.ipynb."""
+    from .arith import conv_output_size
+    OH = conv_output_size(H, filter_size, stride, pad)
+    return OH * OH * filter_size * filter_size / (H * H)
+
+
+def memory_view(H=28, filter_size=5, stride=1, pad=0, show=True):
+    """The memory cost of im2col as col size / input size, and the coverage count map.
+    Taught in notebooks/04_im2col.ipynb."""
+    from .im2col import col2im, im2col
+    from .plots import plot_coverage
+    N, C = 1, 3
+    if filter_size > H + 2 * pad:
+        return _finish_view(f"filter {filter_size} does not fit into the padded input {H} + 2*{pad} = "
+                            f"{H + 2 * pad}: no windows, nothing to copy. Make the filter smaller or the "
+                            f"input larger.", None, show)
+    x = np.ones((N, C, H, H))
+    col = im2col(x, filter_size, filter_size, stride, pad)              # (N*OH*OW, C*FH*FW)
+    count = col2im(col, x.shape, filter_size, filter_size, stride, pad)[0, 0]   # (H, W)
+    ratio = col.size / x.size
+    fs = [f for f in range(1, 12) if f <= H + 2 * pad]
+    curve = (fs, [im2col_ratio(H, f, stride, pad) for f in fs])
+    text = (f"input (N, C, H, W) = {x.shape}: {x.size:,} numbers\n"
+            f"col (N*OH*OW, C*FH*FW) = {col.shape}: {col.size:,} numbers\n"
+            f"memory ratio col / input = {ratio:.2f}  (roughly FH*FW / stride^2 = "
+            f"{filter_size * filter_size / stride ** 2:.2f})\n"
+            f"mean windows per pixel (count map) = {count.mean():.2f}")
+    if col.size > count.sum() * C:
+        text += (f"; the other {ratio - count.mean():.2f} numbers per input pixel are copies of "
+                 f"padding zeros")
+    return _finish_view(text, plot_coverage(count, curve, (filter_size, ratio)), show)
+
+
+def gradcheck_rows(filter_size=3, stride=1, pad=0, seed=0):
+    """Relative errors of backward against central differences, float64: a list of
+    (layer, gradient name, shape, error) for Convolution, Pooling (max, avg), Affine, Relu and a
+    small SimpleConvNet built with the given filter_size/stride/pad.
+    Taught in notebooks/05_forward_backward.ipynb."""
+    from .gradcheck import layer_gradcheck, rel_error
+    from .layers import Affine, Convolution, Pooling, Relu
+    from .nets import SimpleConvNet
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 2, 5, 5))                               # (N, C, H, W)
+    rows = []
+    conv = Convolution(rng.standard_normal((3, 2, filter_size, filter_size)), rng.standard_normal(3),
+                       stride, pad)
+    for k, e in layer_gradcheck(conv, x).items():
+        rows.append(("Convolution", k, getattr(conv, k).shape if k != "x" else x.shape, e))
+    pool_pad = min(pad, 1)
+    for mode in ("max", "avg"):
+        errs = layer_gradcheck(Pooling(2, 2, stride, pool_pad, mode), x, params=())
+        rows.append((f"Pooling {mode}", "x", x.shape, errs["x"]))
+    aff = Affine(rng.standard_normal((6, 4)), rng.standard_normal(4))
+    xa = rng.standard_normal((2, 6))                                    # (N, D)
+    for k, e in layer_gradcheck(aff, xa).items():
+        rows.append(("Affine", k, getattr(aff, k).shape if k != "x" else xa.shape, e))
+    rows.append(("Relu", "x", x.shape, layer_gradcheck(Relu(), x, params=())["x"]))
+    net = SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 2, "filter_size": filter_size,
+                                                         "pad": pad, "stride": stride},
+                        hidden_size=4, output_size=3, weight_init_std="he", seed=seed, dtype=np.float64)
+    xn, tn = rng.standard_normal((2, 1, 8, 8)), np.array([0, 2])
+    grad, num = net.gradient(xn, tn), net.numerical_gradient(xn, tn)
+    for k in net.params:
+        rows.append(("SimpleConvNet", k, net.params[k].shape, rel_error(grad[k], num[k])))
+    return rows
+
+
+def _sci(v):
+    """1e-07 -> '1e-7' (short, and the same on every platform)."""
+    mant, exp = f"{v:.0e}".split("e")
+    return f"{mant}e{int(exp)}"
+
+
+def gradcheck_view(filter_size=3, stride=1, pad=0, exact=True, threshold=1e-7, show=True):
+    """The gradient-check table (and a bar chart). ``exact=False`` leaves out the error values
+    (whose last digits depend on the CPU) and keeps the pass/fail column.
+    Taught in notebooks/05_forward_backward.ipynb."""
+    from .plots import plot_gradcheck
+    rows = gradcheck_rows(filter_size, stride, pad)
+    head = f"{'layer':<14s} {'grad':<5s} {'shape':<14s}" + (f" {'rel. error':>10s}" if exact else "") + \
+        f"  < {_sci(threshold)}"
+    lines = [f"Convolution filter {filter_size}x{filter_size}, stride {stride}, pad {pad}; "
+             f"Pooling 2x2, stride {stride}, pad {min(pad, 1)}", head]
+    for layer, k, shape, e in rows:
+        lines.append(f"{layer:<14s} {k:<5s} {str(shape):<14s}" + (f" {e:10.1e}" if exact else "") +
+                     f"  {e < threshold}")
+    ok = all(e < threshold for *_, e in rows)
+    lines.append(f"all {len(rows)} gradients agree: {ok}")
+    fig = plot_gradcheck([(f"{layer} {k}", e) for layer, k, _, e in rows], threshold)
+    return _finish_view("\n".join(lines), fig, show)
+
+
+def pooling_explorer():
+    """Window, stride, pad and mode sliders over the 6x6 map. Taught in notebooks/03_pooling.ipynb."""
+    return _explorer(pooling_view, {"pool": _slider("window", 2, 1, 4), "stride": _slider("stride", 2, 1, 4),
+                                    "pad": _slider("padding", 0, 0, 2),
+                                    "mode": widgets.ToggleButtons(options=["max", "avg"], description="mode")})
+
+
+def shift_explorer():
+    """Shift (0-2 pixels), window and mode. Taught in notebooks/03_pooling.ipynb."""
+    return _explorer(shift_view, {"shift": _slider("shift", 1, 0, 2), "pool": _slider("window", 3, 2, 3),
+                                  "mode": widgets.ToggleButtons(options=["max", "avg"], description="mode")})
+
+
+def im2col_explorer():
+    """Channels, filter size, stride, pad and the highlighted row of the column matrix; the row
+    slider's maximum follows the number of rows. Taught in notebooks/04_im2col.ipynb."""
+    from .arith import conv_output_size
+    controls = {"channels": _slider("channels", 1, 1, 2), "filter_size": _slider("filter", 2, 2, 3),
+                "stride": _slider("stride", 1, 1, 2), "pad": _slider("padding", 0, 0, 1),
+                "row": _slider("row", 0, 0, 8)}
+
+    def update_rows(change=None):
+        OH = conv_output_size(4, controls["filter_size"].value, controls["stride"].value, controls["pad"].value)
+        controls["row"].max = OH * OH - 1
+    for name in ("filter_size", "stride", "pad"):
+        controls[name].observe(update_rows, names="value")
+    update_rows()
+    return _explorer(im2col_view, controls)
+
+
+def memory_explorer():
+    """H, filter size, stride and pad sliders for the memory ratio and the count map; the filter
+    slider's maximum follows H + 2*pad. Taught in notebooks/04_im2col.ipynb."""
+    controls = {"H": _slider("H", 28, 4, 32), "filter_size": _slider("filter", 5, 1, 11),
+                "stride": _slider("stride", 1, 1, 4), "pad": _slider("padding", 0, 0, 3)}
+
+    def update_filter(change=None):
+        controls["filter_size"].max = min(11, controls["H"].value + 2 * controls["pad"].value)
+    for name in ("H", "pad"):
+        controls[name].observe(update_filter, names="value")
+    update_filter()
+    return _explorer(memory_view, controls)
+
+
+def gradcheck_explorer():
+    """Filter size, stride and pad for the live gradient-check table.
+    Taught in notebooks/05_forward_backward.ipynb."""
+    return _explorer(gradcheck_view, {"filter_size": _slider("filter", 3, 1, 4),
+                                      "stride": _slider("stride", 1, 1, 3), "pad": _slider("padding", 0, 0, 2)})
+
 
 # ---- lessons 6-8 ----
 
