@@ -290,7 +290,7 @@ def check_labels(t, n, k, name="t"):
         raise ValueError(f"{name} must have one label per sample: shape ({n},) or one-hot ({n}, {k}), "
                          f"got shape {t.shape}")
     if not np.issubdtype(t.dtype, np.integer):
-        if not np.all(np.mod(t, 1) == 0):
+        if not np.issubdtype(t.dtype, np.floating) or not np.all(np.mod(t, 1) == 0):
             raise ValueError(f"{name} must hold integer class labels, got dtype {t.dtype}")
         t = t.astype(np.int64)
     if n and (t.min() < 0 or t.max() >= k):

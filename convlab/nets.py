@@ -208,9 +208,11 @@ def _read_npz(file_name):
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         if isinstance(e, FileNotFoundError):
             raise
-        with open(file_name, "rb") as f:
-            is_pickle = f.read(1) == b"\x80"         # every pickle protocol >= 2 starts so
-        if is_pickle or "Object arrays" in str(e):
+        is_pickle = "Object arrays" in str(e)
+        if isinstance(file_name, (str, bytes, os.PathLike)):
+            with open(file_name, "rb") as f:
+                is_pickle = is_pickle or f.read(1) == b"\x80"   # every pickle protocol >= 2 starts so
+        if is_pickle:
             raise ValueError(f"file_name {file_name!r} holds pickled data; convlab loads parameters "
                              f"only from .npz files of plain arrays (pickle can run code)") from None
         raise ValueError(f"file_name {file_name!r} is not an .npz archive of named arrays "
@@ -237,6 +239,8 @@ class SimpleConvNet(Net):
         if unknown:
             raise ValueError(f"conv_param has unknown key(s) {sorted(unknown)}; expected filter_num, "
                              f"filter_size, pad, stride")
+        hidden_size = check_int("hidden_size", hidden_size, 1)
+        output_size = check_int("output_size", output_size, 1)
         spec = [("conv", {"filter_num": conv_param.get("filter_num", 30),
                           "filter_size": conv_param.get("filter_size", 5),
                           "pad": conv_param.get("pad", 0), "stride": conv_param.get("stride", 1)}),
