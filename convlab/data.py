@@ -259,7 +259,11 @@ def _download_one(name: str, directory: Path, mirrors: list[str], timeout: float
     final = directory / f"{name}.gz"
     for mirror in mirrors:
         url = mirror.rstrip("/") + f"/{name}.gz"
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.gz.", suffix=".part", dir=directory)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.gz.", suffix=".part", dir=directory)
+        except OSError as e:
+            failures.append(f"cannot write a temporary file in {directory}: {e}")
+            return False
         tmp_path = Path(tmp_name)
         try:
             try:
@@ -267,6 +271,7 @@ def _download_one(name: str, directory: Path, mirrors: list[str], timeout: float
                     _fetch(url, tmp, name, timeout, progress)
                 _check_download(tmp_path, name)
             except urllib.error.HTTPError as e:
+                e.close()
                 failures.append(f"{url}: HTTP {e.code} {e.reason}")
                 continue
             except (OSError, ValueError, http.client.HTTPException) as e:

@@ -603,6 +603,16 @@ def test_unwritable_directory_is_reported(tmp_path, server):
     assert server.requests == []
 
 
+def test_directory_without_write_access_is_reported(tmp_path, server, monkeypatch):
+    def refuse_write(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data.tempfile, "mkstemp", refuse_write)
+    with pytest.raises(MNISTUnavailableError, match="cannot write a temporary file") as info:
+        load_mnist(data_dir=tmp_path, mirrors=[server.url("good")])
+    assert str(tmp_path) in str(info.value) and server.requests == []
+
+
 def test_bad_timeout(tmp_path):
     with pytest.raises(ValueError, match="timeout must be a positive number"):
         download_mnist(tmp_path, timeout=0)
