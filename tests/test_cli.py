@@ -1,0 +1,184 @@
+"""`python -m convlab train` / `evaluate`: help, bad arguments (exit 2), and tiny real runs on
+MNIST subsets (in-process via main(argv), and once via a subprocess).
+
+Runs that need MNIST are skipped when it is absent, unless CONVLAB_REQUIRE_MNIST=1 (then they fail)."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import convlab.train as train_mod
+from convlab.cli import build_parser, confusion_matrix, main
+from convlab.data import FILES
+from convlab.nets import load_net
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def mnist_dir():
+    env = os.environ.get("CONVLAB_MNIST_DIR", "").strip()
+    d = Path(env) if env else REPO.parent / "shared" / "data" / "mnist"
+    if all((d / f"{n}.gz").is_file() or (d / n).is_file() for n in FILES):
+        return str(d)
+    message = f"MNIST not found in {d} (set CONVLAB_MNIST_DIR)"
+    if os.environ.get("CONVLAB_REQUIRE_MNIST") == "1":
+        pytest.fail(message + " and CONVLAB_REQUIRE_MNIST=1")
+    pytest.skip(message)
+
+
+TINY = ["--train-size", "300", "--test-size", "200", "--train-eval-size", "100", "--quiet"]
+
+
+# ---------------------------------------------------------------------------------- help --
+
+def _sub(name):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices[name]
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_help_documents_every_option(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for action in _sub(command)._actions:
+        for opt in action.option_strings or [action.metavar]:
+            assert opt in text, opt
+        assert action.help, f"option {action.dest} has no help"
+
+
+def test_top_level_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "evaluate" in out
+
+
+# --------------------------------------------------------------------------- bad arguments --
+
+@pytest.mark.parametrize("argv, words", [
+    ([], "COMMAND"),
+    (["fly"], "fly"),
+    (["train", "--net", "resnet"], "--net"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--epochs", "two"], "--epochs"),
+    (["train", "--batch-size", "-5"], "--batch-size"),
+    (["train", "--lr", "-0.1"], "--lr"),
+    (["train", "--lr", "nan"], "--lr"),
+    (["train", "--optimizer", "rmsprop"], "--optimizer"),
+    (["train", "--dtype", "float16"], "--dtype"),
+    (["train", "--seed", "-1"], "--seed"),
+    (["train", "--net", "simple", "--width", "0.5"], "--width"),
+    (["evaluate"], "PARAMS"),
+    (["evaluate", "no/such/file.npz"], "no/such/file.npz"),
+])
+def test_bad_arguments_exit_2_with_a_message(argv, words, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_file_that_is_not_params(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros(3))
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(bad)])
+    assert e.value.code == 2
+    assert "cannot be loaded" in capsys.readouterr().err
+
+
+def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", "http://127.0.0.1:9/")   # nothing listens there
+    code = main(["train", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "MNIST is not available" in err and "four MNIST files" in err
+
+
+def test_confusion_matrix_counts():
+    m = confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]), 3)
+    assert m.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+
+
+# ------------------------------------------------------------------------------ real runs --
+
+def test_train_then_evaluate_in_process(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--net", "simple", "--epochs", "2", "--data-dir", mnist_dir,
+                 "--out", str(out), "--seed", "7", *TINY])
+    assert code == 0
+    for name in ("params.npz", "history.json", "accuracy.png", "checkpoints/last.npz",
+                 "checkpoints/best.npz"):
+        assert (out / name).is_file(), name
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    h = json.loads((out / "history.json").read_text())
+    assert len(h["test_acc"]) == 2 and len(h["loss"]) == 2 * 3
+    assert h["config"]["seed"] == 7 and h["config"]["train_size"] == 300
+    assert h["config"]["test_size"] == 200 and h["command"].startswith("python -m convlab train")
+    net = load_net(out / "params.npz")
+    assert all(p.dtype == np.float32 for p in net.params.values())
+    capsys.readouterr()
+
+    assert main(["evaluate", str(out / "params.npz"), "--data-dir", mnist_dir, "--test-size", "200"]) == 0
+    text = capsys.readouterr().out
+    acc = float(re.search(r"test accuracy: ([0-9.]+) \((\d+)/200", text).group(1))
+    assert acc == pytest.approx(h["test_acc"][-1], abs=1e-12)
+    rows = [line.split() for line in text.splitlines() if re.match(r"^\s+\d\s", line)]
+    assert len(rows) == 10
+    counts = np.array([[int(v) for v in r[1:11]] for r in rows])
+    assert counts.sum() == 200 and np.trace(counts) == round(acc * 200)
+
+
+def test_same_seed_same_cli_run(mnist_dir, tmp_path):
+    for run in ("a", "b"):
+        assert main(["train", "--epochs", "1", "--data-dir", mnist_dir, "--out", str(tmp_path / run),
+                     "--seed", "3", *TINY]) == 0
+    ha, hb = (json.loads((tmp_path / r / "history.json").read_text()) for r in ("a", "b"))
+    assert ha["loss"] == hb["loss"] and ha["test_acc"] == hb["test_acc"]
+
+
+def test_ctrl_c_writes_what_was_trained(mnist_dir, tmp_path, monkeypatch, capsys):
+    real_step = train_mod.Trainer.train_step
+
+    def step(self, x, t):
+        if len(self.history["loss"]) == 4:                  # second epoch, after one step
+            raise KeyboardInterrupt
+        return real_step(self, x, t)
+    monkeypatch.setattr(train_mod.Trainer, "train_step", step)
+    out = tmp_path / "run"
+    code = main(["train", "--epochs", "3", "--data-dir", mnist_dir, "--out", str(out), *TINY])
+    assert code == 130
+    h = json.loads((out / "history.json").read_text())
+    assert h["interrupted"] and len(h["test_acc"]) == 1 and len(h["loss"]) == 4
+    params = load_net(out / "params.npz").params
+    last = load_net(out / "checkpoints" / "last.npz").params   # the end of epoch 1
+    assert all(np.array_equal(params[k], last[k]) for k in params)
+    assert "interrupted: 1 epoch(s)" in capsys.readouterr().out
+
+
+def test_subprocess_train_and_evaluate(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "convlab", "train", "--net", "lenet-modern",
+                        "--epochs", "1", "--data-dir", mnist_dir, "--out", str(out), *TINY],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "final test accuracy" in r.stdout and (out / "params.npz").is_file()
+    r = subprocess.run([sys.executable, "-m", "convlab", "evaluate", str(out / "params.npz"),
+                        "--data-dir", mnist_dir, "--test-size", "200"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy:" in r.stdout and "rows: true digit" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "convlab", "train", "--epochs", "0"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and "--epochs" in r.stderr
