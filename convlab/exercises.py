@@ -13,6 +13,162 @@ def report(ok: bool, success: str, hint: str) -> bool:
 
 # ---- lessons 0-2 ----
 
+def _as_int_tuple(value):
+    """``value`` as a tuple of ints, or None if it is not a sequence of whole numbers."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        return None
+    out = []
+    for v in items:
+        if isinstance(v, bool):
+            return None
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None
+        if not np.isfinite(f) or f != int(f):
+            return None
+        out.append(int(f))
+    return tuple(out)
+
+
+def _as_number(value):
+    """``value`` as a float, or None if it is not a single finite number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        f = float(np.asarray(value).item()) if np.ndim(value) == 0 else None
+    except (TypeError, ValueError):
+        return None
+    return f if f is not None and np.isfinite(f) else None
+
+
+def check_batch_shape(shape):
+    """Lesson 0 exercise: the (N, C, H, W) shape of a batch of 100 MNIST images (28 x 28 pixels,
+    grey scale). Taught in notebooks/00_start_here.ipynb."""
+    got = _as_int_tuple(shape)
+    right = (100, 1, 28, 28)
+    if got == right:
+        return report(True, "(N, C, H, W) = (100, 1, 28, 28): 100 images, 1 channel, 28 x 28.", "")
+    if got == (100, 28, 28):
+        hint = "that is what flatten=False would give without a channel axis; convolution needs C too."
+    elif got is not None and sorted(got) == sorted(right):
+        hint = "right numbers, wrong order: the book's order is (N, C, H, W) -- batch first."
+    else:
+        hint = "write a tuple (N, C, H, W): N images, C channels (grey scale has 1), then height and width."
+    return report(False, "", hint)
+
+
+#: Lesson 1 exercise: three layers whose output sizes the learner computes by hand.
+OUTPUT_SIZE_TASKS = [
+    {"H": 32, "W": 32, "FH": 5, "FW": 5, "pad": 2, "stride": 1},
+    {"H": 28, "W": 28, "FH": 3, "FW": 3, "pad": 0, "stride": 2},
+    {"H": 10, "W": 15, "FH": 3, "FW": 4, "pad": 1, "stride": 3},
+]
+
+
+def check_output_sizes(answers):
+    """Lesson 1 exercise: ``answers`` is a list of three (OH, OW) pairs, one per task in
+    ``OUTPUT_SIZE_TASKS``. Taught in notebooks/01_output_size.ipynb."""
+    from .arith import conv_output_size_2d
+    try:
+        answers = list(answers)
+    except TypeError:
+        return report(False, "", "give a list of three (OH, OW) pairs, e.g. [(1, 1), (2, 2), (3, 3)].")
+    if len(answers) != len(OUTPUT_SIZE_TASKS):
+        return report(False, "", f"give exactly {len(OUTPUT_SIZE_TASKS)} (OH, OW) pairs, "
+                                 f"got {len(answers)}.")
+    wrong = []
+    for k, (task, ans) in enumerate(zip(OUTPUT_SIZE_TASKS, answers), start=1):
+        right = conv_output_size_2d((task["H"], task["W"]), (task["FH"], task["FW"]),
+                                    task["stride"], task["pad"])
+        got = _as_int_tuple(ans)
+        if got != right:
+            num_h = task["H"] + 2 * task["pad"] - task["FH"]
+            if got is not None and len(got) == 2 and num_h % task["stride"] and \
+                    got[0] == -(-num_h // task["stride"]) + 1:
+                wrong.append((k, "round DOWN when the division is not whole"))
+            else:
+                wrong.append((k, "compute (H + 2P - FH)/S + 1 and (W + 2P - FW)/S + 1"))
+    if not wrong:
+        return report(True, "all three output sizes are right.", "")
+    grouped = {}
+    for k, msg in wrong:
+        grouped.setdefault(msg, []).append(str(k))
+    parts = [f"task{'s' if len(ks) > 1 else ''} {', '.join(ks)}: {msg}" for msg, ks in grouped.items()]
+    return report(False, "", "; ".join(parts) + ".")
+
+
+def check_same_padding(pad):
+    """Lesson 1 exercise: the padding that keeps a 28 x 28 input 28 x 28 under a 5 x 5 filter with
+    stride 1 ('same' padding, P = (FH - 1) / 2). Taught in notebooks/01_output_size.ipynb."""
+    got = _as_number(pad)
+    if got == 2:
+        return report(True, "P = 2 = (5 - 1)/2 keeps 28 x 28: (28 + 4 - 5)/1 + 1 = 28.", "")
+    if got is not None and got == int(got) and got >= 0:
+        from .arith import conv_output_size
+        oh = conv_output_size(28, 5, 1, int(got)) if 28 + 2 * int(got) >= 5 else None
+        return report(False, "", f"with P = {int(got)} the output is {oh} x {oh}; solve "
+                                 "(28 + 2P - 5)/1 + 1 = 28 for P.")
+    return report(False, "", "give one whole number P >= 0; solve (28 + 2P - 5)/1 + 1 = 28.")
+
+
+def check_uncovered_rows(rows):
+    """Lesson 1 exercise: how many rows of a 10-row input does a 3-row filter with stride 4 and no
+    padding never touch? Taught in notebooks/01_output_size.ipynb."""
+    from .arith import uncovered
+    right = uncovered(10, 3, stride=4)
+    got = _as_number(rows)
+    if got == right:
+        return report(True, f"{right} rows: windows start at rows 0 and 4 and end at row 6, so rows "
+                            "7, 8 and 9 are never used.", "")
+    return report(False, "", "list the rows where windows start (0, 4, ...) while the window still "
+                             "fits, find the last row the last window reaches, and count what is left.")
+
+
+def check_conv_value(value):
+    """Lesson 2 exercise: the output at (0, 1) of the book's 4 x 4 example with padding 1, stride 1
+    and no bias, computed by hand. Taught in notebooks/02_convolution.ipynb."""
+    from .widgets import conv_step_report
+    right = conv_step_report(padding=1, stride=1, step=2)["value"]
+    got = _as_number(value)
+    if got is not None and got == right:
+        return report(True, f"{right:g}: the window at rows 0-2, columns 1-3 of the padded input.", "")
+    return report(False, "", "pad the 4 x 4 input with a ring of zeros (6 x 6), put the filter on rows "
+                             "0-2 and columns 1-3, multiply cell by cell and add the nine products.")
+
+
+def check_conv_output_shape(shape):
+    """Lesson 2 exercise: output shape for a batch of 10 RGB 32 x 32 images through 16 filters of
+    5 x 5 with padding 2 and stride 1. Taught in notebooks/02_convolution.ipynb."""
+    got = _as_int_tuple(shape)
+    right = (10, 16, 32, 32)
+    if got == right:
+        return report(True, "(N, FN, OH, OW) = (10, 16, 32, 32): one channel per filter.", "")
+    if got is not None and len(got) == 4 and got[1] == 3:
+        hint = "the output has one channel per FILTER (FN), not per input channel."
+    elif got is not None and len(got) == 4 and got[2:] == (28, 28):
+        hint = "padding 2 adds 2 on EACH side: (32 + 2*2 - 5)/1 + 1."
+    else:
+        hint = "the output is (N, FN, OH, OW); N and FN come straight from the question."
+    return report(False, "", hint)
+
+
+def check_conv_param_count(count):
+    """Lesson 2 exercise: the number of learnable numbers (weights and biases) of the layer in
+    ``check_conv_output_shape``. Taught in notebooks/02_convolution.ipynb."""
+    right = 16 * 3 * 5 * 5 + 16
+    got = _as_number(count)
+    if got == right:
+        return report(True, f"{right} = 16*3*5*5 weights + 16 biases; the image size does not matter.", "")
+    if got == 16 * 3 * 5 * 5:
+        return report(False, "", "add the biases: one per filter.")
+    if got == 16 * 5 * 5 + 16:
+        return report(False, "", "each filter spans all C = 3 input channels.")
+    return report(False, "", "W has shape (FN, C, FH, FW) and b has shape (FN,); count both.")
+
+
 # ---- lessons 3-5 ----
 
 def _as_float_array(answer):

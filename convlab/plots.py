@@ -9,6 +9,252 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 # ---- lessons 0-2 ----
+# Grids are drawn cell by cell: cell (r, c) occupies [c, c+1] x [r, r+1] with the y axis pointing
+# down, so a drawing reads like the printed array.
+
+from matplotlib.patches import Rectangle as _Rect  # noqa: E402
+
+from .arith import conv_output_size as _conv_out  # noqa: E402
+
+_PAD_GREY = "#d9d9d9"
+_FIRST, _LAST, _NOW = "#1f77b4", "#ff7f0e", "#d62728"
+
+
+def coverage_1d(size, kernel, stride=1, pad=0, dilation=1):
+    """How many windows use each position of one padded axis (length ``size + 2*pad``).
+
+    All zeros when the filter does not fit. Taught in notebooks/01_output_size.ipynb.
+    """
+    padded = size + 2 * pad
+    extent = dilation * (kernel - 1) + 1
+    count = np.zeros(padded, dtype=int)
+    if extent > padded:
+        return count
+    n_out = _conv_out(size, kernel, stride, pad, dilation)
+    for i in range(n_out):
+        count[i * stride:i * stride + extent:dilation] += 1
+    return count
+
+
+def coverage_map(H, W, FH, FW, pad=0, stride=1, dilation=1):
+    """(H+2P, W+2P) array: how many windows use each cell of the padded input.
+
+    The 2-D count is the outer product of the two 1-D counts, because windows are placed on a
+    grid. Taught in notebooks/01_output_size.ipynb.
+    """
+    return np.outer(coverage_1d(H, FH, stride, pad, dilation), coverage_1d(W, FW, stride, pad, dilation))
+
+
+def _cells(ax, n_rows, n_cols, x0=0.0, y0=0.0, face="white", values=None, fmt="{:g}",
+           fontsize=9, lw=0.6):
+    """Draw an n_rows x n_cols grid at (x0, y0). ``face`` is a colour or a function (r, c) -> colour."""
+    for r in range(n_rows):
+        for c in range(n_cols):
+            fc = face(r, c) if callable(face) else face
+            ax.add_patch(_Rect((x0 + c, y0 + r), 1, 1, facecolor=fc, edgecolor="#555555", lw=lw))
+            if values is not None:
+                ax.text(x0 + c + 0.5, y0 + r + 0.5, fmt.format(values[r][c]), ha="center",
+                        va="center", fontsize=fontsize)
+
+
+def _outline(ax, r, c, h, w, color, x0=0.0, y0=0.0, lw=2.5, ls="-"):
+    ax.add_patch(_Rect((x0 + c + 0.06, y0 + r + 0.06), w - 0.12, h - 0.12, fill=False,
+                       edgecolor=color, lw=lw, ls=ls))
+
+
+def _finish(ax, width, height, title=None):
+    ax.set_xlim(-0.3, width + 0.3)
+    ax.set_ylim(height + 0.3, -0.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def draw_output_size(H, W, FH, FW, pad=0, stride=1, dilation=1):
+    """Padded input with a coverage count per cell, the first (blue) and last (orange) window,
+    cells no window touches hatched red, and the OH x OW output grid. Never raises for
+    integer settings >= their minimum; a filter that does not fit is drawn sticking out.
+
+    Taught in notebooks/01_output_size.ipynb. Returns the figure.
+    """
+    PH, PW = H + 2 * pad, W + 2 * pad
+    EH, EW = dilation * (FH - 1) + 1, dilation * (FW - 1) + 1
+    fits = EH <= PH and EW <= PW
+    count = coverage_map(H, W, FH, FW, pad, stride, dilation)
+    OH = _conv_out(H, FH, stride, pad, dilation) if EH <= PH else 0
+    OW = _conv_out(W, FW, stride, pad, dilation) if EW <= PW else 0
+    is_pad = np.ones((PH, PW), dtype=bool)
+    is_pad[pad:pad + H, pad:pad + W] = False
+
+    scale = 0.32
+    left_w, left_h = max(PW, EW), max(PH, EH)
+    right_w = max(OW, 3)
+    fig, (ax_in, ax_out) = plt.subplots(
+        1, 2, figsize=(min(13, 1.5 + scale * (left_w + right_w) + 1.5), min(8, 1.6 + scale * max(left_h, OH, 3))),
+        gridspec_kw={"width_ratios": [left_w + 0.6, right_w + 0.6]})
+
+    def face(r, c):
+        if count[r, c] == 0:
+            return "#f4cccc" if fits else (_PAD_GREY if is_pad[r, c] else "white")
+        return _PAD_GREY if is_pad[r, c] else "white"
+
+    show_numbers = fits and PH <= 24 and PW <= 24
+    _cells(ax_in, PH, PW, face=face, values=count if show_numbers else None,
+           fontsize=8 if max(PH, PW) <= 14 else 6)
+    if fits:
+        for r, c in zip(*np.nonzero(count == 0)):
+            ax_in.add_patch(_Rect((c, r), 1, 1, fill=False, hatch="///", edgecolor=_NOW, lw=0))
+        if pad:
+            ax_in.add_patch(_Rect((pad, pad), W, H, fill=False, edgecolor="black", lw=1.6))
+        last_r, last_c = (OH - 1) * stride, (OW - 1) * stride
+        _outline(ax_in, last_r, last_c, EH, EW, _LAST)
+        _outline(ax_in, 0, 0, EH, EW, _FIRST)
+        if dilation > 1:  # mark the taps of the first window
+            for i in range(FH):
+                for j in range(FW):
+                    ax_in.plot(j * dilation + 0.2, i * dilation + 0.2, "s", color=_FIRST, ms=3)
+        title = (f"padded input {PH} x {PW} (grey = padding)\n"
+                 "numbers: windows per cell; red: unused")
+    else:
+        _outline(ax_in, 0, 0, EH, EW, _NOW, ls="--")
+        title = f"padded input {PH} x {PW}: the {EH} x {EW} filter (red) does not fit"
+    _finish(ax_in, left_w, left_h, title)
+
+    if fits:
+        def out_face(r, c):
+            if (r, c) == (0, 0):
+                return "#c6dbef"
+            return "#fdd0a2" if (r, c) == (OH - 1, OW - 1) else "white"
+        _cells(ax_out, OH, OW, face=out_face)
+        _finish(ax_out, right_w, max(OH, 3), f"output OH x OW = {OH} x {OW}")
+    else:
+        ax_out.text(0.5, 0.5, "no output:\nthe filter\ndoes not fit", ha="center", va="center",
+                    transform=ax_out.transAxes, color=_NOW)
+        _finish(ax_out, right_w, 3, "output")
+    fig.tight_layout()
+    return fig
+
+
+def draw_conv_step(x, w, out, pad, stride, step, bias=0.0):
+    """One step of a single-channel convolution: the padded input with the current window, the
+    filter, the elementwise products, and the output filled in up to this step.
+
+    ``x`` (H, W), ``w`` (FH, FW), ``out`` (OH, OW) the layer's result (bias included); ``step``
+    counts windows row by row from 0. Taught in notebooks/02_convolution.ipynb. Returns the figure.
+    """
+    x, w, out = np.asarray(x), np.asarray(w), np.asarray(out)
+    H, W = x.shape
+    FH, FW = w.shape
+    OH, OW = out.shape
+    xp = np.pad(x, pad)                                                # (H+2P, W+2P)
+    i, j = divmod(step, OW)
+    r0, c0 = i * stride, j * stride
+    prod = xp[r0:r0 + FH, c0:c0 + FW] * w                              # (FH, FW)
+    PH, PW = xp.shape
+
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.4),
+                             gridspec_kw={"width_ratios": [PW + 0.5, FW + 0.5, FW + 0.5, OW + 0.5]})
+    ax_x, ax_w, ax_p, ax_o = axes
+
+    def x_face(r, c):
+        inside = r0 <= r < r0 + FH and c0 <= c < c0 + FW
+        if inside:
+            return "#fde0dd"
+        return _PAD_GREY if (r < pad or c < pad or r >= pad + H or c >= pad + W) else "white"
+    _cells(ax_x, PH, PW, face=x_face, values=xp)
+    _outline(ax_x, r0, c0, FH, FW, _NOW)
+    _finish(ax_x, PW, PH, f"input (padding {pad}, stride {stride})")
+
+    _cells(ax_w, FH, FW, face="#e5f5e0", values=w)
+    _finish(ax_w, FW, max(FH, OH), "filter")
+
+    _cells(ax_p, FH, FW, face="#fde0dd", values=prod)
+    _finish(ax_p, FW, max(FH, OH), f"products, sum = {prod.sum():g}")
+
+    def o_face(r, c):
+        if (r, c) == (i, j):
+            return "#fcbba1"
+        return "white" if r * OW + c < step else "#f0f0f0"
+    shown = [[f"{out[r, c]:g}" if r * OW + c <= step else "" for c in range(OW)] for r in range(OH)]
+    _cells(ax_o, OH, OW, face=o_face, values=shown, fmt="{}")
+    _outline(ax_o, i, j, 1, 1, _NOW)
+    b = f" + bias {bias:g}" if bias else ""
+    _finish(ax_o, OW, max(FH, OH), f"output{b}: step {step + 1} of {OH * OW}")
+    fig.tight_layout()
+    return fig
+
+
+def _box(ax, x, y, depth, height, width, color, label=None, skew=0.45):
+    """A 3-D-looking block: ``width`` to the right, ``height`` up, ``depth`` (channels) going back."""
+    dx, dy = skew * depth, skew * depth * 0.6
+    front = [(x, y), (x + width, y), (x + width, y + height), (x, y + height)]
+    top = [(x, y + height), (x + width, y + height), (x + width + dx, y + height + dy), (x + dx, y + height + dy)]
+    side = [(x + width, y), (x + width + dx, y + dy), (x + width + dx, y + height + dy), (x + width, y + height)]
+    for poly, shade in ((side, 0.75), (top, 0.9), (front, 1.0)):
+        rgb = np.array(plt.matplotlib.colors.to_rgb(color)) * shade
+        ax.add_patch(plt.Polygon(poly, closed=True, facecolor=rgb, edgecolor="black", lw=0.8))
+    if label:
+        ax.text(x + width / 2, y - 0.6, label, ha="center", va="top", fontsize=9)
+    return x + width + dx
+
+
+def draw_conv_blocks(C, H, W, FN, FH, FW, pad=0, stride=1, N=1):
+    """Shapes of a convolution as blocks: input (C, H, W), FN filters (C, FH, FW), bias (FN, 1, 1)
+    and output (FN, OH, OW); with N > 1 each data block is drawn as a short stack (a batch).
+    Depth stands for channels (capped so big counts stay readable; the labels give the numbers).
+
+    Taught in notebooks/02_convolution.ipynb. Returns the figure. The filter must fit.
+    """
+    OH = _conv_out(H, FH, stride, pad)
+    OW = _conv_out(W, FW, stride, pad)
+    k = 4.0 / max(H, W, OH, OW, 1)          # the biggest block face is about 4 units tall
+
+    def depth(ch):
+        return min(0.25 + 0.35 * ch, 3.0)
+
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    x, gap, top = 0.0, 2.2, 0.0
+
+    def stack(x, n, d, h, w, color, step):
+        for i in range(n - 1, -1, -1):
+            end = _box(ax, x + step * i, step * i, d, h, w, color)
+        return x, end + step * (n - 1)
+
+    def label(x0, x1, text):
+        ax.text((x0 + x1) / 2, -0.4, text, ha="center", va="top", fontsize=9)
+
+    n_show = min(N, 3)
+    batch = f"N={N}, " if N > 1 else ""
+    blocks = [(n_show, depth(C), H * k, W * k, "#9ecae1", 0.35, f"input x\n({batch}C={C},\nH={H}, W={W})", "*"),
+              (min(FN, 4), depth(C), FH * k, FW * k, "#a1d99b", 0.3,
+               f"filters W\n(FN={FN}, C={C},\nFH={FH}, FW={FW})", "+"),
+              (1, depth(FN), k, k, "#fdae6b", 0.0, f"bias b\n(FN={FN}, 1, 1)", "→"),
+              (n_show, depth(FN), OH * k, OW * k, "#fc9272", 0.35,
+               f"output\n({batch}FN={FN},\nOH={OH}, OW={OW})", None)]
+    for n, d, h, w, color, step, text, op in blocks:
+        x0, x1 = stack(x, n, d, h, w, color, step)
+        label(x0, x1, text)
+        top = max(top, h + d * 0.27 + step * (n - 1))
+        x = x1 + gap
+        if op:
+            ax.text(x - gap / 2, 2.0, op, fontsize=20, ha="center", va="center")
+    ax.set_xlim(-0.5, x - gap + 0.5)
+    ax.set_ylim(-2.6, top + 0.5)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def draw_demo_grid(n):
+    """An n x n grid whose cells show their row*n + col index: the demo in notebooks/00_start_here.ipynb."""
+    fig, ax = plt.subplots(figsize=(1 + 0.4 * n, 1 + 0.4 * n))
+    _cells(ax, n, n, face="#deebf7", values=np.arange(n * n).reshape(n, n), fmt="{}")
+    _finish(ax, n, n, f"{n} x {n} = {n * n} cells")
+    fig.tight_layout()
+    return fig
+
 
 # ---- lessons 3-5 ----
 # Pooling (notebooks/03_pooling.ipynb), im2col/col2im (04_im2col.ipynb) and backward passes

@@ -10,6 +10,310 @@ import ipywidgets as widgets
 import numpy as np
 
 # ---- lessons 0-2 ----
+import matplotlib.pyplot as plt  # noqa: E402
+
+from . import plots as _plots  # noqa: E402
+from .arith import conv_output_size as _conv_out  # noqa: E402
+from .layers import Convolution as _Convolution  # noqa: E402
+
+#: The book's single-channel example (figure 7-3): a 4x4 input and a 3x3 filter.
+BOOK_INPUT = np.array([[1, 2, 3, 0],
+                       [0, 1, 2, 3],
+                       [3, 0, 1, 2],
+                       [2, 3, 0, 1]], dtype=float)
+BOOK_FILTER = np.array([[2, 0, 1],
+                        [0, 1, 2],
+                        [1, 0, 2]], dtype=float)
+
+
+def _n(k, word):
+    """'1 row', '2 rows'."""
+    return f"{k} {word}" if k == 1 else f"{k} {word}s"
+
+
+def demo_view(size=3, show=True):
+    """The tiny demo slider of notebooks/00_start_here.ipynb: print a fact and draw a size x size grid."""
+    print(f"A {size} x {size} grid has {size * size} cells; the last one is number {size * size - 1}.")
+    fig = _plots.draw_demo_grid(size)
+    if not show:
+        return fig
+    plt.show()
+
+
+def demo_explorer():
+    """One IntSlider driving ``demo_view``. Taught in notebooks/00_start_here.ipynb."""
+    size = widgets.IntSlider(value=3, min=1, max=8, description="size")
+    return widgets.VBox([size, widgets.interactive_output(demo_view, {"size": size})])
+
+
+def _axis_report(axis, size, kernel, pad, stride, dilation):
+    """Facts about one axis ('height'/'width') for ``output_size_report``; never raises."""
+    sym = {"height": ("H", "FH", "OH", "row", "bottom"), "width": ("W", "FW", "OW", "column", "right")}[axis]
+    s_in, s_k, s_out, unit, edge = sym
+    padded = size + 2 * pad
+    extent = dilation * (kernel - 1) + 1
+    fact = {"padded": padded, "extent": extent, "fits": extent <= padded, "out": None,
+            "uncovered": 0, "lost_input": 0, "skipped": 0, "lines": []}
+    if not fact["fits"]:
+        ext = f" (extent {extent} with dilation {dilation})" if dilation > 1 else ""
+        fact["lines"].append(f"The filter is {kernel} {unit}s {'tall' if axis == 'height' else 'wide'}{ext}, "
+                             f"but the padded input is only {size} + 2*{pad} = {padded}: "
+                             f"no window fits, so there is no output. Use a smaller filter"
+                             f"{', more padding or less dilation' if dilation > 1 else ' or more padding'}.")
+        return fact
+    out = _conv_out(size, kernel, stride, pad, dilation)
+    num = padded - extent
+    if dilation == 1:
+        formula = (f"{s_out} = ({s_in} + 2P - {s_k})/S + 1 = ({size} + 2*{pad} - {kernel})/{stride} + 1")
+    else:
+        formula = (f"{s_out} = ({s_in} + 2P - D*({s_k}-1) - 1)/S + 1 = "
+                   f"({size} + 2*{pad} - {dilation}*({kernel}-1) - 1)/{stride} + 1")
+    if num % stride == 0:
+        formula += f" = {num}/{stride} + 1 = {out}"
+    else:
+        formula += (f" = floor({num}/{stride}) + 1 = {num // stride} + 1 = {out}"
+                    f"   ({num}/{stride} is not whole: rounded down)")
+    fact["out"] = out
+    fact["lines"].append(formula)
+    cov = _plots.coverage_1d(size, kernel, stride, pad, dilation)
+    is_input = np.zeros(padded, dtype=bool)
+    is_input[pad:pad + size] = True
+    u = num % stride
+    fact["uncovered"] = u
+    tail_input = int(is_input[padded - u:].sum()) if u else 0
+    gaps = (cov == 0)
+    gaps[padded - u:] = False
+    fact["skipped"] = int(gaps.sum())
+    gap_input = int((gaps & is_input).sum())
+    fact["lost_input"] = tail_input + gap_input
+    if u:
+        if tail_input == 0:
+            what = ("it is padding" if u == 1 else "they are all padding") + ", so no input value is lost"
+        elif u == 1:
+            what = f"it is an input {unit}, so its values never reach the output"
+        else:
+            what = (f"{_n(tail_input, 'input ' + unit)} among them, whose values never reach "
+                    f"the output")
+        verb = "is" if u == 1 else "are"
+        fact["lines"].append(f"{_n(u, unit)} at the {edge} of the padded input {verb} never covered "
+                             f"(the floor drops {'it' if u == 1 else 'them'}): {what}.")
+    if fact["skipped"]:
+        why = []
+        if stride > extent:
+            why.append(f"stride {stride} is larger than the filter extent {extent}, so windows "
+                       f"jump over {unit}s")
+        if dilation > 1:
+            why.append(f"dilation {dilation} leaves gaps between the filter's taps")
+        fact["lines"].append(f"{_n(fact['skipped'], unit)} in between {'is' if fact['skipped'] == 1 else 'are'}"
+                             f" used by no window ({'; '.join(why)}); {gap_input} of them "
+                             f"{'is' if gap_input == 1 else 'are'} input.")
+    return fact
+
+
+def output_size_report(H, W, FH, FW, padding=0, stride=1, dilation=1):
+    """Everything the output-size explorer says, as a dict: ``fits``, ``OH``, ``OW`` (None when the
+    filter does not fit), ``uncovered_rows``/``uncovered_cols`` (as ``convlab.arith.uncovered``),
+    ``lost_rows``/``lost_cols`` (input rows/columns no window uses) and ``text``. Never raises for
+    integer settings at or above their minimum.
+
+    Taught in notebooks/01_output_size.ipynb.
+    """
+    h = _axis_report("height", H, FH, padding, stride, dilation)
+    w = _axis_report("width", W, FW, padding, stride, dilation)
+    fits = h["fits"] and w["fits"]
+    if fits:
+        head = f"Output size: OH = {h['out']}, OW = {w['out']}"
+    else:
+        head = "Output size: none -- the filter does not fit in the padded input"
+    lines = [head]
+    for fact, axis in ((h, "Height"), (w, "Width")):
+        if fits or not fact["fits"]:
+            lines += fact["lines"]
+        else:
+            lines.append(f"({axis} alone would be fine: {fact['lines'][0]})")
+    if fits and not (h["uncovered"] or w["uncovered"] or h["skipped"] or w["skipped"]):
+        lines.append("Every row and column of the padded input is used by at least one window.")
+    return {"fits": fits, "OH": h["out"] if fits else None, "OW": w["out"] if fits else None,
+            "uncovered_rows": h["uncovered"], "uncovered_cols": w["uncovered"],
+            "lost_rows": h["lost_input"], "lost_cols": w["lost_input"], "text": "\n".join(lines)}
+
+
+def output_size_view(H=4, W=4, FH=3, FW=3, padding=1, stride=1, dilation=1, show=True):
+    """Print the output size with the formula filled in and what is left uncovered, then draw the
+    padded input, the windows and the output grid. ``show=False`` returns the figure instead.
+
+    Taught in notebooks/01_output_size.ipynb (the explorer's view).
+    """
+    print(output_size_report(H, W, FH, FW, padding, stride, dilation)["text"])
+    fig = _plots.draw_output_size(H, W, FH, FW, padding, stride, dilation)
+    if not show:
+        return fig
+    plt.show()
+
+
+def output_size_explorer(H=4, W=4, FH=3, FW=3, padding=1, stride=1, dilation=1):
+    """Sliders H, W, FH, FW, padding, stride, dilation over ``output_size_view``.
+
+    Taught in notebooks/01_output_size.ipynb.
+    """
+    s = {"H": widgets.IntSlider(value=H, min=1, max=12, description="H"),
+         "W": widgets.IntSlider(value=W, min=1, max=12, description="W"),
+         "FH": widgets.IntSlider(value=FH, min=1, max=7, description="FH"),
+         "FW": widgets.IntSlider(value=FW, min=1, max=7, description="FW"),
+         "padding": widgets.IntSlider(value=padding, min=0, max=4, description="padding"),
+         "stride": widgets.IntSlider(value=stride, min=1, max=5, description="stride"),
+         "dilation": widgets.IntSlider(value=dilation, min=1, max=3, description="dilation")}
+    out = widgets.interactive_output(output_size_view, s)
+    rows = widgets.HBox([widgets.VBox([s["H"], s["W"], s["FH"], s["FW"]]),
+                         widgets.VBox([s["padding"], s["stride"], s["dilation"]])])
+    return widgets.VBox([rows, out])
+
+
+#: Slider ranges of the lesson-1 explorer (tests sweep them all).
+OUTPUT_SIZE_RANGES = {"H": (1, 12), "W": (1, 12), "FH": (1, 7), "FW": (1, 7), "padding": (0, 4),
+                      "stride": (1, 5), "dilation": (1, 3)}
+
+
+def conventions_table(H, FH, padding=0, stride=1):
+    """Compare output-size conventions for one axis (no dilation) as printable text: ours/PyTorch
+    (floor), the book (int() of a float), d2l (total padding p = 2P), CS231n (assert exact), and
+    TensorFlow's 'VALID' and 'SAME' (which choose their own padding). Taught in notebooks/01_output_size.ipynb.
+    """
+    num = H + 2 * padding - FH
+    rows = [("ours / PyTorch: floor((H+2P-FH)/S) + 1",
+             str(num // stride + 1) if num >= 0 else "error (filter too big)"),
+            ("book: int((H+2P-FH)/S) + 1",
+             str(int(num / stride) + 1) + (" (int() truncates toward 0: wrong)" if num < 0 else "")),
+            ("d2l: floor((H-FH+p+S)/S), p = 2P total",
+             str((H - FH + 2 * padding + stride) // stride) if num >= 0 else "error (filter too big)"),
+            ("CS231n: assert (H+2P-FH) % S == 0",
+             str(num // stride + 1) if num >= 0 and num % stride == 0 else "AssertionError"),
+            ("TensorFlow 'VALID' (P ignored): ceil((H-FH+1)/S)",
+             str(-(-(H - FH + 1) // stride)) if H >= FH else "error (filter too big)"),
+            ("TensorFlow 'SAME' (P ignored): ceil(H/S)", str(-(-H // stride)))]
+    width = max(len(r[0]) for r in rows)
+    head = f"H = {H}, FH = {FH}, P = {padding}, S = {stride}"
+    return "\n".join([head] + [f"  {name:<{width}}  {val}" for name, val in rows])
+
+
+def conv_step_report(padding=0, stride=1, step=1, bias=0.0, x=None, w=None):
+    """Run ``convlab.layers.Convolution`` on the book's 4x4 input and 3x3 filter (or ``x``, ``w``)
+    and describe window number ``step`` (1-based, row by row; clamped to the valid range): a dict
+    with ``OH``, ``OW``, ``out`` (OH, OW), ``step``, ``products`` (FH, FW), ``value`` and ``text``.
+    Taught in notebooks/02_convolution.ipynb.
+    """
+    x = BOOK_INPUT if x is None else np.asarray(x, dtype=float)
+    w = BOOK_FILTER if w is None else np.asarray(w, dtype=float)
+    H, W = x.shape
+    FH, FW = w.shape
+    lines = []
+    if FH > H + 2 * padding or FW > W + 2 * padding:
+        text = (f"Output size: none -- the {FH} x {FW} filter does not fit in the padded "
+                f"{H + 2 * padding} x {W + 2 * padding} input")
+        return {"OH": None, "OW": None, "out": None, "step": None, "products": None, "value": None,
+                "text": text}
+    layer = _Convolution(w[None, None], np.array([bias], dtype=float), stride=stride, pad=padding)
+    out = layer.forward(x[None, None])[0, 0]                          # (OH, OW)
+    OH, OW = out.shape
+    lines.append(f"Output size: OH = {OH}, OW = {OW}")
+    n_steps = OH * OW
+    clamped = min(max(int(step), 1), n_steps)
+    if clamped != step:
+        lines.append(f"(step {step} is outside 1..{n_steps}; showing step {clamped})")
+    i, j = divmod(clamped - 1, OW)
+    r0, c0 = i * stride, j * stride
+    xp = np.pad(x, padding)                                            # (H+2P, W+2P)
+    patch = xp[r0:r0 + FH, c0:c0 + FW]                                 # (FH, FW)
+    prod = patch * w                                                   # (FH, FW)
+    terms = " + ".join(f"{a:g}*{b:g}" for a, b in zip(patch.ravel(), w.ravel()))
+    lines.append(f"Step {clamped} of {n_steps}: output ({i}, {j}) <- window at rows {r0}-{r0 + FH - 1}, "
+                 f"columns {c0}-{c0 + FW - 1} of the padded input")
+    total = prod.sum()
+    lines.append(f"  {terms} = {total:g}" + (f"; + bias {bias:g} = {total + bias:g}" if bias else ""))
+    lines.append(f"  Convolution layer's output at ({i}, {j}): {out[i, j]:g}")
+    ur = (H + 2 * padding - FH) % stride
+    uc = (W + 2 * padding - FW) % stride
+    if ur or uc:
+        lines.append(f"  Note: the last {_n(ur, 'row')} and {_n(uc, 'column')} of the padded input "
+                     f"are never covered (stride {stride} does not fit exactly).")
+    return {"OH": OH, "OW": OW, "out": out, "step": clamped, "products": prod,
+            "value": float(out[i, j]), "text": "\n".join(lines)}
+
+
+def conv_step_view(padding=0, stride=1, step=1, bias=0.0, show=True):
+    """Print step ``step`` of the convolution of the book's example (products and sum), then draw
+    it. ``show=False`` returns the figure. Taught in notebooks/02_convolution.ipynb."""
+    rep = conv_step_report(padding, stride, step, bias)
+    print(rep["text"])
+    fig = _plots.draw_conv_step(BOOK_INPUT, BOOK_FILTER, rep["out"], padding, stride,
+                                rep["step"] - 1, bias)
+    if not show:
+        return fig
+    plt.show()
+
+
+#: Slider ranges of the lesson-2 step explorer (tests sweep them all).
+CONV_STEP_RANGES = {"padding": (0, 2), "stride": (1, 3), "bias": (0, 3)}
+
+
+def conv_step_explorer(padding=0, stride=1, step=1, bias=0):
+    """Sliders padding, stride, step and bias over ``conv_step_view``; the step slider's maximum
+    follows OH*OW. Taught in notebooks/02_convolution.ipynb."""
+    pad_s = widgets.IntSlider(value=padding, min=0, max=2, description="padding")
+    stride_s = widgets.IntSlider(value=stride, min=1, max=3, description="stride")
+    step_s = widgets.IntSlider(value=step, min=1, max=16, description="step")
+    bias_s = widgets.IntSlider(value=bias, min=0, max=3, description="bias")
+
+    def fit_step(_=None):
+        n = conv_step_report(pad_s.value, stride_s.value, 1)["OH"]
+        n = n * conv_step_report(pad_s.value, stride_s.value, 1)["OW"]
+        step_s.max = n  # the view clamps too, so an in-between value cannot break it
+        step_s.value = min(step_s.value, n)
+    fit_step()
+    pad_s.observe(fit_step, "value")
+    stride_s.observe(fit_step, "value")
+    out = widgets.interactive_output(conv_step_view, {"padding": pad_s, "stride": stride_s,
+                                                      "step": step_s, "bias": bias_s})
+    return widgets.VBox([widgets.HBox([widgets.VBox([pad_s, stride_s]), widgets.VBox([step_s, bias_s])]), out])
+
+
+def conv_shapes_view(N=1, C=3, H=7, W=7, FN=2, FH=3, FW=3, padding=0, stride=1, show=True):
+    """Run a Convolution on zeros of shape (N, C, H, W) with FN filters (C, FH, FW), print every
+    shape, and draw the blocks. ``show=False`` returns the figure (None if nothing fits).
+    Taught in notebooks/02_convolution.ipynb."""
+    if FH > H + 2 * padding or FW > W + 2 * padding:
+        print(f"Output size: none -- the {FH} x {FW} filter does not fit in the padded "
+              f"{H + 2 * padding} x {W + 2 * padding} input")
+        return None
+    layer = _Convolution(np.zeros((FN, C, FH, FW)), np.zeros(FN), stride=stride, pad=padding)
+    y = layer.forward(np.zeros((N, C, H, W)))
+    print(f"Output size: OH = {y.shape[2]}, OW = {y.shape[3]}")
+    print(f"input x: (N, C, H, W) = {(N, C, H, W)}")
+    print(f"filters W: (FN, C, FH, FW) = {layer.W.shape}; bias b: (FN,) = {layer.b.shape}")
+    print(f"output: (N, FN, OH, OW) = {y.shape}")
+    print(f"parameters: FN*C*FH*FW weights + FN biases = {layer.W.size} + {layer.b.size} = {layer.W.size + layer.b.size}")
+    fig = _plots.draw_conv_blocks(C, H, W, FN, FH, FW, padding, stride, N)
+    if not show:
+        return fig
+    plt.show()
+
+
+def conv_shapes_explorer():
+    """Sliders N, C, FN, FH(=FW), padding, stride over ``conv_shapes_view`` (H = W = 7).
+    Taught in notebooks/02_convolution.ipynb."""
+    s = {"N": widgets.IntSlider(value=1, min=1, max=4, description="N"),
+         "C": widgets.IntSlider(value=3, min=1, max=4, description="C"),
+         "FN": widgets.IntSlider(value=2, min=1, max=6, description="FN"),
+         "F": widgets.IntSlider(value=3, min=1, max=7, description="FH = FW"),
+         "padding": widgets.IntSlider(value=0, min=0, max=3, description="padding"),
+         "stride": widgets.IntSlider(value=1, min=1, max=3, description="stride")}
+
+    def view(N, C, FN, F, padding, stride):
+        conv_shapes_view(N, C, 7, 7, FN, F, F, padding, stride)
+    out = widgets.interactive_output(view, s)
+    return widgets.VBox([widgets.HBox([widgets.VBox([s["N"], s["C"], s["FN"]]),
+                                       widgets.VBox([s["F"], s["padding"], s["stride"]])]), out])
+
 
 # ---- lessons 3-5 ----
 # Views print text and show a figure (show=False returns both); explorers wrap them in sliders. Pooling in
