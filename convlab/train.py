@@ -183,6 +183,7 @@ class Trainer:
         finally:
             bar.close()
             if self.checkpoint_dir is not None:
+                os.makedirs(self.checkpoint_dir, exist_ok=True)
                 save_history(h, os.path.join(self.checkpoint_dir, "history.json"))
         return h
 

@@ -166,6 +166,17 @@ def test_ctrl_c_writes_what_was_trained(mnist_dir, tmp_path, monkeypatch, capsys
     assert "interrupted: 1 epoch(s)" in capsys.readouterr().out
 
 
+def test_ctrl_c_in_the_first_epoch(mnist_dir, tmp_path, monkeypatch, capsys):
+    def step(self, x, t):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_mod.Trainer, "train_step", step)
+    out = tmp_path / "run"
+    assert main(["train", "--data-dir", mnist_dir, "--out", str(out), *TINY]) == 130
+    assert json.loads((out / "history.json").read_text())["test_acc"] == []
+    assert not (out / "params.npz").exists()
+    assert "no epoch completed" in capsys.readouterr().out
+
+
 def test_subprocess_train_and_evaluate(mnist_dir, tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")

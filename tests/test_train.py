@@ -204,6 +204,21 @@ def test_ctrl_c_mid_epoch_keeps_last_completed_epoch(tmp_path):
     assert not np.array_equal(saved.params["W1"], tr.network.params["W1"])  # net moved on
 
 
+def test_ctrl_c_in_the_first_epoch_keeps_the_history(tmp_path):
+    class Interrupting(Trainer):
+        def train_step(self, x, t):
+            if len(self.history["loss"]) == 3:
+                raise KeyboardInterrupt
+            return super().train_step(x, t)
+
+    tr = Interrupting(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, epochs=2, mini_batch_size=20,
+                      verbose=False, checkpoint_dir=tmp_path / "new")
+    h = tr.train()
+    assert h["interrupted"] and len(h["loss"]) == 3 and h["test_acc"] == []
+    assert load_history(tmp_path / "new" / "history.json")["loss"] == h["loss"]
+    assert not (tmp_path / "new" / "last.npz").exists()
+
+
 def test_train_again_continues_after_an_interruption():
     stop = [True]
 
