@@ -683,8 +683,28 @@ def plot_feature_maps(net, image, layers=None, max_maps=8):
         for c in range(min(C, max_maps)):
             axes[r, c + 1].imshow(a[c], cmap="gray_r" if name == "input" else "viridis",
                                   interpolation="nearest")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99, wspace=0.08, hspace=0.12)
     return fig
+
+
+def receptive_fields(net):
+    """[(layer name, output shape, receptive field)] for every conv and pool layer: the side of
+    the input square (in pixels, padding included) that one output unit of the layer depends on.
+    Each layer with kernel k adds (k - 1) * (product of the earlier strides). Taught in
+    notebooks/07_what_the_network_sees.ipynb."""
+    rows, field, jump = [], 1, 1
+    for name, shape in net.shapes[1:]:
+        layer = net.layers[name]
+        if name.startswith("Conv"):
+            k, s = layer.W.shape[2], layer.stride[0]
+        elif name.startswith("Pool"):
+            k, s = layer.pool_h, layer.stride[0]
+        else:
+            continue
+        field += (k - 1) * jump
+        jump *= s
+        rows.append((name, tuple(shape), field))
+    return rows
 
 
 def plot_histories(histories, title=None):
