@@ -19,7 +19,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .arith import conv_output_size, pair
 
-__all__ = ["im2col", "col2im", "windows", "fold", "im2col_loops", "col2im_loops", "window_geometry"]
+__all__ = ["im2col", "col2im", "im2col_transposed", "col2im_transposed", "windows", "fold",
+           "im2col_loops", "col2im_loops", "window_geometry"]
 
 
 def window_geometry(input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
@@ -105,6 +106,44 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
                          f"{tuple(input_shape)}, got {col.shape}")
     win = col.reshape(N, OH, OW, C, filter_h, filter_w).transpose(0, 3, 1, 2, 4, 5)
     #                                                             # (N, C, OH, OW, FH, FW)
+    return fold(win, input_shape, stride, pad, dilation)
+
+
+def im2col_transposed(input_data, filter_h, filter_w, stride=1, pad=0, dilation=1, out=None):
+    """The same numbers as ``im2col(x).T``, built directly: (C*FH*FW, N*OH*OW), contiguous.
+    ``out``: optionally a contiguous array of that shape to write into (returned).
+
+    This is the layout the ``Convolution`` layer uses (taught in ``notebooks/04_im2col.ipynb``).
+    Two reasons: each copy moves a whole output row of OW neighbouring pixels (the book's layout
+    moves FW pixels at a time, five for a 5x5 filter, which is several times slower), and
+    ``W.reshape(FN, -1) @ col`` is a single GEMM whose result (FN, N*OH*OW) is only one cheap
+    transpose of contiguous OH*OW blocks away from the (N, FN, OH, OW) output.
+
+    >>> x = np.arange(2 * 3 * 5 * 5.).reshape(2, 3, 5, 5)
+    >>> np.array_equal(im2col_transposed(x, 3, 3), im2col(x, 3, 3).T)
+    True
+    """
+    v = windows(input_data, filter_h, filter_w, stride, pad, dilation)  # (N, C, OH, OW, FH, FW)
+    N, C, OH, OW = v.shape[:4]
+    col = v.transpose(1, 4, 5, 0, 2, 3)                                 # (C, FH, FW, N, OH, OW)
+    if out is None:
+        return col.reshape(C * filter_h * filter_w, N * OH * OW)        # copies once
+    np.copyto(out.reshape(col.shape), col)                              # copies once, into out
+    return out
+
+
+def col2im_transposed(col, input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
+    """Adjoint of ``im2col_transposed``: (C*FH*FW, N*OH*OW) -> (N, C, H, W); equals
+    ``col2im(col.T, ...)``."""
+    N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), filter_h, filter_w,
+                                                  stride, pad, dilation)
+    col = np.asarray(col)
+    expected = (C * filter_h * filter_w, N * OH * OW)
+    if col.shape != expected:
+        raise ValueError(f"col must have shape (C*FH*FW, N*OH*OW) = {expected} for input_shape "
+                         f"{tuple(input_shape)}, got {col.shape}")
+    win = col.reshape(C, filter_h, filter_w, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)
+    #                                                             # (N, C, OH, OW, FH, FW) view
     return fold(win, input_shape, stride, pad, dilation)
 
 

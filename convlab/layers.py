@@ -7,9 +7,11 @@ OH/OW output size. No layer modifies the array it is given; every layer keeps th
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from .im2col import fold, im2col, col2im, windows, window_geometry
+from .im2col import col2im_transposed, fold, im2col_transposed, windows, window_geometry
 from .arith import pair
 
 __all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "Affine", "Dropout", "SoftmaxWithLoss",
@@ -23,6 +25,24 @@ def _as_array(x, name="x", ndim=None):
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D (N, C, H, W), got shape {x.shape}")
     return x
+
+
+def _scratch(layer, name, shape, dtype):
+    """An uninitialised array for ``layer`` to write a result into: the one it got under ``name``
+    last time if nothing outside the layer still refers to it, else a new one.
+
+    Training calls each layer thousands of times with the same shapes. Reusing its big arrays
+    spares the operating system mapping and zero-filling fresh memory for every one of them at
+    every step (a large share of a step's time). The reference count makes this safe: an array
+    that a caller still holds, directly or through a view, is never reused. A layer must drop
+    its own attribute (``self.mask = None``) before asking for that attribute's array again.
+    """
+    bufs = layer.__dict__.setdefault("_scratch", {})
+    buf = bufs.get(name)
+    # 3 references when nobody else has it: the dict, ``buf`` and getrefcount's own argument
+    if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype or sys.getrefcount(buf) > 3:
+        buf = bufs[name] = np.empty(shape, dtype)
+    return buf
 
 
 # ------------------------------------------------------------------------------- convolution --
@@ -63,22 +83,33 @@ class Convolution:
             raise ValueError(f"x has {x.shape[1]} channel(s) (shape {x.shape}) but W of shape "
                              f"(FN, C, FH, FW) = {self.W.shape} expects C = {C}")
         N, _, H, W_, OH, OW, *_ = window_geometry(x.shape, FH, FW, self.stride, self.pad, self.dilation)
-        col = im2col(x, FH, FW, self.stride, self.pad, self.dilation)  # (N*OH*OW, C*FH*FW)
-        col_W = self.W.reshape(FN, -1)                                  # (FN, C*FH*FW)
-        out = col @ col_W.T + self.b                                    # (N*OH*OW, FN)
-        out = out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)          # (N, FN, OH, OW)
+        dtype = np.result_type(x.dtype, self.W.dtype, self.b.dtype)
+        # im2col(x).T, built directly: one GEMM then gives filters first (see im2col_transposed)
+        self.col = None                                                 # so _scratch may reuse it
+        col = im2col_transposed(x, FH, FW, self.stride, self.pad, self.dilation,
+                                out=_scratch(self, "col", (C * FH * FW, N * OH * OW), x.dtype))
+        prod = _scratch(self, "prod", (FN, N * OH * OW), dtype)
+        np.matmul(self.W.reshape(FN, -1), col, out=prod)                # (FN, N*OH*OW)
+        prod = prod.reshape(FN, N, OH, OW).transpose(1, 0, 2, 3)        # (N, FN, OH, OW) view
+        y = _scratch(self, "y", (N, FN, OH, OW), dtype)
+        np.add(prod, self.b.reshape(FN, 1, 1), out=y)                   # bias + copy to NCHW order
         self.x_shape, self.col = x.shape, col
-        return np.ascontiguousarray(out)
+        return y
 
     def backward(self, dout):
         FN, C, FH, FW = self.W.shape
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)               # (N*OH*OW, FN)
-        self.db = dout.sum(axis=0)                                      # (FN,)
-        self.dW = (dout.T @ self.col).reshape(FN, C, FH, FW)            # (FN, C, FH, FW)
+        dout = np.asarray(dout)
+        N, _, OH, OW = dout.shape
+        d = _scratch(self, "dout", (FN, N, OH, OW), dout.dtype)
+        np.copyto(d, dout.transpose(1, 0, 2, 3))                        # (FN, N, OH, OW) copy
+        d = d.reshape(FN, N * OH * OW)                                  # (FN, N*OH*OW)
+        self.db = d.sum(axis=1)                                         # (FN,)
+        self.dW = (d @ self.col.T).reshape(FN, C, FH, FW)               # (FN, C, FH, FW)
         if not self.need_dx:
             return None
-        dcol = dout @ self.W.reshape(FN, -1)                            # (N*OH*OW, C*FH*FW)
-        return col2im(dcol, self.x_shape, FH, FW, self.stride, self.pad, self.dilation)
+        dcol = _scratch(self, "dcol", self.col.shape, np.result_type(d.dtype, self.W.dtype))
+        np.matmul(self.W.reshape(FN, -1).T, d, out=dcol)                # (C*FH*FW, N*OH*OW)
+        return col2im_transposed(dcol, self.x_shape, FH, FW, self.stride, self.pad, self.dilation)
 
 
 # ----------------------------------------------------------------------------------- pooling --
@@ -114,23 +145,45 @@ class Pooling:
         fill = -np.inf if self.mode == "max" else 0.0
         win = windows(x, self.pool_h, self.pool_w, self.stride, self.pad, pad_value=fill)
         N, C, OH, OW = win.shape[:4]                                    # win: (N, C, OH, OW, PH, PW)
-        win = win.reshape(N, C, OH, OW, self.pool_h * self.pool_w)      # (N, C, OH, OW, PH*PW) copy
         self.x_shape = x.shape
         if self.mode == "avg":
+            win = win.reshape(N, C, OH, OW, self.pool_h * self.pool_w)  # (N, C, OH, OW, PH*PW) copy
             return win.mean(axis=-1)
-        self.arg_max = win.argmax(axis=-1)                              # (N, C, OH, OW)
-        return np.take_along_axis(win, self.arg_max[..., None], axis=-1)[..., 0]
+        # Running maximum over the PH*PW window offsets: each step compares two whole
+        # (N, C, OH, OW) arrays, so the Python loop runs only PH*PW times (4 for 2x2).
+        # arg_max[n, c, oy, ox] = i*PW + j of the FIRST maximum (strict > keeps the earlier one).
+        out = win[:, :, :, :, 0, 0].copy()                              # (N, C, OH, OW)
+        self.arg_max = None                                             # so _scratch may reuse it
+        arg = _scratch(self, "arg", out.shape, np.min_scalar_type(self.pool_h * self.pool_w - 1))
+        arg[...] = 0
+        for k in range(1, self.pool_h * self.pool_w):
+            w = win[:, :, :, :, k // self.pool_w, k % self.pool_w]      # (N, C, OH, OW) view
+            better = w > out
+            np.maximum(arg, better * arg.dtype.type(k), out=arg)       # k grows: the last win is k
+            np.maximum(out, w, out=out)
+        self.arg_max = arg
+        return out
 
     def backward(self, dout):
         N, C, OH, OW = dout.shape
         PH, PW = self.pool_h, self.pool_w
         if self.mode == "avg":
             dwin = np.broadcast_to((dout / (PH * PW))[..., None, None], (N, C, OH, OW, PH, PW))
-        else:
-            dwin = np.zeros((N, C, OH, OW, PH * PW), dtype=dout.dtype)  # (N, C, OH, OW, PH*PW)
-            np.put_along_axis(dwin, self.arg_max[..., None], dout[..., None], axis=-1)
-            dwin = dwin.reshape(N, C, OH, OW, PH, PW)
-        return fold(dwin, self.x_shape, self.stride, self.pad)          # (N, C, H, W)
+            return fold(dwin, self.x_shape, self.stride, self.pad)      # (N, C, H, W)
+        # Each window's gradient goes to its first maximum: offset k gets dout where arg_max == k.
+        (S0, S1), (P0, P1) = self.stride, self.pad
+        _, _, H, W = self.x_shape
+        dx = _scratch(self, "dx", (N, C, H + 2 * P0, W + 2 * P1), dout.dtype)  # padded (N, C, H', W')
+        dx[...] = 0
+        overlap = S0 < PH or S1 < PW                                    # may windows share pixels?
+        for k in range(PH * PW):
+            i, j = divmod(k, PW)
+            target = dx[:, :, i:i + S0 * OH:S0, j:j + S1 * OW:S1]       # (N, C, OH, OW) view
+            if overlap:
+                target += dout * (self.arg_max == k)
+            else:                                                       # each pixel written once
+                np.multiply(dout, self.arg_max == k, out=target)
+        return dx[:, :, P0:P0 + H, P1:P1 + W]                           # (N, C, H, W)
 
 
 # ------------------------------------------------------------------------------- activations --
@@ -143,11 +196,16 @@ class Relu:
 
     def forward(self, x):
         x = _as_array(x)
-        self.mask = x > 0
-        return np.where(self.mask, x, 0).astype(x.dtype, copy=False)
+        self.mask = None                                    # so _scratch may reuse the array
+        self.mask = np.greater(x, 0, out=_scratch(self, "mask", x.shape, bool))
+        return np.maximum(x, 0, out=_scratch(self, "out", x.shape, x.dtype))   # x is untouched
 
     def backward(self, dout):
-        return np.where(self.mask, dout, 0).astype(dout.dtype, copy=False)
+        dout = np.asarray(dout)
+        dx = _scratch(self, "dx", dout.shape, dout.dtype)
+        np.multiply(dout, self.mask, out=dx)    # several times faster than np.where on big arrays
+        dx += 0                                 # turns -0.0 (negative dout times False) into 0.0
+        return dx
 
 
 class Sigmoid:

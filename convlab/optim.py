@@ -74,9 +74,21 @@ class Adam:
         lr_t = float(self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter))
         for key in params:
             g, m, v = grads[key], self.m[key], self.v[key]
-            m += (1 - self.beta1) * (g - m)
-            v += (1 - self.beta2) * (g * g - v)
-            params[key] -= lr_t * m / (np.sqrt(v) + 1e-7)
+            # The same arithmetic as the three lines in the docstring, in the same order, but
+            # through two scratch arrays (out=...) instead of five fresh temporaries per parameter.
+            a, b = np.empty_like(m), np.empty_like(m)
+            np.subtract(g, m, out=a)
+            a *= 1 - self.beta1
+            m += a                                        # m += (1 - beta1) * (g - m)
+            np.multiply(g, g, out=a)
+            a -= v
+            a *= 1 - self.beta2
+            v += a                                        # v += (1 - beta2) * (g*g - v)
+            np.sqrt(v, out=a)
+            a += 1e-7
+            np.multiply(m, lr_t, out=b)
+            b /= a
+            params[key] -= b                              # W -= lr_t * m / (sqrt(v) + 1e-7)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "adam": Adam}
