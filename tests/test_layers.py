@@ -380,3 +380,35 @@ def test_no_layer_modifies_its_input(i, dtype):
     # the result must not share memory with the input (writing to it would corrupt the caller)
     assert not np.shares_memory(np.asarray(out), x), name
     assert not np.shares_memory(dx, dout), name
+
+
+@pytest.mark.parametrize("i", range(9))
+def test_results_held_by_the_caller_survive_later_calls(i):
+    """Layers may reuse their own buffers, but never one the caller still holds: outputs and
+    gradients of a first call stay intact through a second forward/backward with other data."""
+    rng = np.random.default_rng(i)
+    name, x1, fwd, bwd = make_layers(np.float64, rng)[i]
+    layer = getattr(fwd, "__self__", None)
+    bwd = bwd or layer.backward
+    x2 = rng.standard_normal(x1.shape)
+    out1 = fwd(x1)
+    dout1 = rng.standard_normal(np.shape(out1))
+    dx1 = bwd(dout1)
+    grads1 = {g: getattr(layer, g) for g in ("dW", "db") if hasattr(layer, g)}
+    view1 = np.asarray(out1).reshape(-1)[:3]           # held only through a view as well
+    saved = [np.array(out1, copy=True), dx1.copy(), view1.copy()] + [g.copy() for g in grads1.values()]
+    for _ in range(2):
+        out2 = fwd(x2)
+        bwd(rng.standard_normal(np.shape(out2)))
+    for a, b in zip([out1, dx1, view1] + list(grads1.values()), saved):
+        np.testing.assert_array_equal(a, b, err_msg=f"{name}: a later call overwrote a held result")
+
+
+def test_relu_backward_uses_the_mask_of_its_own_forward():
+    """Two interleaved Relu layers: each backward must use its own forward's mask."""
+    a, b = Relu(), Relu()
+    x = np.array([[1.0, -1.0]])
+    a.forward(x)
+    b.forward(-x)
+    np.testing.assert_array_equal(a.backward(np.ones((1, 2))), [[1, 0]])
+    np.testing.assert_array_equal(b.backward(np.ones((1, 2))), [[0, 1]])
