@@ -107,42 +107,9 @@ class Convolution:
         self.dW = (d @ self.col.T).reshape(FN, C, FH, FW)               # (FN, C, FH, FW)
         if not self.need_dx:
             return None
-        if self.stride == (1, 1):
-            return self._dx_stride1(dout)
         dcol = _scratch(self, "dcol", self.col.shape, np.result_type(d.dtype, self.W.dtype))
         np.matmul(self.W.reshape(FN, -1).T, d, out=dcol)                # (C*FH*FW, N*OH*OW)
         return col2im_transposed(dcol, self.x_shape, FH, FW, self.stride, self.pad, self.dilation)
-
-    def _dx_stride1(self, dout):
-        """The input gradient for stride 1: the same numbers as col2im_transposed(W.T @ dout),
-        several times faster for small images.
-
-        col2im adds one (N, C, OH, OW) slab per kernel offset into the padded image, and with
-        short rows (OW = 14) NumPy spends its time on per-row overhead. Here each row of dout is
-        first widened with zeros to the padded width W' = W + 2*pad. Moving a window by (i, j)
-        is then moving it by i*W' + j in the flattened padded image, so each kernel offset is a
-        single add of long contiguous runs (OH*W' values); the zero columns add nothing.
-        """
-        FN, C, FH, FW = self.W.shape
-        N, _, OH, OW = dout.shape
-        _, _, H, W = self.x_shape
-        (P0, P1), (D0, D1) = self.pad, self.dilation
-        Hp, Wp = H + 2 * P0, W + 2 * P1                                 # padded size
-        dtype = np.result_type(dout.dtype, self.W.dtype)
-        wide = _scratch(self, "dout_wide", (FN, N, OH, Wp), dtype)      # rows widened to W'
-        wide[..., OW:] = 0
-        np.copyto(wide[..., :OW], dout.transpose(1, 0, 2, 3))          # (FN, N, OH, OW) part
-        dcol = self.W.reshape(FN, -1).T @ wide.reshape(FN, -1)          # (C*FH*FW, N*OH*W')
-        dcol = dcol.reshape(C, FH, FW, N, OH * Wp)
-        # one spare row: the last offset's run ends D1*(FW-1) < W' values past the image
-        img = _scratch(self, "dx", (N, C, Hp + 1, Wp), dtype)
-        img[...] = 0
-        flat = img.reshape(N, C, (Hp + 1) * Wp)                         # (N, C, (H'+1)*W') view
-        for i in range(FH):
-            for j in range(FW):
-                s = i * D0 * Wp + j * D1
-                flat[:, :, s:s + OH * Wp] += dcol[:, i, j].transpose(1, 0, 2)  # (N, C, OH*W')
-        return img[:, :, P0:P0 + H, P1:P1 + W]                          # (N, C, H, W) view
 
 
 # ----------------------------------------------------------------------------------- pooling --
