@@ -1,0 +1,111 @@
+"""The benchmark's baseline is a real baseline, and convlab's speed tricks never change results.
+
+Speed itself is not tested here (no timed unit tests): ``python bench/run.py`` measures it.
+"""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convlab.layers import Convolution, Pooling, Relu
+from convlab.nets import SimpleConvNet
+from convlab.optim import Adam
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _load(name):
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_textbook_baseline_matches_convlab_gradients():
+    """bench/textbook.py and convlab compute the same gradients (float64, same weights, ties in
+    max pooling included: after ReLU whole windows are 0)."""
+    textbook = _load("textbook")
+    rng = np.random.default_rng(3)
+    x, t = rng.random((6, 1, 28, 28)), rng.integers(0, 10, 6)
+    cnet = SimpleConvNet(seed=3, dtype=np.float64, weight_init_std=0.1)
+    tnet = textbook.SimpleConvNet(params=cnet.params)
+    cg, tg = cnet.gradient(x, t), tnet.gradient(x, t)
+    assert set(cg) == set(tg) == {"W1", "b1", "W2", "b2", "W3", "b3"}
+    for k in cg:
+        np.testing.assert_allclose(cg[k], tg[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    # the textbook adds 1e-7 inside the log; convlab's log-softmax is exact
+    assert abs(cnet.loss(x, t) - tnet.loss(x, t)) < 1e-5
+
+
+def test_textbook_adam_matches_convlab_adam():
+    textbook = _load("textbook")
+    rng = np.random.default_rng(4)
+    p1 = {"W": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
+    p2 = {k: v.copy() for k, v in p1.items()}
+    o1, o2 = Adam(lr=0.01), textbook.Adam(lr=0.01)
+    for _ in range(3):
+        g = {k: rng.standard_normal(v.shape) for k, v in p1.items()}
+        o1.update(p1, g)
+        o2.update(p2, g)
+    for k in p1:
+        np.testing.assert_allclose(p1[k], p2[k], rtol=1e-12, atol=1e-15)
+
+
+def test_bench_agreement_check_and_epoch_runner():
+    """The benchmark's own gate (run before it times anything) passes, and its epoch loop visits
+    every full batch exactly once."""
+    run = _load("run")
+    worst, loss_diff = run.check_agreement(n=4)
+    assert worst < 1e-9 and loss_diff < 1e-5
+    seen = []
+    x, t = np.arange(250, dtype=np.float32)[:, None], np.arange(250)
+    run.epoch_runner(lambda xb, tb: seen.append(tb.copy()), lambda a: a, x, t, seed=0)()
+    seen = np.concatenate(seen)
+    assert len(seen) == 200 and len(set(seen.tolist())) == 200     # 2 full batches, no repeats
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Relu(), (2, 3, 5, 5)),
+    (lambda: Pooling(2, 2), (2, 3, 6, 6)),
+    (lambda: Convolution(np.ones((2, 3, 3, 3)), np.zeros(2), pad=1), (2, 3, 5, 5)),
+])
+def test_results_a_caller_holds_are_never_overwritten(make, shape):
+    """Layers reuse their big arrays between calls (for speed) only when nobody else holds them:
+    an output or input gradient kept by the caller survives later calls unchanged."""
+    layer = make()
+    rng = np.random.default_rng(5)
+    x1, x2 = rng.standard_normal(shape), rng.standard_normal(shape)
+    y1 = layer.forward(x1)
+    y1_copy = y1.copy()
+    d1 = rng.standard_normal(y1.shape)
+    g1 = layer.backward(d1)
+    g1_copy = g1.copy()
+    view = layer.forward(x2)[0]              # only a view of the second result is kept
+    view_copy = view.copy()
+    layer.backward(rng.standard_normal(y1.shape))
+    layer.forward(x2)
+    np.testing.assert_array_equal(y1, y1_copy)
+    np.testing.assert_array_equal(g1, g1_copy)
+    np.testing.assert_array_equal(view, view_copy)
+    assert not np.shares_memory(layer.forward(x2), y1)
+
+
+def test_repeated_training_steps_are_reproducible():
+    """Buffer reuse leaves no state behind: two nets trained alike stay bit-identical, and a
+    net's loss on fixed data does not depend on what it computed just before."""
+    rng = np.random.default_rng(6)
+    x, t = rng.random((8, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 8)
+    nets = [SimpleConvNet(seed=6), SimpleConvNet(seed=6)]
+    opts = [Adam(), Adam()]
+    for step in range(3):
+        for net, opt in zip(nets, opts):
+            opt.update(net.params, net.gradient(x, t))
+        nets[1].predict(rng.random((5, 1, 28, 28), dtype=np.float32))   # extra work on net 2
+    for k in nets[0].params:
+        np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])
