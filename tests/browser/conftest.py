@@ -61,6 +61,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _not_lesson_files(folder: str, names: list[str]) -> set[str]:
+    """copytree filter: skip checkpoints, caches and anything that is not a file or folder
+    (e.g. the sockets a kernel started with transport=ipc leaves in its working directory)."""
+    skip = {".ipynb_checkpoints", "__pycache__"}
+    return {n for n in names
+            if n in skip or not (os.path.isfile(os.path.join(folder, n))
+                                 or os.path.isdir(os.path.join(folder, n)))}
+
+
 def _write_lab_settings(settings_dir: Path) -> None:
     def put(plugin: str, values: dict) -> None:
         path = settings_dir / plugin
@@ -112,7 +121,7 @@ def lab(tmp_path_factory):
     base = tmp_path_factory.mktemp("jupyterlab")
     source = Path(os.environ.get("CONVLAB_BROWSER_NOTEBOOKS", ROOT / "notebooks"))
     root = base / "notebooks"
-    shutil.copytree(source, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(source, root, ignore=_not_lesson_files)
 
     env = dict(os.environ)
     for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
