@@ -88,7 +88,7 @@ class Convolution:
         self.col = None                                                 # so _scratch may reuse it
         col = im2col_transposed(x, FH, FW, self.stride, self.pad, self.dilation,
                                 out=_scratch(self, "col", (C * FH * FW, N * OH * OW), x.dtype))
-        prod = _scratch(self, "prod", (FN, N * OH * OW), dtype)
+        prod = _scratch(self, "work", (FN, N * OH * OW), dtype)        # backward reuses it
         np.matmul(self.W.reshape(FN, -1), col, out=prod)                # (FN, N*OH*OW)
         prod += self.b.reshape(FN, 1)                                   # bias, one per filter row
         y = _scratch(self, "y", (N, FN, OH, OW), dtype)
@@ -100,9 +100,8 @@ class Convolution:
         FN, C, FH, FW = self.W.shape
         dout = np.asarray(dout)
         N, _, OH, OW = dout.shape
-        d = _scratch(self, "dout", (FN, N, OH, OW), dout.dtype)
-        np.copyto(d, dout.transpose(1, 0, 2, 3))                        # (FN, N, OH, OW) copy
-        d = d.reshape(FN, N * OH * OW)                                  # (FN, N*OH*OW)
+        d = _scratch(self, "work", (FN, N * OH * OW), dout.dtype)      # forward's product array
+        np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))  # (FN, N, OH, OW) copy
         self.db = d.sum(axis=1)                                         # (FN,)
         self.dW = (d @ self.col.T).reshape(FN, C, FH, FW)               # (FN, C, FH, FW)
         if not self.need_dx:
@@ -203,7 +202,7 @@ class Relu:
 
     def backward(self, dout):
         dout = np.asarray(dout)
-        dx = _scratch(self, "dx", dout.shape, dout.dtype)
+        dx = _scratch(self, "out", dout.shape, dout.dtype)    # forward's output array, if free
         np.multiply(dout, self.mask, out=dx)    # several times faster than np.where on big arrays
         dx += 0                                 # turns -0.0 (negative dout times False) into 0.0
         return dx
