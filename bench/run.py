@@ -270,48 +270,68 @@ def _status(field):
     return None
 
 
-def memory_child(impl, threads):
-    """Run in a fresh process: build the net, take one warm-up step (so Adam's state and lazy
-    initialisation are part of the baseline), release freed heap to the OS (malloc_trim), then
-    reset the peak-RSS counter and take one step. Prints JSON: peak RSS above the baseline RSS
-    and, for NumPy implementations, the peak of traced NumPy allocations above the baseline."""
+def _release():
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)            # hand freed heap back to the OS
+    except (OSError, AttributeError):
+        pass
+
+
+def memory_child(impl, threads, mode):
+    """Run in a fresh process (one per implementation and mode); prints JSON.
+
+    The baseline is the process after imports, data, net and optimiser are set up, before any
+    step. ``first`` is the peak above it over the first 3 training steps: this counts everything
+    training needs -- Adam's state, gradients, and the arrays convlab keeps for reuse. ``steady``
+    is the peak of one more step above the memory in use just before it (what a step adds once
+    everything persistent exists). mode 'rss': resident set size from /proc/self/status, peak
+    VmHWM after resetting it via /proc/self/clear_refs. mode 'traced' (NumPy implementations):
+    NumPy's own allocations, which it reports to tracemalloc; immune to allocator caching.
+    """
     if impl == "torch":
         torch.set_num_threads(threads)
     x, t, _ = get_data("synthetic", BATCH)
     step, conv = make_trainer(impl, initial_params())
     X, T = conv(x), conv(t)
-    step(X, T)
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    base = _status("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")                                        # resets VmHWM to the current RSS
-    step(X, T)
-    result = {"rss_peak_above_baseline": _status("VmHWM") - base, "rss_baseline": base}
-    if impl != "torch":
+    if mode == "traced":
         import tracemalloc
         tracemalloc.start()
-        step(X, T)                                           # one more untraced-before step
-        gc.collect()
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        step(X, T)
-        result["traced_peak_above_baseline"] = tracemalloc.get_traced_memory()[1] - before
-        tracemalloc.stop()
-    print(json.dumps(result))
+    _release()
+
+    def now():
+        return tracemalloc.get_traced_memory()[0] if mode == "traced" else _status("VmRSS")
+
+    def reset_and_run(n):
+        base = now()
+        if mode == "traced":
+            tracemalloc.reset_peak()
+        else:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")                                # resets VmHWM to the current RSS
+        for _ in range(n):
+            step(X, T)
+        peak = tracemalloc.get_traced_memory()[1] if mode == "traced" else _status("VmHWM")
+        return peak - base
+
+    first = reset_and_run(3)
+    _release()
+    steady = reset_and_run(1)
+    print(json.dumps({"first": first, "steady": steady}))
 
 
 def measure_memory(impl, threads):
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", impl,
-           "--threads", str(threads)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, ValueError, IndexError) as e:
-        return {"error": str(e)}
+    """{mode: {'first': bytes, 'steady': bytes}} for mode 'rss' and, NumPy only, 'traced'."""
+    out = {}
+    for mode in ("rss", "traced") if impl != "torch" else ("rss",):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", impl,
+               "--memory-mode", mode, "--threads", str(threads)]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+            out[mode] = json.loads(res.stdout.strip().splitlines()[-1])
+        except (subprocess.SubprocessError, ValueError, IndexError) as e:
+            out[mode] = {"error": str(e)}
+    return out
 
 
 # ----------------------------------------------------------------------------- machine info --
@@ -386,6 +406,7 @@ def main(argv=None):
                     help="skip the textbook's epoch (about a minute each)")
     ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--memory-child", choices=IMPLS, help=argparse.SUPPRESS)
+    ap.add_argument("--memory-mode", choices=("rss", "traced"), default="rss", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     global torch
@@ -397,7 +418,7 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(threads)
     if args.memory_child:
-        return memory_child(args.memory_child, threads)
+        return memory_child(args.memory_child, threads, args.memory_mode)
 
     repeats = args.repeats or (5 if args.quick else 30)
     n_epochs = args.epochs or (1 if args.quick else 3)
@@ -451,11 +472,11 @@ def main(argv=None):
     # memory
     if not args.quick:
         mem = {i: measure_memory(i, threads) for i in impls}
-        rss = {i: [m["rss_peak_above_baseline"]] for i, m in mem.items() if "rss_peak_above_baseline" in m}
-        add("memory", "train step peak RSS above baseline", rss, unit="bytes")
-        traced = {i: [m["traced_peak_above_baseline"]] for i, m in mem.items()
-                  if "traced_peak_above_baseline" in m}
-        add("memory_traced", "  (NumPy allocations, tracemalloc)", traced, unit="bytes")
+        for mode, what in (("rss", "RSS"), ("traced", "NumPy tracemalloc")):
+            for phase, label in (("first", "first 3 steps"), ("steady", "1 later step")):
+                vals = {i: [m[mode][phase]] for i, m in mem.items() if phase in m.get(mode, {})}
+                if vals:
+                    add(f"memory_{mode}_{phase}", f"peak {what}, {label}", vals, unit="bytes")
         raw["memory_detail"] = mem
 
     info["loadavg_end"] = os.getloadavg()
@@ -471,8 +492,8 @@ def main(argv=None):
     e = rows["epoch"].get("textbook/convlab")
     verdicts["epoch vs textbook"] = None if e is None else {"ratio": e, "target": "textbook/convlab >= 8",
                                                             "met": e >= 8}
-    if "memory" in rows:
-        m = rows["memory"]["convlab/torch"]
+    if "memory_rss_first" in rows:
+        m = rows["memory_rss_first"]["convlab/torch"]
         verdicts["memory"] = None if m is None else {"ratio": m, "target": "convlab/torch <= 1", "met": m <= 1}
     print("targets: " + "; ".join(f"{k} {v['target']}: {v['ratio']:.2f} {'met' if v['met'] else 'NOT met'}"
                                   for k, v in verdicts.items() if v))
