@@ -39,8 +39,9 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# (--allow-root only when run as root, e.g. in a container: Jupyter refuses root otherwise.)
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The whole suite. Every part runs even if an earlier one fails; the exit status is non-zero if
 # any failed. CONVLAB_REQUIRE_MNIST=1 / CONVLAB_REQUIRE_BROWSER=1 (set by .ci/run) turn the
