@@ -12,6 +12,8 @@ import numpy as np
 # Grids are drawn cell by cell: cell (r, c) occupies [c, c+1] x [r, r+1] with the y axis pointing
 # down, so a drawing reads like the printed array.
 
+from matplotlib.collections import LineCollection, PatchCollection  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import Rectangle as _Rect  # noqa: E402
 
 from .arith import conv_output_size as _conv_out  # noqa: E402
@@ -47,14 +49,23 @@ def coverage_map(H, W, FH, FW, pad=0, stride=1, dilation=1):
 
 def _cells(ax, n_rows, n_cols, x0=0.0, y0=0.0, face="white", values=None, fmt="{:g}",
            fontsize=9, lw=0.6):
-    """Draw an n_rows x n_cols grid at (x0, y0). ``face`` is a colour or a function (r, c) -> colour."""
-    for r in range(n_rows):
-        for c in range(n_cols):
-            fc = face(r, c) if callable(face) else face
-            ax.add_patch(_Rect((x0 + c, y0 + r), 1, 1, facecolor=fc, edgecolor="#555555", lw=lw))
-            if values is not None:
+    """Draw an n_rows x n_cols grid at (x0, y0). ``face`` is a colour, a function (r, c) -> colour,
+    or an (n_rows, n_cols, 3) RGB array. One image plus one line collection (fast), then text."""
+    if callable(face):
+        rgb = np.array([[to_rgb(face(r, c)) for c in range(n_cols)] for r in range(n_rows)])
+    elif isinstance(face, np.ndarray):
+        rgb = face
+    else:
+        rgb = np.broadcast_to(np.array(to_rgb(face)), (n_rows, n_cols, 3))
+    ax.imshow(rgb, extent=(x0, x0 + n_cols, y0 + n_rows, y0), interpolation="nearest", zorder=0)
+    segs = [[(x0, y0 + r), (x0 + n_cols, y0 + r)] for r in range(n_rows + 1)]
+    segs += [[(x0 + c, y0), (x0 + c, y0 + n_rows)] for c in range(n_cols + 1)]
+    ax.add_collection(LineCollection(segs, colors="#555555", linewidths=lw, zorder=1))
+    if values is not None:
+        for r in range(n_rows):
+            for c in range(n_cols):
                 ax.text(x0 + c + 0.5, y0 + r + 0.5, fmt.format(values[r][c]), ha="center",
-                        va="center", fontsize=fontsize)
+                        va="center", fontsize=fontsize, zorder=3)
 
 
 def _outline(ax, r, c, h, w, color, x0=0.0, y0=0.0, lw=2.5, ls="-"):
@@ -94,17 +105,19 @@ def draw_output_size(H, W, FH, FW, pad=0, stride=1, dilation=1):
         1, 2, figsize=(min(13, 1.5 + scale * (left_w + right_w) + 1.5), min(8, 1.6 + scale * max(left_h, OH, 3))),
         gridspec_kw={"width_ratios": [left_w + 0.6, right_w + 0.6]})
 
-    def face(r, c):
-        if count[r, c] == 0:
-            return "#f4cccc" if fits else (_PAD_GREY if is_pad[r, c] else "white")
-        return _PAD_GREY if is_pad[r, c] else "white"
-
-    show_numbers = fits and PH <= 24 and PW <= 24
-    _cells(ax_in, PH, PW, face=face, values=count if show_numbers else None,
-           fontsize=8 if max(PH, PW) <= 14 else 6)
+    # colour: white -> blue with the count, padding greyer, unused cells pink (hatched below)
+    share = count / max(count.max(), 1)
+    rgb = 1.0 - 0.55 * share[..., None] * (1.0 - np.array(to_rgb("#4292c6")))
+    rgb = np.where(is_pad[..., None], rgb * 0.85, rgb)
     if fits:
-        for r, c in zip(*np.nonzero(count == 0)):
-            ax_in.add_patch(_Rect((c, r), 1, 1, fill=False, hatch="///", edgecolor=_NOW, lw=0))
+        rgb = np.where((count == 0)[..., None], np.array(to_rgb("#f4cccc")), rgb)
+    show_numbers = fits and max(PH, PW) <= 16
+    _cells(ax_in, PH, PW, face=rgb, values=count if show_numbers else None,
+           fontsize=8 if max(PH, PW) <= 12 else 6)
+    if fits and (count == 0).any():
+        ax_in.add_collection(PatchCollection(
+            [_Rect((c, r), 1, 1) for r, c in zip(*np.nonzero(count == 0))],
+            facecolor="none", edgecolor=_NOW, hatch="///", lw=0, zorder=2))
         if pad:
             ax_in.add_patch(_Rect((pad, pad), W, H, fill=False, edgecolor="black", lw=1.6))
         last_r, last_c = (OH - 1) * stride, (OW - 1) * stride
@@ -115,7 +128,7 @@ def draw_output_size(H, W, FH, FW, pad=0, stride=1, dilation=1):
                 for j in range(FW):
                     ax_in.plot(j * dilation + 0.2, i * dilation + 0.2, "s", color=_FIRST, ms=3)
         title = (f"padded input {PH} x {PW} (grey = padding)\n"
-                 "numbers: windows per cell; red: unused")
+                 "blue/number: windows per cell; red: unused")
     else:
         _outline(ax_in, 0, 0, EH, EW, _NOW, ls="--")
         title = f"padded input {PH} x {PW}: the {EH} x {EW} filter (red) does not fit"
@@ -132,7 +145,7 @@ def draw_output_size(H, W, FH, FW, pad=0, stride=1, dilation=1):
         ax_out.text(0.5, 0.5, "no output:\nthe filter\ndoes not fit", ha="center", va="center",
                     transform=ax_out.transAxes, color=_NOW)
         _finish(ax_out, right_w, 3, "output")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86, wspace=0.08)
     return fig
 
 
@@ -181,7 +194,7 @@ def draw_conv_step(x, w, out, pad, stride, step, bias=0.0):
     _outline(ax_o, i, j, 1, 1, _NOW)
     b = f" + bias {bias:g}" if bias else ""
     _finish(ax_o, OW, max(FH, OH), f"output{b}: step {step + 1} of {OH * OW}")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.88, wspace=0.12)
     return fig
 
 
@@ -243,7 +256,7 @@ def draw_conv_blocks(C, H, W, FN, FH, FW, pad=0, stride=1, N=1):
     ax.set_ylim(-2.6, top + 0.5)
     ax.set_aspect("equal")
     ax.axis("off")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99)
     return fig
 
 
@@ -252,7 +265,7 @@ def draw_demo_grid(n):
     fig, ax = plt.subplots(figsize=(1 + 0.4 * n, 1 + 0.4 * n))
     _cells(ax, n, n, face="#deebf7", values=np.arange(n * n).reshape(n, n), fmt="{}")
     _finish(ax, n, n, f"{n} x {n} = {n * n} cells")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.88)
     return fig
 
 
