@@ -432,9 +432,10 @@ def plot_im2col(x, filter_size, stride, pad, row=0):
     return fig
 
 
-def plot_coverage(count, ratio_curve=None, current=None):
+def plot_coverage(count, ratio_curve=None, current=None, setting=""):
     """Left: how many windows cover each input pixel (col2im(im2col(ones))). Right (optional):
-    the memory ratio col size / input size against the filter size, ``current`` marked.
+    the memory ratio col size / input size against the filter size, ``current`` marked;
+    ``setting`` is appended to that plot's title.
     ``ratio_curve``: (filter sizes, ratios). Taught in notebooks/04_im2col.ipynb."""
     count = np.asarray(count)
     ncols = 1 if ratio_curve is None else 2
@@ -457,7 +458,7 @@ def plot_coverage(count, ratio_curve=None, current=None):
             ax.legend()
         ax.set_xlabel("filter size FH = FW")
         ax.set_ylabel("col size / input size")
-        ax.set_title("memory cost of im2col", fontsize=10)
+        ax.set_title(f"memory cost of im2col{setting}", fontsize=10)
         ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.04, right=0.97, top=0.86, bottom=0.14, wspace=0.3)
     return fig

@@ -468,7 +468,8 @@ def memory_view(H=28, filter_size=5, stride=1, pad=0, show=True):
     if col.size > count.sum() * C:
         text += (f"; the other {ratio - count.mean():.2f} numbers per input pixel are copies of "
                  f"padding zeros")
-    return _finish_view(text, plot_coverage(count, curve, (filter_size, ratio)), show)
+    setting = f"\n(H = W = {H}, stride {stride}, pad {pad})"
+    return _finish_view(text, plot_coverage(count, curve, (filter_size, ratio), setting), show)
 
 
 def gradcheck_rows(filter_size=3, stride=1, pad=0, seed=0):

@@ -300,3 +300,22 @@ def test_check_conv_db(capsys):
     assert _silent(ex.check_conv_db, list(right), capsys)
     for bad in WRONG + [ex.CONV_DB_DOUT.sum(axis=(0, 1)), right + 1, ex.CONV_DB_DOUT.mean(axis=(0, 2, 3))]:
         assert not _silent(ex.check_conv_db, bad, capsys)
+
+
+# ------------------------------------------------------------------- figures used directly --
+
+def test_plot_pool_backward_and_gradcheck_figures():
+    from convlab.plots import plot_gradcheck, plot_pool_backward
+    x = ex.POOL_BACKWARD_X
+    fig = plot_pool_backward(x, ex.POOL_BACKWARD_DOUT, np.zeros_like(x), "max", [(0, 1), (2, 3)])
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    fig = plot_gradcheck([("a x", 1e-11), ("b W", 0.0), ("c b", 0.5)])
+    assert len(fig.axes) == 1
+    plt.close(fig)
+
+
+def test_memory_view_title_names_the_setting():
+    _, fig = w.memory_view(H=12, filter_size=3, stride=2, pad=1, show=False)
+    assert any("stride 2, pad 1" in ax.get_title() for ax in fig.axes)
+    plt.close(fig)
