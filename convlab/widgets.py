@@ -598,6 +598,7 @@ def draw_live_curves(history, epochs=None):
     ax1.plot(ep, history["train_acc"], marker="o", label="train")
     ax1.plot(ep, history["test_acc"], marker="s", label="test")
     ax1.set_xlim(0.5, (epochs or max(len(ep), 1)) + 0.5)
+    ax1.set_xticks(np.arange(1, (epochs or max(len(ep), 1)) + 1))
     ax1.set_ylim(0, 1)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("accuracy")

@@ -111,8 +111,12 @@ def test_hyperparameter_explorer_button_trains(fake_data, capsys):
     for w in sliders_box.children[:4]:                          # every slider to its maximum
         w.value = w.max
     button = box.children[1]
+    capsys.readouterr()
     button.click()
     assert not button.disabled
+    # Outside a kernel the Output widgets do not capture, so the report reaches stdout.
+    assert "filters 64, size 12, stride 4, hidden 300, lr 1e-03: after 1 epoch(s) on 20 images" \
+        in capsys.readouterr().out
 
 
 def test_live_curves_callback_draws_each_epoch(fake_data, capsys):
