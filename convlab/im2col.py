@@ -142,9 +142,12 @@ def col2im_transposed(col, input_shape, filter_h, filter_w, stride=1, pad=0, dil
     if col.shape != expected:
         raise ValueError(f"col must have shape (C*FH*FW, N*OH*OW) = {expected} for input_shape "
                          f"{tuple(input_shape)}, got {col.shape}")
-    win = col.reshape(C, filter_h, filter_w, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)
-    #                                                             # (N, C, OH, OW, FH, FW) view
-    return fold(win, input_shape, stride, pad, dilation)
+    win = col.reshape(C, filter_h, filter_w, N, OH, OW).transpose(0, 3, 4, 5, 1, 2)
+    #                                                             # (C, N, OH, OW, FH, FW) view
+    # Fold in col's own (C, N) order, so each add reads col straight through (C plays the
+    # batch, N the channels), then put N first with one copy: faster than folding into NCHW.
+    img = fold(win, (C, N, H, W), stride, pad, dilation)          # (C, N, H, W)
+    return np.ascontiguousarray(img.transpose(1, 0, 2, 3))        # (N, C, H, W)
 
 
 # ----------------------------------------------------------------------------------------------
