@@ -41,7 +41,10 @@ def window_geometry(input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1
 def _pad(x, P, value=0.0):
     if P == (0, 0):
         return x
-    return np.pad(x, ((0, 0), (0, 0), (P[0], P[0]), (P[1], P[1])), constant_values=value)
+    N, C, H, W = x.shape
+    xp = np.full((N, C, H + 2 * P[0], W + 2 * P[1]), value, dtype=x.dtype)  # (N, C, H', W')
+    xp[:, :, P[0]:P[0] + H, P[1]:P[1] + W] = x                  # about 2x faster than np.pad
+    return xp
 
 
 def windows(input_data, filter_h, filter_w, stride=1, pad=0, dilation=1, pad_value=0.0):
