@@ -79,17 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     total = 0.0
     for path in paths:
-        print(f"{path.name:<40}", end=" ", flush=True)
+        print(f"running {path.name} ...", flush=True)
         start = time.perf_counter()
         try:
             seconds = execute(path, args.timeout)
         except (CellExecutionError, CellTimeoutError) as exc:
             seconds = time.perf_counter() - start
             failed.append(path.name)
-            print(f"FAILED after {seconds:.1f} s (file left unchanged)\n{exc}\n", flush=True)
+            print(f"{path.name:<40} FAILED after {seconds:.1f} s (file left unchanged)\n{exc}\n",
+                  flush=True)
         else:
             size_kb = path.stat().st_size / 1024
-            print(f"{seconds:6.1f} s  {size_kb:8.0f} KB", flush=True)
+            print(f"{path.name:<40} {seconds:6.1f} s  {size_kb:8.0f} KB", flush=True)
         total += seconds
     print(f"{'total':<40} {total:6.1f} s")
     if failed:
