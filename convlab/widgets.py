@@ -13,7 +13,7 @@ import numpy as np
 import matplotlib.pyplot as plt  # noqa: E402
 
 from . import plots as _plots  # noqa: E402
-from .arith import conv_output_size as _conv_out  # noqa: E402
+from .arith import conv_output_size as _conv_out, uncovered as _uncovered  # noqa: E402
 from .layers import Convolution as _Convolution  # noqa: E402
 
 #: The book's single-channel example (figure 7-3): a 4x4 input and a 3x3 filter.
@@ -78,7 +78,7 @@ def _axis_report(axis, size, kernel, pad, stride, dilation):
     cov = _plots.coverage_1d(size, kernel, stride, pad, dilation)
     is_input = np.zeros(padded, dtype=bool)
     is_input[pad:pad + size] = True
-    u = num % stride
+    u = _uncovered(size, kernel, stride, pad, dilation)  # trailing rows the floor drops
     fact["uncovered"] = u
     tail_input = int(is_input[padded - u:].sum()) if u else 0
     gaps = (cov == 0)
