@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # conda-forge name -> PyPI name, where they differ.
 CONDA_TO_PYPI = {
     "matplotlib-base": "matplotlib",
+    "playwright-python": "playwright",
 }
 # conda packages that are tooling, not project dependencies.
 CONDA_ONLY = {"pip"}
