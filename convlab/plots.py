@@ -114,10 +114,11 @@ def draw_output_size(H, W, FH, FW, pad=0, stride=1, dilation=1):
     show_numbers = fits and max(PH, PW) <= 16
     _cells(ax_in, PH, PW, face=rgb, values=count if show_numbers else None,
            fontsize=8 if max(PH, PW) <= 12 else 6)
-    if fits and (count == 0).any():
-        ax_in.add_collection(PatchCollection(
-            [_Rect((c, r), 1, 1) for r, c in zip(*np.nonzero(count == 0))],
-            facecolor="none", edgecolor=_NOW, hatch="///", lw=0, zorder=2))
+    if fits:
+        if (count == 0).any():
+            ax_in.add_collection(PatchCollection(
+                [_Rect((c, r), 1, 1) for r, c in zip(*np.nonzero(count == 0))],
+                facecolor="none", edgecolor=_NOW, hatch="///", lw=0, zorder=2))
         if pad:
             ax_in.add_patch(_Rect((pad, pad), W, H, fill=False, edgecolor="black", lw=1.6))
         last_r, last_c = (OH - 1) * stride, (OW - 1) * stride

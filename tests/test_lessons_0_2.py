@@ -110,7 +110,14 @@ def test_output_size_view_draws_anything_in_range(H, W, FH, FW, P, S, D):
     with contextlib.redirect_stdout(buf):
         fig = widgets.output_size_view(H, W, FH, FW, P, S, D, show=False)
     assert fig is not None and len(fig.axes) == 2
-    assert buf.getvalue().startswith("Output size:")
+    text = buf.getvalue()
+    assert text.startswith("Output size:")
+    fits = not text.startswith("Output size: none")
+    assert ("does not fit" in fig.axes[0].get_title()) == (not fits)
+    want = f"{text.split('OH = ')[1].split(',')[0]} x " if fits else "no output"
+    assert want in fig.axes[1].get_title() + " ".join(t.get_text() for t in fig.axes[1].texts)
+    n_outlines = sum(1 for p in fig.axes[0].patches if not p.get_fill())
+    assert n_outlines >= (2 if fits else 1)  # first and last window (or the filter sticking out)
     plt.close(fig)
 
 
@@ -119,7 +126,9 @@ def test_output_size_view_draws_anything_in_range(H, W, FH, FW, P, S, D):
     (4, 4, 7, 3, 1, 1, 1), (3, 3, 3, 3, 0, 5, 1)])
 def test_output_size_view_extremes(capsys, args):
     fig = widgets.output_size_view(*args, show=False)
-    assert capsys.readouterr().out.startswith("Output size:")
+    out = capsys.readouterr().out
+    assert out.startswith("Output size:")
+    assert ("does not fit" in fig.axes[0].get_title()) == out.startswith("Output size: none")
     plt.close(fig)
 
 
