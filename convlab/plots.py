@@ -177,8 +177,14 @@ def draw_conv_step(x, w, out, pad, stride, step, bias=0.0):
             return "#fde0dd"
         return _PAD_GREY if (r < pad or c < pad or r >= pad + H or c >= pad + W) else "white"
     _cells(ax_x, PH, PW, face=x_face, values=xp)
+    unused = coverage_map(H, W, FH, FW, pad, stride) == 0               # (H+2P, W+2P)
+    if unused.any():
+        ax_x.add_collection(PatchCollection(
+            [_Rect((c, r), 1, 1) for r, c in zip(*np.nonzero(unused))],
+            facecolor="none", edgecolor=_NOW, hatch="///", lw=0, zorder=2))
     _outline(ax_x, r0, c0, FH, FW, _NOW)
-    _finish(ax_x, PW, PH, f"input (padding {pad}, stride {stride})")
+    _finish(ax_x, PW, PH, f"input (padding {pad}, stride {stride})"
+            + ("\nred hatch: never used" if unused.any() else ""))
 
     _cells(ax_w, FH, FW, face="#e5f5e0", values=w)
     _finish(ax_w, FW, max(FH, OH), "filter")

@@ -186,6 +186,8 @@ def test_conv_step_view_draws_first_and_last_step(capsys, P, S):
     for step in (1, n):
         fig = widgets.conv_step_view(P, S, step, bias=1, show=False)
         assert len(fig.axes) == 4
+        assert ("never used" in fig.axes[0].get_title()) == bool(arith.uncovered(4, 3, S, P))
+        assert fig.axes[3].get_title().endswith(f"step {step} of {n}")
         plt.close(fig)
     assert capsys.readouterr().out.startswith("Output size:")
 
