@@ -819,8 +819,9 @@ def dropout_view(ratio=0.5, seed=0, size=(6, 10)):
             f"{y_test.mean():.2f}")
     fig, axes = plt.subplots(1, 2, figsize=(7, 2.2))
     vmax = 1 / (1 - ratio)
-    for ax, y, name in ((axes[0], y_train, "training (train_flg=True)"),
-                        (axes[1], y_test, "test (train_flg=False)")):
+    for ax, y, name in ((axes[0], y_train, f"training: {kept} kept (x{1 / (1 - ratio):.2f}), "
+                                           f"{x.size - kept} zeroed"),
+                        (axes[1], y_test, "test: all kept, unscaled")):
         ax.imshow(y[0, 0], cmap="Greens", vmin=0, vmax=vmax)
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
