@@ -50,6 +50,13 @@ def _positive_float(text):
     return value
 
 
+def _decay(text):
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m convlab",
@@ -76,6 +83,9 @@ def build_parser():
     tr.add_argument("--batch-size", type=_int_at_least(1), default=100,
                     help="mini-batch size (the last batch of an epoch may be smaller)")
     tr.add_argument("--lr", type=_positive_float, default=0.001, help="learning rate")
+    tr.add_argument("--lr-decay", type=_decay, default=1.0,
+                    help="multiply the learning rate by this after every epoch (1 = constant, as in "
+                         "the chapter; 0.8 lets the last epochs settle)")
     tr.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default="adam", help="optimiser")
     tr.add_argument("--seed", type=_int_at_least(0), default=0,
                     help="seeds the weight initialisation, dropout, shuffling and the train "
@@ -170,7 +180,7 @@ def _train(args, parser):
     trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
                       mini_batch_size=args.batch_size, optimizer=args.optimizer,
                       optimizer_param={"lr": args.lr}, train_eval_size=args.train_eval_size,
-                      seed=args.seed, verbose=not args.quiet,
+                      seed=args.seed, verbose=not args.quiet, lr_decay=args.lr_decay,
                       checkpoint_dir=os.path.join(out, "checkpoints"),
                       max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     start = time.perf_counter()

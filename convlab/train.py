@@ -21,6 +21,8 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
 * checkpoints in ``checkpoint_dir``: ``last.npz`` (end of the latest epoch), ``best.npz`` (the
   epoch with the highest test accuracy -- the chapter has no validation set, so "best" is chosen
   on the test set; report the last epoch as your result) and ``history.json``;
+* ``lr_decay``: the learning rate of epoch e is ``lr * lr_decay ** (e - 1)`` (1.0: constant, as
+  in the chapter; e.g. 0.8 lets the last epochs settle instead of wandering around the minimum);
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
 * Ctrl-C (KeyboardInterrupt) stops cleanly: ``train()`` returns the history so far with
@@ -54,7 +56,7 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="adam", optimizer_param=None, train_eval_size=10000, seed=0,
                  verbose=True, callback=None, checkpoint_dir=None, eval_batch_size=1000,
-                 max_seconds=None):
+                 max_seconds=None, lr_decay=1.0):
         self.network = network
         n_out = getattr(network, "output_size", None)
         self.x_train, self.t_train = self._check_data("x_train", x_train, "t_train", t_train, n_out)
@@ -74,6 +76,10 @@ class Trainer:
             raise ValueError(f"max_seconds must be a positive number of seconds or None, "
                              f"got {max_seconds!r}")
         self.max_seconds = max_seconds
+        if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not 0 < lr_decay <= 1:
+            raise ValueError(f"lr_decay must be a number in (0, 1] (the learning rate is multiplied "
+                             f"by it after every epoch), got {lr_decay!r}")
+        self.lr_decay = float(lr_decay)
 
         optimizer_param = {"lr": 0.001} if optimizer_param is None else dict(optimizer_param)
         if isinstance(optimizer, str):
@@ -85,6 +91,10 @@ class Trainer:
             raise TypeError(f"optimizer must be a name such as 'adam' or an object with "
                             f"update(params, grads), got {optimizer!r}")
 
+        self.base_lr = getattr(self.optimizer, "lr", None)
+        if self.lr_decay != 1.0 and self.base_lr is None:
+            raise ValueError("lr_decay needs an optimizer with an lr attribute")
+
         # Two independent streams from one seed: the fixed evaluation subset and the shuffles.
         eval_ss, shuffle_ss = np.random.SeedSequence(self.seed).spawn(2)
         N = len(self.x_train)
@@ -95,7 +105,7 @@ class Trainer:
 
         config = getattr(network, "config", None)
         self.history = {
-            "loss": [], "train_acc": [], "test_acc": [], "epoch_seconds": [],
+            "loss": [], "train_acc": [], "test_acc": [], "epoch_seconds": [], "lr": [],
             "best_epoch": None, "best_test_acc": None, "interrupted": False,
             "stopped_by_time_limit": False,
             "config": {"net": config, "dtype": str(getattr(network, "dtype", "")),
@@ -103,7 +113,8 @@ class Trainer:
                        "optimizer": opt_name, "optimizer_param": optimizer_param,
                        "seed": self.seed, "train_size": N, "test_size": len(self.x_test),
                        "train_eval_size": self.train_eval_size,
-                       "steps_per_epoch": self.steps_per_epoch, "max_seconds": max_seconds},
+                       "steps_per_epoch": self.steps_per_epoch, "max_seconds": max_seconds,
+                       "lr_decay": self.lr_decay},
         }
 
     @staticmethod
@@ -147,6 +158,8 @@ class Trainer:
             for epoch in range(done + 1, self.epochs + 1):
                 bar.set_description(f"epoch {epoch}/{self.epochs}")
                 start = time.perf_counter()
+                if self.base_lr is not None:             # lr * lr_decay ** (epoch - 1)
+                    self.optimizer.lr = self.base_lr * self.lr_decay ** (epoch - 1)
                 perm = self.rng.permutation(N)          # (N,) a fresh order every epoch
                 for i in range(0, N, bs):
                     batch = perm[i:i + bs]              # the last one may be shorter
@@ -158,6 +171,7 @@ class Trainer:
                 h["train_acc"].append(train_acc)
                 h["test_acc"].append(test_acc)
                 h["epoch_seconds"].append(time.perf_counter() - start)
+                h["lr"].append(getattr(self.optimizer, "lr", None))
                 if h["best_test_acc"] is None or test_acc > h["best_test_acc"]:
                     h["best_test_acc"], h["best_epoch"] = test_acc, epoch
                     self._save("best.npz")

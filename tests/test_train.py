@@ -146,6 +146,24 @@ def test_optimizer_object_and_params():
     assert make_trainer(optimizer="Momentum", optimizer_param={"lr": 0.02, "momentum": 0.5}).optimizer.momentum == 0.5
 
 
+def test_lr_decay_per_epoch():
+    seen = []
+
+    class Spy(Trainer):
+        def train_step(self, x, t):
+            seen.append(self.optimizer.lr)
+            return super().train_step(x, t)
+
+    tr = Spy(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, epochs=3, mini_batch_size=100,
+             verbose=False, optimizer_param={"lr": 0.01}, lr_decay=0.5)
+    h = tr.train()
+    assert h["lr"] == [0.01, 0.005, 0.0025] and h["config"]["lr_decay"] == 0.5
+    assert seen == [0.01] * 3 + [0.005] * 3 + [0.0025] * 3
+    assert make_trainer(epochs=2).train()["lr"] == [0.01, 0.01]      # constant by default
+    with pytest.raises(ValueError, match="lr_decay"):
+        make_trainer(lr_decay=1.5)
+
+
 # ---------------------------------------------------------------- callback and checkpoints --
 
 def test_callback_once_per_epoch_with_the_history():
