@@ -390,6 +390,19 @@ def print_table(rows, impls):
         print(f"{r['label']:<36s}{cells}{(f'{tc:.1f}x' if tc else '-'):>11s}{(f'{ct:.2f}x' if ct else '-'):>11s}")
 
 
+def markdown_table(results):
+    """The table of a --json results file as Markdown (for the README)."""
+    rows, impls = results["rows"], [i for i in IMPLS if any(i in r["median"] for r in results["rows"].values())]
+    lines = ["| case | " + " | ".join(impls) + " | textbook / convlab | convlab / torch |",
+             "|---|" + "---:|" * (len(impls) + 2)]
+    for r in rows.values():
+        tc, ct = r.get("textbook/convlab"), r.get("convlab/torch")
+        cells = [fmt_cell(r["median"].get(i), r["unit"]) for i in impls]
+        lines.append(f"| {r['label'].strip()} | " + " | ".join(cells) +
+                     f" | {f'{tc:.1f}x' if tc else '-'} | {f'{ct:.2f}x' if ct else '-'} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=None,
@@ -404,11 +417,15 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if importable")
     ap.add_argument("--no-textbook-epoch", action="store_true",
                     help="skip the textbook's epoch (about a minute each)")
+    ap.add_argument("--markdown", metavar="JSON", help="print the table of a --json file as Markdown and exit")
     ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--memory-child", choices=IMPLS, help=argparse.SUPPRESS)
     ap.add_argument("--memory-mode", choices=("rss", "traced"), default="rss", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
+    if args.markdown:
+        print(markdown_table(json.loads(Path(args.markdown).read_text())))
+        return None
     global torch
     if args.no_torch:
         torch = None
