@@ -35,7 +35,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+
+def _threads_from_argv(argv):
+    """The value of --threads, read before NumPy is imported: BLAS fixes its thread count then."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return None
+
+
+if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _threads_from_argv(sys.argv[1:])
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))                 # for ``import textbook``
@@ -76,6 +91,8 @@ def blas_threads():
                 return int(info["num_threads"]), f"threadpoolctl ({info.get('internal_api')})"
     except ImportError:
         pass
+    if os.environ.get("OPENBLAS_NUM_THREADS"):
+        return int(os.environ["OPENBLAS_NUM_THREADS"]), "OPENBLAS_NUM_THREADS (set by --threads)"
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return n, "assumed: OpenBLAS default, one thread per available CPU"
 
@@ -418,7 +435,9 @@ def main(argv=None):
     ap.add_argument("--no-textbook-epoch", action="store_true",
                     help="skip the textbook's epoch (about a minute each)")
     ap.add_argument("--markdown", metavar="JSON", help="print the table of a --json file as Markdown and exit")
-    ap.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="BLAS and torch threads (default: NumPy's BLAS default, one per CPU); "
+                         "--threads 1 gives steadier figures on a busy shared machine")
     ap.add_argument("--memory-child", choices=IMPLS, help=argparse.SUPPRESS)
     ap.add_argument("--memory-mode", choices=("rss", "traced"), default="rss", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
