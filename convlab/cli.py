@@ -86,6 +86,9 @@ def build_parser():
     tr.add_argument("--lr-decay", type=_decay, default=1.0,
                     help="multiply the learning rate by this after every epoch (1 = constant, as in "
                          "the chapter; 0.8 lets the last epochs settle)")
+    tr.add_argument("--shift", type=_int_at_least(0), default=0,
+                    help="data augmentation: move each training image by a random offset of up to "
+                         "this many pixels every time it is used (0 = off, as in the chapter)")
     tr.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default="adam", help="optimiser")
     tr.add_argument("--seed", type=_int_at_least(0), default=0,
                     help="seeds the weight initialisation, dropout, shuffling and the train "
@@ -181,6 +184,7 @@ def _train(args, parser):
                       mini_batch_size=args.batch_size, optimizer=args.optimizer,
                       optimizer_param={"lr": args.lr}, train_eval_size=args.train_eval_size,
                       seed=args.seed, verbose=not args.quiet, lr_decay=args.lr_decay,
+                      shift=args.shift,
                       checkpoint_dir=os.path.join(out, "checkpoints"),
                       max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     start = time.perf_counter()

@@ -23,6 +23,9 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
   on the test set; report the last epoch as your result) and ``history.json``;
 * ``lr_decay``: the learning rate of epoch e is ``lr * lr_decay ** (e - 1)`` (1.0: constant, as
   in the chapter; e.g. 0.8 lets the last epochs settle instead of wandering around the minimum);
+* ``shift``: data augmentation -- each training image is moved by its own random offset of up to
+  ``shift`` pixels in each direction (zeros fill in), so the net sees a slightly different digit
+  every epoch and overfits less; 0 (the chapter's setting) turns it off;
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
 * Ctrl-C (KeyboardInterrupt) stops cleanly: ``train()`` returns the history so far with
@@ -41,7 +44,7 @@ from .arith import check_int
 from .layers import check_labels
 from .optim import make_optimizer
 
-__all__ = ["Trainer", "save_history", "load_history"]
+__all__ = ["Trainer", "random_shift", "save_history", "load_history"]
 
 
 class Trainer:
@@ -56,7 +59,7 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="adam", optimizer_param=None, train_eval_size=10000, seed=0,
                  verbose=True, callback=None, checkpoint_dir=None, eval_batch_size=1000,
-                 max_seconds=None, lr_decay=1.0):
+                 max_seconds=None, lr_decay=1.0, shift=0):
         self.network = network
         n_out = getattr(network, "output_size", None)
         self.x_train, self.t_train = self._check_data("x_train", x_train, "t_train", t_train, n_out)
@@ -80,6 +83,10 @@ class Trainer:
             raise ValueError(f"lr_decay must be a number in (0, 1] (the learning rate is multiplied "
                              f"by it after every epoch), got {lr_decay!r}")
         self.lr_decay = float(lr_decay)
+        self.shift = check_int("shift", shift, 0)
+        self.input_dim = tuple(getattr(network, "input_dim", self.x_train.shape[1:]))
+        if self.shift and len(self.input_dim) != 3:
+            raise ValueError(f"shift needs images (C, H, W); the network's input is {self.input_dim}")
 
         optimizer_param = {"lr": 0.001} if optimizer_param is None else dict(optimizer_param)
         if isinstance(optimizer, str):
@@ -96,11 +103,12 @@ class Trainer:
             raise ValueError("lr_decay needs an optimizer with an lr attribute")
 
         # Two independent streams from one seed: the fixed evaluation subset and the shuffles.
-        eval_ss, shuffle_ss = np.random.SeedSequence(self.seed).spawn(2)
+        eval_ss, shuffle_ss, shift_ss = np.random.SeedSequence(self.seed).spawn(3)
         N = len(self.x_train)
         self.train_eval_idx = np.sort(np.random.default_rng(eval_ss).choice(
             N, size=self.train_eval_size, replace=False))                     # (train_eval_size,)
         self.rng = np.random.default_rng(shuffle_ss)
+        self.shift_rng = np.random.default_rng(shift_ss)
         self.steps_per_epoch = -(-N // self.batch_size)                       # ceil: last batch smaller
 
         config = getattr(network, "config", None)
@@ -114,7 +122,7 @@ class Trainer:
                        "seed": self.seed, "train_size": N, "test_size": len(self.x_test),
                        "train_eval_size": self.train_eval_size,
                        "steps_per_epoch": self.steps_per_epoch, "max_seconds": max_seconds,
-                       "lr_decay": self.lr_decay},
+                       "lr_decay": self.lr_decay, "shift": self.shift},
         }
 
     @staticmethod
@@ -163,7 +171,11 @@ class Trainer:
                 perm = self.rng.permutation(N)          # (N,) a fresh order every epoch
                 for i in range(0, N, bs):
                     batch = perm[i:i + bs]              # the last one may be shorter
-                    h["loss"].append(self.train_step(self.x_train[batch], self.t_train[batch]))
+                    x_batch = self.x_train[batch]
+                    if self.shift:
+                        x_batch = random_shift(x_batch.reshape((-1,) + self.input_dim), self.shift,
+                                               self.shift_rng)
+                    h["loss"].append(self.train_step(x_batch, self.t_train[batch]))
                     bar.update(1)
                     if len(h["loss"]) % 10 == 0:
                         bar.set_postfix(loss=f"{h['loss'][-1]:.4f}", refresh=False)
@@ -207,6 +219,21 @@ class Trainer:
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         self.network.save_params(os.path.join(self.checkpoint_dir, name))
         save_history(self.history, os.path.join(self.checkpoint_dir, "history.json"))
+
+
+def random_shift(x, max_shift, rng):
+    """Move each image of x (N, C, H, W) by its own random (dy, dx), each in [-max_shift,
+    max_shift], filling the uncovered border with zeros. Taught in notebooks/06_training.ipynb."""
+    N, C, H, W = x.shape
+    p = check_int("max_shift", max_shift, 0)
+    padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))                 # (N, C, H+2p, W+2p)
+    dy = rng.integers(0, 2 * p + 1, N)                                     # (N,) window offsets
+    dx = rng.integers(0, 2 * p + 1, N)
+    rows = (dy[:, None] + np.arange(H))[:, None, :, None]                  # (N, 1, H, 1)
+    cols = (dx[:, None] + np.arange(W))[:, None, None, :]                  # (N, 1, 1, W)
+    n = np.arange(N)[:, None, None, None]                                  # (N, 1, 1, 1)
+    c = np.arange(C)[None, :, None, None]                                  # (1, C, 1, 1)
+    return padded[n, c, rows, cols]                                        # (N, C, H, W)
 
 
 def save_history(history, path):

@@ -77,6 +77,7 @@ def test_top_level_help_lists_commands(capsys):
     (["train", "--optimizer", "rmsprop"], "--optimizer"),
     (["train", "--lr-decay", "1.5"], "--lr-decay"),
     (["train", "--lr-decay", "0"], "--lr-decay"),
+    (["train", "--shift", "-1"], "--shift"),
     (["train", "--dtype", "float16"], "--dtype"),
     (["train", "--seed", "-1"], "--seed"),
     (["train", "--net", "simple", "--width", "0.5"], "--width"),

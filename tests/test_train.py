@@ -164,6 +164,34 @@ def test_lr_decay_per_epoch():
         make_trainer(lr_decay=1.5)
 
 
+def test_random_shift_moves_each_image_within_bounds():
+    rng = np.random.default_rng(0)
+    x = np.zeros((50, 2, 9, 9), np.float32)
+    x[:, :, 4, 4] = np.arange(1, 51)[:, None]                 # one marked pixel per image
+    y = train_mod.random_shift(x, 2, rng)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    offsets = set()
+    for i in range(50):
+        for ch in range(2):
+            (r,), (c,) = np.nonzero(y[i, ch] == i + 1)       # still there, exactly once
+            assert abs(r - 4) <= 2 and abs(c - 4) <= 2
+            offsets.add((r - 4, c - 4))
+        assert np.count_nonzero(y[i]) == 2                     # nothing else appears
+    assert len(offsets) > 10                                    # offsets vary per image
+    assert np.array_equal(train_mod.random_shift(x, 0, rng), x)
+    edge = np.ones((1, 1, 5, 5), np.float32)
+    assert train_mod.random_shift(edge, 2, np.random.default_rng(1)).sum() <= 25  # zeros fill in
+
+
+def test_shift_augments_training_only_and_is_seeded():
+    a = make_trainer(make_net(seed=1), epochs=2, shift=1, seed=2).train()
+    b = make_trainer(make_net(seed=1), epochs=2, shift=1, seed=2).train()
+    c = make_trainer(make_net(seed=1), epochs=2, shift=0, seed=2).train()
+    assert a["loss"] == b["loss"] and a["loss"] != c["loss"] and a["config"]["shift"] == 1
+    with pytest.raises(ValueError, match="shift"):
+        make_trainer(shift=-1)
+
+
 # ---------------------------------------------------------------- callback and checkpoints --
 
 def test_callback_once_per_epoch_with_the_history():
