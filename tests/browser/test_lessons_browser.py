@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 
 import pytest
 
@@ -116,12 +117,13 @@ def _move(page, area, description: str) -> None:
 
     handle = slider.locator(".noUi-handle")
     handle.focus()
-    page.keyboard.press("ArrowRight")
+    forward, back = "ArrowRight", "ArrowLeft"
+    page.keyboard.press(forward)
     try:
         _wait_until(lambda: _readout(slider) != before_value, 3, f"{description} to change")
     except AssertionError:  # already at its maximum: go the other way
-        page.keyboard.press("ArrowLeft")
-        page.keyboard.press("ArrowLeft")
+        forward, back = back, forward
+        page.keyboard.press(forward)
     after_value = _wait_until(lambda: _readout(slider) != before_value and _readout(slider), 5,
                               f"the {description} slider to move from {before_value}")
 
@@ -136,10 +138,29 @@ def _move(page, area, description: str) -> None:
         after_text, after_imgs = _wait_until(redrawn, REACT_TIMEOUT, "the explorer to redraw")
     except AssertionError:
         text, imgs = _state(area)
-        raise AssertionError(
-            f"after moving {description} {before_value} -> {after_value}: "
-            f"output line {before_text!r} -> {text!r}; drawing "
-            f"{'changed' if imgs != before_imgs else 'unchanged'} ({len(imgs)} img)") from None
+        if text is not None and text != before_text and not imgs and _kernel_idle(page):
+            # Seen intermittently (about 1 run in 5 here), on the first slider move after Run All:
+            # the new text arrives but the figure never does (ipykernel 7 / ipywidgets Output).
+            # Say so in the log, move the slider away and back once, and demand a full redraw.
+            warnings.warn(f"{description}: the new text arrived without its drawing; "
+                          f"moving the slider away and back once", stacklevel=1)
+            handle.focus()
+            page.keyboard.press(back)
+            _wait_until(lambda: _readout(slider) == before_value, 5, "the slider to move back")
+            page.keyboard.press(forward)
+            _wait_until(lambda: _readout(slider) == after_value, 5, "the slider to move again")
+            try:
+                after_text, after_imgs = _wait_until(redrawn, REACT_TIMEOUT,
+                                                     "the explorer to redraw")
+            except AssertionError:
+                text, imgs = _state(area)
+            else:
+                text = None
+        if text is not None:
+            raise AssertionError(
+                f"after moving {description} {before_value} -> {after_value}: "
+                f"output line {before_text!r} -> {text!r}; drawing "
+                f"{'changed' if imgs != before_imgs else 'unchanged'} ({len(imgs)} img)") from None
     # Settled: the same state a moment later (no half-finished redraw was caught).
     time.sleep(0.5)
     assert _state(area) == (after_text, after_imgs), f"explorer still redrawing after {description}"
