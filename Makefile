@@ -27,7 +27,7 @@ SANITIZE  := notebooks/nbval_sanitize.cfg
 .PHONY: help install lab test test-unit test-notebooks test-browser notebooks bench clean distclean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "convlab needs Python >= 3.10; this $(PYTHON) is " + sys.version.split()[0])'
