@@ -16,6 +16,40 @@ from . import plots as _plots  # noqa: E402
 from .arith import conv_output_size as _conv_out, uncovered as _uncovered  # noqa: E402
 from .layers import Convolution as _Convolution  # noqa: E402
 
+def _live_output(view, controls):
+    """An Output widget showing ``view(**values, show=False)`` (its printed text, then its figure)
+    for the current values of ``controls`` (name -> widget), redrawn whenever one changes.
+
+    Like ``interactive_output``, but the text and the PNG are set in one assignment to
+    ``out.outputs``: nothing depends on routing kernel messages into the widget, and a half
+    redraw (new text, old figure) is never shown. Used by the explorers of lessons 0-2.
+    """
+    import base64
+    import contextlib
+    import io
+
+    out = widgets.Output()
+
+    def update(_=None):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            fig = view(**{k: w.value for k, w in controls.items()}, show=False)
+        outputs = [{"output_type": "stream", "name": "stdout", "text": buf.getvalue()}]
+        if fig is not None:
+            png = io.BytesIO()
+            fig.savefig(png, format="png", dpi=72, bbox_inches="tight")
+            plt.close(fig)
+            outputs.append({"output_type": "display_data", "metadata": {},
+                            "data": {"image/png": base64.b64encode(png.getvalue()).decode("ascii"),
+                                     "text/plain": "<figure>"}})
+        out.outputs = tuple(outputs)
+
+    for w in controls.values():
+        w.observe(update, "value")
+    update()
+    return out
+
+
 #: The book's single-channel example (figure 7-3): a 4x4 input and a 3x3 filter.
 BOOK_INPUT = np.array([[1, 2, 3, 0],
                        [0, 1, 2, 3],
@@ -43,7 +77,7 @@ def demo_view(size=3, show=True):
 def demo_explorer():
     """One IntSlider driving ``demo_view``. Taught in notebooks/00_start_here.ipynb."""
     size = widgets.IntSlider(value=3, min=1, max=8, description="size")
-    return widgets.VBox([size, widgets.interactive_output(demo_view, {"size": size})])
+    return widgets.VBox([size, _live_output(demo_view, {"size": size})])
 
 
 def _axis_report(axis, size, kernel, pad, stride, dilation):
@@ -163,7 +197,7 @@ def output_size_explorer(H=4, W=4, FH=3, FW=3, padding=1, stride=1, dilation=1):
          "padding": widgets.IntSlider(value=padding, min=0, max=4, description="padding"),
          "stride": widgets.IntSlider(value=stride, min=1, max=5, description="stride"),
          "dilation": widgets.IntSlider(value=dilation, min=1, max=3, description="dilation")}
-    out = widgets.interactive_output(output_size_view, s)
+    out = _live_output(output_size_view, s)
     rows = widgets.HBox([widgets.VBox([s["H"], s["W"], s["FH"], s["FW"]]),
                          widgets.VBox([s["padding"], s["stride"], s["dilation"]])])
     return widgets.VBox([rows, out])
@@ -272,7 +306,7 @@ def conv_step_explorer(padding=0, stride=1, step=1, bias=0):
     fit_step()
     pad_s.observe(fit_step, "value")
     stride_s.observe(fit_step, "value")
-    out = widgets.interactive_output(conv_step_view, {"padding": pad_s, "stride": stride_s,
+    out = _live_output(conv_step_view, {"padding": pad_s, "stride": stride_s,
                                                       "step": step_s, "bias": bias_s})
     return widgets.VBox([widgets.HBox([widgets.VBox([pad_s, stride_s]), widgets.VBox([step_s, bias_s])]), out])
 
@@ -308,9 +342,9 @@ def conv_shapes_explorer():
          "padding": widgets.IntSlider(value=0, min=0, max=3, description="padding"),
          "stride": widgets.IntSlider(value=1, min=1, max=3, description="stride")}
 
-    def view(N, C, FN, F, padding, stride):
-        conv_shapes_view(N, C, 7, 7, FN, F, F, padding, stride)
-    out = widgets.interactive_output(view, s)
+    def view(N, C, FN, F, padding, stride, show=True):
+        return conv_shapes_view(N, C, 7, 7, FN, F, F, padding, stride, show=show)
+    out = _live_output(view, s)
     return widgets.VBox([widgets.HBox([widgets.VBox([s["N"], s["C"], s["FN"]]),
                                        widgets.VBox([s["F"], s["padding"], s["stride"]])]), out])
 

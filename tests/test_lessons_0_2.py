@@ -263,3 +263,52 @@ def test_check_accepts_numpy_answers(capsys):
     assert exercises.check_conv_value(np.float64(12.0))
     assert exercises.check_batch_shape(np.zeros((100, 1, 28, 28)).shape)
     assert exercises.check_output_sizes(np.array([[32, 32], [13, 13], [4, 5]]))
+
+
+# ----------------------------------------------------------------------- explorers, live --
+
+def _sliders(box):
+    return {w.description: w for w in _walk(box) if type(w).__name__ == "IntSlider"}
+
+
+def _shown(box):
+    """(printed text, PNG) currently in the explorer's output widget."""
+    out = [w for w in _walk(box) if type(w).__name__ == "Output"][0]
+    text = "".join(o.get("text", "") for o in out.outputs if o["output_type"] == "stream")
+    pngs = [o["data"]["image/png"] for o in out.outputs if o["output_type"] == "display_data"]
+    return text, pngs
+
+
+@pytest.mark.parametrize("make", [widgets.output_size_explorer, widgets.conv_step_explorer])
+def test_explorer_redraws_text_and_figure_when_padding_or_stride_move(make):
+    box = make()
+    s = _sliders(box)
+    text, pngs = _shown(box)
+    assert text.startswith("Output size:") and len(pngs) == 1
+    for name in ("stride", "padding"):
+        s[name].value = s[name].value + 1
+        new_text, new_pngs = _shown(box)
+        assert new_text.startswith("Output size:") and len(new_pngs) == 1
+        assert new_text.splitlines()[0] != text.splitlines()[0], name
+        assert new_pngs != pngs, name
+        text, pngs = new_text, new_pngs
+    assert not plt.get_fignums()  # every drawn figure was closed
+
+
+def test_explorer_output_matches_the_view():
+    box = widgets.output_size_explorer()
+    s = _sliders(box)
+    s["H"].value, s["FH"].value, s["padding"].value, s["stride"].value = 7, 3, 0, 3
+    assert _shown(box)[0].strip() == widgets.output_size_report(7, 4, 3, 3, 0, 3)["text"]
+    s["FH"].value = 7
+    s["H"].value = 4
+    s["padding"].value = 1                # 7 > 4 + 2: the filter does not fit, no traceback
+    text, pngs = _shown(box)
+    assert text.startswith("Output size: none") and len(pngs) == 1
+
+
+def test_shapes_and_demo_explorers_show_text_and_figure():
+    for box, first in ((widgets.conv_shapes_explorer(), "Output size: OH = 5, OW = 5"),
+                       (widgets.demo_explorer(), "A 3 x 3 grid has 9 cells")):
+        text, pngs = _shown(box)
+        assert text.startswith(first) and len(pngs) == 1
