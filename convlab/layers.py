@@ -27,6 +27,13 @@ def _as_array(x, name="x", ndim=None):
     return x
 
 
+# Reuse relies on CPython's reference counts as they are up to 3.13. Python 3.14 may "borrow"
+# references (counts come out lower) and free-threaded builds count differently, so there we
+# always allocate: slower, never wrong.
+_REFCOUNTS_EXACT = (sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+                    and getattr(sys, "_is_gil_enabled", lambda: True)())
+
+
 def _scratch(layer, name, shape, dtype):
     """An uninitialised array for ``layer`` to write a result into: the one it got under ``name``
     last time if nothing outside the layer still refers to it, else a new one.
@@ -37,6 +44,8 @@ def _scratch(layer, name, shape, dtype):
     that a caller still holds, directly or through a view, is never reused. A layer must drop
     its own attribute (``self.mask = None``) before asking for that attribute's array again.
     """
+    if not _REFCOUNTS_EXACT:
+        return np.empty(shape, dtype)
     bufs = layer.__dict__.setdefault("_scratch", {})
     buf = bufs.get(name)
     # 3 references when nobody else has it: the dict, ``buf`` and getrefcount's own argument

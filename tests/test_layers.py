@@ -412,3 +412,29 @@ def test_relu_backward_uses_the_mask_of_its_own_forward():
     b.forward(-x)
     np.testing.assert_array_equal(a.backward(np.ones((1, 2))), [[1, 0]])
     np.testing.assert_array_equal(b.backward(np.ones((1, 2))), [[0, 1]])
+
+
+def test_layers_give_the_same_numbers_without_buffer_reuse(monkeypatch):
+    """On Pythons whose reference counts are not exact (3.14+, free-threaded), layers allocate
+    fresh arrays instead of reusing their own; the numbers must not change."""
+    import convlab.layers as layers_mod
+    from convlab.nets import SimpleConvNet
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 1, 10, 10))
+    t = rng.integers(0, 10, 4)
+
+    def grads():
+        net = SimpleConvNet(input_dim=(1, 10, 10), conv_param={"filter_num": 3, "filter_size": 3,
+                                                                "pad": 1, "stride": 1},
+                            hidden_size=5, weight_init_std=0.3, seed=0, dtype=np.float64)
+        g1 = net.gradient(x, t)
+        g2 = net.gradient(x, t)           # a second call reuses buffers when allowed
+        return g1, g2
+
+    reused = grads()
+    monkeypatch.setattr(layers_mod, "_REFCOUNTS_EXACT", False)
+    fresh = grads()
+    for a, b in zip(reused, fresh):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
