@@ -221,13 +221,6 @@ def _save_plot(history, path, title):
     fig.savefig(path, dpi=90)
 
 
-def confusion_matrix(t_true, t_pred, num_classes=10):
-    """(num_classes, num_classes) counts: rows the true class, columns the predicted class."""
-    m = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(m, (t_true, t_pred), 1)
-    return m
-
-
 def format_confusion(m):
     """The confusion matrix as text, with row/column labels and per-class recall."""
     k = m.shape[0]
@@ -251,7 +244,8 @@ def _evaluate(args, parser):
     _, (x_test, t_test) = _load_data(args.data_dir, None, args.test_size, parser)
     pred = np.concatenate([net.predict(x_test[i:i + args.batch_size]).argmax(axis=1)
                            for i in range(0, len(x_test), args.batch_size)])   # (N,)
-    m = confusion_matrix(t_test, pred, net.output_size)
+    from .plots import confusion_matrix
+    m = confusion_matrix(t_test, pred, net.output_size)                       # (10, 10) counts
     correct = int(np.trace(m))
     print(f"test accuracy: {correct / len(t_test):.4f} ({correct}/{len(t_test)} correct)")
     print(format_confusion(m))

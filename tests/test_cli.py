@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import convlab.train as train_mod
-from convlab.cli import build_parser, confusion_matrix, main
+from convlab.cli import build_parser, main
+from convlab.plots import confusion_matrix
 from convlab.data import FILES
 from convlab.nets import load_net
 
