@@ -19,8 +19,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .arith import conv_output_size, pair
 
-__all__ = ["im2col", "col2im", "im2col_transposed", "col2im_transposed", "windows", "fold",
-           "im2col_loops", "col2im_loops", "window_geometry"]
+__all__ = ["im2col", "col2im", "im2col_transposed", "col2im_transposed", "col2im_wide", "windows",
+           "fold", "im2col_loops", "col2im_loops", "window_geometry"]
 
 
 def window_geometry(input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
@@ -151,6 +151,39 @@ def col2im_transposed(col, input_shape, filter_h, filter_w, stride=1, pad=0, dil
     # batch, N the channels), then put N first with one copy: faster than folding into NCHW.
     img = fold(win, (C, N, H, W), stride, pad, dilation)          # (C, N, H, W)
     return np.ascontiguousarray(img.transpose(1, 0, 2, 3))        # (N, C, H, W)
+
+
+def col2im_wide(col, input_shape, filter_h, filter_w, pad=0, dilation=1):
+    """``col2im_transposed`` for stride 1, from a "wide" column matrix: (C*FH*FW, N*OH*W') with
+    every output row stretched to the padded input width W' = W + 2*pad by W' - OW zeros.
+
+    Why: with stride 1, kernel offset (i, j) of output pixel (oy, ox) is padded-input pixel
+    (oy + i, ox + j). Flatten each padded image to one row of H'*W' numbers and that pixel sits
+    at (oy*W' + ox) + (i*W' + j): the same shift s = i*W' + j for every output pixel. So if the
+    output rows are W' long too, a whole (OH, W') block of col lands on ONE contiguous slice
+    ``flat[s : s + OH*W']``; the fold is FH*FW long, contiguous adds (the plain fold adds rows
+    only OW long, which costs several times more for small images). The price: W' - OW extra
+    entries per row, which must be zero because the shift puts them onto neighbouring pixels.
+    ``Convolution.backward`` gets this layout for free by padding its output gradient with zeros
+    before the GEMM. (Dilation d makes the shift i*d*W' + j*d; the argument is the same.)
+    """
+    N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), filter_h, filter_w, 1,
+                                                  pad, dilation)
+    Hp, Wp = H + 2 * P[0], W + 2 * P[1]
+    col = np.asarray(col)
+    expected = (C * filter_h * filter_w, N * OH * Wp)
+    if col.shape != expected:
+        raise ValueError(f"col must have shape (C*FH*FW, N*OH*W') = {expected} for input_shape "
+                         f"{tuple(input_shape)}, got {col.shape}")
+    col = col.reshape(C, filter_h, filter_w, N, OH * Wp)                 # (C, FH, FW, N, OH*W')
+    # one flat padded image per (c, n), plus room for the last offset's zero tail
+    flat = np.zeros((C, N, Hp * Wp + D[1] * (filter_w - 1)), dtype=col.dtype)
+    for i in range(filter_h):
+        for j in range(filter_w):
+            s = i * D[0] * Wp + j * D[1]                                  # the shift of offset (i, j)
+            flat[:, :, s:s + OH * Wp] += col[:, i, j]                     # (C, N, OH*W') contiguous
+    img = flat[:, :, :Hp * Wp].reshape(C, N, Hp, Wp)[:, :, P[0]:P[0] + H, P[1]:P[1] + W]
+    return np.ascontiguousarray(img.transpose(1, 0, 2, 3))               # (N, C, H, W)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from .im2col import col2im_transposed, fold, im2col_transposed, windows, window_geometry
+from .im2col import col2im_transposed, col2im_wide, fold, im2col_transposed, windows, window_geometry
 from .arith import pair
 
 __all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "Affine", "Dropout", "SoftmaxWithLoss",
@@ -92,14 +92,18 @@ class Convolution:
             raise ValueError(f"x has {x.shape[1]} channel(s) (shape {x.shape}) but W of shape "
                              f"(FN, C, FH, FW) = {self.W.shape} expects C = {C}")
         N, _, H, W_, OH, OW, *_ = window_geometry(x.shape, FH, FW, self.stride, self.pad, self.dilation)
+        CK = C * FH * FW
         dtype = np.result_type(x.dtype, self.W.dtype, self.b.dtype)
-        # im2col(x).T, built directly: one GEMM then gives filters first (see im2col_transposed)
+        # im2col(x).T, built directly: one GEMM then gives filters first (see im2col_transposed).
+        # One more row of ones below it: the bias is the weight of an input that is always 1, so
+        # [W | b] @ [col; 1] adds it inside the same GEMM (and backward gets db from the GEMM too).
         self.col = None                                                 # so _scratch may reuse it
-        col = im2col_transposed(x, FH, FW, self.stride, self.pad, self.dilation,
-                                out=_scratch(self, "col", (C * FH * FW, N * OH * OW), x.dtype))
+        col = _scratch(self, "col", (CK + 1, N * OH * OW), x.dtype)     # (C*FH*FW + 1, N*OH*OW)
+        im2col_transposed(x, FH, FW, self.stride, self.pad, self.dilation, out=col[:CK])
+        col[CK] = 1
+        Wb = np.concatenate([self.W.reshape(FN, CK), self.b.reshape(FN, 1)], axis=1)  # (FN, CK+1)
         prod = _scratch(self, "work", (FN, N * OH * OW), dtype)        # backward reuses it
-        np.matmul(self.W.reshape(FN, -1), col, out=prod)                # (FN, N*OH*OW)
-        prod += self.b.reshape(FN, 1)                                   # bias, one per filter row
+        np.matmul(Wb, col, out=prod)                                    # (FN, N*OH*OW), bias added
         y = _scratch(self, "y", (N, FN, OH, OW), dtype)
         np.copyto(y, prod.reshape(FN, N, OH, OW).transpose(1, 0, 2, 3))  # (N, FN, OH, OW) order
         self.x_shape, self.col = x.shape, col
@@ -107,17 +111,30 @@ class Convolution:
 
     def backward(self, dout):
         FN, C, FH, FW = self.W.shape
+        CK = C * FH * FW
         dout = np.asarray(dout)
         N, _, OH, OW = dout.shape
         d = _scratch(self, "work", (FN, N * OH * OW), dout.dtype)      # forward's product array
         np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))  # (FN, N, OH, OW) copy
-        self.db = d.sum(axis=1)                                         # (FN,)
-        self.dW = (d @ self.col.T).reshape(FN, C, FH, FW)               # (FN, C, FH, FW)
+        dWb = d @ self.col.T                                            # (FN, CK+1) = [dW | db]
+        self.dW = dWb[:, :CK].reshape(FN, C, FH, FW)                    # (FN, C, FH, FW)
+        self.db = dWb[:, CK].copy()                                     # (FN,): the ones row's weight
         if not self.need_dx:
             return None
-        dcol = _scratch(self, "dcol", self.col.shape, np.result_type(d.dtype, self.W.dtype))
-        np.matmul(self.W.reshape(FN, -1).T, d, out=dcol)                # (C*FH*FW, N*OH*OW)
-        return col2im_transposed(dcol, self.x_shape, FH, FW, self.stride, self.pad, self.dilation)
+        dtype = np.result_type(d.dtype, self.W.dtype)
+        if self.stride != (1, 1):
+            dcol = _scratch(self, "dcol", (CK, N * OH * OW), dtype)
+            np.matmul(self.W.reshape(FN, -1).T, d, out=dcol)            # (C*FH*FW, N*OH*OW)
+            return col2im_transposed(dcol, self.x_shape, FH, FW, self.stride, self.pad, self.dilation)
+        # Stride 1: stretch each row of d to the padded width W' with zeros, so that col2im can
+        # add long contiguous slices (see col2im_wide); same numbers, several times faster.
+        Wp = self.x_shape[3] + 2 * self.pad[1]
+        dwide = _scratch(self, "dwide", (FN, N, OH, Wp), d.dtype)        # (FN, N, OH, W')
+        dwide[..., OW:] = 0
+        np.copyto(dwide[..., :OW], d.reshape(FN, N, OH, OW))
+        dcol = _scratch(self, "dcol", (C * FH * FW, N * OH * Wp), dtype)
+        np.matmul(self.W.reshape(FN, -1).T, dwide.reshape(FN, -1), out=dcol)  # (C*FH*FW, N*OH*W')
+        return col2im_wide(dcol, self.x_shape, FH, FW, self.pad, self.dilation)
 
 
 # ----------------------------------------------------------------------------------- pooling --

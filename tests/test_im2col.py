@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from convlab.im2col import col2im, col2im_loops, fold, im2col, im2col_loops, windows
+from convlab.im2col import (col2im, col2im_loops, col2im_transposed, col2im_wide, fold, im2col,
+                            im2col_loops, im2col_transposed, windows)
 
 
 def test_book_shapes():
@@ -57,6 +58,43 @@ def test_windows_and_fold_are_adjoint(g, seed):
     v = windows(x, FH, FW, S, P, D)
     w = rng.standard_normal(v.shape)
     assert abs(np.sum(v * w) - np.sum(x * fold(w, shape, S, P, D))) <= 1e-10 * max(1.0, abs(np.sum(v * w)))
+
+
+@given(g=geometry(), seed=st.integers(0, 2**32 - 1))
+def test_transposed_layout_is_the_books_transposed(g, seed):
+    """What the Convolution layer uses: im2col(x).T built directly, and its adjoint."""
+    shape, (FH, FW), S, P, D = g
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    colT = im2col_transposed(x, FH, FW, S, P, D)
+    np.testing.assert_array_equal(colT, im2col(x, FH, FW, S, P, D).T)
+    out = np.full(colT.shape, np.nan)
+    assert im2col_transposed(x, FH, FW, S, P, D, out=out) is out
+    np.testing.assert_array_equal(out, colT)
+    c = rng.standard_normal(colT.shape)
+    np.testing.assert_allclose(col2im_transposed(c, shape, FH, FW, S, P, D),
+                               col2im(c.T, shape, FH, FW, S, P, D), rtol=0, atol=1e-12)
+
+
+@given(g=geometry(), seed=st.integers(0, 2**32 - 1))
+def test_col2im_wide_equals_col2im_for_stride_1(g, seed):
+    """The wide layout: each output row padded with W' - OW zeros to the padded width W'."""
+    (N, C, H, W), (FH, FW), _, P, D = g
+    shape = (N, C, H, W)
+    rng = np.random.default_rng(seed)
+    OH, OW = H + 2 * P[0] - D[0] * (FH - 1), W + 2 * P[1] - D[1] * (FW - 1)
+    Wp = W + 2 * P[1]
+    c = rng.standard_normal((C * FH * FW, N * OH * OW))
+    wide = np.zeros((C * FH * FW, N, OH, Wp))
+    wide[..., :OW] = c.reshape(-1, N, OH, OW)
+    got = col2im_wide(wide.reshape(C * FH * FW, -1), shape, FH, FW, P, D)
+    assert got.shape == shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, col2im_transposed(c, shape, FH, FW, 1, P, D), rtol=0, atol=1e-12)
+
+
+def test_col2im_wide_checks_its_shape():
+    with pytest.raises(ValueError, match=r"col must have shape \(C\*FH\*FW, N\*OH\*W'\)"):
+        col2im_wide(np.zeros((9, 9)), (1, 1, 5, 5), 3, 3)    # OH*OW = 9, but OH*W' = 15
 
 
 def test_col2im_sums_overlaps_not_inverse():
