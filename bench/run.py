@@ -528,11 +528,18 @@ def main(argv=None):
     e = rows["epoch"].get("textbook/convlab")
     verdicts["epoch vs textbook"] = None if e is None else {"ratio": e, "target": "textbook/convlab >= 8",
                                                             "met": e >= 8}
+    tt = ratio(rows["epoch"]["median"].get("textbook"), rows["epoch"]["median"].get("torch"))
+    if verdicts["epoch vs textbook"] and tt is not None:
+        verdicts["epoch vs textbook"]["torch_for_comparison"] = tt   # textbook/torch, same run
     if "memory_rss_first" in rows:
         m = rows["memory_rss_first"]["convlab/torch"]
         verdicts["memory"] = None if m is None else {"ratio": m, "target": "convlab/torch <= 1", "met": m <= 1}
     print("targets: " + "; ".join(f"{k} {v['target']}: {v['ratio']:.2f} {'met' if v['met'] else 'NOT met'}"
                                   for k, v in verdicts.items() if v))
+    ev = verdicts.get("epoch vs textbook")
+    if ev and "torch_for_comparison" in ev:
+        print(f"for comparison, PyTorch is {ev['torch_for_comparison']:.2f}x faster than the textbook "
+              "per epoch in this run")
 
     if args.json:
         out = {"machine": info, "data": data_desc, "repeats": repeats, "epochs": n_epochs,

@@ -1,0 +1,89 @@
+"""Where a SimpleConvNet training step spends its time, layer by layer (convlab and the textbook).
+
+    python bench/profile_step.py                # default threads
+    python bench/profile_step.py --threads 1    # steadier on a busy machine
+
+Times every layer's forward and backward, the loss and the Adam update inside real training
+steps (batch 100, synthetic MNIST-shaped images), medians over ``--steps`` after a warm-up, and
+prints each part in ms and as a share of the step. Use it to decide what to optimise next;
+``bench/run.py`` is the benchmark that compares implementations.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+if __name__ == "__main__" and "--threads" in sys.argv:
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _n
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import textbook  # noqa: E402
+
+from convlab.nets import SimpleConvNet  # noqa: E402
+from convlab.optim import Adam  # noqa: E402
+
+
+def profile(net, opt, x, t, steps, warmup=10):
+    """{part: [seconds per step]} for net (convlab or textbook: both have .layers and
+    .last_layer with the book's contract) and optimiser opt."""
+    times = {}
+
+    def timed(name, f, *args):
+        t0 = time.perf_counter()
+        out = f(*args)
+        times.setdefault(name, []).append(time.perf_counter() - t0)
+        return out
+
+    for step in range(warmup + steps):
+        if step == warmup:
+            times.clear()
+        h = x
+        for name, layer in net.layers.items():
+            h = timed(f"{name} forward", layer.forward, h)
+        timed("loss forward", net.last_layer.forward, h, t)
+        d = timed("loss backward", net.last_layer.backward, 1)
+        for name, layer in reversed(list(net.layers.items())):
+            d = timed(f"{name} backward", layer.backward, d)
+        grads = {k: getattr(net.layers[lname], "d" + attr) for k, (lname, attr) in owners(net).items()}
+        timed("Adam update", opt.update, net.params, grads)
+    return times
+
+
+def owners(net):
+    """param name -> (layer name, attribute) for either implementation (W1 -> Conv1.W, ...)."""
+    names = [n for n, layer in net.layers.items() if hasattr(layer, "W")]
+    return {f"{a}{i + 1}": (n, a) for i, n in enumerate(names) for a in ("W", "b")}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=100, help="timed steps (default 100)")
+    ap.add_argument("--threads", type=int, default=None, help="BLAS threads (default: NumPy's)")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    x = rng.random((100, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 100)
+    params = {k: v.copy() for k, v in SimpleConvNet(seed=0).params.items()}
+    impls = {"convlab": (SimpleConvNet(seed=0), Adam(lr=0.001)),
+             "textbook": (textbook.SimpleConvNet(params=params), textbook.Adam(lr=0.001))}
+    for name, (net, opt) in impls.items():
+        med = {k: float(np.median(v)) for k, v in profile(net, opt, x, t, args.steps).items()}
+        total = sum(med.values())
+        print(f"\n{name}: {total * 1e3:.2f} ms per step (sum of medians over {args.steps} steps)")
+        for part, s in sorted(med.items(), key=lambda kv: -kv[1]):
+            if s / total >= 0.005:
+                print(f"  {part:<20s} {s * 1e3:7.2f} ms  {100 * s / total:5.1f}%")
+
+
+if __name__ == "__main__":
+    main()
