@@ -109,3 +109,13 @@ def test_repeated_training_steps_are_reproducible():
         nets[1].predict(rng.random((5, 1, 28, 28), dtype=np.float32))   # extra work on net 2
     for k in nets[0].params:
         np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])
+
+
+def test_profile_step_reports_every_layer_of_both_implementations(capsys):
+    profile_step = _load("profile_step")
+    profile_step.main(["--steps", "2"])
+    out = capsys.readouterr().out
+    for impl in ("convlab:", "textbook:"):
+        assert impl in out
+    for part in ("Conv1 forward", "Conv1 backward", "Pool1 forward", "Affine1 backward", "Adam update"):
+        assert out.count(part) == 2, part
