@@ -60,6 +60,8 @@ class Convolution:
     """2-D convolution (cross-correlation, as in the book) via im2col and one GEMM.
 
     W: (FN, C, FH, FW), b: (FN,). x: (N, C, H, W) -> out: (N, FN, OH, OW).
+    The column matrix is the book's, transposed (``im2col_transposed``), with a row of ones
+    added for the bias; backward folds the input gradient with ``col2im_wide`` when stride is 1.
     ``stride``, ``pad`` and ``dilation`` are ints or (h, w) pairs. Set ``need_dx = False`` on a
     first layer: backward then skips the input gradient (nobody needs it) and returns None.
     """
@@ -131,8 +133,8 @@ class Convolution:
         Wp = self.x_shape[3] + 2 * self.pad[1]
         dwide = _scratch(self, "dwide", (FN, N, OH, Wp), d.dtype)        # (FN, N, OH, W')
         dwide[..., OW:] = 0
-        np.copyto(dwide[..., :OW], d.reshape(FN, N, OH, OW))
-        dcol = _scratch(self, "dcol", (C * FH * FW, N * OH * Wp), dtype)
+        np.copyto(dwide[..., :OW], d.reshape(FN, N, OH, OW))            # the last W' - OW stay 0
+        dcol = _scratch(self, "dcol", (CK, N * OH * Wp), dtype)
         np.matmul(self.W.reshape(FN, -1).T, dwide.reshape(FN, -1), out=dcol)  # (C*FH*FW, N*OH*W')
         return col2im_wide(dcol, self.x_shape, FH, FW, self.pad, self.dilation)
 
