@@ -47,6 +47,15 @@ def _pad(x, P, value=0.0):
     return xp
 
 
+def _check_col(col, layout, expected, input_shape):
+    """col as an array; ValueError naming ``col``, its expected ``layout`` and shape otherwise."""
+    col = np.asarray(col)
+    if col.shape != expected:
+        raise ValueError(f"col must have shape {layout} = {expected} for input_shape "
+                         f"{tuple(input_shape)}, got {col.shape}")
+    return col
+
+
 def windows(input_data, filter_h, filter_w, stride=1, pad=0, dilation=1, pad_value=0.0):
     """A read-only strided *view* of every window: shape (N, C, OH, OW, FH, FW), no copy."""
     x = np.asarray(input_data)
@@ -102,11 +111,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0, dilation=1):
     """
     N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), filter_h, filter_w,
                                                   stride, pad, dilation)
-    col = np.asarray(col)
-    expected = (N * OH * OW, C * filter_h * filter_w)
-    if col.shape != expected:
-        raise ValueError(f"col must have shape (N*OH*OW, C*FH*FW) = {expected} for input_shape "
-                         f"{tuple(input_shape)}, got {col.shape}")
+    col = _check_col(col, "(N*OH*OW, C*FH*FW)", (N * OH * OW, C * filter_h * filter_w), input_shape)
     win = col.reshape(N, OH, OW, C, filter_h, filter_w).transpose(0, 3, 1, 2, 4, 5)
     #                                                             # (N, C, OH, OW, FH, FW)
     return fold(win, input_shape, stride, pad, dilation)
@@ -140,11 +145,7 @@ def col2im_transposed(col, input_shape, filter_h, filter_w, stride=1, pad=0, dil
     ``col2im(col.T, ...)``."""
     N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), filter_h, filter_w,
                                                   stride, pad, dilation)
-    col = np.asarray(col)
-    expected = (C * filter_h * filter_w, N * OH * OW)
-    if col.shape != expected:
-        raise ValueError(f"col must have shape (C*FH*FW, N*OH*OW) = {expected} for input_shape "
-                         f"{tuple(input_shape)}, got {col.shape}")
+    col = _check_col(col, "(C*FH*FW, N*OH*OW)", (C * filter_h * filter_w, N * OH * OW), input_shape)
     win = col.reshape(C, filter_h, filter_w, N, OH, OW).transpose(0, 3, 4, 5, 1, 2)
     #                                                             # (C, N, OH, OW, FH, FW) view
     # Fold in col's own (C, N) order, so each add reads col straight through (C plays the
@@ -170,11 +171,7 @@ def col2im_wide(col, input_shape, filter_h, filter_w, pad=0, dilation=1):
     N, C, H, W, OH, OW, S, P, D = window_geometry(tuple(input_shape), filter_h, filter_w, 1,
                                                   pad, dilation)
     Hp, Wp = H + 2 * P[0], W + 2 * P[1]
-    col = np.asarray(col)
-    expected = (C * filter_h * filter_w, N * OH * Wp)
-    if col.shape != expected:
-        raise ValueError(f"col must have shape (C*FH*FW, N*OH*W') = {expected} for input_shape "
-                         f"{tuple(input_shape)}, got {col.shape}")
+    col = _check_col(col, "(C*FH*FW, N*OH*W')", (C * filter_h * filter_w, N * OH * Wp), input_shape)
     col = col.reshape(C, filter_h, filter_w, N, OH * Wp)                 # (C, FH, FW, N, OH*W')
     # one flat padded image per (c, n), plus room for the last offset's zero tail
     flat = np.zeros((C, N, Hp * Wp + D[1] * (filter_w - 1)), dtype=col.dtype)
