@@ -11,20 +11,19 @@ prints each part in ms and as a share of the step. Use it to decide what to opti
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-if __name__ == "__main__" and "--threads" in sys.argv:
-    _n = sys.argv[sys.argv.index("--threads") + 1]
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = _n
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # for ``import threads, textbook``
+from threads import set_threads_from_argv  # noqa: E402
+
+if __name__ == "__main__":
+    set_threads_from_argv(sys.argv[1:])       # before NumPy loads OpenBLAS
 
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import textbook  # noqa: E402
@@ -68,7 +67,8 @@ def owners(net):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=100, help="timed steps (default 100)")
-    ap.add_argument("--threads", type=int, default=None, help="BLAS threads (default: NumPy's)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="BLAS threads (default: NumPy's); applied before NumPy is imported")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     x = rng.random((100, 1, 28, 28), dtype=np.float32)

@@ -36,24 +36,15 @@ import time
 from pathlib import Path
 
 
-def _threads_from_argv(argv):
-    """The value of --threads, read before NumPy is imported: BLAS fixes its thread count then."""
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return None
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # for ``import threads, textbook``
+from threads import set_threads_from_argv  # noqa: E402
 
-
-if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]):
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = _threads_from_argv(sys.argv[1:])
+if __name__ == "__main__":
+    set_threads_from_argv(sys.argv[1:])       # before NumPy loads OpenBLAS
 
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))                 # for ``import textbook``
 sys.path.insert(0, str(HERE.parent))          # convlab from this checkout, even if not installed
 
 import textbook  # noqa: E402
