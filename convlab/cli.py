@@ -21,10 +21,13 @@ import time
 
 import numpy as np
 
+from .nets import NETS
+from .optim import OPTIMIZERS
+
 __all__ = ["main", "build_parser"]
 
-NET_NAMES = ("simple", "lenet", "lenet-modern", "alexnet", "deep")
-OPTIMIZER_NAMES = ("sgd", "momentum", "adagrad", "adam")
+NET_NAMES = tuple(NETS)                 # simple, lenet, lenet-modern, alexnet, deep
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)     # sgd, momentum, adagrad, adam
 
 
 def _int_at_least(minimum):
