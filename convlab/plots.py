@@ -296,7 +296,6 @@ def draw_cells(ax, values, facecolors=None, title="", fontsize=9, origin=(0, 0),
     ``origin``: (x, y) of the top-left corner, so several grids can share one axes.
     Taught in notebooks/03_pooling.ipynb and notebooks/04_im2col.ipynb.
     """
-    from matplotlib.collections import PatchCollection
     values = np.asarray(values, dtype=float)
     rows, cols = values.shape
     x0, y0 = origin
@@ -394,18 +393,20 @@ def plot_shift(x, xs, y, ys, mode="max", pool=None):
     return fig
 
 
-def plot_im2col(x, filter_size, stride, pad, row=0):
+def plot_im2col(x, filter_size, stride, pad, row=0, col=None):
     """im2col on a tiny (1, C, H, W) input: the padded channels with every window, and the column
     matrix whose rows are coloured like their windows. Window/row ``row`` is drawn bold.
-    Taught in notebooks/04_im2col.ipynb."""
+    ``col``: the column matrix ``im2col(x, filter_size, filter_size, stride, pad)`` if the caller
+    has it already (default: computed here). Taught in notebooks/04_im2col.ipynb."""
     from .im2col import im2col
     x = np.asarray(x, dtype=float)
     _, C, H, W = x.shape
     F = filter_size
-    col = im2col(x, F, F, stride, pad)                       # (OH*OW, C*F*F)
+    if col is None:
+        col = im2col(x, F, F, stride, pad)                   # (OH*OW, C*F*F)
     xp = np.pad(x[0], ((0, 0), (pad, pad), (pad, pad)))     # (C, H+2P, W+2P)
     Hp, Wp = xp.shape[1:]
-    OW = (Wp - F) // stride + 1
+    OW = _conv_out(W, F, stride, pad)
     n = col.shape[0]
     colors = window_colors(n)
     row = min(max(row, 0), n - 1)
@@ -680,11 +681,14 @@ def feature_maps(net, image):
     return out
 
 
-def plot_feature_maps(net, image, layers=None, max_maps=8):
+def plot_feature_maps(net, image, layers=None, max_maps=8, maps=None):
     """One row per layer: the first ``max_maps`` channels of its output for one image, each
     titled with the layer's name and output shape (C, H, W). ``layers``: names to show (default:
-    every conv and pool layer). Taught in notebooks/07_what_the_network_sees.ipynb."""
-    maps = [(n, a) for n, a in feature_maps(net, image) if a.ndim == 3]
+    every conv and pool layer). ``maps``: ``feature_maps(net, image)`` if the caller has it
+    already (default: computed here). Taught in notebooks/07_what_the_network_sees.ipynb."""
+    if maps is None:
+        maps = feature_maps(net, image)
+    maps = [(n, a) for n, a in maps if a.ndim == 3]
     if layers is None:
         layers = [n for n, _ in maps if n.startswith(("Conv", "Pool"))]
     unknown = [n for n in layers if n not in dict(maps)]

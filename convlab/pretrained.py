@@ -7,9 +7,9 @@ its ``command`` entry is the exact command line). The README's training section 
 """
 from __future__ import annotations
 
-import json
 import os
 
+from . import train as _train
 from .nets import load_net
 
 __all__ = ["load_pretrained", "load_history", "available", "weights_path", "WEIGHTS_DIR"]
@@ -43,5 +43,4 @@ def load_pretrained(name="simple_convnet"):
 def load_history(name="simple_convnet"):
     """The training history of the shipped net ``name``: ``loss`` per step, ``train_acc``,
     ``test_acc`` and ``epoch_seconds`` per epoch, the ``config`` and the ``command`` used."""
-    with open(weights_path(name, "history"), encoding="utf-8") as f:
-        return json.load(f)
+    return _train.load_history(weights_path(name, "history"))

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import plots as _plots  # noqa: E402
 from .arith import conv_output_size as _conv_out, uncovered as _uncovered  # noqa: E402
-from .layers import Convolution as _Convolution  # noqa: E402
+from .layers import Convolution as _Convolution, softmax as _softmax  # noqa: E402
 
 def _live_output(view, controls):
     """An Output widget showing ``view(**values, show=False)`` (its printed text, then its figure)
@@ -265,8 +265,8 @@ def conv_step_report(padding=0, stride=1, step=1, bias=0.0, x=None, w=None):
     total = prod.sum()
     lines.append(f"  {terms} = {total:g}" + (f"; + bias {bias:g} = {total + bias:g}" if bias else ""))
     lines.append(f"  Convolution layer's output at ({i}, {j}): {out[i, j]:g}")
-    ur = (H + 2 * padding - FH) % stride
-    uc = (W + 2 * padding - FW) % stride
+    ur = _uncovered(H, FH, stride, padding)
+    uc = _uncovered(W, FW, stride, padding)
     if ur or uc:
         lines.append(f"  Note: the last {_n(ur, 'row')} and {_n(uc, 'column')} of the padded input "
                      f"are never covered (stride {stride} does not fit exactly).")
@@ -298,9 +298,11 @@ def conv_step_explorer(padding=0, stride=1, step=1, bias=0):
     step_s = widgets.IntSlider(value=step, min=1, max=16, description="step")
     bias_s = widgets.IntSlider(value=bias, min=0, max=3, description="bias")
 
+    (H, W), (FH, FW) = BOOK_INPUT.shape, BOOK_FILTER.shape
+
     def fit_step(_=None):
-        n = conv_step_report(pad_s.value, stride_s.value, 1)["OH"]
-        n = n * conv_step_report(pad_s.value, stride_s.value, 1)["OW"]
+        n = (_conv_out(H, FH, stride_s.value, pad_s.value) *
+             _conv_out(W, FW, stride_s.value, pad_s.value))                # OH * OW
         step_s.max = n  # the view clamps too, so an in-between value cannot break it
         step_s.value = min(step_s.value, n)
     fit_step()
@@ -362,7 +364,6 @@ def _finish_view(text, fig, show):
     (text, figure) untouched, for tests and for callers that place the figure themselves."""
     if not show:
         return text, fig
-    import matplotlib.pyplot as plt
     print(text)
     if fig is not None:
         plt.show()
@@ -384,26 +385,24 @@ def pooling_view(pool=2, stride=2, pad=0, mode="max", x=None, show=True):
     Never raises for pool >= 1, stride >= 1, pad >= 0: a pad the layer refuses is drawn and
     explained. Taught in notebooks/03_pooling.ipynb.
     """
-    from .arith import conv_output_size, uncovered
     from .layers import Pooling
-    from .plots import plot_pooling
     x = POOLING_INPUT if x is None else np.asarray(x, dtype=float)
     H, W = x.shape
     lines = [f"{mode} pooling, window {pool}x{pool}, stride {stride}, pad {pad}, input {H}x{W}"]
     if pool > H + 2 * pad or pool > W + 2 * pad:
         lines.append(f"The {pool}x{pool} window does not fit into the padded {H + 2 * pad}x{W + 2 * pad} "
                      f"input: no output. Choose a smaller window or more padding.")
-        return _finish_view("\n".join(lines), plot_pooling(x, pool, stride, pad, mode), show)
+        return _finish_view("\n".join(lines), _plots.plot_pooling(x, pool, stride, pad, mode), show)
     if pad > pool // 2:
         lines.append(f"pad {pad} is more than half the window ({pool} // 2 = {pool // 2}): a corner window "
                      f"would hold almost only padding. Pooling refuses this with a ValueError "
                      f"(PyTorch does the same). Choose pad <= {pool // 2}.")
-        return _finish_view("\n".join(lines), plot_pooling(x, pool, stride, pad, mode), show)
-    OH, OW = conv_output_size(H, pool, stride, pad), conv_output_size(W, pool, stride, pad)
+        return _finish_view("\n".join(lines), _plots.plot_pooling(x, pool, stride, pad, mode), show)
+    OH, OW = _conv_out(H, pool, stride, pad), _conv_out(W, pool, stride, pad)
     lines.append(f"Output size: OH = ({H} + 2*{pad} - {pool}) // {stride} + 1 = {OH}, OW = {OW}")
     layer = Pooling(pool, pool, stride, pad, mode)
     y = layer.forward(x[None, None])[0, 0]                               # (OH, OW)
-    left = uncovered(H, pool, stride, pad)
+    left = _uncovered(H, pool, stride, pad)
     if left:
         lines.append(f"The last {left} row(s) and column(s) of the padded input are in no window: "
                      f"pooling ignores them.")
@@ -412,7 +411,7 @@ def pooling_view(pool=2, stride=2, pad=0, mode="max", x=None, show=True):
     elif pad:
         lines.append("Padding holds 0 and counts in the mean (as in PyTorch's default).")
     arg = layer.arg_max[0, 0] if mode == "max" else None
-    return _finish_view("\n".join(lines), plot_pooling(x, pool, stride, pad, mode, y, arg), show)
+    return _finish_view("\n".join(lines), _plots.plot_pooling(x, pool, stride, pad, mode, y, arg), show)
 
 
 def shifted_right(x, shift):
@@ -428,7 +427,6 @@ def shift_view(shift=1, pool=3, mode="max", x=None, show=True):
     """How many values change when the input moves ``shift`` pixels right: before and after
     pool x pool pooling (stride = pool). Taught in notebooks/03_pooling.ipynb."""
     from .layers import Pooling
-    from .plots import plot_shift
     x = SHIFT_INPUT if x is None else np.asarray(x, dtype=float)
     xs = shifted_right(x, shift)
     y = Pooling(pool, pool, mode=mode).forward(x[None, None])[0, 0]      # (OH, OW)
@@ -438,32 +436,31 @@ def shift_view(shift=1, pool=3, mode="max", x=None, show=True):
             f"  input (unpooled): {n_in} of {x.size} values change ({100 * n_in / x.size:.0f}%)\n"
             f"  after {pool}x{pool} {mode} pooling: {n_out} of {y.size} outputs change "
             f"({100 * n_out / y.size:.0f}%)")
-    return _finish_view(text, plot_shift(x, xs, y, ys, mode, pool), show)
+    return _finish_view(text, _plots.plot_shift(x, xs, y, ys, mode, pool), show)
 
 
 def im2col_view(channels=1, filter_size=2, stride=1, pad=0, row=0, show=True):
     """im2col of a tiny (1, channels, 4, 4) input numbered 1, 2, 3, ...; ``row`` picks the window
     drawn bold (clamped to the rows that exist). Taught in notebooks/04_im2col.ipynb."""
-    from .arith import conv_output_size
     from .im2col import im2col
-    from .plots import plot_im2col
     H = 4
     x = np.arange(1, channels * H * H + 1, dtype=float).reshape(1, channels, H, H)  # (N, C, H, W)
     if filter_size > H + 2 * pad:
         return _finish_view(f"filter {filter_size} does not fit into the padded input {H} + 2*{pad}: "
                             f"no windows.", None, show)
-    OH = conv_output_size(H, filter_size, stride, pad)
+    OH = _conv_out(H, filter_size, stride, pad)
+    OW = _conv_out(x.shape[3], filter_size, stride, pad)                # = OH: the input is square
     col = im2col(x, filter_size, filter_size, stride, pad)              # (OH*OW, C*FH*FW)
     n = col.shape[0]
     r = min(max(row, 0), n - 1)
-    oy, ox = divmod(r, OH)
+    oy, ox = divmod(r, OW)                                              # rows run (oh, ow), ow fastest
     text = (f"x: {x.shape} = (N, C, H, W), filter {filter_size}x{filter_size}, stride {stride}, pad {pad}\n"
             f"OH = OW = ({H} + 2*{pad} - {filter_size}) // {stride} + 1 = {OH}\n"
             f"col: {col.shape} = (N*OH*OW, C*FH*FW) = (1*{OH}*{OH}, {channels}*{filter_size}*{filter_size})\n"
             f"row {r} is the window of output ({oy}, {ox}): {_cell_list(col[r])}")
     if r != row:
         text += f"\n(row {row} does not exist: there are only {n} rows; showing row {r})"
-    return _finish_view(text, plot_im2col(x, filter_size, stride, pad, r), show)
+    return _finish_view(text, _plots.plot_im2col(x, filter_size, stride, pad, r, col=col), show)
 
 
 def _cell_list(v):
@@ -473,8 +470,7 @@ def _cell_list(v):
 def im2col_ratio(H, filter_size, stride=1, pad=0):
     """col size / input size for an (N, C, H, H) input and FH = FW = filter_size.
     N and C cancel: the ratio is OH*OW*FH*FW / (H*W). Taught in notebooks/04_im2col.ipynb."""
-    from .arith import conv_output_size
-    OH = conv_output_size(H, filter_size, stride, pad)
+    OH = _conv_out(H, filter_size, stride, pad)
     return OH * OH * filter_size * filter_size / (H * H)
 
 
@@ -482,7 +478,6 @@ def memory_view(H=28, filter_size=5, stride=1, pad=0, show=True):
     """The memory cost of im2col as col size / input size, and the coverage count map.
     Taught in notebooks/04_im2col.ipynb."""
     from .im2col import col2im, im2col
-    from .plots import plot_coverage
     N, C = 1, 3
     if filter_size > H + 2 * pad:
         return _finish_view(f"filter {filter_size} does not fit into the padded input {H} + 2*{pad} = "
@@ -503,7 +498,7 @@ def memory_view(H=28, filter_size=5, stride=1, pad=0, show=True):
         text += (f"; the other {ratio - count.mean():.2f} numbers per input pixel are copies of "
                  f"padding zeros")
     setting = f"\n(H = W = {H}, stride {stride}, pad {pad})"
-    return _finish_view(text, plot_coverage(count, curve, (filter_size, ratio), setting), show)
+    return _finish_view(text, _plots.plot_coverage(count, curve, (filter_size, ratio), setting), show)
 
 
 def gradcheck_rows(filter_size=3, stride=1, pad=0, seed=0):
@@ -553,7 +548,6 @@ def gradcheck_view(filter_size=3, stride=1, pad=0, exact=True, threshold=1e-7, s
     """The gradient-check table (and a bar chart). ``exact=False`` leaves out the error values
     (whose last digits depend on the CPU) and keeps the pass/fail column.
     Taught in notebooks/05_forward_backward.ipynb."""
-    from .plots import plot_gradcheck
     rows = gradcheck_rows(filter_size, stride, pad)
     head = f"{'layer':<14s} {'grad':<5s} {'shape':<14s}" + (f" {'rel. error':>10s}" if exact else "") + \
         f"  < {_sci(threshold)}"
@@ -564,7 +558,7 @@ def gradcheck_view(filter_size=3, stride=1, pad=0, exact=True, threshold=1e-7, s
                      f"  {e < threshold}")
     ok = all(e < threshold for *_, e in rows)
     lines.append(f"all {len(rows)} gradients agree: {ok}")
-    fig = plot_gradcheck([(f"{layer} {k}", e) for layer, k, _, e in rows], threshold)
+    fig = _plots.plot_gradcheck([(f"{layer} {k}", e) for layer, k, _, e in rows], threshold)
     return _finish_view("\n".join(lines), fig, show)
 
 
@@ -584,13 +578,12 @@ def shift_explorer():
 def im2col_explorer():
     """Channels, filter size, stride, pad and the highlighted row of the column matrix; the row
     slider's maximum follows the number of rows. Taught in notebooks/04_im2col.ipynb."""
-    from .arith import conv_output_size
     controls = {"channels": _slider("channels", 1, 1, 2), "filter_size": _slider("filter", 2, 2, 3),
                 "stride": _slider("stride", 1, 1, 2), "pad": _slider("padding", 0, 0, 1),
                 "row": _slider("row", 0, 0, 8)}
 
     def update_rows(change=None):
-        OH = conv_output_size(4, controls["filter_size"].value, controls["stride"].value, controls["pad"].value)
+        OH = _conv_out(4, controls["filter_size"].value, controls["stride"].value, controls["pad"].value)
         controls["row"].max = OH * OH - 1
     for name in ("filter_size", "stride", "pad"):
         controls[name].observe(update_rows, names="value")
@@ -626,7 +619,6 @@ def gradcheck_explorer():
 def draw_live_curves(history, epochs=None):
     """Accuracy per epoch (train 'o', test 's') and loss per step of a (running) history; the
     figure the live callback redraws. Taught in notebooks/06_training.ipynb."""
-    import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
     ep = np.arange(1, len(history["test_acc"]) + 1)
     ax1.plot(ep, history["train_acc"], marker="o", label="train")
@@ -656,7 +648,6 @@ class LiveCurves:
         self.epochs, self.handle = epochs, None
 
     def __call__(self, history):
-        import matplotlib.pyplot as plt
         from IPython.display import display
         fig = draw_live_curves(history, self.epochs)
         if self.handle is None:
@@ -680,7 +671,6 @@ def simple_convnet_view(filter_num=30, filter_size=5, stride=1, hidden_size=100,
 
     Taught in notebooks/06_training.ipynb.
     """
-    from .arith import uncovered
     from .nets import SimpleConvNet
     try:
         net = SimpleConvNet(input_dim=(1, input_size, input_size),
@@ -691,7 +681,7 @@ def simple_convnet_view(filter_num=30, filter_size=5, stride=1, hidden_size=100,
         why = str(e)
         if "kernel" in why and "padded input" in why and isinstance(filter_size, int) \
                 and isinstance(stride, int) and filter_size <= input_size + 2 * pad and stride >= 1:
-            OH = (input_size + 2 * pad - filter_size) // stride + 1
+            OH = _conv_out(input_size, filter_size, stride, pad)
             why = (f"the conv output is {OH} x {OH}, too small for the 2 x 2 pooling window "
                    f"(needs at least 2 x 2); use a smaller filter or stride")
         return f"Invalid combination: {why}", None
@@ -700,7 +690,7 @@ def simple_convnet_view(filter_num=30, filter_size=5, stride=1, hidden_size=100,
     _, PH, PW = shapes["Pool1"]
     lines = [f"Conv1:   OH = ({input_size} + 2*{pad} - {filter_size}) // {stride} + 1 = {OH}  "
              f"-> {filter_num} x {OH} x {OW}"]
-    left = uncovered(input_size, filter_size, stride, pad)
+    left = _uncovered(input_size, filter_size, stride, pad)
     if left:
         lines.append(f"         note: stride {stride} leaves the last {left} row(s) and column(s) "
                      f"of the input unseen")
@@ -790,26 +780,24 @@ def feature_map_view(net, x, t, index, layers=None, max_maps=8):
     """Text (label, prediction, each shown layer's shape) and the feature-map figure for test image
     ``index`` of ``x`` (labels ``t``). An index out of range is clipped into range and said so.
     Taught in notebooks/07_what_the_network_sees.ipynb."""
-    from .plots import plot_feature_maps
     n = len(x)
     note = ""
     if not 0 <= index < n:
         note = f" (index {index} is outside 0..{n - 1}; showing {min(max(index, 0), n - 1)})"
         index = min(max(index, 0), n - 1)
-    scores = net.predict(np.asarray(x[index:index + 1]))[0]
-    p = np.exp(scores - scores.max())
-    p /= p.sum()
+    maps = _plots.feature_maps(net, x[index])       # one forward pass: [(layer name, output), ...]
+    scores = maps[-1][1]                             # the last layer's output: the class scores
+    p = _softmax(scores)
     pred = int(p.argmax())
     text = (f"Test image #{index}{note}: label {int(t[index])}, predicted {pred} "
             f"(softmax {p[pred]:.2f})")
-    fig = plot_feature_maps(net, x[index], layers=layers, max_maps=max_maps)
+    fig = _plots.plot_feature_maps(net, x[index], layers=layers, max_maps=max_maps, maps=maps)
     return text, fig
 
 
 def feature_map_explorer(net, x, t, layers=None, max_maps=8):
     """A slider over the test images; shows each image's feature maps layer by layer.
     Taught in notebooks/07_what_the_network_sees.ipynb."""
-    import matplotlib.pyplot as plt
 
     def show(index):
         text, fig = feature_map_view(net, x, t, index, layers, max_maps)
@@ -823,11 +811,9 @@ def feature_map_explorer(net, x, t, layers=None, max_maps=8):
 def filter_response_explorer(W, b, x, filters=(0, 1, 2, 3, 4, 5)):
     """A slider over images: the chosen first-layer filters applied to each.
     Taught in notebooks/07_what_the_network_sees.ipynb."""
-    import matplotlib.pyplot as plt
-    from .plots import plot_filter_responses
 
     def show(index):
-        plot_filter_responses(W, b, x[index], filters)
+        _plots.plot_filter_responses(W, b, x[index], filters)
         plt.show()
 
     return widgets.interact(show, index=widgets.IntSlider(0, 0, len(x) - 1, description="test image",
@@ -840,7 +826,6 @@ def dropout_view(ratio=0.5, seed=0, size=(6, 10)):
     """What Dropout does to a block of ones in training and at test time: (text, figure).
     Our Dropout is 'inverted': survivors are scaled by 1/(1 - ratio) so the mean stays 1 and the
     test pass is the identity. Taught in notebooks/08_classic_cnns.ipynb."""
-    import matplotlib.pyplot as plt
     from .layers import Dropout
     if not (isinstance(ratio, (int, float)) and 0 <= ratio < 1):
         return f"Invalid ratio {ratio!r}: expected 0 <= ratio < 1", None
@@ -867,7 +852,6 @@ def dropout_view(ratio=0.5, seed=0, size=(6, 10)):
 def dropout_explorer():
     """A ratio slider (and a seed slider) for ``dropout_view``. Taught in
     notebooks/08_classic_cnns.ipynb."""
-    import matplotlib.pyplot as plt
 
     def show(ratio, seed):
         text, _fig = dropout_view(ratio, seed)
