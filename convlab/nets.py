@@ -127,6 +127,16 @@ class Net:
                              f"got {x.shape}")
         return x.astype(self.dtype, copy=False)
 
+    def activations(self, x, train_flg=False):
+        """[(layer name, output), ...] for every layer in order: ``predict`` step by step (the
+        last output is the class scores). Taught in notebooks/07_what_the_network_sees.ipynb."""
+        x = self._check_x(x)
+        out = []
+        for name, layer in self.layers.items():
+            x = layer.forward(x, train_flg) if getattr(layer, "uses_train_flg", False) else layer.forward(x)
+            out.append((name, x))
+        return out
+
     def predict(self, x, train_flg=False):
         """Class scores (N, output_size) before the softmax."""
         x = self._check_x(x)
