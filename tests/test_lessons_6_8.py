@@ -1,7 +1,15 @@
-"""Lessons 6-8 (training, what the network sees, classic CNNs): the views behind every slider
-never raise over their ranges, the figures and counts are right, and every check_* passes right
-answers and fails wrong ones. Uses small random data and freshly built nets (no MNIST needed)."""
+"""Lessons 6-8 (training, what the network sees, classic CNNs): convlab/lessons/lesson06..08.py.
+
+Every view returns a View with the right text and never raises over its controls' ranges; every
+explorer builds and redraws for each of its controls (driven here in Python: the Output widget's
+``outputs`` must change, or the pending line for a button-only control); the figures and counts
+are right; every check_* takes the answer first, accepts tuple/list/array/NumPy-scalar answers,
+fails nearly-right ones, never raises on junk and prints exactly one line. Small random data and
+freshly built nets (no MNIST needed)."""
 import itertools
+import json
+import re
+from pathlib import Path
 
 import matplotlib
 
@@ -13,10 +21,17 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from convlab import exercises as ex  # noqa: E402
-from convlab import plots, widgets  # noqa: E402
+from convlab import analysis  # noqa: E402
 from convlab.layers import Convolution  # noqa: E402
-from convlab.nets import DeepConvNet, LeNet, SimpleConvNet, AlexNetStyle  # noqa: E402
+from convlab.lessons import draw  # noqa: E402
+from convlab.lessons import lesson06 as l6  # noqa: E402
+from convlab.lessons import lesson07 as l7  # noqa: E402
+from convlab.lessons import lesson08 as l8  # noqa: E402
+from convlab.lessons.ui import View  # noqa: E402
+from convlab.nets import AlexNetStyle, DeepConvNet, LeNet, SimpleConvNet  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+JUNK = [None, "abc", [[1], [2, 3]], float("nan"), object()]
 
 
 @pytest.fixture(autouse=True)
@@ -33,9 +48,76 @@ def fake_data():
     return x[:20], t[:20], x[20:], t[20:]
 
 
+# ---------------------------------------------------------------- explorer helpers ----
+
+def _parts(box):
+    """{'controls': [widgets], 'view': Output, 'note': HTML, 'button': Button, 'result': Output}."""
+    parts = {"controls": list(box.children[0].children)}
+    for child in box.children[1:]:
+        classes = child._dom_classes
+        key = ("view" if "convlab-view" in classes else "note" if "convlab-pending" in classes
+               else "result" if "convlab-result" in classes else "button")
+        parts[key] = child
+    assert "convlab-explorer" in box._dom_classes
+    return parts
+
+
+def _text(outputs):
+    return "".join(o.get("text", "") for o in outputs)
+
+
+def _has_png(outputs):
+    return any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def _no_traceback(outputs):
+    return not any(o.get("name") == "stderr" for o in outputs) and "Traceback" not in _text(outputs)
+
+
+def _other_value(w):
+    """A value of control ``w`` different from its current one (its max, else its min)."""
+    if hasattr(w, "options"):
+        return next(o for o in w.options if o != w.value)
+    return w.max if w.value != w.max else w.min
+
+
+def _assert_every_control_redraws(box, extremes=True):
+    """Move each control (to a new value, then to both ends) and assert the live view changed
+    each time it got a new value, showing text and picture, never a traceback."""
+    p = _parts(box)
+    for w in p["controls"]:
+        targets = [_other_value(w)] + ([w.min, w.max] if extremes and hasattr(w, "min") else [])
+        for v in targets:
+            if v == w.value:
+                continue
+            before = p["view"].outputs
+            w.value = v
+            after = p["view"].outputs
+            assert after != before, f"{w.description} = {v} changed nothing"
+            assert _no_traceback(after), _text(after)
+    return p
+
+
+# ---------------------------------------------------------------- notebooks ----
+
+@pytest.mark.parametrize("name,module", [("06_training", "lesson06"),
+                                         ("07_what_the_network_sees", "lesson07"),
+                                         ("08_classic_cnns", "lesson08")])
+def test_notebooks_use_their_lesson_module_not_the_old_grab_bags(name, module):
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert not re.search(r"convlab\.(widgets|plots|exercises)\b", code)
+    assert not re.search(r"from\s+convlab\s+import\s+[^\n]*\b(widgets|plots|exercises)\b", code)
+    assert f"convlab.lessons import {module}" in code or f"convlab.lessons.{module} import" in code
+    for cell in nb["cells"]:                   # explorer cells: the marker alone on the first line
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "_explorer(" in src:
+            assert src.splitlines()[0] == "# NBVAL_IGNORE_OUTPUT", src
+
+
 # ---------------------------------------------------------------- lesson 6 ----
 
-SL = widgets.SIMPLE_SLIDERS
+SL = l6.SIMPLE_SLIDERS
 
 
 def _range(name):
@@ -47,38 +129,41 @@ def _range(name):
                                                     (SL["filter_num"][1], SL["hidden_size"][1])])
 def test_every_slider_combination_builds_a_valid_net(filter_num, hidden_size):
     for fs, s in itertools.product(_range("filter_size"), _range("stride")):
-        text, net = widgets.simple_convnet_view(filter_num, fs, s, hidden_size)
+        text, net = l6.simple_convnet_report(filter_num, fs, s, hidden_size)
         assert net is not None, text
         OH = (28 - fs) // s + 1
         assert dict(net.shapes)["Pool1"] == (filter_num, OH // 2, OH // 2)
         assert f"= {OH}" in text and f"{filter_num}*{OH // 2}*{OH // 2} = {filter_num * (OH // 2) ** 2}" in text
         assert net.predict(np.zeros((1, 1, 28, 28))).shape == (1, 10)
+        assert l6.simple_convnet_view(filter_num, fs, s, hidden_size).text == text
 
 
 def test_view_mentions_uncovered_rows_and_odd_sizes():
-    text, _ = widgets.simple_convnet_view(10, 6, 3, 50)      # (28 - 6) % 3 = 1 row unseen
-    assert "leaves the last 1 row(s)" in text
-    text, _ = widgets.simple_convnet_view(10, 4, 2, 50)      # conv 13x13: pooling drops a row
-    assert "odd size" in text
-    text, _ = widgets.simple_convnet_view(30, 5, 1, 100)
+    view = l6.simple_convnet_view(10, 6, 3, 50)               # (28 - 6) % 3 = 1 row unseen
+    assert isinstance(view, View) and view.fig is None
+    assert "leaves the last 1 row(s)" in view.text
+    assert "odd size" in l6.simple_convnet_view(10, 4, 2, 50).text   # conv 13x13: pooling drops a row
+    text = l6.simple_convnet_view(30, 5, 1, 100).text
     assert "note" not in text and "odd" not in text and "433,890" in text
 
 
 @given(st.integers(-3, 80), st.integers(-3, 40), st.integers(-2, 40), st.integers(-3, 400))
 @settings(max_examples=60, deadline=None)
-def test_simple_convnet_view_never_raises(filter_num, filter_size, stride, hidden_size):
-    text, net = widgets.simple_convnet_view(filter_num, filter_size, stride, hidden_size)
+def test_simple_convnet_report_never_raises(filter_num, filter_size, stride, hidden_size):
+    text, net = l6.simple_convnet_report(filter_num, filter_size, stride, hidden_size)
     assert isinstance(text, str) and text
     assert (net is None) == text.startswith("Invalid combination")
 
 
 def test_invalid_combinations_are_explained():
-    text, net = widgets.simple_convnet_view(30, 28, 1, 100)
+    text, net = l6.simple_convnet_report(30, 28, 1, 100)
     assert net is None and "1 x 1" in text and "pooling" in text
-    text, net = widgets.simple_convnet_view(30, 29, 1, 100)
+    text, net = l6.simple_convnet_report(30, 29, 1, 100)
     assert net is None and "larger than the padded input" in text
-    text, net = widgets.simple_convnet_view(0, 5, 1, 100)
+    text, net = l6.simple_convnet_report(0, 5, 1, 100)
     assert net is None and "filter_num" in text
+    text, net = l6.simple_convnet_report(30, 5, 2.5, 100)
+    assert net is None and "stride" in text
 
 
 @pytest.mark.parametrize("filter_num,filter_size,stride,hidden_size,lr", [
@@ -86,43 +171,64 @@ def test_invalid_combinations_are_explained():
     (SL["filter_num"][1], SL["filter_size"][1], SL["stride"][1], SL["hidden_size"][1], 1e-1),
     (7, 4, 2, 30, 1e-3)])
 def test_train_briefly_over_slider_corners(fake_data, filter_num, filter_size, stride, hidden_size, lr):
-    text, h = widgets.train_briefly(filter_num, filter_size, stride, hidden_size, lr, fake_data,
-                                    mini_batch_size=10)
+    text, h = l6.train_briefly(filter_num, filter_size, stride, hidden_size, lr, fake_data,
+                               mini_batch_size=10)
     assert h is not None and len(h["loss"]) == 2 and len(h["test_acc"]) == 1
-    assert f"test acc {h['test_acc'][-1]:.2f}" in text
-    again, h2 = widgets.train_briefly(filter_num, filter_size, stride, hidden_size, lr, fake_data,
-                                      mini_batch_size=10)
+    assert f"test acc {h['test_acc'][-1]:.2f}" in text and f"lr {lr:.2g}:" in text
+    again, h2 = l6.train_briefly(filter_num, filter_size, stride, hidden_size, lr, fake_data,
+                                 mini_batch_size=10)
     assert again == text and h2["loss"] == h["loss"]          # seeded
+    view = l6.train_view(filter_num, filter_size, stride, hidden_size, lr, fake_data, mini_batch_size=10)
+    assert view.text == text and len(view.fig.axes[0].lines[0].get_xdata()) == 2   # loss per step
 
 
 def test_train_briefly_refuses_bad_values_in_text(fake_data):
     for lr in (0.0, -1.0, float("nan"), "fast"):
-        text, h = widgets.train_briefly(30, 5, 1, 100, lr, fake_data)
+        text, h = l6.train_briefly(30, 5, 1, 100, lr, fake_data)
         assert h is None and "Invalid learning rate" in text
-    text, h = widgets.train_briefly(30, 28, 1, 100, 1e-3, fake_data)
+        view = l6.train_view(30, 5, 1, 100, lr, fake_data)
+        assert view.fig is None and "Invalid learning rate" in view.text
+    text, h = l6.train_briefly(30, 28, 1, 100, 1e-3, fake_data)
     assert h is None and text.startswith("Invalid combination")
 
 
-def test_hyperparameter_explorer_button_trains(fake_data, capsys):
-    box = widgets.hyperparameter_explorer(fake_data)
-    sliders_box = box.children[0].children[0]
-    descriptions = [w.description for w in sliders_box.children]
-    assert descriptions == ["filter num", "filter size", "stride", "hidden size", "learning rate"]
-    for w in sliders_box.children[:4]:                          # every slider to its maximum
+def test_hyperparameter_explorer_sizes_live_lr_pending_button_trains(fake_data):
+    box = l6.hyperparameter_explorer(fake_data)
+    p = _parts(box)
+    assert [w.description for w in p["controls"]] == ["filter num", "filter size", "stride",
+                                                      "hidden size", "learning rate"]
+    sizes, lr = p["controls"][:4], p["controls"][4]
+    assert "Parameters: 433,890" in _text(p["view"].outputs)
+    for w in sizes:                                            # every size slider to both ends
+        for v in (w.max, w.min):
+            before = (p["view"].outputs, p["note"].value)
+            w.value = v
+            assert p["view"].outputs != before[0] and p["note"].value != before[1]
+            assert _no_traceback(p["view"].outputs)
+    for w in sizes:
         w.value = w.max
-    button = box.children[1]
-    capsys.readouterr()
-    button.click()
-    assert not button.disabled
-    # Outside a kernel the Output widgets do not capture, so the report reaches stdout.
-    assert "filters 64, size 12, stride 4, hidden 300, lr 1e-03: after 1 epoch(s) on 20 images" \
-        in capsys.readouterr().out
+    assert "64 x 5 x 5" in _text(p["view"].outputs)            # (28 - 12) // 4 + 1 = 5
+    # The learning rate acts only through the button: the pending line shows it at once.
+    lr.value = 10 ** -2.75
+    assert "Will train briefly with lr = 0.0018 " in p["note"].value
+    assert "64 filters of 12 x 12, stride 4, 300 hidden units" in p["note"].value
+    for v in (10.0 ** lr.min, 10.0 ** lr.max):
+        lr.value = v
+        assert f"lr = {v:.2g} " in p["note"].value
+    lr.value = 1e-3
+    assert p["result"].outputs == ()
+    p["button"].click()
+    assert not p["button"].disabled
+    out = p["result"].outputs
+    assert "filters 64, size 12, stride 4, hidden 300, lr 0.001: after 1 epoch(s) on 20 images" in _text(out)
+    assert _has_png(out) and _no_traceback(out)
+    assert "Shown below" in p["note"].value and "lr = 0.001 " in p["note"].value
 
 
 def test_live_curves_callback_draws_each_epoch(fake_data, capsys):
     from convlab.train import Trainer
     calls = []
-    cb = widgets.LiveCurves(epochs=2)
+    cb = l6.LiveCurves(epochs=2)
 
     def spy(h):
         calls.append(len(h["test_acc"]))
@@ -133,55 +239,75 @@ def test_live_curves_callback_draws_each_epoch(fake_data, capsys):
                           hidden_size=10), x, t, xt, tt, epochs=2, mini_batch_size=10, verbose=False,
             callback=spy).train()
     assert calls == [1, 2]
-    fig = widgets.draw_live_curves({"loss": [], "train_acc": [], "test_acc": []}, epochs=3)
+    # Outside a kernel display() prints the image's repr: one display per epoch.
+    assert capsys.readouterr().out.count("Image object") == 2
+    fig = l6.draw_live_curves({"loss": [], "train_acc": [], "test_acc": []}, epochs=3)
     assert len(fig.axes) == 2
 
 
 def test_confusion_matrix_counts_match_a_loop():
     rng = np.random.default_rng(1)
     t, y = rng.integers(0, 10, 500), rng.integers(0, 10, 500)
-    cm = plots.confusion_matrix(t, y)
+    cm = analysis.confusion_matrix(t, y)
     ref = np.zeros((10, 10), int)
     for a, b in zip(t, y):
         ref[a, b] += 1
     assert np.array_equal(cm, ref) and cm.sum() == 500
-    plots.plot_confusion_matrix(cm)
+    fig = draw.plot_confusion_matrix(cm)
+    assert f"accuracy {np.trace(ref) / 500:.4f}" in fig.axes[0].get_title()
 
 
 @pytest.mark.parametrize("t,y", [([0, 1], [0]), ([0, 10], [0, 1]), ([0.5, 1], [0, 1]), ([-1, 0], [0, 0])])
 def test_confusion_matrix_refuses_bad_labels(t, y):
     with pytest.raises(ValueError, match="t|y"):
-        plots.confusion_matrix(np.array(t), np.array(y))
+        analysis.confusion_matrix(np.array(t), np.array(y))
 
 
 def test_plot_mistakes_with_and_without_mistakes(fake_data):
     x, t, _, _ = fake_data
     y = t.copy()
-    fig = plots.plot_mistakes(x, t, y)
+    fig = draw.plot_mistakes(x, t, y)
     assert "0 of 0" in fig._suptitle.get_text()
     y[[3, 5]] = (y[[3, 5]] + 1) % 10
-    fig = plots.plot_mistakes(x.reshape(len(x), -1), t, y, max_images=1)
+    fig = draw.plot_mistakes(x.reshape(len(x), -1), t, y, max_images=1)
     assert "1 of 2" in fig._suptitle.get_text()
     assert [a.get_title() for a in fig.axes if a.get_title()] == [f"#3: {t[3]}\u2192{y[3]}"]
 
 
-def test_check_affine_input_size():
-    assert ex.check_affine_input_size(4320)
-    assert ex.check_affine_input_size(360, filter_num=10, filter_size=4, stride=2)
-    assert not ex.check_affine_input_size(None)
-    assert not ex.check_affine_input_size(4320.0)               # floats are what broke the book
-    assert not ex.check_affine_input_size(10 * 6.5 * 6.5, filter_num=10, filter_size=4, stride=2)
-    assert not ex.check_affine_input_size(4320, filter_size=3)
-    assert not ex.check_affine_input_size(True)
+def _one_line(capsys):
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out
+    return out
+
+
+def test_check_affine_input_size(capsys):
+    for right in (4320, np.int64(4320), np.array(4320), [4320], np.array([4320], dtype=np.int32)):
+        assert l6.check_affine_input_size(right) is True
+        assert _one_line(capsys).startswith("PASS")
+    assert l6.check_affine_input_size(360, filter_num=10, filter_size=4, stride=2)
+    _one_line(capsys)
+    # Nearly right or computed with floats (what broke the book): FAIL.
+    for wrong in (4319, 4321, 4320.0, np.float32(4320), True):
+        assert l6.check_affine_input_size(wrong) is False
+        assert _one_line(capsys).startswith("FAIL: not yet. Hint:")
+    assert not l6.check_affine_input_size(10 * 6.5 * 6.5, filter_num=10, filter_size=4, stride=2)
+    assert "//" in _one_line(capsys)
+    assert not l6.check_affine_input_size(4320, filter_size=3)
+    _one_line(capsys)
+    for junk in JUNK:
+        assert l6.check_affine_input_size(junk) is False
+        assert _one_line(capsys).startswith("FAIL")
 
 
 def test_check_accuracy_from_confusion(capsys):
     toy = np.array([[50, 2, 0], [3, 40, 5], [0, 1, 49]])
-    assert ex.check_accuracy_from_confusion(toy, 139 / 150)
-    assert "PASS" in capsys.readouterr().out
-    for wrong in (None, 0.5, 139, toy.sum() / np.trace(toy), "0.93"):
-        assert not ex.check_accuracy_from_confusion(toy, wrong)
-        assert "FAIL: not yet. Hint:" in capsys.readouterr().out
+    for right in (139 / 150, np.float64(139 / 150), np.float32(139 / 150), np.array(139 / 150),
+                  [139 / 150], np.trace(toy) / toy.sum()):
+        assert l6.check_accuracy_from_confusion(right, toy) is True
+        assert _one_line(capsys).startswith("PASS")
+    for wrong in (0.5, 139, toy.sum() / np.trace(toy), 0.9267, round(139 / 150, 3), "0.93", *JUNK):
+        assert l6.check_accuracy_from_confusion(wrong, toy) is False
+        assert _one_line(capsys).startswith("FAIL: not yet. Hint:")
 
 
 # ---------------------------------------------------------------- lesson 7 ----
@@ -190,126 +316,192 @@ def test_filter_responses_match_the_convolution_layer(fake_data):
     x = fake_data[0]
     net = SimpleConvNet(seed=3)
     W, b = net.params["W1"], net.params["b1"] + 0.5
-    resp = plots.filter_responses(W, b, x[0])
+    resp = analysis.filter_responses(W, b, x[0])
     ref = Convolution(W, b).forward(x[:1])[0]
     assert resp.shape == (30, 24, 24) and np.allclose(resp, ref)
-    assert np.allclose(plots.filter_responses(W, b, x[0].reshape(-1)), ref)   # flattened digit
-    plots.plot_filter_responses(W, b, x[0], filters=[0, 29])
-    plots.plot_filters(W, title="t")
+    assert np.allclose(analysis.filter_responses(W, b, x[0].reshape(-1)), ref)   # flattened digit
+    fig = l7.plot_filter_responses(W, b, x[0], filters=[0, 29])
+    assert [a.get_title() for a in fig.axes if a.get_title()] == [
+        "filter 0", "filter 29", "input", "response 0", "response 29"]
+    fig = draw.plot_filters(W, title="t")
+    assert fig._suptitle.get_text() == "t"
     with pytest.raises(ValueError, match="image"):
-        plots.filter_responses(W, b, np.zeros(5))
+        analysis.filter_responses(W, b, np.zeros(5))
 
 
-def test_check_filter_response(fake_data):
+def test_filter_response_view_and_explorer(fake_data):
+    x = fake_data[2]
+    net = SimpleConvNet(seed=3)
+    W, b = net.params["W1"], net.params["b1"]
+    view = l7.filter_response_view(W, b, x, 4, filters=[0, 5])
+    resp = analysis.filter_responses(W, b, x[4])
+    best = [0, 5][int(np.argmax([resp[0].max(), resp[5].max()]))]
+    assert isinstance(view, View) and view.fig is not None
+    assert view.text.startswith("Test image #4: ") and f"is filter {best} " in view.text
+    assert "outside" in l7.filter_response_view(W, b, x, len(x), filters=[0]).text
+    _assert_every_control_redraws(l7.filter_response_explorer(W, b, x, filters=[0, 5]))
+
+
+def test_check_filter_response(fake_data, capsys):
     x = fake_data[0]
     net = SimpleConvNet(seed=3)
     W, b = net.params["W1"], net.params["b1"] + 0.1
     right = Convolution(W[4:5], b[4:5]).forward(x[:1])[0, 0]
-    assert ex.check_filter_response(right, W, b, x[0], 4)
-    assert ex.check_filter_response(right[None, None], W, b, x[0], 4)     # (1, 1, 24, 24) is fine
-    assert not ex.check_filter_response(None, W, b, x[0], 4)
-    assert not ex.check_filter_response(right - 0.1, W, b, x[0], 4)        # bias forgotten
-    assert not ex.check_filter_response(right, W, b, x[0], 5)              # another filter
-    assert not ex.check_filter_response(right[:20], W, b, x[0], 4)
+    for form in (right, right[None, None], right.tolist(), right.astype(np.float64)):   # (1, 1, 24, 24) too
+        assert l7.check_filter_response(form, W, b, x[0], 4) is True
+        assert _one_line(capsys).startswith("PASS")
+    for wrong in (right - 0.1,                                    # bias forgotten
+                  right * 1.01,                                   # nearly right
+                  right[:20], *JUNK):
+        assert l7.check_filter_response(wrong, W, b, x[0], 4) is False
+        assert _one_line(capsys).startswith("FAIL")
+    assert not l7.check_filter_response(right, W, b, x[0], 5)     # another filter
+    _one_line(capsys)
 
 
 @pytest.mark.parametrize("net", [SimpleConvNet(seed=0), DeepConvNet(seed=0)], ids=["simple", "deep"])
 def test_feature_map_view_over_the_slider_range(fake_data, net):
     x, t = fake_data[2], fake_data[3]
     for index in (0, len(x) - 1):                           # the slider's two ends
-        text, fig = widgets.feature_map_view(net, x, t, index)
-        assert text.startswith(f"Test image #{index}: label {t[index]}, predicted ")
-        plt.close(fig)
+        view = l7.feature_map_view(net, x, t, index)
+        assert isinstance(view, View) and view.fig is not None
+        assert view.text.startswith(f"Test image #{index}: label {t[index]}, predicted ")
+        pred = int(net.predict(x[index:index + 1]).argmax())
+        assert f"predicted {pred} " in view.text
     for index in (-1, len(x), 10 ** 6):                       # clipped, explained, no traceback
-        text, fig = widgets.feature_map_view(net, x, t, index)
-        assert "outside" in text
-        plt.close(fig)
+        assert "outside" in l7.feature_map_view(net, x, t, index).text
+
+
+def test_feature_map_view_makes_one_forward_pass(fake_data, monkeypatch):
+    net = DeepConvNet(seed=0)
+    calls = []
+    real = net.activations
+    monkeypatch.setattr(net, "activations", lambda x, *a, **k: calls.append(1) or real(x, *a, **k))
+    monkeypatch.setattr(net, "predict", lambda *a, **k: pytest.fail("predict called"))
+    l7.feature_map_view(net, fake_data[2], fake_data[3], 1, layers=["Conv1"])
+    assert calls == [1]
+
+
+def test_feature_map_explorer_redraws(fake_data):
+    net = SimpleConvNet(seed=0)
+    _assert_every_control_redraws(l7.feature_map_explorer(net, fake_data[2], fake_data[3]))
 
 
 def test_feature_maps_follow_the_net_shapes(fake_data):
     net = DeepConvNet(seed=0)
-    maps = plots.feature_maps(net, fake_data[0][0])
+    maps = analysis.feature_maps(net, fake_data[0][0])
     assert [(n, a.shape) for n, a in maps] == [(n, s) for n, s in net.shapes[1:]]
-    fig = plots.plot_feature_maps(net, fake_data[0][0], layers=["Conv1", "Pool3"], max_maps=3)
+    fig = l7.plot_feature_maps(net, fake_data[0][0], layers=["Conv1", "Pool3"], max_maps=3)
     assert len(fig.axes) == 3 * 4
     with pytest.raises(ValueError, match="Affine1"):
-        plots.plot_feature_maps(net, fake_data[0][0], layers=["Affine1"])
+        l7.plot_feature_maps(net, fake_data[0][0], layers=["Affine1"])
 
 
 def test_receptive_fields():
-    assert [f for _, _, f in plots.receptive_fields(SimpleConvNet(seed=0))] == [5, 6]
-    deep = plots.receptive_fields(DeepConvNet(seed=0))
+    assert [f for _, _, f in analysis.receptive_fields(SimpleConvNet(seed=0))] == [5, 6]
+    deep = analysis.receptive_fields(DeepConvNet(seed=0))
     assert [f for _, _, f in deep] == [3, 5, 6, 10, 14, 16, 24, 32, 36]
     assert deep[-1][1] == (64, 3, 3)
 
 
-def test_check_feature_map_shape():
+def test_check_feature_map_shape(capsys):
     deep = DeepConvNet(seed=0)
-    assert ex.check_feature_map_shape(deep, "Pool2", (32, 7, 7))
-    assert ex.check_feature_map_shape(deep, "Pool2", [32, 7, 7])
-    for wrong in (None, (7, 7, 32), (32, 14, 14), 32, "abc"):
-        assert not ex.check_feature_map_shape(deep, "Pool2", wrong)
-    assert not ex.check_feature_map_shape(deep, "Pool9", (32, 7, 7))
+    for right in ((32, 7, 7), [32, 7, 7], np.array([32, 7, 7]), (np.int64(32), 7.0, 7)):
+        assert l7.check_feature_map_shape(right, deep, "Pool2") is True
+        assert _one_line(capsys).startswith("PASS")
+    for wrong in ((7, 7, 32), (32, 14, 14), (32, 7, 6), (32, 7, 7.5), 32, *JUNK):
+        assert l7.check_feature_map_shape(wrong, deep, "Pool2") is False
+        assert _one_line(capsys).startswith("FAIL")
+    assert not l7.check_feature_map_shape((32, 7, 7), deep, "Pool9")
+    assert "Pool9" in _one_line(capsys)
 
 
 # ---------------------------------------------------------------- lesson 8 ----
 
 def test_multiply_adds_from_shapes():
-    assert plots.multiply_adds(SimpleConvNet(seed=0)) == [
+    assert analysis.multiply_adds(SimpleConvNet(seed=0)) == [
         ("Conv1", 24 * 24 * 30 * 25), ("Affine1", 4320 * 100), ("Affine2", 100 * 10)]
-    lenet = dict(plots.multiply_adds(LeNet(seed=0)))
+    lenet = dict(analysis.multiply_adds(LeNet(seed=0)))
     assert lenet["Conv1"] == 28 * 28 * 6 * 25 and lenet["Conv2"] == 10 * 10 * 16 * 6 * 25
-    fig = plots.plot_costs({"a": SimpleConvNet(seed=0), "b": LeNet(seed=0)})
+    fig = l8.plot_costs({"a": SimpleConvNet(seed=0), "b": LeNet(seed=0)})
     assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.43M", "0.06M"]    # 433,890 and 61,706
 
 
 def test_plot_histories():
     h = {"loss": list(np.linspace(2, 0.1, 120)), "train_acc": [0.5, 0.8, 0.9], "test_acc": [0.4, 0.7, 0.85]}
-    fig = plots.plot_histories({"x": h, "y": dict(h, loss=[1.0])}, title="t")
+    fig = l8.plot_histories({"x": h, "y": dict(h, loss=[1.0])}, title="t")
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4
 
 
-def test_check_conv_multiply_adds():
-    assert ex.check_conv_multiply_adds(117600, 1, 28, 28, 6, 5, 5, stride=1, pad=2)
-    assert ex.check_conv_multiply_adds(2 * 2 * 4 * 3 * 9, 3, 5, 5, 4, 3, 3, stride=2)
-    for wrong in (None, 117600.0, 24 * 24 * 6 * 25, 6 * 25, True):
-        assert not ex.check_conv_multiply_adds(wrong, 1, 28, 28, 6, 5, 5, stride=1, pad=2)
+def test_check_conv_multiply_adds(capsys):
+    for right in (117600, np.int64(117600), 117600.0, np.array([117600]), np.float32(117600)):
+        assert l8.check_conv_multiply_adds(right, 1, 28, 28, 6, 5, 5, stride=1, pad=2) is True
+        assert _one_line(capsys).startswith("PASS")
+    assert l8.check_conv_multiply_adds(2 * 2 * 4 * 3 * 9, 3, 5, 5, 4, 3, 3, stride=2)
+    _one_line(capsys)
+    for wrong in (117599, 117600.5, 24 * 24 * 6 * 25, 6 * 25, True, *JUNK):
+        assert l8.check_conv_multiply_adds(wrong, 1, 28, 28, 6, 5, 5, stride=1, pad=2) is False
+        assert _one_line(capsys).startswith("FAIL")
+
+
+def _mask(view):
+    return np.asarray(view.fig.axes[0].images[0].get_array())
 
 
 def test_dropout_view_over_the_slider_range():
     for ratio, seed in [(r, 0) for r in np.round(np.arange(0.0, 0.95, 0.1), 1)] + \
             [(0.5, s) for s in range(1, 10)]:
-        text, fig = widgets.dropout_view(float(ratio), seed)
-        assert text.startswith(f"ratio {ratio:.2f}") and "mean 1.00" in text.split("Test:")[1]
-        plt.close(fig)
-    text, fig = widgets.dropout_view(1.0)
-    assert fig is None and "Invalid ratio" in text
+        view = l8.dropout_view(float(ratio), seed)
+        assert view.text.startswith(f"ratio {ratio:.2f}, seed {seed}:")
+        assert "mean 1.00" in view.text.split("Test:")[1]
+    view = l8.dropout_view(1.0)
+    assert view.fig is None and "Invalid ratio" in view.text
+
+
+def test_dropout_seed_changes_the_picture():
+    masks = [_mask(l8.dropout_view(0.5, s)) for s in range(10)]
+    assert all(not np.array_equal(a, b) for a, b in itertools.combinations(masks, 2))
+    assert np.array_equal(masks[3], _mask(l8.dropout_view(0.5, 3)))          # and is reproducible
 
 
 def test_dropout_view_keeps_the_mean_on_average():
-    kept = [int(widgets.dropout_view(0.5, s)[0].split("keeps ")[1].split(" of")[0]) for s in range(10)]
+    kept = [int(l8.dropout_view(0.5, s).text.split("keeps ")[1].split(" of")[0]) for s in range(10)]
     assert 20 < np.mean(kept) < 40                              # about half of 60
 
 
+def test_dropout_explorer_redraws_for_ratio_and_seed():
+    p = _assert_every_control_redraws(l8.dropout_explorer())
+    ratio, seed = p["controls"]
+    ratio.value, seed.value = 0.5, 0
+    before = [o for o in p["view"].outputs if "image/png" in o.get("data", {})]
+    seed.value = 1                                              # the picture itself changes
+    after = [o for o in p["view"].outputs if "image/png" in o.get("data", {})]
+    assert before and after and before[0]["data"]["image/png"] != after[0]["data"]["image/png"]
+    assert "seed 1:" in _text(p["view"].outputs)
+
+
 @pytest.mark.parametrize("alpha", 10.0 ** np.arange(-5, 1.01, 0.5))
-def test_lrn_view_over_the_slider_range(alpha):
+def test_lrn_over_the_slider_range(alpha):
     for beta in np.arange(0, 2.01, 0.25):
-        text, ratio = widgets.lrn_view(alpha=float(alpha), beta=float(beta))
+        text, ratio = l8.lrn_report(alpha=float(alpha), beta=float(beta))
         assert text.startswith("LRN(") and ratio.shape == (6,)
         assert np.all(ratio <= 2.0 ** -beta + 1e-12)              # k = 2: never amplified past k^-beta
-    text, ratio = widgets.lrn_view(alpha=1.0)
+    view = l8.lrn_view(alpha=float(alpha), beta=0.75)
+    assert view.text.startswith("LRN(") and view.fig is not None
+
+
+def test_lrn_damps_the_strongest_channel_and_explains_bad_settings():
+    text, ratio = l8.lrn_report(alpha=1.0)
     assert np.argmin(ratio) == 2                                 # the strongest channel is damped most
-    text, ratio = widgets.lrn_view(n=0)
+    text, ratio = l8.lrn_report(n=0)
     assert ratio is None and "Invalid" in text
+    view = l8.lrn_view(n=0)
+    assert view.fig is None and "Invalid" in view.text
 
 
-def test_explorers_build():
-    assert widgets.dropout_explorer() is not None
-    assert widgets.lrn_explorer() is not None
-    net = SimpleConvNet(seed=0)
-    x = np.zeros((3, 1, 28, 28), np.float32)
-    assert widgets.feature_map_explorer(net, x, np.zeros(3, int)) is not None
-    assert widgets.filter_response_explorer(net.params["W1"], net.params["b1"], x) is not None
+def test_lrn_explorer_redraws():
+    _assert_every_control_redraws(l8.lrn_explorer())
 
 
 def test_alexnet_dropout_differs_only_in_training():

@@ -1,0 +1,184 @@
+"""Lesson 8 (notebooks/08_classic_cnns.ipynb): LeNet then and now, AlexNet's ingredients, and
+what a network costs.
+
+    plot_histories(histories)     test accuracy per epoch and smoothed loss of several runs
+    lrn_report(alpha, beta, ...)  -> (text table, output/input per channel): LRN on one pixel
+    lrn_view(alpha, beta, ...)    -> View: that table, and input vs output per channel
+    lrn_explorer()                sliders alpha (log scale) and beta
+    dropout_view(ratio, seed)     -> View: a block of ones through Dropout in training and at test
+    dropout_explorer()            sliders ratio and seed (each seed draws another mask)
+    plot_costs(nets)              parameters and multiply-adds per image, side by side
+    check_conv_multiply_adds: the exercise
+
+The counts come from ``convlab.analysis.multiply_adds``; the layers from ``convlab.layers``.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..analysis import multiply_adds
+from ..arith import conv_output_size
+from ..layers import LRN, Dropout
+from . import ui
+from .check import answer_check, as_number, report
+
+__all__ = ["plot_histories", "LRN_VALUES", "lrn_report", "lrn_view", "lrn_explorer", "dropout_view",
+           "dropout_explorer", "plot_costs", "check_conv_multiply_adds"]
+
+
+def plot_histories(histories, title=None):
+    """Compare training runs side by side: left, test (and train) accuracy per epoch of each run;
+    right, the loss per step (moving mean over up to 50 steps). ``histories``: {label: history}."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, h in histories.items():
+        ep = np.arange(1, len(h["test_acc"]) + 1)
+        line, = ax1.plot(ep, h["test_acc"], marker="s", markersize=4, label=f"{label} test")
+        ax1.plot(ep, h["train_acc"], marker="o", markersize=3, ls="--", color=line.get_color(),
+                 alpha=0.6, label=f"{label} train")
+        loss = np.asarray(h["loss"], dtype=float)
+        k = max(1, min(50, len(loss) // 10))
+        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+        steps_per_epoch = len(loss) / max(len(h["test_acc"]), 1)
+        ax2.plot((np.arange(len(smooth)) + k) / steps_per_epoch, smooth, color=line.get_color(), label=label)
+    ax1.set_xlabel("epoch")
+    ax1.xaxis.get_major_locator().set_params(integer=True)
+    ax1.set_ylabel("accuracy")
+    ax1.legend(fontsize=8)
+    ax1.grid(alpha=0.3)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("training loss (moving mean)")
+    ax2.set_yscale("log")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# -- local response normalisation ------------------------------------------------------------------
+
+#: The one-pixel example: six channels, channel 2 much stronger than its neighbours.
+LRN_VALUES = (1.0, 2.0, 8.0, 2.0, 1.0, 0.5)
+
+
+def lrn_report(alpha=1e-4, beta=0.75, k=2.0, n=5, values=LRN_VALUES):
+    """Local response normalisation of one pixel across channels: (text table, output/input per
+    channel), or (a message, None) for an invalid setting. A channel whose neighbours are strong
+    is damped more."""
+    try:
+        layer = LRN(n=n, k=k, alpha=alpha, beta=beta)
+    except ValueError as e:
+        return f"Invalid LRN setting: {e}", None
+    x = np.asarray(values, dtype=float).reshape(1, -1, 1, 1)                 # (1, C, 1, 1)
+    y = layer.forward(x)
+    ratio = (y / x)[0, :, 0, 0]
+    rows = [f"LRN(n={n}, k={k:g}, alpha={alpha:g}, beta={beta:g})",
+            "channel   input   output   output/input"]
+    for c, (a, b, r) in enumerate(zip(x[0, :, 0, 0], y[0, :, 0, 0], ratio)):
+        rows.append(f"{c:7d} {a:7.2f} {b:8.4f} {r:10.4f}")
+    return "\n".join(rows), ratio
+
+
+def lrn_view(alpha=1e-4, beta=0.75, k=2.0, n=5, values=LRN_VALUES):
+    """``lrn_report`` as a View: the table, and each channel's input and output as bars."""
+    text, ratio = lrn_report(alpha, beta, k, n, values)
+    if ratio is None:
+        return ui.View(text)
+    x = np.asarray(values, dtype=float)
+    C = np.arange(len(x))
+    fig, ax = plt.subplots(figsize=(5.5, 2.6))
+    ax.bar(C - 0.2, x, width=0.4, color="0.75", label="input")
+    ax.bar(C + 0.2, x * ratio, width=0.4, color="tab:blue", label="output")
+    for c in C:
+        ax.text(c + 0.2, x[c] * ratio[c], f"x{ratio[c]:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(C)
+    ax.set_xlabel("channel (one pixel)")
+    ax.set_title(f"LRN: alpha = {alpha:g}, beta = {beta:g}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return ui.View(text, fig)
+
+
+def lrn_explorer(values=LRN_VALUES):
+    """Sliders for LRN's alpha (log scale, 1e-5 .. 10) and beta (0 .. 2) on the one-pixel example."""
+
+    def view(alpha, beta):
+        return lrn_view(alpha=alpha, beta=beta, values=values)
+
+    return ui.explorer(view, {"alpha": ui.log_slider("alpha", 1e-4, -5, 1, 0.5, fmt=".0e"),
+                              "beta": ui.float_slider("beta", 0.75, 0.0, 2.0, 0.25)})
+
+
+# -- dropout ---------------------------------------------------------------------------------------
+
+def dropout_view(ratio=0.5, seed=0, size=(6, 10)):
+    """What Dropout does to a block of ones in training (with the random mask of ``seed``) and at
+    test time. Our Dropout is 'inverted': survivors are scaled by 1/(1 - ratio) so the mean stays
+    about 1 and the test pass is the identity."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+        return ui.View(f"Invalid ratio {ratio!r}: expected 0 <= ratio < 1")
+    x = np.ones((1, 1) + tuple(size))                                        # (1, 1, H, W)
+    d = Dropout(ratio, rng=seed)
+    y_train, y_test = d.forward(x, train_flg=True), d.forward(x, train_flg=False)
+    kept = int(np.count_nonzero(y_train))
+    scale = 1 / (1 - ratio)
+    text = (f"ratio {ratio:.2f}, seed {seed}: training keeps {kept} of {x.size} units, each scaled "
+            f"to {scale:.2f}; mean {y_train.mean():.2f}. Test: all {x.size} kept, mean "
+            f"{y_test.mean():.2f}")
+    fig, axes = plt.subplots(1, 2, figsize=(7, 2.2))
+    for ax, y, name in ((axes[0], y_train, f"training, seed {seed}: {kept} kept (x{scale:.2f}), "
+                                           f"{x.size - kept} zeroed"),
+                        (axes[1], y_test, "test: all kept, unscaled")):
+        ax.imshow(y[0, 0], cmap="Greens", vmin=0, vmax=scale)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return ui.View(text, fig)
+
+
+def dropout_explorer():
+    """Sliders for ``dropout_view``: the ratio (0 .. 0.9) and the seed (0 .. 9), whose mask is
+    drawn in the training picture (and named in its title)."""
+    return ui.explorer(dropout_view, {"ratio": ui.float_slider("ratio", 0.5, 0.0, 0.9, 0.1, fmt=".1f"),
+                                      "seed": ui.slider("seed", 0, 0, 9)})
+
+
+# -- what a network costs --------------------------------------------------------------------------
+
+def plot_costs(nets, title=None):
+    """Bar charts (log scale) comparing nets: parameters and multiply-adds per image.
+    ``nets``: {label: net}."""
+    labels = list(nets)
+    params = [sum(p.size for p in n.params.values()) for n in nets.values()]
+    macs = [sum(c for _, c in multiply_adds(n)) for n in nets.values()]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, vals, what in ((axes[0], params, "parameters"), (axes[1], macs, "multiply-adds per image")):
+        bars = ax.bar(labels, vals, color="tab:blue")
+        ax.set_yscale("log")
+        ax.set_title(what)
+        for bar, v in zip(bars, vals):
+            ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v / 1e6:.2f}M", ha="center",
+                    va="bottom", fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_ylim(top=max(vals) * 4)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+@answer_check
+def check_conv_multiply_adds(answer, C, H, W, FN, FH, FW, stride=1, pad=0) -> bool:
+    """Exercise: multiply-adds of one convolution layer for one image, OH * OW * FN * C * FH * FW.
+    A whole number, exact (117600 and 117600.0 both pass; 117599 does not)."""
+    OH = conv_output_size(H, FH, stride, pad)
+    OW = conv_output_size(W, FW, stride, pad)
+    right = OH * OW * FN * C * FH * FW
+    return report(as_number(answer) == right,
+                  f"{OH}*{OW} output positions x {FN} filters x {C}*{FH}*{FW} products "
+                  f"= {right:,} multiply-adds.",
+                  "each output number is one dot product of C*FH*FW multiply-adds; there are "
+                  "FN * OH * OW output numbers (work out OH and OW first)")
