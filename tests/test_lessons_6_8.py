@@ -363,13 +363,13 @@ def test_check_filter_response(fake_data, capsys):
 def test_feature_map_view_over_the_slider_range(fake_data, net):
     x, t = fake_data[2], fake_data[3]
     for index in (0, len(x) - 1):                           # the slider's two ends
-        view = l7.feature_map_view(net, x, t, index)
+        view = l7.feature_map_view(net, x, t, index, max_maps=2)     # small figures: fast
         assert isinstance(view, View) and view.fig is not None
         assert view.text.startswith(f"Test image #{index}: label {t[index]}, predicted ")
         pred = int(net.predict(x[index:index + 1]).argmax())
         assert f"predicted {pred} " in view.text
     for index in (-1, len(x), 10 ** 6):                       # clipped, explained, no traceback
-        assert "outside" in l7.feature_map_view(net, x, t, index).text
+        assert "outside" in l7.feature_map_view(net, x, t, index, layers=["Conv1"], max_maps=1).text
 
 
 def test_feature_map_view_makes_one_forward_pass(fake_data, monkeypatch):
@@ -384,7 +384,7 @@ def test_feature_map_view_makes_one_forward_pass(fake_data, monkeypatch):
 
 def test_feature_map_explorer_redraws(fake_data):
     net = SimpleConvNet(seed=0)
-    _assert_every_control_redraws(l7.feature_map_explorer(net, fake_data[2], fake_data[3]))
+    _assert_every_control_redraws(l7.feature_map_explorer(net, fake_data[2], fake_data[3], max_maps=2))
 
 
 def test_feature_maps_follow_the_net_shapes(fake_data):
