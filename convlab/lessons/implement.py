@@ -515,7 +515,7 @@ def _col_cases(col2im=False):
             OH, OW = _out(g["H"], g["FH"], g["S"], g["P"]), _out(g["W"], g["FW"], g["S"], g["P"])
             col = rng.standard_normal((g["N"] * OH * OW, g["C"] * g["FH"] * g["FW"]))
             args = (col, shape, g["FH"], g["FW"])
-            label = _col_label(g) + f", col (N*OH*OW, C*FH*FW) = {col.shape}"
+            label = "input_shape" + _col_label(g)[1:] + f", col (N*OH*OW, C*FH*FW) = {col.shape}"
         else:
             args = (rng.standard_normal(shape), g["FH"], g["FW"])
             label = _col_label(g)
@@ -553,8 +553,8 @@ def _conv_explain(c, got, want):
     OH, OW = want.shape[2:]
     variants = [
         ("bias forgotten: add b[f] to every output of filter f", lambda: _conv(x, W, 0 * b, S, P)),
-        ("kernel flipped: the layer computes cross-correlation, x[.., oy*stride + i, ox*stride + j] "
-         "* W[f, c, i, j] with the same i, j (no flip, unlike a textbook convolution)",
+        ("kernel flipped: the layer computes cross-correlation, W[f, c, i, j] multiplies the "
+         "window's own pixel (i, j), no flip (a textbook convolution would flip the kernel)",
          lambda: _conv(x, W[:, :, ::-1, ::-1], b, S, P)),
         ("bias added once per channel: add b[f] once, after summing over all C channels",
          lambda: _conv(x, W, b, S, P) + (g["C"] - 1) * b[None, :, None, None]),
@@ -860,17 +860,16 @@ def _conv_backward_explain(c, got, want):
 
     checks = [("dx", "(N, C, H, W)", dx_variants, dx_shape), ("dW", "(FN, C, FH, FW)", dW_variants, dW_shape),
               ("db", "(FN,)", db_variants, db_shape)]
-    right = []
+    hints = {}
     for (name, layout, variants, shape_cause), a, w in zip(checks, got, want):
         hint = _explain(name, layout, a, w, variants, shape_cause)
         if hint:
-            if not hint.startswith(name):
-                hint = f"{name}: {hint}"
-            others = [n for n in names if n != name and n in right]
-            return hint + (f" ({' and '.join(others)} {'is' if len(others) == 1 else 'are'} right)"
-                           if others else "")
-        right.append(name)
-    return None
+            hints[name] = hint if hint.startswith(name) else f"{name}: {hint}"
+    if not hints:
+        return None
+    right = [n for n in names if n not in hints]
+    note = f" ({' and '.join(right)} {'is' if len(right) == 1 else 'are'} right)" if right else ""
+    return next(iter(hints.values())) + note
 
 
 @answer_check
