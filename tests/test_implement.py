@@ -508,6 +508,15 @@ def test_conv_backward_returns_only_dx(capsys):
     fails_with(im.check_conv_backward, fn, capsys, "as a tuple (dx, dW, db)", "ndarray")
 
 
+def test_conv_backward_gradient_left_none(capsys):
+    def fn(x, W, b, dout, stride=1, pad=0):
+        dx, dW, db = so.conv_backward(x, W, b, dout, stride, pad)
+        return dx, None, db
+    fails_with(im.check_conv_backward, fn, capsys, "dW is None", case=1)
+    fails_with(im.check_conv_backward, lambda *a, **k: (None, None, None), capsys,
+               "dx, dW and db are None")
+
+
 def test_conv_backward_dW_in_column_form(capsys):
     def fn(x, W, b, dout, stride=1, pad=0):
         dx, dW, db = so.conv_backward(x, W, b, dout, stride, pad)

@@ -240,7 +240,7 @@ def case(name: str, number: int):
 def _type_problem(got, name: str, dtype) -> str | None:
     """Why ``got`` is not a finite float array of the input's dtype (None when it is)."""
     if got is None:
-        return f"your function returned None instead of {name}: is the `return` line missing"
+        return f"your function returned None instead of {name}: the `return` line may be missing"
     if isinstance(got, (tuple, list)):
         return (f"your function returned a {type(got).__name__}; return {name} as one NumPy "
                 f"array (np.array(...) turns a list into one)")
@@ -306,7 +306,7 @@ def _size_cause(got_hw, g, window="filter", cropped_input=False) -> str | None:
         right = (_out(H, FH, S, P), _out(W, FW, S, P))
         ceil = (-(-(H + 2 * P - FH) // S) + 1, -(-(W + 2 * P - FW) // S) + 1)
         tries = [((_out(H, FH, S, 0), _out(W, FW, S, 0)),
-                  f"padding ignored in the output size: OH = (H + 2*pad - FH) // stride + 1"),
+                  "padding ignored in the output size: OH = (H + 2*pad - FH) // stride + 1"),
                  ((_out(H, FH, 1, P), _out(W, FW, 1, P)),
                   "stride ignored in the output size: OH = (H + 2*pad - FH) // stride + 1"),
                  ((_out(H + P, FH, S, 0), _out(W + P, FW, S, 0)),
@@ -315,7 +315,7 @@ def _size_cause(got_hw, g, window="filter", cropped_input=False) -> str | None:
                  ((_out(H, FW, S, P), _out(W, FH, S, P)),
                   f"{window} height and width swapped: FH goes with H, FW with W"),
                  ((right[1], right[0]), "OH and OW swapped: OH counts rows (from H), OW columns")]
-        if window == "window" and S != FH:
+        if window == "window" and (S, S) != (FH, FW):
             tries.insert(2, ((_out(H, FH, FH, P), _out(W, FW, FW, P)),
                              "stride taken equal to the window: use the stride argument "
                              "(windows overlap when stride < window)"))
@@ -447,7 +447,8 @@ def _conv_label(g, dout=False):
     s = (f"x (N, C, H, W) = {(g['N'], g['C'], g['H'], g['W'])}, W (FN, C, FH, FW) = "
          f"{(g['FN'], g['C'], g['FH'], g['FW'])}")
     if dout:
-        s += f", dout (N, FN, OH, OW) = {(g['N'], g['FN'], _out(g['H'], g['FH'], g['S'], g['P']), _out(g['W'], g['FW'], g['S'], g['P']))}"
+        OH, OW = _out(g["H"], g["FH"], g["S"], g["P"]), _out(g["W"], g["FW"], g["S"], g["P"])
+        s += f", dout (N, FN, OH, OW) = {(g['N'], g['FN'], OH, OW)}"
     return s + f", stride {g['S']}, pad {g['P']}"
 
 
@@ -721,7 +722,8 @@ def _col2im_explain(c, got, want):
         (assigned, lambda: _fold_loop(right, shape, S, P, assign=True)),
         ("overlapping windows averaged: col2im SUMS them (it is im2col's transpose, not its "
          "inverse: a pixel covered by k windows gets k contributions)",
-         lambda: want / np.maximum(_col2im(_im2col(np.ones(shape), FH, FW, S, P), shape, FH, FW, S, P), 1)),
+         lambda: want / np.maximum(_col2im(_im2col(np.ones(shape), FH, FW, S, P), shape, FH, FW,
+                                           S, P), 1)),
         ("the padding cut off at the wrong place: drop `pad` rows and columns on EACH side, "
          "img[:, :, pad:pad + H, pad:pad + W]",
          lambda: _fold_loop(right, shape, S, P, crop_start=True)),
@@ -793,6 +795,11 @@ def _conv_backward_explain(c, got, want):
         what = (f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list))
                 else "None" if got is None else f"a {type(got).__name__}")
         return f"return the three gradients as a tuple (dx, dW, db); your function returned {what}"
+    if any(a is None for a in got):
+        missing = [n for n, a in zip(names, got) if a is None]
+        said = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+        return (f"{said} {'is' if len(missing) == 1 else 'are'} None: compute "
+                f"every gradient and return them as (dx, dW, db)")
     shapes = [getattr(a, "shape", None) for a in got]
     wanted = [a.shape for a in want]
     if shapes != wanted and sorted(map(str, shapes)) == sorted(map(str, wanted)):
@@ -803,10 +810,11 @@ def _conv_backward_explain(c, got, want):
     assigned = ("dx: overlapping windows assigned instead of summed: a pixel in several windows "
                 "gets the sum of their contributions (+=)")
     dx_variants = [
-        (assigned, lambda: col2im_overwriting(
-            dcol_W(W).transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, -1), x.shape, g["FH"], g["FW"], S, P)),
+        (assigned, lambda: col2im_overwriting(dcol_W(W).transpose(0, 2, 3, 1, 4, 5).reshape(
+            N * OH * OW, -1), x.shape, g["FH"], g["FW"], S, P)),
         (assigned, lambda: _dx_assign_windows(x, W, dout, S, P, per_filter=False)),
-        (assigned + " (and over the FN filters)", lambda: _dx_assign_windows(x, W, dout, S, P, per_filter=True)),
+        (assigned + " (and over the FN filters)",
+         lambda: _dx_assign_windows(x, W, dout, S, P, per_filter=True)),
         ("dx: kernel flipped: each output cell sends dout * W[f] back onto its window as it "
          "is, no flip", lambda: fold(dcol_W(W[:, :, ::-1, ::-1]), x.shape, S, P)),
         ("dx: stride ignored: the window of output (oy, ox) starts at row oy*stride, column "
@@ -856,9 +864,12 @@ def _conv_backward_explain(c, got, want):
         return None
 
     def dx_shape(s):
-        return "dx must be 4-D (N, C, H, W)" if len(s) != 4 else _size_cause(s[2:], g, cropped_input=True)
+        if len(s) != 4:
+            return "dx must be 4-D (N, C, H, W)"
+        return _size_cause(s[2:], g, cropped_input=True)
 
-    checks = [("dx", "(N, C, H, W)", dx_variants, dx_shape), ("dW", "(FN, C, FH, FW)", dW_variants, dW_shape),
+    checks = [("dx", "(N, C, H, W)", dx_variants, dx_shape),
+              ("dW", "(FN, C, FH, FW)", dW_variants, dW_shape),
               ("db", "(FN,)", db_variants, db_shape)]
     hints = {}
     for (name, layout, variants, shape_cause), a, w in zip(checks, got, want):
@@ -924,7 +935,8 @@ def _pool_backward_explain(c, got, want):
     x, dout, PH, PW = c.args
     S, P = c.geo["S"], c.geo["P"]
     loop = lambda **kw: _pool_backward_loop(x, dout, PH, PW, S, P, **kw)  # noqa: E731
-    every = lambda d: fold(np.broadcast_to(d[..., None, None], d.shape + (PH, PW)), x.shape, S, P)  # noqa: E731
+    def every(d):                                                   # d to every cell of its window
+        return fold(np.broadcast_to(d[..., None, None], d.shape + (PH, PW)), x.shape, S, P)
     assigned = ("overlapping windows assigned instead of summed: a cell that is the maximum of "
                 "several windows gets the sum of their dout (+=)")
     variants = [
