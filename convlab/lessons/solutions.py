@@ -123,12 +123,27 @@ def max_pool_backward(x, dout, pool_h, pool_w, stride=1, pad=0):
     return dxp[:, :, pad:pad + H, pad:pad + W]
 
 
-#: The solutions, in lesson order (the same names as the exercises).
+#: The implement-it solutions, in lesson order (the same names as the exercises).
 NAMES = ("conv2d_naive", "max_pool_naive", "im2col", "col2im", "conv_backward", "max_pool_backward")
+
+#: Worked answers of the number and shape exercises: name -> (answer, how to get it). Each lesson
+#: range adds its own block below; tests feed every answer to its check (tests/test_lessons_*.py).
+ANSWERS: dict[str, tuple[object, str]] = {}
+
+# ---- lessons 0-2 ----
+
+# ---- lessons 3-5 ----
+
+# ---- lessons 6-8 ----
 
 
 def show(name: str) -> None:
-    """Print the source of the solution ``name`` (one of ``NAMES``)."""
-    if name not in NAMES:
-        raise ValueError(f"name must be one of {', '.join(NAMES)}, got {name!r}")
-    print(inspect.getsource(globals()[name]))
+    """Print the solution ``name``: the source of an implement-it solution (``NAMES``), or a worked
+    answer (``ANSWERS``) with how to get it. The lessons call it only when the learner asks."""
+    if name in NAMES:
+        print(inspect.getsource(globals()[name]))
+    elif name in ANSWERS:
+        answer, how = ANSWERS[name]
+        print(f"{how}\nAnswer: {answer!r}")
+    else:
+        raise ValueError(f"name must be one of {', '.join(NAMES + tuple(ANSWERS))}, got {name!r}")
