@@ -8,6 +8,7 @@ filter size, stride and pad that gives a valid network works.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import zipfile
@@ -49,6 +50,16 @@ class Net:
     W2, b2, ... in order of the layers that own them. ``seed`` (int or Generator) makes the
     initialisation reproducible; ``dtype`` is float32 (fast) or float64 (gradient checks).
     """
+
+    def __new__(cls, *args, **kwargs):
+        # Remember the constructor's arguments (defaults filled in) for ``config``, so no net
+        # class writes its own description: seed, dtype and input_grad do not describe the net.
+        self = super().__new__(cls)
+        bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        self._init_kwargs = {k: v for k, v in list(bound.arguments.items())[1:]
+                             if k not in ("seed", "dtype", "input_grad")}
+        return self
 
     def __init__(self, input_dim=(1, 28, 28), spec=(), weight_init_std=0.01, seed=None,
                  dtype=np.float32, input_grad=False):
@@ -113,9 +124,20 @@ class Net:
             raise ValueError("spec must end with an affine layer producing the class scores")
         self.output_size = shape[0]
         self.last_layer = SoftmaxWithLoss()
-        self.config = {"class": "Net", "kwargs": {"input_dim": list(self.input_dim),
-                                                  "spec": [[k, dict(o)] for k, o in spec],
-                                                  "weight_init_std": weight_init_std}}
+        self._spec_kwargs = {"input_dim": self.input_dim, "spec": [[k, dict(o)] for k, o in spec],
+                             "weight_init_std": weight_init_std}
+
+    @property
+    def config(self):
+        """What ``save_params`` stores and ``load_net`` rebuilds from (JSON-friendly):
+        ``{"net": <name in NETS>, "kwargs": <constructor arguments>}``; a net that is not in the
+        registry is stored as its layers, ``{"net": None, "kwargs": {input_dim, spec, ...}}``."""
+        name = registry_name(type(self), self._init_kwargs)
+        if name is None:
+            return {"net": None, "kwargs": _jsonable(self._spec_kwargs)}
+        fixed = NETS[name][1]
+        return {"net": name, "kwargs": _jsonable({k: v for k, v in self._init_kwargs.items()
+                                                  if k not in fixed})}
 
     # -- forward ------------------------------------------------------------------------------
     def _check_x(self, x):
@@ -258,9 +280,6 @@ class SimpleConvNet(Net):
                 ("affine", {"size": hidden_size}), ("relu", {}),
                 ("affine", {"size": output_size})]
         super().__init__(input_dim, spec, weight_init_std, seed, dtype)
-        self.config = {"class": "SimpleConvNet", "kwargs": {
-            "input_dim": list(self.input_dim), "conv_param": conv_param, "hidden_size": hidden_size,
-            "output_size": output_size, "weight_init_std": weight_init_std, "pool_size": pool_size}}
 
 
 class LeNet(Net):
@@ -276,8 +295,6 @@ class LeNet(Net):
                 ("affine", {"size": 120}), act, ("affine", {"size": 84}), act,
                 ("affine", {"size": output_size})]
         super().__init__(input_dim, spec, "he" if modern else "xavier", seed, dtype)
-        self.config = {"class": "LeNet", "kwargs": {"input_dim": list(self.input_dim),
-                                                    "output_size": output_size, "modern": modern}}
 
 
 class AlexNetStyle(Net):
@@ -297,8 +314,6 @@ class AlexNetStyle(Net):
                 ("affine", {"size": c(256)}), ("relu", {}), ("dropout", {"ratio": 0.5}),
                 ("affine", {"size": output_size})]
         super().__init__(input_dim, spec, "he", seed, dtype)
-        self.config = {"class": "AlexNetStyle", "kwargs": {"input_dim": list(self.input_dim),
-                                                           "output_size": output_size, "width": width}}
 
 
 class DeepConvNet(Net):
@@ -315,20 +330,57 @@ class DeepConvNet(Net):
         spec += [("affine", {"size": hidden_size}), ("relu", {}), ("dropout", {"ratio": 0.5}),
                  ("affine", {"size": output_size})]
         super().__init__(input_dim, spec, "he", seed, dtype)
-        self.config = {"class": "DeepConvNet", "kwargs": {"input_dim": list(self.input_dim),
-                                                          "output_size": output_size,
-                                                          "hidden_size": hidden_size}}
 
 
-NETS = {"simple": SimpleConvNet, "lenet": LeNet, "lenet-modern": lambda **kw: LeNet(modern=True, **kw),
-        "alexnet": AlexNetStyle, "deep": DeepConvNet}
+# ------------------------------------------------------------------------------ the registry --
+# The one list of named nets: the CLI's --net choices, the shipped weights (convlab/weights/
+# <name>.npz), the "net" entry of every stored config and load_net all come from it.
+# name -> (class, the constructor arguments that make this net what it is)
+NETS = {
+    "simple": (SimpleConvNet, {}),
+    "lenet": (LeNet, {"modern": False}),
+    "lenet-modern": (LeNet, {"modern": True}),
+    "alexnet": (AlexNetStyle, {}),
+    "deep": (DeepConvNet, {}),
+}
+
+
+def registry_name(cls, kwargs):
+    """The name in NETS of a net of class ``cls`` built with ``kwargs``, or None."""
+    for name, (c, fixed) in NETS.items():
+        if c is cls and all(kwargs.get(k, _MISSING) == v for k, v in fixed.items()):
+            return name
+    return None
+
+
+_MISSING = object()
+
+
+def _jsonable(value):
+    """value as plain JSON types (tuples become lists, NumPy scalars Python numbers)."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
 
 
 def build_net(name, **kwargs):
-    """Build a net by name: simple, lenet, lenet-modern, alexnet, deep."""
+    """Build a net by its name in NETS: simple, lenet, lenet-modern, alexnet, deep."""
     if name not in NETS:
-        raise ValueError(f"net must be one of {sorted(NETS)}, got {name!r}")
-    return NETS[name](**kwargs)
+        raise ValueError(f"net must be one of {list(NETS)}, got {name!r}")
+    cls, fixed = NETS[name]
+    clash = sorted(set(fixed) & set(kwargs))
+    if clash:
+        raise ValueError(f"net {name!r} fixes {clash}; got them as arguments too")
+    return cls(**fixed, **kwargs)
+
+
+def _from_old_config(config):
+    """Configs written before the registry: {"class": "LeNet", "kwargs": {..., "modern": true}}."""
+    kwargs = dict(config.get("kwargs", {}))
+    if config.get("class") == "Net":
+        return {"net": None, "kwargs": kwargs}
+    for name, (cls, fixed) in NETS.items():
+        if cls.__name__ == config.get("class") and all(kwargs.get(k, v) == v for k, v in fixed.items()):
+            return {"net": name, "kwargs": {k: v for k, v in kwargs.items() if k not in fixed}}
+    return {"net": config.get("class"), "kwargs": kwargs}
 
 
 def load_net(file_name, dtype=np.float32):
@@ -338,14 +390,17 @@ def load_net(file_name, dtype=np.float32):
         raise ValueError(f"file_name {file_name!r} has no __config__ entry; build the net yourself "
                          f"and call net.load_params({file_name!r})")
     config = json.loads(str(arrays["__config__"]))
-    classes = {"Net": Net, "SimpleConvNet": SimpleConvNet, "LeNet": LeNet,
-               "AlexNetStyle": AlexNetStyle, "DeepConvNet": DeepConvNet}
-    if config.get("class") not in classes:
-        raise ValueError(f"file_name {file_name!r} describes an unknown net class {config.get('class')!r}")
+    if "class" in config:
+        config = _from_old_config(config)
     kwargs = dict(config["kwargs"])
     if "input_dim" in kwargs:
         kwargs["input_dim"] = tuple(kwargs["input_dim"])
-    if config["class"] == "Net":
+    if config["net"] is None:
         kwargs["spec"] = [(k, o) for k, o in kwargs["spec"]]
-    net = classes[config["class"]](dtype=dtype, **kwargs)
+        net = Net(dtype=dtype, **kwargs)
+    elif config["net"] in NETS:
+        net = build_net(config["net"], dtype=dtype, **kwargs)
+    else:
+        raise ValueError(f"file_name {file_name!r} describes an unknown net {config['net']!r}; "
+                         f"known: {list(NETS)}")
     return net.load_params(file_name)

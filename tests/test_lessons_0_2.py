@@ -1,9 +1,12 @@
-"""Lessons 0-2: the view functions behind the explorers never raise over their whole slider
-ranges, report the same output sizes and uncovered counts as convlab.arith, and the exercise
-checks pass right answers and fail wrong ones."""
-import contextlib
-import io
+"""Lessons 0-2 (convlab.lessons.lesson00 .. lesson02): the views never raise over their whole
+slider ranges and return a View with the right text; they report the same output sizes and
+uncovered counts as convlab.arith; every explorer redraws text and picture for every control;
+the exercise checks follow convlab.lessons.check's convention (answer first, tuple/list/array/
+NumPy scalar alike, nearly-right fails, junk never raises, exactly one line printed)."""
 import itertools
+import json
+import re
+from pathlib import Path
 
 import matplotlib
 
@@ -13,11 +16,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from convlab import arith, exercises, plots, widgets  # noqa: E402
+from convlab import arith  # noqa: E402
+from convlab.analysis import coverage_1d, coverage_map  # noqa: E402
 from convlab.layers import Convolution  # noqa: E402
+from convlab.lessons import lesson00, lesson01, lesson02  # noqa: E402
+from convlab.lessons.ui import View  # noqa: E402
 
-R = widgets.OUTPUT_SIZE_RANGES
-C = widgets.CONV_STEP_RANGES
+R = lesson01.OUTPUT_SIZE_RANGES
+C = lesson02.CONV_STEP_RANGES
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _rng(name, ranges=R):
@@ -40,6 +47,18 @@ def _close_figures():
     plt.close("all")
 
 
+# ----------------------------------------------------------------------------- lesson 0 --
+
+def test_demo_view_returns_text_and_grid():
+    for n in range(1, 9):
+        v = lesson00.demo_view(n)
+        assert isinstance(v, View)
+        assert v.text == f"A {n} x {n} grid has {n * n} cells; the last one is number {n * n - 1}."
+        assert v.fig.axes[0].get_title() == f"{n} x {n} = {n * n} cells"
+        assert len(v.fig.axes[0].texts) == n * n
+    assert not plt.get_fignums()  # a View closes its figure at once
+
+
 # ----------------------------------------------------------------------------- lesson 1 --
 
 def test_output_size_report_matches_arith_over_every_slider_value():
@@ -49,13 +68,16 @@ def test_output_size_report_matches_arith_over_every_slider_value():
     for H, FH, P, S, D in itertools.product(_rng("H"), _rng("FH"), _rng("padding"), _rng("stride"),
                                             _rng("dilation")):
         W, FW = 13 - H, 8 - FH
-        rep = widgets.output_size_report(H, W, FH, FW, P, S, D)
+        rep = lesson01.output_size_report(H, W, FH, FW, P, S, D)
         oh, uh = _arith(H, FH, S, P, D)
         ow, uw = _arith(W, FW, S, P, D)
         assert rep["text"].splitlines()[0].startswith("Output size:")
         if oh is None or ow is None:
             assert not rep["fits"] and rep["OH"] is None and rep["OW"] is None
             assert "does not fit" in rep["text"] and "no window fits" in rep["text"]
+            # the stride shows in a formula, or is named when neither axis has one
+            assert (f"Stride {S} plays no part" in rep["text"]) == (oh is None and ow is None)
+            assert f"/{S} + 1" in rep["text"] or f"Stride {S} plays" in rep["text"]
             continue
         n += 1
         assert rep["fits"]
@@ -64,7 +86,7 @@ def test_output_size_report_matches_arith_over_every_slider_value():
         assert (rep["uncovered_rows"], rep["uncovered_cols"]) == (uh, uw)
         assert ("never covered" in rep["text"]) == bool(uh or uw)
         # input rows no window uses, counted independently from the coverage map
-        cov = plots.coverage_1d(H, FH, S, P, D)
+        cov = coverage_1d(H, FH, S, P, D)
         assert rep["lost_rows"] == int((cov[P:P + H] == 0).sum())
     assert n > 3000  # most settings fit: the loop really checked sizes
 
@@ -72,7 +94,7 @@ def test_output_size_report_matches_arith_over_every_slider_value():
 def test_coverage_map_counts_every_tap_once():
     for H, FH, P, S, D in itertools.product(_rng("H"), _rng("FH"), _rng("padding"), _rng("stride"),
                                             _rng("dilation")):
-        cov = plots.coverage_map(H, 5, FH, 2, P, S, D)
+        cov = coverage_map(H, 5, FH, 2, P, S, D)
         assert cov.shape == (H + 2 * P, 5 + 2 * P)
         oh, u = _arith(H, FH, S, P, D)
         ow, _ = _arith(5, 2, S, P, D)
@@ -85,20 +107,34 @@ def test_coverage_map_counts_every_tap_once():
 
 
 def test_uncovered_example_is_explained_in_words():
-    rep = widgets.output_size_report(7, 7, 3, 3, padding=0, stride=3)
+    rep = lesson01.output_size_report(7, 7, 3, 3, padding=0, stride=3)
     assert rep["uncovered_rows"] == 1 and rep["lost_rows"] == 1
     assert "1 row at the bottom of the padded input is never covered" in rep["text"]
-    rep = widgets.output_size_report(8, 8, 3, 3, padding=0, stride=3)   # (8-3) % 3 = 2
+    rep = lesson01.output_size_report(8, 8, 3, 3, padding=0, stride=3)   # (8-3) % 3 = 2
     assert "2 rows at the bottom of the padded input are never covered" in rep["text"]
-    rep = widgets.output_size_report(6, 6, 3, 3, padding=1, stride=2)
+    rep = lesson01.output_size_report(6, 6, 3, 3, padding=1, stride=2)
     assert "padding, so no input value is lost" in rep["text"] and rep["lost_rows"] == 0
+    rep = lesson01.output_size_report(7, 7, 1, 1, padding=0, stride=3)   # stride > filter: gaps
+    assert "4 rows in between are used by no window" in rep["text"] and rep["lost_rows"] == 4
 
 
 def test_book_examples_in_the_report():
     for (H, W), F, S, P, want in [((4, 4), 3, 1, 1, (4, 4)), ((7, 7), 3, 2, 0, (3, 3)),
                                   ((28, 31), 5, 3, 2, (10, 11))]:
-        rep = widgets.output_size_report(H, W, F, F, P, S)
+        rep = lesson01.output_size_report(H, W, F, F, P, S)
         assert (rep["OH"], rep["OW"]) == want
+
+
+def _check_output_size_view(H, W, FH, FW, P, S, D):
+    v = lesson01.output_size_view(H, W, FH, FW, P, S, D)
+    assert isinstance(v, View) and v.fig is not None and len(v.fig.axes) == 2
+    assert v.text == lesson01.output_size_report(H, W, FH, FW, P, S, D)["text"]
+    fits = not v.text.startswith("Output size: none")
+    assert ("does not fit" in v.fig.axes[0].get_title()) == (not fits)
+    want = f"{v.text.split('OH = ')[1].split(',')[0]} x " if fits else "no output"
+    assert want in v.fig.axes[1].get_title() + " ".join(t.get_text() for t in v.fig.axes[1].texts)
+    n_outlines = sum(1 for p in v.fig.axes[0].patches if not p.get_fill())
+    assert n_outlines >= (2 if fits else 1)  # first and last window (or the filter sticking out)
 
 
 @settings(max_examples=25)
@@ -106,73 +142,55 @@ def test_book_examples_in_the_report():
        FW=st.integers(*R["FW"]), P=st.integers(*R["padding"]), S=st.integers(*R["stride"]),
        D=st.integers(*R["dilation"]))
 def test_output_size_view_draws_anything_in_range(H, W, FH, FW, P, S, D):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        fig = widgets.output_size_view(H, W, FH, FW, P, S, D, show=False)
-    assert fig is not None and len(fig.axes) == 2
-    text = buf.getvalue()
-    assert text.startswith("Output size:")
-    fits = not text.startswith("Output size: none")
-    assert ("does not fit" in fig.axes[0].get_title()) == (not fits)
-    want = f"{text.split('OH = ')[1].split(',')[0]} x " if fits else "no output"
-    assert want in fig.axes[1].get_title() + " ".join(t.get_text() for t in fig.axes[1].texts)
-    n_outlines = sum(1 for p in fig.axes[0].patches if not p.get_fill())
-    assert n_outlines >= (2 if fits else 1)  # first and last window (or the filter sticking out)
-    plt.close(fig)
+    _check_output_size_view(H, W, FH, FW, P, S, D)
+    plt.close("all")
 
 
 @pytest.mark.parametrize("args", [
     (1, 1, 1, 1, 0, 1, 1), (12, 12, 7, 7, 4, 5, 3), (1, 12, 7, 1, 0, 5, 3), (12, 1, 1, 7, 4, 1, 1),
     (4, 4, 7, 3, 1, 1, 1), (3, 3, 3, 3, 0, 5, 1)])
-def test_output_size_view_extremes(capsys, args):
-    fig = widgets.output_size_view(*args, show=False)
-    out = capsys.readouterr().out
-    assert out.startswith("Output size:")
-    assert ("does not fit" in fig.axes[0].get_title()) == out.startswith("Output size: none")
-    plt.close(fig)
+def test_output_size_view_extremes(args):
+    _check_output_size_view(*args)
+
+
+def test_windows_view_is_the_picture_alone():
+    v = lesson01.windows_view(7, 7, 3, 3, padding=0, stride=2)
+    assert v.text == "" and v.fig.axes[1].get_title() == "output OH x OW = 3 x 3"
 
 
 def test_conventions_table_never_raises_and_agrees_with_arith():
     for H, FH, P, S in itertools.product(_rng("H"), _rng("FH"), _rng("padding"), _rng("stride")):
-        text = widgets.conventions_table(H, FH, P, S)
+        text = lesson01.conventions_table(H, FH, P, S)
         oh, _ = _arith(H, FH, S, P, 1)
         first = text.splitlines()[1]
         assert first.split()[-1] == (str(oh) if oh is not None else "big)")
 
 
 def test_output_size_explorer_contract():
-    box = widgets.output_size_explorer()
-    sliders = {w.description: w for w in _walk(box) if hasattr(w, "description") and
-               type(w).__name__ == "IntSlider"}
-    assert {"padding", "stride", "H", "W", "FH", "FW", "dilation"} <= set(sliders)
+    s = _sliders(lesson01.output_size_explorer())
+    assert set(s) == set(R)
     for name, (lo, hi) in R.items():
-        assert (sliders[name].min, sliders[name].max) == (lo, hi)
-
-
-def _walk(w):
-    yield w
-    for c in getattr(w, "children", ()):
-        yield from _walk(c)
+        assert (s[name].min, s[name].max) == (lo, hi)
 
 
 # ----------------------------------------------------------------------------- lesson 2 --
 
 def test_book_example_values():
-    assert np.array_equal(widgets.conv_step_report()["out"], [[15, 16], [6, 15]])
-    assert np.array_equal(widgets.conv_step_report(bias=3)["out"], [[18, 19], [9, 18]])
+    assert np.array_equal(lesson02.conv_step_report()["out"], [[15, 16], [6, 15]])
+    assert np.array_equal(lesson02.conv_step_report(bias=3)["out"], [[18, 19], [9, 18]])
 
 
 def test_conv_step_report_every_slider_value():
     for P, S, b in itertools.product(_rng("padding", C), _rng("stride", C), _rng("bias", C)):
-        first = widgets.conv_step_report(P, S, 1, b)
+        first = lesson02.conv_step_report(P, S, 1, b)
         oh = arith.conv_output_size(4, 3, S, P)
         assert (first["OH"], first["OW"]) == (oh, oh)
         assert first["text"].startswith(f"Output size: OH = {oh}, OW = {oh}")
-        layer = Convolution(widgets.BOOK_FILTER[None, None], np.array([float(b)]), stride=S, pad=P)
-        want = layer.forward(widgets.BOOK_INPUT[None, None])[0, 0]
+        layer = Convolution(lesson02.BOOK_FILTER[None, None], np.array([float(b)]), stride=S, pad=P)
+        want = layer.forward(lesson02.BOOK_INPUT[None, None])[0, 0]
         assert np.array_equal(first["out"], want)
         for step in range(0, oh * oh + 3):  # includes out-of-range steps, which are clamped
-            rep = widgets.conv_step_report(P, S, step, b)
+            rep = lesson02.conv_step_report(P, S, step, b)
             k = min(max(step, 1), oh * oh)
             i, j = divmod(k - 1, oh)
             assert rep["step"] == k
@@ -180,22 +198,28 @@ def test_conv_step_report_every_slider_value():
         assert ("never covered" in first["text"]) == bool(arith.uncovered(4, 3, S, P))
 
 
+def test_conv_step_report_filter_too_big():
+    rep = lesson02.conv_step_report(0, 1, 1, x=np.ones((2, 2)))
+    assert rep["OH"] is None and rep["text"].startswith("Output size: none")
+
+
 @pytest.mark.parametrize("P,S", list(itertools.product(range(3), range(1, 4))))
-def test_conv_step_view_draws_first_and_last_step(capsys, P, S):
+def test_conv_step_view_draws_first_and_last_step(P, S):
     n = arith.conv_output_size(4, 3, S, P) ** 2
     for step in (1, n):
-        fig = widgets.conv_step_view(P, S, step, bias=1, show=False)
-        assert len(fig.axes) == 4
-        assert ("never used" in fig.axes[0].get_title()) == bool(arith.uncovered(4, 3, S, P))
-        assert fig.axes[3].get_title().endswith(f"step {step} of {n}")
-        plt.close(fig)
-    assert capsys.readouterr().out.startswith("Output size:")
+        v = lesson02.conv_step_view(P, S, step, bias=1)
+        assert isinstance(v, View) and v.text == lesson02.conv_step_report(P, S, step, 1)["text"]
+        assert v.text.startswith("Output size:")
+        assert len(v.fig.axes) == 4
+        assert ("never used" in v.fig.axes[0].get_title()) == bool(arith.uncovered(4, 3, S, P))
+        assert v.fig.axes[3].get_title().endswith(f"step {step} of {n}")
 
 
 def test_conv_step_explorer_step_range_follows_padding_and_stride():
-    box = widgets.conv_step_explorer()
-    s = {w.description: w for w in _walk(box) if type(w).__name__ == "IntSlider"}
-    assert {"padding", "stride", "step", "bias"} <= set(s)
+    s = _sliders(lesson02.conv_step_explorer())
+    assert set(s) == {"padding", "stride", "step", "bias"}
+    for name, (lo, hi) in C.items():
+        assert (s[name].min, s[name].max) == (lo, hi)
     assert s["step"].max == 4
     s["padding"].value = 2            # 8x8 padded: 6x6 = 36 windows
     assert s["step"].max == 36
@@ -208,107 +232,182 @@ def test_conv_step_explorer_step_range_follows_padding_and_stride():
 @given(N=st.integers(1, 4), C_=st.integers(1, 4), FN=st.integers(1, 6), F=st.integers(1, 7),
        P=st.integers(0, 3), S=st.integers(1, 3))
 def test_conv_shapes_view_over_explorer_ranges(N, C_, FN, F, P, S):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        fig = widgets.conv_shapes_view(N, C_, 7, 7, FN, F, F, P, S, show=False)
-    out = buf.getvalue()
+    v = lesson02.conv_shapes_view(N, C_, 7, 7, FN, F, F, P, S)
     oh = arith.conv_output_size(7, F, S, P)
-    assert out.startswith(f"Output size: OH = {oh}, OW = {oh}")
-    assert f"output: (N, FN, OH, OW) = {(N, FN, oh, oh)}" in out
-    plt.close(fig)
+    assert v.text.startswith(f"Output size: OH = {oh}, OW = {oh}")
+    assert f"output: (N, FN, OH, OW) = {(N, FN, oh, oh)}" in v.text
+    assert f"= {FN * C_ * F * F} + {FN} = {FN * C_ * F * F + FN}" in v.text
+    assert v.fig is not None
+    plt.close("all")
 
 
-def test_conv_shapes_view_filter_too_big(capsys):
-    assert widgets.conv_shapes_view(1, 1, 3, 3, 1, 5, 5, 0, 1, show=False) is None
-    assert capsys.readouterr().out.startswith("Output size: none")
+def test_conv_shapes_view_filter_too_big():
+    v = lesson02.conv_shapes_view(1, 1, 3, 3, 1, 5, 5, 0, 1)
+    assert v.fig is None and v.text.startswith("Output size: none")
 
 
-def test_demo_view(capsys):
-    for n in range(1, 9):
-        plt.close(widgets.demo_view(n, show=False))
-    assert "8 x 8 grid has 64 cells" in capsys.readouterr().out
+def test_conv_shapes_explorer_ranges_keep_every_filter_fitting():
+    s = _sliders(lesson02.conv_shapes_explorer())
+    assert set(s) == {"N", "C", "FN", "FH = FW", "padding", "stride"}
+    assert s["FH = FW"].max <= 7      # H = W = 7: every filter in range fits, even with padding 0
 
 
 # ---------------------------------------------------------------------------- exercises --
 
-GARBAGE = [None, "abc", 3.5, [], [1, 2], {"a": 1}, np.nan, True]
+JUNK = [None, "abc", "", b"12", 3.5, [], [1, 2], [[1], [2, 3]], {"a": 1}, float("nan"), np.nan,
+        float("inf"), True, np.array(["a"]), object()]
+
+#: check, right answers in several forms, wrong answers (nearly-right ones included)
+CHECKS = [
+    (lesson00.check_batch_shape,
+     [(100, 1, 28, 28), [100, 1, 28, 28], np.array([100, 1, 28, 28]), np.zeros((100, 1, 28, 28)).shape,
+      (np.int64(100), 1, 28.0, 28)],
+     [(100, 28, 28), (1, 100, 28, 28), (100, 1, 28), (100, 1, 28, 28.5), (100, 1, 28, 28, 1)]),
+    (lesson01.check_output_sizes,
+     [[(32, 32), (13, 13), (4, 5)], [[32, 32], [13, 13], [4, 5]], np.array([[32, 32], [13, 13], [4, 5]]),
+      ((32, 32), np.array([13, 13]), [np.int64(4), 5.0])],
+     [[(32, 32), (14, 14), (4, 5)], [(28, 28), (13, 13), (4, 5)], [(32, 32), (13, 13)],
+      [(32, 32), (13, 13), (4, 5.001)], [(32, 32), (13, 13), (4, 5), (1, 1)]]),
+    (lesson01.check_same_padding,
+     [2, 2.0, np.int64(2), np.float32(2.0), np.array(2), np.array([2])],
+     [0, 1, 3, -2, 2.0001, 1.9999999]),
+    (lesson01.check_uncovered_rows,
+     [3, 3.0, np.int32(3), np.array([3])],
+     [0, 1, 2, 4, 3.000001]),
+    (lesson02.check_conv_value,
+     [12, 12.0, np.float64(12.0), np.int64(12), np.array(12.0)],
+     [15, 0, 16, 11.999999, 12.000001, -12]),
+    (lesson02.check_conv_output_shape,
+     [(10, 16, 32, 32), [10, 16, 32, 32], np.array([10, 16, 32, 32]), np.zeros((10, 16, 32, 32)).shape],
+     [(10, 3, 32, 32), (10, 16, 28, 28), (16, 10, 32, 32), (10, 16, 32, 32.5), (10, 16, 32)]),
+    (lesson02.check_conv_param_count,
+     [1216, 1216.0, np.int64(1216), np.array([1216])],
+     [1200, 416, 1215, 1217, 1216.5]),
+]
 
 
-@pytest.mark.parametrize("check,right,wrongs", [
-    (exercises.check_batch_shape, (100, 1, 28, 28), [(100, 28, 28), (1, 100, 28, 28), (100, 1, 28)]),
-    (exercises.check_output_sizes, [(32, 32), (13, 13), (4, 5)],
-     [[(32, 32), (14, 14), (4, 5)], [(28, 28), (13, 13), (4, 5)], [(32, 32), (13, 13)]]),
-    (exercises.check_same_padding, 2, [0, 1, 3, -2]),
-    (exercises.check_uncovered_rows, 3, [0, 1, 2]),
-    (exercises.check_conv_value, 12, [15, 0, 16]),
-    (exercises.check_conv_output_shape, (10, 16, 32, 32), [(10, 3, 32, 32), (10, 16, 28, 28), (16, 10, 32, 32)]),
-    (exercises.check_conv_param_count, 1216, [1200, 416, 1215]),
-])
-def test_checks_pass_right_and_fail_wrong(capsys, check, right, wrongs):
-    assert check(right) is True
-    assert capsys.readouterr().out.startswith("PASS: ")
-    for wrong in wrongs + GARBAGE:
+def _one_line(capsys, prefix):
+    out = capsys.readouterr().out
+    assert out.startswith(prefix) and out.count("\n") == 1, out
+    return out
+
+
+@pytest.mark.parametrize("check,rights,wrongs", CHECKS, ids=[c[0].__name__ for c in CHECKS])
+def test_checks_pass_right_and_fail_wrong(capsys, check, rights, wrongs):
+    for right in rights:
+        assert check(right) is True, right
+        _one_line(capsys, "PASS: ")
+    for wrong in wrongs + JUNK:
         assert check(wrong) is False, wrong
-        out = capsys.readouterr().out
-        assert out.startswith("FAIL: not yet. Hint: ") and len(out) > 30
+        out = _one_line(capsys, "FAIL: not yet. Hint: ")
+        assert len(out) > 30
 
 
 def test_check_output_sizes_hint_names_the_floor(capsys):
-    assert not exercises.check_output_sizes([(32, 32), (14, 14), (4, 5)])  # task 2 rounded up
-    out = capsys.readouterr().out
+    assert not lesson01.check_output_sizes([(32, 32), (14, 14), (4, 5)])  # task 2 rounded up
+    out = _one_line(capsys, "FAIL")
     assert "task 2: round DOWN" in out and "task 1" not in out and "task 3" not in out
 
 
-def test_check_accepts_numpy_answers(capsys):
-    assert exercises.check_conv_value(np.float64(12.0))
-    assert exercises.check_batch_shape(np.zeros((100, 1, 28, 28)).shape)
-    assert exercises.check_output_sizes(np.array([[32, 32], [13, 13], [4, 5]]))
+def test_check_hints_follow_the_mistake(capsys):
+    lesson00.check_batch_shape((1, 28, 28, 100))
+    assert "wrong order" in _one_line(capsys, "FAIL")
+    lesson01.check_same_padding(1)
+    assert "with P = 1 the output is 26 x 26" in _one_line(capsys, "FAIL")
+    lesson02.check_conv_output_shape([10, 3, 32, 32])
+    assert "one channel per FILTER" in _one_line(capsys, "FAIL")
+    lesson02.check_conv_param_count(1200)
+    assert "add the biases" in _one_line(capsys, "FAIL")
 
 
 # ----------------------------------------------------------------------- explorers, live --
+
+def _walk(w):
+    yield w
+    for c in getattr(w, "children", ()):
+        yield from _walk(c)
+
 
 def _sliders(box):
     return {w.description: w for w in _walk(box) if type(w).__name__ == "IntSlider"}
 
 
 def _shown(box):
-    """(printed text, PNG) currently in the explorer's output widget."""
-    out = [w for w in _walk(box) if type(w).__name__ == "Output"][0]
-    text = "".join(o.get("text", "") for o in out.outputs if o["output_type"] == "stream")
-    pngs = [o["data"]["image/png"] for o in out.outputs if o["output_type"] == "display_data"]
-    return text, pngs
+    """(printed text, [PNG, ...], stderr text) currently in the explorer's live output."""
+    out = [w for w in _walk(box) if "convlab-view" in getattr(w, "_dom_classes", ())]
+    assert len(out) == 1
+    outputs = out[0].outputs
+    text = "".join(o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] == "stdout")
+    err = "".join(o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] != "stdout")
+    pngs = [o["data"]["image/png"] for o in outputs if o["output_type"] == "display_data"]
+    return text, pngs, err
 
 
-@pytest.mark.parametrize("make", [widgets.output_size_explorer, widgets.conv_step_explorer])
-def test_explorer_redraws_text_and_figure_when_padding_or_stride_move(make):
+EXPLORERS = [(lesson00.demo_explorer, "A 3 x 3 grid has 9 cells"),
+             (lesson01.output_size_explorer, "Output size: OH = 4, OW = 4"),
+             (lesson02.conv_step_explorer, "Output size: OH = 2, OW = 2"),
+             (lesson02.conv_shapes_explorer, "Output size: OH = 5, OW = 5")]
+
+
+@pytest.mark.parametrize("make,first", EXPLORERS, ids=[e[0].__name__ for e in EXPLORERS])
+def test_every_control_redraws_text_and_picture(make, first):
+    """Each control in turn moves to one extreme and then the other: every move changes the text
+    or the picture, both are always there together, never a traceback."""
     box = make()
-    s = _sliders(box)
-    text, pngs = _shown(box)
-    assert text.startswith("Output size:") and len(pngs) == 1
-    for name in ("stride", "padding"):
-        s[name].value = s[name].value + 1
-        new_text, new_pngs = _shown(box)
-        assert new_text.startswith("Output size:") and len(new_pngs) == 1
-        assert new_text.splitlines()[0] != text.splitlines()[0], name
-        assert new_pngs != pngs, name
-        text, pngs = new_text, new_pngs
+    assert "convlab-explorer" in box._dom_classes
+    text, pngs, err = _shown(box)
+    assert text.startswith(first) and len(pngs) == 1 and not err
+    for name, s in _sliders(box).items():
+        for target in ((s.max, s.min) if s.value != s.max else (s.min, s.max)):
+            before = _shown(box)
+            s.value = target
+            now = _shown(box)
+            assert now != before, f"{name} -> {target} changed nothing"
+            text, pngs, err = now
+            assert not err, err
+            assert text.startswith(("Output size:", "A ")) and len(pngs) == 1, name
     assert not plt.get_fignums()  # every drawn figure was closed
 
 
+def test_stride_shows_when_the_filter_does_not_fit():
+    """With the filter too big on both axes the picture cannot change with the stride; the
+    text still does."""
+    box = lesson01.output_size_explorer(H=1, W=1, FH=7, FW=7, padding=0, stride=1)
+    s = _sliders(box)
+    text, pngs, _ = _shown(box)
+    assert text.startswith("Output size: none") and "Stride 1 plays no part" in text
+    s["stride"].value = 4
+    text, pngs, _ = _shown(box)
+    assert "Stride 4 plays no part" in text and len(pngs) == 1
+
+
 def test_explorer_output_matches_the_view():
-    box = widgets.output_size_explorer()
+    box = lesson01.output_size_explorer()
     s = _sliders(box)
     s["H"].value, s["FH"].value, s["padding"].value, s["stride"].value = 7, 3, 0, 3
-    assert _shown(box)[0].strip() == widgets.output_size_report(7, 4, 3, 3, 0, 3)["text"]
+    assert _shown(box)[0].strip() == lesson01.output_size_report(7, 4, 3, 3, 0, 3)["text"]
     s["FH"].value = 7
     s["H"].value = 4
     s["padding"].value = 1                # 7 > 4 + 2: the filter does not fit, no traceback
-    text, pngs = _shown(box)
-    assert text.startswith("Output size: none") and len(pngs) == 1
+    text, pngs, err = _shown(box)
+    assert text.startswith("Output size: none") and len(pngs) == 1 and not err
 
 
-def test_shapes_and_demo_explorers_show_text_and_figure():
-    for box, first in ((widgets.conv_shapes_explorer(), "Output size: OH = 5, OW = 5"),
-                       (widgets.demo_explorer(), "A 3 x 3 grid has 9 cells")):
-        text, pngs = _shown(box)
-        assert text.startswith(first) and len(pngs) == 1
+def test_conv_step_explorer_shows_the_view_of_its_sliders():
+    box = lesson02.conv_step_explorer()
+    s = _sliders(box)
+    s["padding"].value, s["step"].value, s["bias"].value = 1, 2, 3
+    assert _shown(box)[0].strip() == lesson02.conv_step_report(1, 1, 2, 3)["text"]
+
+
+# ---------------------------------------------------------------------------- notebooks --
+
+@pytest.mark.parametrize("name,module", [("00_start_here", "lesson00"), ("01_output_size", "lesson01"),
+                                         ("02_convolution", "lesson02")])
+def test_notebook_imports_its_lesson_module_not_the_old_ones(name, module):
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert f"from convlab.lessons.{module} import" in code or \
+        re.search(rf"from convlab\.lessons import .*\b{module}\b", code)
+    assert not re.search(r"convlab\.(widgets|plots|exercises)\b", code)
+    assert not re.search(r"from convlab import .*\b(widgets|plots|exercises)\b", code)

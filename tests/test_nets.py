@@ -211,3 +211,58 @@ def test_build_net_names_and_other_nets_run():
         assert out.shape == (2, 10) and out.dtype == np.float32, name
     with pytest.raises(ValueError, match="net"):
         build_net("resnet")
+
+
+# ------------------------------------------------------------------------------- the registry --
+
+def test_registry_is_the_one_source_of_names_and_configs(tmp_path):
+    """Every registered net describes itself by its registry name and its constructor arguments
+    (nothing hand-written per class), and load_net rebuilds it from that alone."""
+    from convlab.cli import NET_NAMES
+    from convlab.nets import NETS
+    assert list(NET_NAMES) == list(NETS) == ["simple", "lenet", "lenet-modern", "alexnet", "deep"]
+    for name, (cls, fixed) in NETS.items():
+        net = build_net(name, seed=0, input_dim=(1, 16, 16), output_size=3,
+                        **({"width": 0.25} if name == "alexnet" else {}))
+        assert type(net) is cls and net.config["net"] == name
+        assert not set(fixed) & set(net.config["kwargs"])
+        assert net.config["kwargs"]["input_dim"] == [1, 16, 16]
+        assert net.config["kwargs"]["output_size"] == 3
+        path = str(tmp_path / f"{name}.npz")
+        net.save_params(path)
+        back = load_net(path)
+        assert type(back) is cls and back.config == net.config and back.shapes == net.shapes
+    # built directly, a net finds its registry name too
+    assert LeNet(modern=True).config["net"] == "lenet-modern"
+    assert LeNet().config == {"net": "lenet", "kwargs": {"input_dim": [1, 28, 28], "output_size": 10}}
+    with pytest.raises(ValueError, match=r"fixes \['modern'\]"):
+        build_net("lenet-modern", modern=False)
+
+
+def test_unregistered_nets_are_stored_as_their_layers(tmp_path):
+    class Tiny(Net):
+        def __init__(self, seed=None, dtype=np.float64):
+            super().__init__((1, 4, 4), [("affine", dict(size=3))], 0.1, seed, dtype)
+
+    a = Tiny(seed=0)
+    assert a.config["net"] is None and a.config["kwargs"]["spec"] == [["affine", {"size": 3}]]
+    a.save_params(str(tmp_path / "t.npz"))
+    b = load_net(str(tmp_path / "t.npz"), dtype=np.float64)
+    assert type(b) is Net and b.shapes == a.shapes
+    np.testing.assert_array_equal(b.params["W1"], a.params["W1"])
+
+
+@pytest.mark.parametrize("old, name", [
+    ({"class": "LeNet", "kwargs": {"input_dim": [1, 28, 28], "output_size": 10, "modern": True}},
+     "lenet-modern"),
+    ({"class": "SimpleConvNet", "kwargs": {"input_dim": [1, 28, 28], "hidden_size": 7}}, "simple"),
+])
+def test_configs_written_before_the_registry_still_load(tmp_path, old, name):
+    import json
+    net = build_net(name, seed=0, **{k: v for k, v in old["kwargs"].items()
+                                     if k not in ("modern", "input_dim")})
+    path = tmp_path / "old.npz"
+    np.savez(path, __config__=np.array(json.dumps(old)), **net.params)
+    back = load_net(str(path))
+    assert back.config["net"] == name
+    np.testing.assert_array_equal(back.params["W1"], net.params["W1"])

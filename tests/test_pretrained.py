@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 from convlab.data import FILES, load_mnist
+from convlab.nets import NETS
 from convlab.pretrained import WEIGHTS_DIR, available, load_history, load_pretrained, weights_path
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED = ["alexnet", "deep", "lenet", "lenet_modern", "simple_convnet"]
-CLASSES = {"simple_convnet": "SimpleConvNet", "lenet": "LeNet", "lenet_modern": "LeNet",
-           "alexnet": "AlexNetStyle", "deep": "DeepConvNet"}
+EXPECTED = ["simple", "lenet", "lenet-modern", "alexnet", "deep"]
 SHIPPED = [n for n in EXPECTED if n in available()]
 
 
@@ -31,29 +30,30 @@ def mnist_test():
     pytest.skip(message)
 
 
-def test_simple_convnet_is_shipped():
-    assert "simple_convnet" in available()
+def test_every_registered_net_is_shipped():
+    assert list(NETS) == EXPECTED                     # the registry's names are the CLI's
+    assert available() == EXPECTED
 
 
-def test_every_weights_file_is_small_and_expected():
-    files = os.listdir(WEIGHTS_DIR)
+def test_every_weights_file_is_small_and_named_after_the_registry():
+    files = sorted(os.listdir(WEIGHTS_DIR))
     for f in files:
         assert os.path.getsize(os.path.join(WEIGHTS_DIR, f)) < 2 * 1024 * 1024, f
-    assert set(available()) <= set(EXPECTED)
+    assert files == sorted(n + s for n in NETS for s in (".npz", "_history.json", "_accuracy.png"))
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="simple_convnet") as e:
+    with pytest.raises(ValueError, match="lenet-modern") as e:
         load_pretrained("resnet")
     assert "'resnet'" in str(e.value)
     with pytest.raises(ValueError, match="kind"):
-        weights_path("simple_convnet", "weights")
+        weights_path("simple", "weights")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_loads_float32_with_consistent_history(name):
     net = load_pretrained(name)
-    assert type(net).__name__ == CLASSES[name]
+    assert type(net) is NETS[name][0] and net.config["net"] == name
     assert all(p.dtype == np.float32 and np.all(np.isfinite(p)) for p in net.params.values())
     with np.load(weights_path(name), allow_pickle=False) as z:
         assert all(z[k].dtype == np.float32 for k in z.files if k != "__config__")
@@ -62,7 +62,7 @@ def test_loads_float32_with_consistent_history(name):
     assert epochs >= 1 and len(h["train_acc"]) == len(h["epoch_seconds"]) == epochs
     assert len(h["loss"]) == epochs * h["config"]["steps_per_epoch"]
     assert h["config"]["train_size"] == 60000 and h["config"]["test_size"] == 10000
-    assert h["command"].startswith("python -m convlab train")
+    assert h["command"].startswith(f"python -m convlab train --net {name} ")
     assert os.path.isfile(weights_path(name, "curve"))
 
 
@@ -74,15 +74,15 @@ def test_scores_what_its_history_says(name, mnist_test):
     assert acc == pytest.approx(load_history(name)["test_acc"][-1], abs=5e-4)
 
 
-def test_simple_convnet_beats_the_chapter(mnist_test):
+def test_simple_beats_the_chapter(mnist_test):
     x, t = mnist_test
     assert len(t) == 10000
-    assert load_pretrained("simple_convnet").accuracy(x, t, batch_size=500) >= 0.989
+    assert load_pretrained("simple").accuracy(x, t, batch_size=500) >= 0.989
 
 
 @pytest.mark.skipif("deep" not in SHIPPED, reason="deep net not shipped")
 def test_deep_net_is_the_best(mnist_test):
     x, t = mnist_test
     deep = load_pretrained("deep").accuracy(x, t, batch_size=500)
-    simple = load_pretrained("simple_convnet").accuracy(x, t, batch_size=500)
+    simple = load_pretrained("simple").accuracy(x, t, batch_size=500)
     assert deep > simple

@@ -110,7 +110,7 @@ def test_history_contents_and_learning():
     assert h["best_test_acc"] == max(h["test_acc"])
     assert h["test_acc"][h["best_epoch"] - 1] == h["best_test_acc"]
     assert h["config"]["mini_batch_size"] == 20 and h["config"]["optimizer"] == "adam"
-    assert h["config"]["net"]["class"] == "Net"
+    assert h["config"]["net"]["net"] is None and h["config"]["net"]["kwargs"]["spec"]
     assert not h["interrupted"] and not h["stopped_by_time_limit"]
     json.dumps(h)                                            # JSON-friendly as is
 

@@ -1,0 +1,149 @@
+"""Worked solutions of the implement-it exercises (``convlab.lessons.implement``), on demand.
+
+Each is written the way a learner could write it: plain loops where the exercise allows them
+(the naive forward passes and the backward passes), the book's vectorised loop over the kernel
+offsets for im2col and col2im. They are deliberately not the library's code (``convlab.layers``
+is faster and more general); the checks compare the two.
+
+    from convlab.lessons import solutions
+    solutions.show("conv2d_naive")      # prints the solution's source
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+__all__ = ["NAMES", "show", "conv2d_naive", "max_pool_naive", "im2col", "col2im",
+           "conv_backward", "max_pool_backward"]
+
+
+def conv2d_naive(x, W, b, stride=1, pad=0):
+    """Lesson 2: convolution forward with loops, (N, C, H, W) -> (N, FN, OH, OW)."""
+    N, C, H, W_ = x.shape                          # W_ : the width (W is the weights)
+    FN, _, FH, FW = W.shape
+    OH = (H + 2 * pad - FH) // stride + 1
+    OW = (W_ + 2 * pad - FW) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))   # zeros on every side
+    out = np.zeros((N, FN, OH, OW), dtype=x.dtype)             # (N, FN, OH, OW)
+    for n in range(N):
+        for f in range(FN):
+            for oy in range(OH):
+                for ox in range(OW):
+                    y, xx = oy * stride, ox * stride           # the window's top-left corner
+                    window = xp[n, :, y:y + FH, xx:xx + FW]    # (C, FH, FW)
+                    out[n, f, oy, ox] = np.sum(window * W[f]) + b[f]
+    return out
+
+
+def max_pool_naive(x, pool_h, pool_w, stride=1, pad=0):
+    """Lesson 3: max pooling forward with loops, (N, C, H, W) -> (N, C, OH, OW)."""
+    N, C, H, W = x.shape
+    OH = (H + 2 * pad - pool_h) // stride + 1
+    OW = (W + 2 * pad - pool_w) // stride + 1
+    # -inf padding: a padded cell never wins, even against negative numbers
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+    out = np.zeros((N, C, OH, OW), dtype=x.dtype)              # (N, C, OH, OW)
+    for n in range(N):
+        for c in range(C):                                      # each channel on its own
+            for oy in range(OH):
+                for ox in range(OW):
+                    y, xx = oy * stride, ox * stride
+                    out[n, c, oy, ox] = xp[n, c, y:y + pool_h, xx:xx + pool_w].max()
+    return out
+
+
+def im2col(x, filter_h, filter_w, stride=1, pad=0):
+    """Lesson 4: the book's im2col, (N, C, H, W) -> (N*OH*OW, C*FH*FW)."""
+    N, C, H, W = x.shape
+    OH = (H + 2 * pad - filter_h) // stride + 1
+    OW = (W + 2 * pad - filter_w) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    col = np.zeros((N, C, filter_h, filter_w, OH, OW), dtype=x.dtype)
+    # Loop over the FH*FW kernel offsets only: offset (i, j) of every window at once is a
+    # strided slice of the padded image, (N, C, OH, OW).
+    for i in range(filter_h):
+        for j in range(filter_w):
+            col[:, :, i, j] = xp[:, :, i:i + stride * OH:stride, j:j + stride * OW:stride]
+    # (N, C, FH, FW, OH, OW) -> (N, OH, OW, C, FH, FW): one row per window, channel first
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * OH * OW, -1)
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """Lesson 4: the book's col2im, (N*OH*OW, C*FH*FW) -> (N, C, H, W), overlaps summed."""
+    N, C, H, W = input_shape
+    OH = (H + 2 * pad - filter_h) // stride + 1
+    OW = (W + 2 * pad - filter_w) // stride + 1
+    # undo im2col's reshape and transpose: (N, OH, OW, C, FH, FW) -> (N, C, FH, FW, OH, OW)
+    c = col.reshape(N, OH, OW, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
+    img = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=col.dtype)   # padded
+    for i in range(filter_h):
+        for j in range(filter_w):
+            # += : a pixel in several windows collects every window's value
+            img[:, :, i:i + stride * OH:stride, j:j + stride * OW:stride] += c[:, :, i, j]
+    return img[:, :, pad:pad + H, pad:pad + W]                  # cut the padding off
+
+
+def conv_backward(x, W, b, dout, stride=1, pad=0):
+    """Lesson 5: convolution backward with loops -> (dx (N, C, H, W), dW (FN, C, FH, FW), db (FN,))."""
+    N, C, H, W_ = x.shape
+    FN, _, FH, FW = W.shape
+    _, _, OH, OW = dout.shape                                  # (N, FN, OH, OW)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxp = np.zeros_like(xp)                                    # gradient of the padded input
+    dW = np.zeros_like(W)                                      # (FN, C, FH, FW)
+    db = dout.sum(axis=(0, 2, 3))                              # (FN,): b[f] was added everywhere
+    for n in range(N):
+        for f in range(FN):
+            for oy in range(OH):
+                for ox in range(OW):
+                    y, xx = oy * stride, ox * stride
+                    g = dout[n, f, oy, ox]
+                    # out[n, f, oy, ox] = sum(window * W[f]) + b[f], so:
+                    dW[f] += g * xp[n, :, y:y + FH, xx:xx + FW]       # (C, FH, FW)
+                    dxp[n, :, y:y + FH, xx:xx + FW] += g * W[f]       # overlaps add up
+    dx = dxp[:, :, pad:pad + H, pad:pad + W_]                  # the padding has no gradient
+    return dx, dW, db
+
+
+def max_pool_backward(x, dout, pool_h, pool_w, stride=1, pad=0):
+    """Lesson 5: max pooling backward with loops, dout (N, C, OH, OW) -> dx (N, C, H, W)."""
+    N, C, H, W = x.shape
+    _, _, OH, OW = dout.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+    dxp = np.zeros_like(xp)
+    for n in range(N):
+        for c in range(C):
+            for oy in range(OH):
+                for ox in range(OW):
+                    y, xx = oy * stride, ox * stride
+                    window = xp[n, c, y:y + pool_h, xx:xx + pool_w]
+                    i, j = np.unravel_index(np.argmax(window), window.shape)  # FIRST maximum
+                    dxp[n, c, y + i, xx + j] += dout[n, c, oy, ox]          # overlaps add up
+    return dxp[:, :, pad:pad + H, pad:pad + W]
+
+
+#: The implement-it solutions, in lesson order (the same names as the exercises).
+NAMES = ("conv2d_naive", "max_pool_naive", "im2col", "col2im", "conv_backward", "max_pool_backward")
+
+#: Worked answers of the number and shape exercises: name -> (answer, how to get it). Each lesson
+#: range adds its own block below; tests feed every answer to its check (tests/test_lessons_*.py).
+ANSWERS: dict[str, tuple[object, str]] = {}
+
+# ---- lessons 0-2 ----
+
+# ---- lessons 3-5 ----
+
+# ---- lessons 6-8 ----
+
+
+def show(name: str) -> None:
+    """Print the solution ``name``: the source of an implement-it solution (``NAMES``), or a worked
+    answer (``ANSWERS``) with how to get it. The lessons call it only when the learner asks."""
+    if name in NAMES:
+        print(inspect.getsource(globals()[name]))
+    elif name in ANSWERS:
+        answer, how = ANSWERS[name]
+        print(f"{how}\nAnswer: {answer!r}")
+    else:
+        raise ValueError(f"name must be one of {', '.join(NAMES + tuple(ANSWERS))}, got {name!r}")
