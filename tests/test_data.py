@@ -1,7 +1,8 @@
-"""Tests for convlab.data: the real MNIST files, refusal of bad files, and downloads from a local
-HTTP server on 127.0.0.1 (no internet is used)."""
+"""Tests for convlab.data: the real MNIST and Fashion-MNIST files, refusal of bad files, finding
+the folder, and downloads from a local HTTP server on 127.0.0.1 (no internet is used)."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import http.server
@@ -9,6 +10,8 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,11 +19,23 @@ import numpy as np
 import pytest
 
 from convlab import data
-from convlab.data import (FILES, MNISTFileError, MNISTUnavailableError, default_data_dir,
-                          download_mnist, find_mnist_dir, load_mnist, read_idx)
+from convlab.data import (DATASETS, FILES, DataFileError, DataUnavailableError, MNISTFileError,
+                          MNISTUnavailableError, available, download_dataset, find_data_dir,
+                          load_dataset, load_mnist, read_idx, require)
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_MIRRORS = list(data.MIRRORS)  # captured before any test patches it
+# captured before any test patches the registry
+SHIPPED_MIRRORS = {name: list(ds.mirrors) for name, ds in DATASETS.items()}
+
+
+def patch(monkeypatch, name, **changes):
+    """Replace fields of DATASETS[name] (a frozen dataclass) for one test."""
+    monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], **changes))
+
+
+def set_sha(monkeypatch, file, digest, name="mnist"):
+    """Make ``digest`` the expected sha256 of ``file`` of dataset ``name`` for one test."""
+    patch(monkeypatch, name, sha256={**DATASETS[name].sha256, file: digest})
 
 # Label counts of the original files (0..9), from ../shared/data/mnist/README.md.
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -144,13 +159,16 @@ def make_payloads(n_train=7, n_test=3, seed=0) -> dict[str, bytes]:
     return out
 
 
+def use_payloads(monkeypatch, p, name="mnist"):
+    """Make the sha256 values of payloads ``p`` the expected ones of dataset ``name``."""
+    patch(monkeypatch, name, sha256={n: hashlib.sha256(b).hexdigest() for n, b in p.items()})
+    return p
+
+
 @pytest.fixture
 def payloads(monkeypatch):
-    """Synthetic payloads whose sha256 values replace the published ones for this test."""
-    p = make_payloads()
-    for name, raw_bytes in p.items():
-        monkeypatch.setitem(data.SHA256, name, hashlib.sha256(raw_bytes).hexdigest())
-    return p
+    """Synthetic payloads whose sha256 values replace MNIST's published ones for this test."""
+    return use_payloads(monkeypatch, make_payloads())
 
 
 def write_dir(directory: Path, payloads: dict[str, bytes], compress=True) -> Path:
@@ -165,9 +183,11 @@ def write_dir(directory: Path, payloads: dict[str, bytes], compress=True) -> Pat
 
 @pytest.fixture(autouse=True)
 def no_env(monkeypatch):
-    """Tests start with neither env var set, so nothing reaches the real mirrors by accident."""
-    monkeypatch.delenv("CONVLAB_MNIST_MIRRORS", raising=False)
-    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/never-used/"])
+    """Tests start with no mirror env var set and every dataset's mirrors on a port where nothing
+    listens, so nothing reaches the real mirrors by accident."""
+    for name, ds in DATASETS.items():
+        monkeypatch.delenv(ds.env_mirrors, raising=False)
+        patch(monkeypatch, name, mirrors=("http://127.0.0.1:9/never-used/",))
 
 
 def expected_arrays(payloads):
@@ -234,8 +254,8 @@ def test_lookup_order(payloads, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("CONVLAB_MNIST_DIR", str(good))
-    assert find_mnist_dir() == good
-    assert find_mnist_dir(empty) == empty  # the argument wins over the env var
+    assert find_data_dir("mnist") == good
+    assert find_data_dir("mnist", empty) == empty  # the argument wins over the env var
     (x, _), _ = load_mnist(download=False)  # env var used
     assert x.shape == (7, 784)
     monkeypatch.setenv("CONVLAB_MNIST_DIR", str(empty))
@@ -244,7 +264,7 @@ def test_lookup_order(payloads, tmp_path, monkeypatch):
     (x, _), _ = load_mnist(data_dir=good, download=False)  # argument used
     assert x.shape == (7, 784)
     monkeypatch.delenv("CONVLAB_MNIST_DIR")
-    assert find_mnist_dir() == default_data_dir() == REPO / "data" / "mnist"
+    assert find_data_dir("mnist") == DATASETS["mnist"].default_dir == REPO / "data" / "mnist"
 
 
 def test_download_false_names_the_directory_and_files(tmp_path):
@@ -280,7 +300,7 @@ def test_flipped_pixel_byte_fails_checksum(payloads, tmp_path):
     b = bytearray(target.read_bytes())
     b[16 + 5] ^= 0xFF
     target.write_bytes(bytes(b))
-    refuse(d, target, "sha256", data.SHA256[FILES[2]])
+    refuse(d, target, "sha256", DATASETS["mnist"].sha256[FILES[2]])
 
 
 def test_flipped_byte_inside_gzip_is_refused(payloads, tmp_path):
@@ -364,14 +384,14 @@ def test_not_an_idx_file(payloads, tmp_path):
 
 def test_wrong_image_size(payloads, tmp_path, monkeypatch):
     bad = idx_images(np.zeros((7, 27, 28)))
-    monkeypatch.setitem(data.SHA256, FILES[0], hashlib.sha256(bad).hexdigest())
+    set_sha(monkeypatch, FILES[0], hashlib.sha256(bad).hexdigest())
     d = write_dir(tmp_path / "m", {**payloads, FILES[0]: bad})
     refuse(d, d / f"{FILES[0]}.gz", "27x28", "expected 28x28")
 
 
 def test_count_mismatch(payloads, tmp_path, monkeypatch):
     bad = idx_labels(np.zeros(6))
-    monkeypatch.setitem(data.SHA256, FILES[1], hashlib.sha256(bad).hexdigest())
+    set_sha(monkeypatch, FILES[1], hashlib.sha256(bad).hexdigest())
     d = write_dir(tmp_path / "m", {**payloads, FILES[1]: bad})
     msg = refuse(d, d / f"{FILES[1]}.gz", "7 images", "6 labels")
     assert str(d / f"{FILES[0]}.gz") in msg
@@ -379,9 +399,9 @@ def test_count_mismatch(payloads, tmp_path, monkeypatch):
 
 def test_label_out_of_range(payloads, tmp_path, monkeypatch):
     bad = idx_labels(np.array([0, 1, 10]))
-    monkeypatch.setitem(data.SHA256, FILES[3], hashlib.sha256(bad).hexdigest())
+    set_sha(monkeypatch, FILES[3], hashlib.sha256(bad).hexdigest())
     d = write_dir(tmp_path / "m", {**payloads, FILES[3]: bad})
-    refuse(d, d / f"{FILES[3]}.gz", "label 10", "0..9")
+    refuse(d, d / f"{FILES[3]}.gz", "label 10", "expected class indices 0..9")
 
 
 def test_published_checksums_are_used_by_default(tmp_path):
@@ -501,7 +521,7 @@ def test_only_missing_files_are_downloaded(server, payloads, tmp_path):
 @pytest.mark.parametrize("bad", ["wrong", "garbage", "drop", "missing"])
 def test_bad_mirror_falls_through_to_good_one(server, payloads, tmp_path, bad):
     d = tmp_path / "m"
-    download_mnist(d, mirrors=[server.url(bad), server.url("good")], progress=False)
+    download_dataset("mnist", d, mirrors=[server.url(bad), server.url("good")], progress=False)
     assert listing(d) == FINAL  # no temp files left, every final file present
     for name in FILES:
         assert gzip.decompress((d / f"{name}.gz").read_bytes()) == payloads[name]
@@ -516,15 +536,17 @@ def test_mirrors_from_env_var(server, tmp_path, monkeypatch, dead_url):
 
 
 def test_module_mirror_list_is_the_default(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MIRRORS", [server.url("good")])
+    patch(monkeypatch, "mnist", mirrors=(server.url("good"),))
     load_mnist(data_dir=tmp_path / "m")
     assert len(server.requests) == 4
 
 
-def test_shipped_mirrors():
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_shipped_mirrors(name):
     """At least two https mirrors by default (checked without touching the network)."""
-    assert len(SHIPPED_MIRRORS) >= 2 and len(set(SHIPPED_MIRRORS)) == len(SHIPPED_MIRRORS)
-    assert all(m.startswith("https://") for m in SHIPPED_MIRRORS)
+    mirrors = SHIPPED_MIRRORS[name]
+    assert len(mirrors) >= 2 and len(set(mirrors)) == len(mirrors)
+    assert all(m.startswith("https://") and m.endswith("/") for m in mirrors)
 
 
 @pytest.mark.parametrize("bad", ["wrong", "drop"])
@@ -540,7 +562,7 @@ def test_only_bad_mirrors_leave_nothing(server, tmp_path, bad):
 
 def test_timeout_falls_through(server, payloads, tmp_path):
     d = tmp_path / "m"
-    download_mnist(d, mirrors=[server.url("slow"), server.url("good")], timeout=0.3,
+    download_dataset("mnist", d, mirrors=[server.url("slow"), server.url("good")], timeout=0.3,
                    progress=False)
     assert listing(d) == FINAL
     assert server.requests[0] == f"/slow/{FILES[0]}.gz"
@@ -566,7 +588,7 @@ def test_all_mirrors_dead_gives_one_clear_error(tmp_path, dead_url, server):
 def test_failure_keeps_verified_files(server, payloads, tmp_path, monkeypatch):
     """If the third file fails everywhere, the two verified ones stay; nothing else is left."""
     d = tmp_path / "m"
-    monkeypatch.setitem(data.SHA256, FILES[2], "0" * 64)
+    set_sha(monkeypatch, FILES[2], "0" * 64)
     with pytest.raises(MNISTUnavailableError, match="2 of 4 files are missing"):
         load_mnist(data_dir=d, mirrors=[server.url("good")])
     assert listing(d) == sorted(f"{n}.gz" for n in FILES[:2])
@@ -576,7 +598,7 @@ def test_keyboard_interrupt_removes_temp_file(server, tmp_path, monkeypatch):
     d = tmp_path / "m"
     seen = []
 
-    def interrupt(path, name):
+    def interrupt(path, sha256):
         seen.append(path)
         assert path.exists() and path.name.endswith(".part")
         raise KeyboardInterrupt
@@ -595,11 +617,13 @@ def test_corrupt_present_file_is_not_replaced_by_download(server, payloads, tmp_
     assert server.requests == []
 
 
-def test_unwritable_directory_is_reported(tmp_path, server):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    with pytest.raises(MNISTUnavailableError, match="cannot create"):
-        load_mnist(data_dir=blocker / "mnist", mirrors=[server.url("good")])
+def test_uncreatable_directory_is_reported(tmp_path, server, monkeypatch):
+    def refuse_mkdir(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", refuse_mkdir)
+    with pytest.raises(MNISTUnavailableError, match="cannot create .*Permission denied"):
+        load_mnist(data_dir=tmp_path / "mnist", mirrors=[server.url("good")])
     assert server.requests == []
 
 
@@ -615,7 +639,7 @@ def test_directory_without_write_access_is_reported(tmp_path, server, monkeypatc
 
 def test_bad_timeout(tmp_path):
     with pytest.raises(ValueError, match="timeout must be a positive number"):
-        download_mnist(tmp_path, timeout=0)
+        download_dataset("mnist", tmp_path, timeout=0)
 
 
 def test_real_files_served_and_downloaded(mnist_dir, tmp_path):
