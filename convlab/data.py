@@ -56,7 +56,7 @@ from typing import Mapping
 import numpy as np
 
 __all__ = ["load_dataset", "load_mnist", "available", "require", "download_dataset",
-           "find_data_dir", "read_idx", "Dataset", "DATASETS", "DataUnavailableError",
+           "find_data_dir", "find_mnist_dir", "read_idx", "Dataset", "DATASETS", "DataUnavailableError",
            "DataFileError", "MNISTUnavailableError", "MNISTFileError", "FILES", "SHA256", "MIRRORS"]
 
 # Order matters: (train images, train labels, test images, test labels). Both datasets use these
@@ -296,6 +296,11 @@ def find_data_dir(name, data_dir=None) -> Path:
         if candidate.is_dir() and not _missing(candidate):
             return candidate
     return _check_folder(ds.default_dir, "the default data folder", ds)
+
+
+def find_mnist_dir(data_dir=None) -> Path:
+    """``find_data_dir("mnist", data_dir)`` (used by lesson 0)."""
+    return find_data_dir("mnist", data_dir)
 
 
 def available(name, data_dir=None) -> bool:

@@ -265,6 +265,8 @@ def test_lookup_order(payloads, tmp_path, monkeypatch):
     assert x.shape == (7, 784)
     monkeypatch.delenv("CONVLAB_MNIST_DIR")
     assert find_data_dir("mnist") == DATASETS["mnist"].default_dir == REPO / "data" / "mnist"
+    assert data.find_mnist_dir() == find_data_dir("mnist")
+    assert data.find_mnist_dir(empty) == empty
 
 
 def test_download_false_names_the_directory_and_files(tmp_path):
