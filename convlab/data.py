@@ -55,9 +55,10 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["load_dataset", "load_mnist", "available", "require", "download_dataset",
-           "find_data_dir", "find_mnist_dir", "read_idx", "Dataset", "DATASETS", "DataUnavailableError",
-           "DataFileError", "MNISTUnavailableError", "MNISTFileError", "FILES", "SHA256", "MIRRORS"]
+__all__ = ["load_dataset", "load_mnist", "available", "require", "how_to_get",
+           "download_dataset", "find_data_dir", "find_mnist_dir", "read_idx", "Dataset",
+           "DATASETS", "DataUnavailableError", "DataFileError", "MNISTUnavailableError",
+           "MNISTFileError", "FILES", "SHA256", "MIRRORS"]
 
 # Order matters: (train images, train labels, test images, test labels). Both datasets use these
 # names, 28x28 images and labels 0..9.
@@ -335,11 +336,12 @@ def _where_to_put(ds: Dataset, directory: Path) -> str:
             f"`python -m convlab.data {ds.name}` where the network is reachable.")
 
 
-def how_to_get(name) -> str:
-    """One line saying where dataset ``name`` was looked for and how to get it."""
+def how_to_get(name, python: str = "python") -> str:
+    """One line saying where dataset ``name`` was looked for and how to get it (``python``: how
+    to call the Python that has convlab, e.g. ``.venv/bin/python``)."""
     ds = get_dataset(name)
-    return (f"{ds.title} is not in {find_data_dir(name)}: run `python -m convlab.data {ds.name}` "
-            f"(downloads it) or set {ds.env_dir} to a folder holding its four files")
+    return (f"{ds.title} is not in {find_data_dir(name)}: run `{python} -m convlab.data "
+            f"{ds.name}` (downloads it) or set {ds.env_dir} to a folder holding its four files")
 
 
 # ---------------------------------------------------------------------------------------------
