@@ -68,13 +68,16 @@ test-notebooks: install
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks in notebooks/"; exit 1; fi; \
 	status=0; \
 	runnable=$$($(PY) scripts/notebook_needs.py $(NOTEBOOKS)) || status=1; \
+	ran=0; \
 	for nb in $$runnable; do \
-	  t=$$SECONDS; \
+	  t=$$SECONDS; ran=$$((ran + 1)); \
 	  $(PYTEST) -q --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) \
 	    --nbval-cell-timeout=300 "$$nb" \
 	    || { status=1; echo "*** $$nb FAILED"; }; \
 	  echo "=== nbval $$nb: $$((SECONDS - t)) s"; \
 	done; \
+	echo "=== test-notebooks: $$ran of $(words $(NOTEBOOKS)) lessons run" \
+	  "($$(( $(words $(NOTEBOOKS)) - ran )) not run for missing data or bad metadata, see above)"; \
 	exit $$status
 
 test-browser: install
@@ -87,7 +90,7 @@ test-browser: install
 VENV310 ?= .venv310
 test-py310:
 	@py=""; \
-	for c in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+	for c in python3.10 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10; do \
 	  if "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
 	    py=$$c; break; \
 	  fi; \
