@@ -4,8 +4,8 @@
 #   make test       install into .venv (if needed) and run the whole suite:
 #                   unit tests, strict nbval over every notebook, the real-browser tests
 #
-# Other targets: install, test-unit, test-notebooks, test-browser, notebooks, bench, clean.
-# Only Python 3 (>= 3.10), make and bash are needed; everything else goes into .venv.
+# Other targets: install, test-unit, test-notebooks, test-browser, test-py310, data, notebooks,
+# bench, clean. Only Python 3 (>= 3.10), make and bash are needed; everything else goes into .venv.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -24,7 +24,8 @@ STAMP  := $(VENV)/.convlab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 SANITIZE  := notebooks/nbval_sanitize.cfg
 
-.PHONY: help install lab test test-unit test-notebooks test-browser notebooks bench clean distclean
+.PHONY: help install lab test test-unit test-notebooks test-browser test-py310 data notebooks bench \
+        clean distclean
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -60,21 +61,55 @@ test-unit: install
 	$(PYTEST) tests --ignore=tests/browser --durations=10
 
 # Strict nbval (not --nbval-lax), one notebook per pytest run so each lesson's run time is shown
-# and a failure in one lesson does not hide the others.
+# and a failure in one lesson does not hide the others. A lesson whose data is not on disk (its
+# metadata "convlab": {"needs": [...]}) is not run: SKIPPED, with one line saying how to get the
+# data, or FAILED under CONVLAB_REQUIRE_MNIST=1 (scripts/notebook_needs.py; it downloads nothing).
 test-notebooks: install
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks in notebooks/"; exit 1; fi; \
 	status=0; \
-	for nb in $(NOTEBOOKS); do \
-	  t=$$SECONDS; \
+	runnable=$$($(PY) scripts/notebook_needs.py $(NOTEBOOKS)) || status=1; \
+	ran=0; \
+	for nb in $$runnable; do \
+	  t=$$SECONDS; ran=$$((ran + 1)); \
 	  $(PYTEST) -q --nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) \
 	    --nbval-cell-timeout=300 "$$nb" \
 	    || { status=1; echo "*** $$nb FAILED"; }; \
 	  echo "=== nbval $$nb: $$((SECONDS - t)) s"; \
 	done; \
+	echo "=== test-notebooks: $$ran of $(words $(NOTEBOOKS)) lessons run" \
+	  "($$(( $(words $(NOTEBOOKS)) - ran )) not run for missing data or bad metadata, see above)"; \
 	exit $$status
 
 test-browser: install
 	$(PYTEST) tests/browser -v
+
+# The unit tests again under the lowest Python the project supports, 3.10 (python3.10 on PATH,
+# else pyenv's), in their own venv $(VENV310) without torch or JupyterLab, so that a construct
+# newer than 3.10 cannot slip in. Hypothesis runs its 'quick' profile here (the full one runs in
+# test-unit). When no Python 3.10 is found: one SKIPPED line, exit 0.
+VENV310 ?= .venv310
+test-py310:
+	@py=""; \
+	for c in python3.10 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10; do \
+	  if "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
+	    py=$$c; break; \
+	  fi; \
+	done; \
+	if [ -z "$$py" ]; then echo "=== SKIPPED test-py310: no Python 3.10 on this machine"; exit 0; fi; \
+	if ! $(VENV310)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then \
+	  rm -rf $(VENV310) && "$$py" -m venv $(VENV310); \
+	fi; \
+	if [ ! -f $(VENV310)/.convlab-installed ] || [ pyproject.toml -nt $(VENV310)/.convlab-installed ]; then \
+	  $(VENV310)/bin/python -m pip install --disable-pip-version-check -q -e '.[test]'; \
+	  touch $(VENV310)/.convlab-installed; \
+	fi; \
+	echo "=== unit tests under $$($(VENV310)/bin/python --version) ($$py)"; \
+	HYPOTHESIS_PROFILE=quick $(VENV310)/bin/python -m pytest -p no:cacheprovider tests \
+	  --ignore=tests/browser -q
+
+# Download the datasets the lessons use into data/ (only what is missing).
+data: install
+	$(PY) -m convlab.data mnist fashion-mnist
 
 # Re-execute every lesson in place, in order (after library changes). CONVLAB_MNIST_DIR is
 # passed on to the kernels. Add NB=notebooks/03_pooling.ipynb to run just one.
@@ -89,4 +124,4 @@ clean:
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) $(VENV310) *.egg-info

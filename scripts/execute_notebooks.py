@@ -8,7 +8,9 @@
 (the project's .venv), with the notebooks/ folder as working directory and the environment
 passed on, so CONVLAB_MNIST_DIR is honoured. A notebook is written back only if every cell ran
 without error; a failing one is left untouched, the error is reported and the others still run.
-Prints each notebook's run time; exits 1 if any failed.
+A notebook whose data (metadata "convlab": {"needs": [...]}) is not on disk is not started: it
+fails with one line saying how to get the data. Prints each notebook's run time; exits 1 if any
+failed.
 """
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+from convlab import data
+import notebook_needs  # scripts/notebook_needs.py (this folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -79,6 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     total = 0.0
     for path in paths:
+        try:
+            lacking = notebook_needs.missing(path)
+        except ValueError as exc:
+            lacking = [str(exc)]
+        if lacking:
+            failed.append(path.name)
+            why = "; ".join(data.how_to_get(n, sys.executable) if n in data.DATASETS else n
+                            for n in lacking)
+            print(f"{path.name:<40} FAILED, not run: {why}", flush=True)
+            continue
         print(f"running {path.name} ...", flush=True)
         start = time.perf_counter()
         try:

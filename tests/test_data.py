@@ -1,7 +1,8 @@
-"""Tests for convlab.data: the real MNIST files, refusal of bad files, and downloads from a local
-HTTP server on 127.0.0.1 (no internet is used)."""
+"""Tests for convlab.data: the real MNIST and Fashion-MNIST files, refusal of bad files, finding
+the folder, and downloads from a local HTTP server on 127.0.0.1 (no internet is used)."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import http.server
@@ -9,6 +10,8 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,11 +19,23 @@ import numpy as np
 import pytest
 
 from convlab import data
-from convlab.data import (FILES, MNISTFileError, MNISTUnavailableError, default_data_dir,
-                          download_mnist, find_mnist_dir, load_mnist, read_idx)
+from convlab.data import (DATASETS, FILES, DataFileError, DataUnavailableError, MNISTFileError,
+                          MNISTUnavailableError, available, download_dataset, find_data_dir,
+                          load_dataset, load_mnist, read_idx, require)
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_MIRRORS = list(data.MIRRORS)  # captured before any test patches it
+# captured before any test patches the registry
+SHIPPED_MIRRORS = {name: list(ds.mirrors) for name, ds in DATASETS.items()}
+
+
+def patch(monkeypatch, name, **changes):
+    """Replace fields of DATASETS[name] (a frozen dataclass) for one test."""
+    monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], **changes))
+
+
+def set_sha(monkeypatch, file, digest, name="mnist"):
+    """Make ``digest`` the expected sha256 of ``file`` of dataset ``name`` for one test."""
+    patch(monkeypatch, name, sha256={**DATASETS[name].sha256, file: digest})
 
 # Label counts of the original files (0..9), from ../shared/data/mnist/README.md.
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -144,13 +159,16 @@ def make_payloads(n_train=7, n_test=3, seed=0) -> dict[str, bytes]:
     return out
 
 
+def use_payloads(monkeypatch, p, name="mnist"):
+    """Make the sha256 values of payloads ``p`` the expected ones of dataset ``name``."""
+    patch(monkeypatch, name, sha256={n: hashlib.sha256(b).hexdigest() for n, b in p.items()})
+    return p
+
+
 @pytest.fixture
 def payloads(monkeypatch):
-    """Synthetic payloads whose sha256 values replace the published ones for this test."""
-    p = make_payloads()
-    for name, raw_bytes in p.items():
-        monkeypatch.setitem(data.SHA256, name, hashlib.sha256(raw_bytes).hexdigest())
-    return p
+    """Synthetic payloads whose sha256 values replace MNIST's published ones for this test."""
+    return use_payloads(monkeypatch, make_payloads())
 
 
 def write_dir(directory: Path, payloads: dict[str, bytes], compress=True) -> Path:
@@ -165,9 +183,11 @@ def write_dir(directory: Path, payloads: dict[str, bytes], compress=True) -> Pat
 
 @pytest.fixture(autouse=True)
 def no_env(monkeypatch):
-    """Tests start with neither env var set, so nothing reaches the real mirrors by accident."""
-    monkeypatch.delenv("CONVLAB_MNIST_MIRRORS", raising=False)
-    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/never-used/"])
+    """Tests start with no mirror env var set and every dataset's mirrors on a port where nothing
+    listens, so nothing reaches the real mirrors by accident."""
+    for name, ds in DATASETS.items():
+        monkeypatch.delenv(ds.env_mirrors, raising=False)
+        patch(monkeypatch, name, mirrors=("http://127.0.0.1:9/never-used/",))
 
 
 def expected_arrays(payloads):
@@ -234,8 +254,8 @@ def test_lookup_order(payloads, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("CONVLAB_MNIST_DIR", str(good))
-    assert find_mnist_dir() == good
-    assert find_mnist_dir(empty) == empty  # the argument wins over the env var
+    assert find_data_dir("mnist") == good
+    assert find_data_dir("mnist", empty) == empty  # the argument wins over the env var
     (x, _), _ = load_mnist(download=False)  # env var used
     assert x.shape == (7, 784)
     monkeypatch.setenv("CONVLAB_MNIST_DIR", str(empty))
@@ -244,7 +264,9 @@ def test_lookup_order(payloads, tmp_path, monkeypatch):
     (x, _), _ = load_mnist(data_dir=good, download=False)  # argument used
     assert x.shape == (7, 784)
     monkeypatch.delenv("CONVLAB_MNIST_DIR")
-    assert find_mnist_dir() == default_data_dir() == REPO / "data" / "mnist"
+    assert find_data_dir("mnist") == DATASETS["mnist"].default_dir == REPO / "data" / "mnist"
+    assert data.find_mnist_dir() == find_data_dir("mnist")
+    assert data.find_mnist_dir(empty) == empty
 
 
 def test_download_false_names_the_directory_and_files(tmp_path):
@@ -280,7 +302,7 @@ def test_flipped_pixel_byte_fails_checksum(payloads, tmp_path):
     b = bytearray(target.read_bytes())
     b[16 + 5] ^= 0xFF
     target.write_bytes(bytes(b))
-    refuse(d, target, "sha256", data.SHA256[FILES[2]])
+    refuse(d, target, "sha256", DATASETS["mnist"].sha256[FILES[2]])
 
 
 def test_flipped_byte_inside_gzip_is_refused(payloads, tmp_path):
@@ -364,14 +386,14 @@ def test_not_an_idx_file(payloads, tmp_path):
 
 def test_wrong_image_size(payloads, tmp_path, monkeypatch):
     bad = idx_images(np.zeros((7, 27, 28)))
-    monkeypatch.setitem(data.SHA256, FILES[0], hashlib.sha256(bad).hexdigest())
+    set_sha(monkeypatch, FILES[0], hashlib.sha256(bad).hexdigest())
     d = write_dir(tmp_path / "m", {**payloads, FILES[0]: bad})
     refuse(d, d / f"{FILES[0]}.gz", "27x28", "expected 28x28")
 
 
 def test_count_mismatch(payloads, tmp_path, monkeypatch):
     bad = idx_labels(np.zeros(6))
-    monkeypatch.setitem(data.SHA256, FILES[1], hashlib.sha256(bad).hexdigest())
+    set_sha(monkeypatch, FILES[1], hashlib.sha256(bad).hexdigest())
     d = write_dir(tmp_path / "m", {**payloads, FILES[1]: bad})
     msg = refuse(d, d / f"{FILES[1]}.gz", "7 images", "6 labels")
     assert str(d / f"{FILES[0]}.gz") in msg
@@ -379,9 +401,9 @@ def test_count_mismatch(payloads, tmp_path, monkeypatch):
 
 def test_label_out_of_range(payloads, tmp_path, monkeypatch):
     bad = idx_labels(np.array([0, 1, 10]))
-    monkeypatch.setitem(data.SHA256, FILES[3], hashlib.sha256(bad).hexdigest())
+    set_sha(monkeypatch, FILES[3], hashlib.sha256(bad).hexdigest())
     d = write_dir(tmp_path / "m", {**payloads, FILES[3]: bad})
-    refuse(d, d / f"{FILES[3]}.gz", "label 10", "0..9")
+    refuse(d, d / f"{FILES[3]}.gz", "label 10", "expected class indices 0..9")
 
 
 def test_published_checksums_are_used_by_default(tmp_path):
@@ -501,7 +523,7 @@ def test_only_missing_files_are_downloaded(server, payloads, tmp_path):
 @pytest.mark.parametrize("bad", ["wrong", "garbage", "drop", "missing"])
 def test_bad_mirror_falls_through_to_good_one(server, payloads, tmp_path, bad):
     d = tmp_path / "m"
-    download_mnist(d, mirrors=[server.url(bad), server.url("good")], progress=False)
+    download_dataset("mnist", d, mirrors=[server.url(bad), server.url("good")], progress=False)
     assert listing(d) == FINAL  # no temp files left, every final file present
     for name in FILES:
         assert gzip.decompress((d / f"{name}.gz").read_bytes()) == payloads[name]
@@ -516,15 +538,17 @@ def test_mirrors_from_env_var(server, tmp_path, monkeypatch, dead_url):
 
 
 def test_module_mirror_list_is_the_default(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MIRRORS", [server.url("good")])
+    patch(monkeypatch, "mnist", mirrors=(server.url("good"),))
     load_mnist(data_dir=tmp_path / "m")
     assert len(server.requests) == 4
 
 
-def test_shipped_mirrors():
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_shipped_mirrors(name):
     """At least two https mirrors by default (checked without touching the network)."""
-    assert len(SHIPPED_MIRRORS) >= 2 and len(set(SHIPPED_MIRRORS)) == len(SHIPPED_MIRRORS)
-    assert all(m.startswith("https://") for m in SHIPPED_MIRRORS)
+    mirrors = SHIPPED_MIRRORS[name]
+    assert len(mirrors) >= 2 and len(set(mirrors)) == len(mirrors)
+    assert all(m.startswith("https://") and m.endswith("/") for m in mirrors)
 
 
 @pytest.mark.parametrize("bad", ["wrong", "drop"])
@@ -540,7 +564,7 @@ def test_only_bad_mirrors_leave_nothing(server, tmp_path, bad):
 
 def test_timeout_falls_through(server, payloads, tmp_path):
     d = tmp_path / "m"
-    download_mnist(d, mirrors=[server.url("slow"), server.url("good")], timeout=0.3,
+    download_dataset("mnist", d, mirrors=[server.url("slow"), server.url("good")], timeout=0.3,
                    progress=False)
     assert listing(d) == FINAL
     assert server.requests[0] == f"/slow/{FILES[0]}.gz"
@@ -558,7 +582,7 @@ def test_all_mirrors_dead_gives_one_clear_error(tmp_path, dead_url, server):
     for name in FILES:
         assert f"{name}.gz" in msg
     assert "4 of 4 files are missing" in msg
-    assert listing(d) == []
+    assert not d.exists()  # the folder this call created is removed again
     # It stops after the first file failed everywhere instead of retrying for each file.
     assert server.requests == [f"/missing/{FILES[0]}.gz"]
 
@@ -566,7 +590,7 @@ def test_all_mirrors_dead_gives_one_clear_error(tmp_path, dead_url, server):
 def test_failure_keeps_verified_files(server, payloads, tmp_path, monkeypatch):
     """If the third file fails everywhere, the two verified ones stay; nothing else is left."""
     d = tmp_path / "m"
-    monkeypatch.setitem(data.SHA256, FILES[2], "0" * 64)
+    set_sha(monkeypatch, FILES[2], "0" * 64)
     with pytest.raises(MNISTUnavailableError, match="2 of 4 files are missing"):
         load_mnist(data_dir=d, mirrors=[server.url("good")])
     assert listing(d) == sorted(f"{n}.gz" for n in FILES[:2])
@@ -576,7 +600,7 @@ def test_keyboard_interrupt_removes_temp_file(server, tmp_path, monkeypatch):
     d = tmp_path / "m"
     seen = []
 
-    def interrupt(path, name):
+    def interrupt(path, sha256):
         seen.append(path)
         assert path.exists() and path.name.endswith(".part")
         raise KeyboardInterrupt
@@ -584,7 +608,7 @@ def test_keyboard_interrupt_removes_temp_file(server, tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_check_download", interrupt)
     with pytest.raises(KeyboardInterrupt):
         load_mnist(data_dir=d, mirrors=[server.url("good")])
-    assert seen and listing(d) == []
+    assert seen and not d.exists()  # neither the temp file nor the folder it created
 
 
 def test_corrupt_present_file_is_not_replaced_by_download(server, payloads, tmp_path):
@@ -595,11 +619,13 @@ def test_corrupt_present_file_is_not_replaced_by_download(server, payloads, tmp_
     assert server.requests == []
 
 
-def test_unwritable_directory_is_reported(tmp_path, server):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    with pytest.raises(MNISTUnavailableError, match="cannot create"):
-        load_mnist(data_dir=blocker / "mnist", mirrors=[server.url("good")])
+def test_uncreatable_directory_is_reported(tmp_path, server, monkeypatch):
+    def refuse_mkdir(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "mkdir", refuse_mkdir)
+    with pytest.raises(MNISTUnavailableError, match="cannot create .*Permission denied"):
+        load_mnist(data_dir=tmp_path / "mnist", mirrors=[server.url("good")])
     assert server.requests == []
 
 
@@ -615,7 +641,7 @@ def test_directory_without_write_access_is_reported(tmp_path, server, monkeypatc
 
 def test_bad_timeout(tmp_path):
     with pytest.raises(ValueError, match="timeout must be a positive number"):
-        download_mnist(tmp_path, timeout=0)
+        download_dataset("mnist", tmp_path, timeout=0)
 
 
 def test_real_files_served_and_downloaded(mnist_dir, tmp_path):
@@ -636,3 +662,317 @@ def test_real_files_served_and_downloaded(mnist_dir, tmp_path):
                               f"/drop/{FILES[3]}.gz", f"/good/{FILES[3]}.gz"]
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: one entry per dataset
+# ---------------------------------------------------------------------------------------------
+
+# sha256 of the decompressed Fashion-MNIST payloads, as given in issue 11 (Debian's files).
+FASHION_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+FASHION_SYSTEM_DIR = Path(DATASETS["fashion-mnist"].system_dirs[0])
+
+
+def test_registry_entries():
+    assert list(DATASETS) == ["mnist", "fashion-mnist"]
+    mnist, fashion = DATASETS["mnist"], DATASETS["fashion-mnist"]
+    assert mnist.class_names == tuple("0123456789")
+    assert fashion.class_names == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    assert dict(fashion.sha256) == FASHION_SHA256
+    assert set(mnist.sha256) == set(FILES) and dict(mnist.sha256) == dict(data.SHA256)
+    assert not set(mnist.sha256.values()) & set(fashion.sha256.values())
+    assert (mnist.env_dir, mnist.env_mirrors) == ("CONVLAB_MNIST_DIR", "CONVLAB_MNIST_MIRRORS")
+    assert (fashion.env_dir, fashion.env_mirrors) == ("CONVLAB_FASHION_MNIST_DIR",
+                                                      "CONVLAB_FASHION_MNIST_MIRRORS")
+    assert fashion.default_dir == REPO / "data" / "fashion-mnist"
+    assert FASHION_SYSTEM_DIR == Path("/usr/share/datasets/fashion-mnist")  # Debian's package
+    with pytest.raises(TypeError):
+        mnist.sha256[FILES[0]] = "0" * 64  # the tables are read-only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mnist.mirrors = ()
+
+
+@pytest.mark.parametrize("call", [
+    lambda n: load_dataset(n, download=False),
+    lambda n: available(n),
+    lambda n: require(n, download=False),
+    lambda n: find_data_dir(n),
+    lambda n: download_dataset(n),
+], ids=["load_dataset", "available", "require", "find_data_dir", "download_dataset"])
+@pytest.mark.parametrize("name", ["cifar10", "MNIST", "fashion_mnist", None, 3])
+def test_unknown_name_lists_the_known_ones(call, name):
+    with pytest.raises(ValueError) as info:
+        call(name)
+    assert str(info.value) == f"name must be one of 'mnist', 'fashion-mnist', got {name!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fashion-MNIST: the real files (Debian's dataset-fashion-mnist) and synthetic ones
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fashion_dir() -> Path:
+    """$CONVLAB_FASHION_MNIST_DIR, else Debian's /usr/share/datasets/fashion-mnist. Skipped when
+    the files are not there, unless CONVLAB_REQUIRE_MNIST=1 (CI), which makes it a failure."""
+    env = os.environ.get("CONVLAB_FASHION_MNIST_DIR", "").strip()
+    candidate = Path(env) if env else FASHION_SYSTEM_DIR
+    if all((candidate / f"{n}.gz").is_file() or (candidate / n).is_file() for n in FILES):
+        return candidate
+    message = (f"Fashion-MNIST files not found in {candidate} (apt-get install "
+               f"dataset-fashion-mnist, or set CONVLAB_FASHION_MNIST_DIR)")
+    if os.environ.get("CONVLAB_REQUIRE_MNIST") == "1":
+        pytest.fail(message + " and CONVLAB_REQUIRE_MNIST=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def fashion_raw(fashion_dir):
+    return load_dataset("fashion-mnist", normalize=False, flatten=False, data_dir=fashion_dir,
+                        download=False)
+
+
+def test_fashion_real_shapes_labels_and_counts(fashion_raw):
+    (x_train, t_train), (x_test, t_test) = fashion_raw
+    assert x_train.shape == (60000, 1, 28, 28) and x_test.shape == (10000, 1, 28, 28)
+    assert x_train.dtype == np.uint8 and t_train.dtype == np.int64
+    assert x_train.min() == 0 and x_train.max() == 255
+    assert t_train[:5].tolist() == [9, 0, 0, 3, 0]  # ankle boot, T-shirt, T-shirt, dress, ...
+    assert t_test[:5].tolist() == [9, 2, 1, 1, 6]
+    assert np.bincount(t_train).tolist() == [6000] * 10
+    assert np.bincount(t_test).tolist() == [1000] * 10
+    assert DATASETS["fashion-mnist"].class_names[t_test[0]] == "Ankle boot"
+
+
+def test_fashion_real_default_and_one_hot_forms(fashion_raw, fashion_dir):
+    (x_train, t_train), (x_test, t_test) = load_dataset("fashion-mnist", one_hot_label=True,
+                                                        data_dir=fashion_dir, download=False)
+    assert x_train.shape == (60000, 784) and x_train.dtype == np.float32
+    assert x_train.max() == 1.0 and x_test.min() == 0.0
+    np.testing.assert_array_equal(x_test, fashion_raw[1][0].reshape(10000, 784) / np.float32(255))
+    assert t_train.shape == (60000, 10) and t_train.dtype == np.float32
+    np.testing.assert_array_equal(t_test.argmax(axis=1), fashion_raw[1][1])
+
+
+def test_fashion_found_in_the_system_folder(fashion_dir, tmp_path, monkeypatch):
+    """Without an env var, data/fashion-mnist wins when complete, else the system folder."""
+    monkeypatch.delenv("CONVLAB_FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setattr(data, "REPO", tmp_path)  # a project folder without data/
+    patch(monkeypatch, "fashion-mnist", system_dirs=(str(tmp_path / "nowhere"), str(fashion_dir)))
+    assert find_data_dir("fashion-mnist") == fashion_dir
+    assert available("fashion-mnist")
+    (_, _), (_, t_test) = load_dataset("fashion-mnist", download=False)
+    assert t_test[:5].tolist() == [9, 2, 1, 1, 6]
+    own = tmp_path / "data" / "fashion-mnist"
+    write_dir(own, {FILES[0]: b"partial"}, compress=False)  # incomplete: not chosen
+    assert find_data_dir("fashion-mnist") == fashion_dir
+    write_dir(own, make_payloads())  # complete: the project's own folder wins
+    assert find_data_dir("fashion-mnist") == own
+    monkeypatch.delenv("CONVLAB_MNIST_DIR", raising=False)
+    assert find_data_dir("mnist") == tmp_path / "data" / "mnist"  # MNIST has no system folder
+
+
+def test_fashion_files_given_to_load_mnist_are_named(fashion_dir):
+    """The files are refused (they are not MNIST) with a message that says what they are."""
+    with pytest.raises(MNISTFileError) as info:
+        load_mnist(data_dir=fashion_dir, download=False)
+    msg = str(info.value)
+    assert str(fashion_dir / f"{FILES[0]}.gz") in msg
+    assert "it is Fashion-MNIST's train-images-idx3-ubyte" in msg
+    assert "load_dataset('fashion-mnist', ...)" in msg
+
+
+def test_mnist_file_given_as_fashion_is_named(mnist_dir):
+    name = "t10k-labels-idx1-ubyte"
+    with pytest.raises(DataFileError, match="it is MNIST's t10k-labels-idx1-ubyte"):
+        read_idx(mnist_dir / f"{name}.gz", data.MAGIC_LABELS, DATASETS["fashion-mnist"].sha256[name])
+
+
+def test_fashion_real_files_served_and_downloaded(fashion_dir, tmp_path, monkeypatch):
+    """Fashion-MNIST's own checksums on the download path, with its own mirrors env var: the
+    label files come from 127.0.0.1, the image files are already present."""
+    labels = {n: gzip.decompress((fashion_dir / f"{n}.gz").read_bytes()) for n in (FILES[1], FILES[3])}
+    s = MirrorServer(labels)
+    try:
+        d = tmp_path / "f"
+        d.mkdir()
+        for name in (FILES[0], FILES[2]):
+            shutil.copy(fashion_dir / f"{name}.gz", d / f"{name}.gz")
+        monkeypatch.setenv("CONVLAB_FASHION_MNIST_MIRRORS", s.url("good"))
+        monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", "http://127.0.0.1:9/not-this-one/")
+        (_, t), (_, t2) = load_dataset("fashion-mnist", data_dir=d)
+        assert t[:5].tolist() == [9, 0, 0, 3, 0] and t2[:5].tolist() == [9, 2, 1, 1, 6]
+        assert listing(d) == FINAL
+        assert s.requests == [f"/good/{FILES[1]}.gz", f"/good/{FILES[3]}.gz"]
+    finally:
+        s.close()
+
+
+def test_fashion_synthetic_forms_and_own_checksums(tmp_path, monkeypatch):
+    p = use_payloads(monkeypatch, make_payloads(n_train=5, n_test=4, seed=3), "fashion-mnist")
+    d = write_dir(tmp_path / "f", p)
+    (xi, ti), (xe, te) = expected_arrays(p)
+    (x, t), (x2, t2) = load_dataset("fashion-mnist", flatten=False, one_hot_label=True,
+                                    data_dir=d, download=False)
+    assert x.shape == (5, 1, 28, 28) and x2.shape == (4, 1, 28, 28) and x.dtype == np.float32
+    np.testing.assert_array_equal(x2[:, 0], xe / np.float32(255))
+    assert t.shape == (5, 10) and t.dtype == np.float32
+    np.testing.assert_array_equal(t.argmax(axis=1), ti)
+    # The same files are not MNIST: MNIST's table (unpatched here) refuses them.
+    with pytest.raises(MNISTFileError, match="sha256"):
+        load_mnist(data_dir=d, download=False)
+
+
+def test_each_dataset_has_its_own_env_vars(server, payloads, tmp_path, monkeypatch):
+    """CONVLAB_FASHION_MNIST_DIR and _MIRRORS steer Fashion-MNIST; MNIST's leave it alone."""
+    use_payloads(monkeypatch, payloads, "fashion-mnist")  # the server's files, as Fashion-MNIST
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(tmp_path / "mnist"))
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", "http://127.0.0.1:9/not-this-one/")
+    monkeypatch.setenv("CONVLAB_FASHION_MNIST_DIR", str(tmp_path / "fashion"))
+    monkeypatch.setenv("CONVLAB_FASHION_MNIST_MIRRORS", server.url("good"))
+    assert find_data_dir("mnist") == tmp_path / "mnist"
+    assert find_data_dir("fashion-mnist") == tmp_path / "fashion"
+    (x, _), _ = load_dataset("fashion-mnist")
+    assert x.shape == (7, 784)
+    assert listing(tmp_path / "fashion") == FINAL and not (tmp_path / "mnist").exists()
+    assert server.requests == [f"/good/{n}.gz" for n in FILES]
+
+
+# ---------------------------------------------------------------------------------------------
+# available(), require(), how_to_get() and python -m convlab.data
+# ---------------------------------------------------------------------------------------------
+
+def test_available_downloads_and_reads_nothing(server, payloads, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", server.url("good"))
+    d = tmp_path / "m"
+    assert not available("mnist", d) and not d.exists()
+    write_dir(d, {n: payloads[n] for n in FILES[:3]})
+    assert not available("mnist", d)
+    (d / f"{FILES[3]}").write_bytes(b"not checked here")
+    assert available("mnist", d)  # present; the checksum is checked when loading
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(d))
+    assert available("mnist") and not available("fashion-mnist", tmp_path / "f")
+    assert server.requests == []
+
+
+def test_require_returns_the_folder_and_downloads_what_is_missing(server, payloads, tmp_path):
+    d = tmp_path / "m"
+    assert require("mnist", d, mirrors=[server.url("good")]) == d
+    assert listing(d) == FINAL and len(server.requests) == 4
+    assert require("mnist", d, download=False) == d
+    assert len(server.requests) == 4
+
+
+def test_require_offline_gives_one_clear_error(tmp_path, monkeypatch, dead_url):
+    """As a new user without network or env var: one error, no chained traceback, a message that
+    names the folder, the env var and the command that downloads; no folder left behind."""
+    monkeypatch.setattr(data, "REPO", tmp_path)
+    monkeypatch.delenv("CONVLAB_MNIST_DIR", raising=False)
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", dead_url)
+    with pytest.raises(DataUnavailableError) as info:
+        require("mnist")
+    msg = str(info.value)
+    assert info.value.__context__ is None and info.value.__cause__ is None
+    assert msg.startswith("MNIST is not available: 4 of 4 files are missing from "
+                          f"{tmp_path / 'data' / 'mnist'}")
+    assert "CONVLAB_MNIST_DIR" in msg and "python -m convlab.data mnist" in msg
+    assert dead_url in msg
+    assert not (tmp_path / "data").exists()
+    with pytest.raises(DataUnavailableError, match="download=False"):
+        require("mnist", download=False)
+
+
+def test_how_to_get_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "REPO", tmp_path)
+    monkeypatch.delenv("CONVLAB_FASHION_MNIST_DIR", raising=False)
+    patch(monkeypatch, "fashion-mnist", system_dirs=())
+    line = data.how_to_get("fashion-mnist")
+    assert "\n" not in line
+    assert line == (f"Fashion-MNIST is not in {tmp_path / 'data' / 'fashion-mnist'}: run "
+                    "`python -m convlab.data fashion-mnist` (downloads it) or set "
+                    "CONVLAB_FASHION_MNIST_DIR to a folder holding its four files")
+
+
+def test_main_downloads_and_prints_the_folder(server, payloads, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", server.url("good"))
+    assert data.main(["mnist"]) == 0
+    assert capsys.readouterr().out == f"mnist: {tmp_path / 'm'}\n"
+    assert listing(tmp_path / "m") == FINAL
+
+
+def test_main_offline_and_bad_name(tmp_path, monkeypatch, capsys, dead_url):
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", dead_url)
+    assert data.main(["mnist"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: MNIST is not available") and "Traceback" not in err
+    with pytest.raises(SystemExit) as info:
+        data.main(["cifar10"])
+    assert info.value.code == 2
+    assert "invalid choice: 'cifar10' (choose from" in capsys.readouterr().err
+
+
+def test_python_m_convlab_data(tmp_path):
+    d = write_dir(tmp_path / "f", make_payloads())  # present: require() checks no checksum
+    env = {**os.environ, "CONVLAB_FASHION_MNIST_DIR": str(d)}
+    out = subprocess.run([sys.executable, "-W", "error", "-m", "convlab.data", "fashion-mnist"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert (out.returncode, out.stdout, out.stderr) == (0, f"fashion-mnist: {d}\n", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 13 item 10: a data folder that is a file; a failed download leaves no folder
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["env", "argument"])
+@pytest.mark.parametrize("call", [
+    lambda **kw: load_mnist(**kw),
+    lambda **kw: load_mnist(download=False, **kw),
+    lambda **kw: available("mnist", **kw),
+    lambda **kw: require("mnist", **kw),
+], ids=["load", "load-no-download", "available", "require"])
+def test_data_folder_that_is_a_file(call, how, tmp_path, monkeypatch, server):
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", server.url("good"))
+    blocker = tmp_path / "mnist.tar"
+    blocker.write_text("not a folder")
+    if how == "env":
+        monkeypatch.setenv("CONVLAB_MNIST_DIR", str(blocker))
+        kw, source = {}, "CONVLAB_MNIST_DIR"
+    else:
+        kw, source = {"data_dir": blocker}, "data_dir"
+    with pytest.raises(ValueError) as info:
+        call(**kw)
+    assert str(info.value) == (f"{source} must be a folder for the four MNIST files, got "
+                               f"'{blocker}', which is not a folder")
+    assert blocker.read_text() == "not a folder" and server.requests == []
+
+
+def test_data_folder_under_a_file(tmp_path, monkeypatch, server):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CONVLAB_MNIST_DIR", str(blocker / "sub" / "mnist"))
+    with pytest.raises(ValueError, match=f"got '{blocker / 'sub' / 'mnist'}', but {blocker} is "
+                                         f"not a folder"):
+        load_mnist(mirrors=[server.url("good")])
+    assert server.requests == []
+
+
+def test_failed_download_removes_only_the_folders_it_created(tmp_path, dead_url):
+    d = tmp_path / "a" / "b" / "mnist"
+    with pytest.raises(DataUnavailableError):
+        load_mnist(data_dir=d, mirrors=[dead_url])
+    assert listing(tmp_path) == []  # a, a/b and a/b/mnist were created and are gone again
+    before = tmp_path / "mine"
+    before.mkdir()  # an empty folder made by the user stays
+    with pytest.raises(DataUnavailableError):
+        load_mnist(data_dir=before / "mnist", mirrors=[dead_url])
+    assert listing(tmp_path) == ["mine"] and listing(before) == []
+    with pytest.raises(DataUnavailableError):
+        load_mnist(data_dir=before, mirrors=[dead_url])
+    assert before.is_dir()

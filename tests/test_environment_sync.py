@@ -7,7 +7,7 @@ the same version specifiers, and every conda package must appear in pyproject.to
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,11 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (pyproject.toml's test extra)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
