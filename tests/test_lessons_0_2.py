@@ -19,6 +19,9 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 from convlab import arith  # noqa: E402
 from convlab.analysis import coverage_1d, coverage_map  # noqa: E402
 from convlab.layers import Convolution  # noqa: E402
+from convlab.lessons import solutions  # noqa: E402
+from convlab.lessons.check import compare_guess  # noqa: E402
+from convlab.nets import Net  # noqa: E402
 from convlab.lessons import lesson00, lesson01, lesson02  # noqa: E402
 from convlab.lessons.ui import View  # noqa: E402
 
@@ -57,6 +60,36 @@ def test_demo_view_returns_text_and_grid():
         assert v.fig.axes[0].get_title() == f"{n} x {n} = {n * n} cells"
         assert len(v.fig.axes[0].texts) == n * n
     assert not plt.get_fignums()  # a View closes its figure at once
+
+
+def test_architecture_nets_follow_the_chapter_pattern():
+    """The fully connected net is Affine-ReLU blocks ending in Affine-Softmax; the CNN replaces
+    the first blocks by Conv-ReLU(-Pool) and keeps the last two; the shapes under the layers are
+    the ones Net computes without running anything (Net.shapes)."""
+    (fc_title, fc), (cnn_title, cnn) = lesson00.architecture_nets()
+    kinds = lambda g: tuple(n.rstrip("0123456789") for n in g)  # noqa: E731
+    fc_groups = [kinds(g) for g in lesson00._groups([n for n, _ in fc])]
+    cnn_groups = [kinds(g) for g in lesson00._groups([n for n, _ in cnn])]
+    assert fc_groups == [("Affine", "Relu")] * 4 + [("Affine", "Softmax")]
+    assert cnn_groups[-2:] == fc_groups[-2:] and len(cnn_groups) == len(fc_groups)
+    assert all(g in (("Conv", "Relu", "Pool"), ("Conv", "Relu")) for g in cnn_groups[:-2])
+    assert ("Conv", "Relu", "Pool") in cnn_groups and ("Conv", "Relu") in cnn_groups
+    for spec, layers in ((lesson00.FC_SPEC, fc), (lesson00.CNN_SPEC, cnn)):
+        want = Net(input_dim=(1, 28, 28), spec=spec).shapes[1:]          # [(name, shape), ...]
+        assert layers[:-1] == [(n, tuple(s)) for n, s in want]
+        assert layers[-1] == ("Softmax", (10,))
+
+
+def test_architecture_view_draws_every_layer_with_its_shape():
+    v = lesson00.architecture_view()
+    assert isinstance(v, View) and v.fig is not None
+    texts = [t.get_text() for t in v.fig.axes[0].texts]
+    drawn = list(zip(texts, texts[1:]))                                  # (name, shape) pairs
+    for _, layers in lesson00.architecture_nets():
+        for name, shape in layers:
+            assert (name, "x".join(map(str, shape))) in drawn
+    assert v.text.splitlines()[1].startswith("CNN: input 1x28x28 -> Conv-Relu-Pool (16x14x14)")
+    assert "first 3 Affine-ReLU blocks became Conv-ReLU(-Pool)" in v.text
 
 
 # ----------------------------------------------------------------------------- lesson 1 --
@@ -411,3 +444,72 @@ def test_notebook_imports_its_lesson_module_not_the_old_ones(name, module):
         re.search(rf"from convlab\.lessons import .*\b{module}\b", code)
     assert not re.search(r"convlab\.(widgets|plots|exercises)\b", code)
     assert not re.search(r"from convlab import .*\b(widgets|plots|exercises)\b", code)
+
+
+# ------------------------------------------------------------ solutions, guesses, notebooks --
+
+#: Every number/shape exercise of lessons 0-2: its name in solutions.ANSWERS and its check.
+SOLVED = {"batch_shape": lesson00.check_batch_shape}
+
+
+@pytest.mark.parametrize("name", sorted(SOLVED))
+def test_every_solution_passes_its_check(capsys, name):
+    answer, how = solutions.ANSWERS[name]
+    assert SOLVED[name](answer) is True
+    _one_line(capsys, "PASS: ")
+    solutions.show(name)
+    out = capsys.readouterr().out
+    assert out.startswith("Lesson ") and out.endswith(f"Answer: {answer!r}\n") and how in out
+
+
+def test_batch_shape_answer_is_what_mnist_gives():
+    """Independent of the check: the shape Net expects for MNIST, with a batch axis of 100."""
+    assert solutions.ANSWERS["batch_shape"][0] == (100,) + Net(spec=[("affine", {"size": 10})]).input_dim
+
+
+@pytest.mark.parametrize("guess,start,ok", [
+    (None, "No guess yet", False), (..., "No guess yet", False), (4, "Your guess 4 is right", True),
+    (np.int64(4), "Your guess 4 is right", True), (4.0, "Your guess 4 is right", True),
+    (3, "Your guess 3 is too low: the truth is 4", False),
+    (40, "Your guess 40 is too high by a factor of 10.0: the truth is 4", False),
+    ("four", "Your guess 'four' is not a number", False), ([1, 2], "Your guess [1, 2] is not a number", False),
+    (float("nan"), "Your guess nan is not a number", False)])
+def test_compare_guess_one_line(capsys, guess, start, ok):
+    assert compare_guess(guess, 4, "Because.") is ok
+    out = _one_line(capsys, start)
+    assert out.endswith(". Because.\n")
+
+
+NOTEBOOK_NAMES = ["00_start_here"]
+
+
+def _cells(name):
+    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def _output_text(cell):
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_no_solution_is_shown_in_the_notebook(name):
+    """No committed output passes a check, and each solution is loaded only on demand: a
+    commented-out solutions.show line with no output, naming a solution that exists."""
+    cells = _cells(name)
+    shows = 0
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        out, src = _output_text(cell), "".join(cell["source"])
+        assert not re.search(r"^PASS", out, re.M), src
+        for line in src.splitlines():
+            if "solutions.show(" in line:
+                shows += 1
+                assert line.startswith("# solutions.show("), line
+                assert not cell["outputs"]
+                shown = re.search(r'show\("([a-z0-9_]+)"\)', line).group(1)
+                assert shown in solutions.ANSWERS or shown in solutions.NAMES
+    checks = sum("".join(c["source"]).count("check_") for c in cells if c["cell_type"] == "code"
+                 and not "".join(c["source"]).startswith(("from ", "import ")))
+    assert shows == checks > 0            # one solution cell per exercise check
