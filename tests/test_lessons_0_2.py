@@ -305,8 +305,8 @@ CHECKS = [
      [2, 2.0, np.int64(2), np.float32(2.0), np.array(2), np.array([2])],
      [0, 1, 3, -2, 2.0001, 1.9999999]),
     (lesson01.check_uncovered_rows,
-     [3, 3.0, np.int32(3), np.array([3])],
-     [0, 1, 2, 4, 3.000001]),
+     [4, 4.0, np.int32(4), np.array([4])],
+     [0, 1, 2, 3, 5, 4.000001, 3.999999]),
     (lesson02.check_conv_value,
      [12, 12.0, np.float64(12.0), np.int64(12), np.array(12.0)],
      [15, 0, 16, 11.999999, 12.000001, -12]),
@@ -449,7 +449,8 @@ def test_notebook_imports_its_lesson_module_not_the_old_ones(name, module):
 # ------------------------------------------------------------ solutions, guesses, notebooks --
 
 #: Every number/shape exercise of lessons 0-2: its name in solutions.ANSWERS and its check.
-SOLVED = {"batch_shape": lesson00.check_batch_shape}
+SOLVED = {"batch_shape": lesson00.check_batch_shape, "output_sizes": lesson01.check_output_sizes,
+          "same_padding": lesson01.check_same_padding, "uncovered_rows": lesson01.check_uncovered_rows}
 
 
 @pytest.mark.parametrize("name", sorted(SOLVED))
@@ -467,6 +468,59 @@ def test_batch_shape_answer_is_what_mnist_gives():
     assert solutions.ANSWERS["batch_shape"][0] == (100,) + Net(spec=[("affine", {"size": 10})]).input_dim
 
 
+def _positions(size, kernel, stride, pad=0):
+    """Window start rows along one axis, found by trying every start (no formula)."""
+    return [y for y in range(0, size + 2 * pad) if y % stride == 0 and y + kernel <= size + 2 * pad]
+
+
+def test_output_sizes_answer_by_trying_every_window_position():
+    want = [(len(_positions(t["H"], t["FH"], t["stride"], t["pad"])),
+             len(_positions(t["W"], t["FW"], t["stride"], t["pad"]))) for t in lesson01.OUTPUT_SIZE_TASKS]
+    assert solutions.ANSWERS["output_sizes"][0] == want
+
+
+def test_same_padding_answer_is_the_only_padding_that_keeps_28():
+    keeps = [P for P in range(0, 10) if len(_positions(28, 5, 1, P)) == 28]
+    assert keeps == [solutions.ANSWERS["same_padding"][0]]
+
+
+def test_uncovered_rows_answer_by_listing_the_rows():
+    """10 rows, filter 3, stride 4: windows at 0-2 and 4-6; rows 3, 7, 8, 9 are never used."""
+    t = lesson01.UNUSED_TASK
+    used = {y + i for y in _positions(t["H"], t["FH"], t["stride"]) for i in range(t["FH"])}
+    unused = sorted(set(range(t["H"])) - used)
+    assert unused == [3, 7, 8, 9]
+    assert solutions.ANSWERS["uncovered_rows"][0] == len(unused)
+    assert lesson01.output_size_report(10, 10, 3, 3, 0, 4)["lost_rows"] == len(unused)  # the explorer agrees
+
+
+def test_check_uncovered_rows_hints_name_the_missing_part(capsys):
+    lesson01.check_uncovered_rows(3)
+    assert "only the rows after the last window" in _one_line(capsys, "FAIL")
+    lesson01.check_uncovered_rows(1)
+    assert "the rows after the last window count too" in _one_line(capsys, "FAIL")
+    lesson01.check_uncovered_rows(...)
+    assert "list the rows where windows start" in _one_line(capsys, "FAIL")
+
+
+@pytest.mark.parametrize("guess,start", [(None, "No guess yet"), (4, "Your guess 4 is right"),
+                                         (0, "Your guess 0 is too low: the truth is 4")])
+def test_reveal_skipped_rows(capsys, guess, start):
+    assert lesson01.reveal_skipped_rows(guess, H=7, FH=1, stride=3) is None
+    out = _one_line(capsys, start)
+    assert "Windows use rows 0, 3, 6 only" in out and "(7 - 1)/3 is exact" in out
+    lesson01.reveal_skipped_rows(4, H=10, FH=3, stride=4)     # 3 after the windows, 1 between
+    assert "Your guess 4 is right" in _one_line(capsys, "Your")
+
+
+def test_lesson1_prose_corner_and_centre_counts():
+    """'With padding 1 and a 3x3 filter the corner cells of the real input are used by 4
+    windows, the centre cells by 9' (lesson 1, section 3)."""
+    cov = coverage_map(4, 4, 3, 3, pad=1, stride=1)[1:5, 1:5]           # the real input
+    assert cov[0, 0] == cov[0, 3] == cov[3, 0] == cov[3, 3] == 4
+    assert (cov[1:3, 1:3] == 9).all()
+
+
 @pytest.mark.parametrize("guess,start,ok", [
     (None, "No guess yet", False), (..., "No guess yet", False), (4, "Your guess 4 is right", True),
     (np.int64(4), "Your guess 4 is right", True), (4.0, "Your guess 4 is right", True),
@@ -480,7 +534,7 @@ def test_compare_guess_one_line(capsys, guess, start, ok):
     assert out.endswith(". Because.\n")
 
 
-NOTEBOOK_NAMES = ["00_start_here"]
+NOTEBOOK_NAMES = ["00_start_here", "01_output_size"]
 
 
 def _cells(name):
