@@ -342,6 +342,11 @@ def test_check_output_sizes_hint_names_the_floor(capsys):
     assert "task 2: round DOWN" in out and "task 1" not in out and "task 3" not in out
 
 
+def test_check_output_sizes_round_down_hint_for_either_axis(capsys):
+    assert not lesson01.check_output_sizes([(32, 32), (13, 13), (4, 6)])  # task 3's OW rounded up
+    assert "task 3: round DOWN" in _one_line(capsys, "FAIL")
+
+
 def test_check_hints_follow_the_mistake(capsys):
     lesson00.check_batch_shape((1, 28, 28, 100))
     assert "wrong order" in _one_line(capsys, "FAIL")
@@ -511,6 +516,25 @@ def test_reveal_skipped_rows(capsys, guess, start):
     assert "Windows use rows 0, 3, 6 only" in out and "(7 - 1)/3 is exact" in out
     lesson01.reveal_skipped_rows(4, H=10, FH=3, stride=4)     # 3 after the windows, 1 between
     assert "Your guess 4 is right" in _one_line(capsys, "Your")
+
+
+def test_strict_refuses_only_rows_dropped_by_the_floor():
+    """Lesson 1: strict=True refuses 7 rows / filter 3 / stride 3 (row 6 dropped) but accepts
+    7 rows / filter 1 / stride 3, which skips 4 rows between windows."""
+    with pytest.raises(ValueError):
+        arith.conv_output_size(7, 3, stride=3, strict=True)
+    assert arith.conv_output_size(7, 1, stride=3, strict=True) == 3
+    assert lesson01.output_size_report(7, 7, 1, 1, 0, 3)["lost_rows"] == 4
+
+
+def test_mnist_download_is_about_11_mb():
+    """Lesson 0: 'about 11 MB, once' (the four .gz files), where the files are at hand."""
+    from convlab.data import FILES, find_mnist_dir
+    folder = find_mnist_dir()
+    gz = [folder / f"{n}.gz" for n in FILES]
+    if not all(p.is_file() for p in gz):
+        pytest.skip("MNIST .gz files not found")
+    assert 10.5e6 < sum(p.stat().st_size for p in gz) < 12e6
 
 
 def test_lesson1_prose_corner_and_centre_counts():

@@ -283,9 +283,10 @@ def check_output_sizes(answer) -> bool:
         got = as_shape(pair)
         if got == right:
             continue
-        num_h = task["H"] + 2 * task["pad"] - task["FH"]
-        rounded_up = (got is not None and len(got) == 2 and num_h % task["stride"] != 0
-                      and got[0] == -(-num_h // task["stride"]) + 1)
+        S = task["stride"]
+        nums = (task["H"] + 2 * task["pad"] - task["FH"], task["W"] + 2 * task["pad"] - task["FW"])
+        rounded_up = (got is not None and len(got) == 2 and
+                      any(n % S != 0 and g == -(-n // S) + 1 for n, g in zip(nums, got)))
         hint = ("round DOWN when the division is not whole" if rounded_up
                 else "compute (H + 2P - FH)/S + 1 and (W + 2P - FW)/S + 1")
         wrong.setdefault(hint, []).append(str(k))
