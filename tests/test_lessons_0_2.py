@@ -455,7 +455,9 @@ def test_notebook_imports_its_lesson_module_not_the_old_ones(name, module):
 
 #: Every number/shape exercise of lessons 0-2: its name in solutions.ANSWERS and its check.
 SOLVED = {"batch_shape": lesson00.check_batch_shape, "output_sizes": lesson01.check_output_sizes,
-          "same_padding": lesson01.check_same_padding, "uncovered_rows": lesson01.check_uncovered_rows}
+          "same_padding": lesson01.check_same_padding, "uncovered_rows": lesson01.check_uncovered_rows,
+          "conv_value": lesson02.check_conv_value, "conv_output_shape": lesson02.check_conv_output_shape,
+          "conv_param_count": lesson02.check_conv_param_count}
 
 
 @pytest.mark.parametrize("name", sorted(SOLVED))
@@ -537,6 +539,26 @@ def test_mnist_download_is_about_11_mb():
     assert 10.5e6 < sum(p.stat().st_size for p in gz) < 12e6
 
 
+def test_conv_value_answer_by_explicit_loops():
+    """Output (0, 1) of the book's example with padding 1: the padded 6 x 6 input built by hand."""
+    xp = [[0.0] * 6 for _ in range(6)]
+    for r in range(4):
+        for c in range(4):
+            xp[r + 1][c + 1] = float(lesson02.BOOK_INPUT[r, c])
+    value = sum(xp[0 + a][1 + b] * lesson02.BOOK_FILTER[a, b] for a in range(3) for b in range(3))
+    assert solutions.ANSWERS["conv_value"][0] == value == 12
+
+
+def test_conv_output_shape_and_param_count_answers():
+    """10 RGB 32 x 32 images, 16 filters 5 x 5, padding 2: the sizes by trying every window
+    position, the parameters as the arrays a Net allocates for that layer."""
+    side = len(_positions(32, 5, 1, 2))
+    assert solutions.ANSWERS["conv_output_shape"][0] == (10, 16, side, side) == (10, 16, 32, 32)
+    net = Net(input_dim=(3, 32, 32), spec=[("conv", {"filter_num": 16, "filter_size": 5, "pad": 2}),
+                                           ("affine", {"size": 1})])
+    assert solutions.ANSWERS["conv_param_count"][0] == net.params["W1"].size + net.params["b1"].size
+
+
 def test_lesson1_prose_corner_and_centre_counts():
     """'With padding 1 and a 3x3 filter the corner cells of the real input are used by 4
     windows, the centre cells by 9' (lesson 1, section 3)."""
@@ -558,7 +580,7 @@ def test_compare_guess_one_line(capsys, guess, start, ok):
     assert out.endswith(". Because.\n")
 
 
-NOTEBOOK_NAMES = ["00_start_here", "01_output_size"]
+NOTEBOOK_NAMES = ["00_start_here", "01_output_size", "02_convolution"]
 
 
 def _cells(name):
@@ -591,3 +613,84 @@ def test_no_solution_is_shown_in_the_notebook(name):
     checks = sum("".join(c["source"]).count("check_") for c in cells if c["cell_type"] == "code"
                  and not "".join(c["source"]).startswith(("from ", "import ")))
     assert shows == checks > 0            # one solution cell per exercise check
+
+
+# ------------------------------------------------------------------ lesson 2's new pieces --
+
+def _full_convolution(x, w):
+    """The textbook definition over every shift: full[i, j] = sum over m, n of x[m, n] * w[i-m, j-n]."""
+    (H, W), (FH, FW) = x.shape, w.shape
+    full = np.zeros((H + FH - 1, W + FW - 1))
+    for i in range(H + FH - 1):
+        for j in range(W + FW - 1):
+            for m in range(H):
+                for n in range(W):
+                    if 0 <= i - m < FH and 0 <= j - n < FW:
+                        full[i, j] += x[m, n] * w[i - m, j - n]
+    return full
+
+
+def test_true_convolution_is_the_textbook_one_and_the_flipped_layer():
+    rng = np.random.default_rng(3)
+    for (H, W), (FH, FW) in [((4, 4), (3, 3)), ((5, 7), (2, 3)), ((6, 5), (4, 1))]:
+        x, w = rng.standard_normal((H, W)), rng.standard_normal((FH, FW))
+        got = lesson02.true_convolution(x, w)
+        assert np.allclose(got, _full_convolution(x, w)[FH - 1:H, FW - 1:W])      # 'valid' part
+        flipped = Convolution(w[::-1, ::-1][None, None].copy(), np.zeros(1)).forward(x[None, None])[0, 0]
+        assert np.allclose(got, flipped)
+    x, w = rng.standard_normal(9), rng.standard_normal(4)                        # NumPy's 1-D one
+    assert np.allclose(lesson02.true_convolution(x[None], w[None])[0], np.convolve(x, w, "valid"))
+    book = lesson02.true_convolution(lesson02.BOOK_INPUT, lesson02.BOOK_FILTER)
+    assert np.array_equal(book, [[11, 12], [10, 11]])           # the notebook's printed numbers
+
+
+def test_true_convolution_matches_scipy_when_installed():
+    signal = pytest.importorskip("scipy.signal")
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((6, 7)), rng.standard_normal((3, 2))
+    assert np.allclose(lesson02.true_convolution(x, w), signal.convolve2d(x, w, "valid"))
+
+
+def test_fc_vs_conv_counts_the_layers_arrays():
+    """The formulas against the arrays of real layers, on a size small enough to allocate."""
+    r = lesson02.fc_vs_conv(C=2, H=6, W=5, FN=3, FH=3, FW=2)
+    conv = Convolution(np.zeros((3, 2, 3, 2)), np.zeros(3))
+    FN, OH, OW = conv.output_shape((2, 6, 5))
+    from convlab.layers import Affine
+    affine = Affine(np.zeros((2 * 6 * 5, FN * OH * OW)), np.zeros(FN * OH * OW))
+    assert r["conv"] == conv.W.size + conv.b.size and r["affine"] == affine.W.size + affine.b.size
+    r = lesson02.fc_vs_conv()
+    assert (r["conv"], r["affine"], r["OH"], r["OW"]) == (780, 784 * 17280 + 17280, 24, 24)
+    assert "needs 17,391 times as many parameters" in r["text"]
+
+
+@pytest.mark.parametrize("guess,start", [(None, "No guess yet"), (13564800, "Your guess 13,564,800 is right"),
+                                         (13547520, "Your guess 13,547,520 is too low")])
+def test_reveal_fc_params(capsys, guess, start):
+    assert lesson02.reveal_fc_params(guess) is None
+    out = _one_line(capsys, start)
+    assert "the convolution needs 780" in out
+
+
+def test_shuffle_report():
+    assert lesson02.shuffle_report().splitlines() == [
+        "Affine on the image vs on its shuffled pixels (weight rows shuffled alike): same outputs: True",
+        "Convolution on the image vs on its shuffled pixels: same outputs: False"]
+
+
+def test_conv2d_naive_exercise_in_the_notebook(capsys):
+    """The stub cell is implement.STUBS' text; its committed check output is the 'not written
+    yet' line; the lesson's check passes the solution and fails the stub."""
+    from convlab.lessons.implement import STUBS
+    cells = [c for c in _cells("02_convolution") if c["cell_type"] == "code"]
+    srcs = ["".join(c["source"]) for c in cells]
+    k = srcs.index(STUBS["conv2d_naive"])
+    assert srcs[k + 1] == "check_conv2d_naive(conv2d_naive)"
+    assert _output_text(cells[k + 1]).startswith("FAIL: not yet. Hint: not written yet")
+    assert srcs[k + 2].startswith('# solutions.show("conv2d_naive")')
+    assert lesson02.check_conv2d_naive(solutions.conv2d_naive) is True
+    _one_line(capsys, "PASS: ")
+    namespace = {}
+    exec(STUBS["conv2d_naive"], namespace)
+    assert lesson02.check_conv2d_naive(namespace["conv2d_naive"]) is False
+    assert "not written yet" in _one_line(capsys, "FAIL: ")
