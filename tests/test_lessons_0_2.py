@@ -287,7 +287,7 @@ def test_conv_shapes_explorer_ranges_keep_every_filter_fitting():
 
 # ---------------------------------------------------------------------------- exercises --
 
-JUNK = [None, "abc", "", b"12", 3.5, [], [1, 2], [[1], [2, 3]], {"a": 1}, float("nan"), np.nan,
+JUNK = [None, ..., "abc", "", "2", "12", b"12", 3.5, [], [1, 2], [[1], [2, 3]], {"a": 1}, float("nan"), np.nan,
         float("inf"), True, np.array(["a"]), object()]
 
 #: check, right answers in several forms, wrong answers (nearly-right ones included)

@@ -64,6 +64,9 @@ CNN_SPEC = ([("conv", {"filter_num": 16, "filter_size": 3, "pad": 1}), ("relu", 
             + [("conv", {"filter_num": 16, "filter_size": 3, "pad": 1}), ("relu", {}),
                ("affine", {"size": 100}), ("relu", {}), ("affine", {"size": 10})])
 
+#: The image both nets take: (C, H, W).
+INPUT = (1, 28, 28)
+
 #: Colour of each kind of layer, and the lessons that teach it.
 _KINDS = {"Conv": ("#fdae6b", "lessons 1, 2, 4, 5"), "Relu": ("#a1d99b", ""),
           "Pool": ("#9ecae1", "lessons 3, 5"), "Affine": ("#d9d9d9", ""), "Softmax": ("#bcbddc", "")}
@@ -94,8 +97,8 @@ def architecture_nets():
     (the last layer, Softmax, keeps the scores' shape)."""
     out = []
     for title, spec in (("fully connected net", FC_SPEC), ("CNN", CNN_SPEC)):
-        net = Net(input_dim=(1, 28, 28), spec=spec, seed=0)
-        acts = net.activations(np.zeros((1, 1, 28, 28)))
+        net = Net(input_dim=INPUT, spec=spec, seed=0)
+        acts = net.activations(np.zeros((1,) + INPUT))
         layers = [(name, a.shape[1:]) for name, a in acts] + [("Softmax", acts[-1][1].shape[1:])]
         out.append((title, layers))
     return out
@@ -109,7 +112,7 @@ def architecture_view() -> ui.View:
     """The chapter's architecture pattern, drawn from two real nets (``architecture_nets``): the
     fully connected net's Affine-ReLU blocks (top) become Conv-ReLU-Pool blocks in the CNN
     (bottom, the last Pool optional), while the last Affine-ReLU and the Affine-Softmax stay.
-    Each layer is labelled with its output shape for one 1 x 28 x 28 image."""
+    Each layer is labelled with its output shape for one ``INPUT`` image (1 x 28 x 28)."""
     nets = architecture_nets()
     fig, ax = plt.subplots(figsize=(12.5, 5.2))
     lines, spans = [], []
@@ -118,8 +121,8 @@ def architecture_view() -> ui.View:
         shape = dict(layers)
         groups = _groups([name for name, _ in layers])
         x, row_spans = 0.0, []
-        ax.text(-0.3, y + 1.2, f"{title}\ninput 1x28x28" + ("\n(flattened: 784)" if row == 0 else ""),
-                ha="right", va="center", fontsize=9)
+        ax.text(-0.3, y + 1.2, f"{title}\ninput {_shape(INPUT)}" + (f"\n(flattened: {np.prod(INPUT)})"
+                if row == 0 else ""), ha="right", va="center", fontsize=9)
         for group in groups:
             x0 = x
             for name in group:
@@ -131,7 +134,8 @@ def architecture_view() -> ui.View:
             row_spans.append((x0, x - 0.15))
             x += 0.45
         spans.append(row_spans)
-        lines.append(f"{title}: input 1x28x28 -> " + " -> ".join(
+        flat = f" (flattened: {np.prod(INPUT)})" if row == 0 else ""
+        lines.append(f"{title}: input {_shape(INPUT)}{flat} -> " + " -> ".join(
             "-".join(_kind(n) for n in g) + f" ({_shape(shape[g[-1]])})" for g in groups))
     # the first blocks of the fully connected net are replaced; the last two stay
     top, bottom = spans
