@@ -19,6 +19,9 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 from convlab import arith  # noqa: E402
 from convlab.analysis import coverage_1d, coverage_map  # noqa: E402
 from convlab.layers import Convolution  # noqa: E402
+from convlab.lessons import solutions  # noqa: E402
+from convlab.lessons.check import compare_guess  # noqa: E402
+from convlab.nets import Net  # noqa: E402
 from convlab.lessons import lesson00, lesson01, lesson02  # noqa: E402
 from convlab.lessons.ui import View  # noqa: E402
 
@@ -57,6 +60,36 @@ def test_demo_view_returns_text_and_grid():
         assert v.fig.axes[0].get_title() == f"{n} x {n} = {n * n} cells"
         assert len(v.fig.axes[0].texts) == n * n
     assert not plt.get_fignums()  # a View closes its figure at once
+
+
+def test_architecture_nets_follow_the_chapter_pattern():
+    """The fully connected net is Affine-ReLU blocks ending in Affine-Softmax; the CNN replaces
+    the first blocks by Conv-ReLU(-Pool) and keeps the last two; the shapes under the layers are
+    the ones Net computes without running anything (Net.shapes)."""
+    (fc_title, fc), (cnn_title, cnn) = lesson00.architecture_nets()
+    kinds = lambda g: tuple(n.rstrip("0123456789") for n in g)  # noqa: E731
+    fc_groups = [kinds(g) for g in lesson00._groups([n for n, _ in fc])]
+    cnn_groups = [kinds(g) for g in lesson00._groups([n for n, _ in cnn])]
+    assert fc_groups == [("Affine", "Relu")] * 4 + [("Affine", "Softmax")]
+    assert cnn_groups[-2:] == fc_groups[-2:] and len(cnn_groups) == len(fc_groups)
+    assert all(g in (("Conv", "Relu", "Pool"), ("Conv", "Relu")) for g in cnn_groups[:-2])
+    assert ("Conv", "Relu", "Pool") in cnn_groups and ("Conv", "Relu") in cnn_groups
+    for spec, layers in ((lesson00.FC_SPEC, fc), (lesson00.CNN_SPEC, cnn)):
+        want = Net(input_dim=(1, 28, 28), spec=spec).shapes[1:]          # [(name, shape), ...]
+        assert layers[:-1] == [(n, tuple(s)) for n, s in want]
+        assert layers[-1] == ("Softmax", (10,))
+
+
+def test_architecture_view_draws_every_layer_with_its_shape():
+    v = lesson00.architecture_view()
+    assert isinstance(v, View) and v.fig is not None
+    texts = [t.get_text() for t in v.fig.axes[0].texts]
+    drawn = list(zip(texts, texts[1:]))                                  # (name, shape) pairs
+    for _, layers in lesson00.architecture_nets():
+        for name, shape in layers:
+            assert (name, "x".join(map(str, shape))) in drawn
+    assert v.text.splitlines()[1].startswith("CNN: input 1x28x28 -> Conv-Relu-Pool (16x14x14)")
+    assert "first 3 Affine-ReLU blocks became Conv-ReLU(-Pool)" in v.text
 
 
 # ----------------------------------------------------------------------------- lesson 1 --
@@ -254,7 +287,7 @@ def test_conv_shapes_explorer_ranges_keep_every_filter_fitting():
 
 # ---------------------------------------------------------------------------- exercises --
 
-JUNK = [None, "abc", "", b"12", 3.5, [], [1, 2], [[1], [2, 3]], {"a": 1}, float("nan"), np.nan,
+JUNK = [None, ..., "abc", "", "2", "12", b"12", 3.5, [], [1, 2], [[1], [2, 3]], {"a": 1}, float("nan"), np.nan,
         float("inf"), True, np.array(["a"]), object()]
 
 #: check, right answers in several forms, wrong answers (nearly-right ones included)
@@ -272,8 +305,8 @@ CHECKS = [
      [2, 2.0, np.int64(2), np.float32(2.0), np.array(2), np.array([2])],
      [0, 1, 3, -2, 2.0001, 1.9999999]),
     (lesson01.check_uncovered_rows,
-     [3, 3.0, np.int32(3), np.array([3])],
-     [0, 1, 2, 4, 3.000001]),
+     [4, 4.0, np.int32(4), np.array([4])],
+     [0, 1, 2, 3, 5, 4.000001, 3.999999]),
     (lesson02.check_conv_value,
      [12, 12.0, np.float64(12.0), np.int64(12), np.array(12.0)],
      [15, 0, 16, 11.999999, 12.000001, -12]),
@@ -307,6 +340,11 @@ def test_check_output_sizes_hint_names_the_floor(capsys):
     assert not lesson01.check_output_sizes([(32, 32), (14, 14), (4, 5)])  # task 2 rounded up
     out = _one_line(capsys, "FAIL")
     assert "task 2: round DOWN" in out and "task 1" not in out and "task 3" not in out
+
+
+def test_check_output_sizes_round_down_hint_for_either_axis(capsys):
+    assert not lesson01.check_output_sizes([(32, 32), (13, 13), (4, 6)])  # task 3's OW rounded up
+    assert "task 3: round DOWN" in _one_line(capsys, "FAIL")
 
 
 def test_check_hints_follow_the_mistake(capsys):
@@ -411,3 +449,248 @@ def test_notebook_imports_its_lesson_module_not_the_old_ones(name, module):
         re.search(rf"from convlab\.lessons import .*\b{module}\b", code)
     assert not re.search(r"convlab\.(widgets|plots|exercises)\b", code)
     assert not re.search(r"from convlab import .*\b(widgets|plots|exercises)\b", code)
+
+
+# ------------------------------------------------------------ solutions, guesses, notebooks --
+
+#: Every number/shape exercise of lessons 0-2: its name in solutions.ANSWERS and its check.
+SOLVED = {"batch_shape": lesson00.check_batch_shape, "output_sizes": lesson01.check_output_sizes,
+          "same_padding": lesson01.check_same_padding, "uncovered_rows": lesson01.check_uncovered_rows,
+          "conv_value": lesson02.check_conv_value, "conv_output_shape": lesson02.check_conv_output_shape,
+          "conv_param_count": lesson02.check_conv_param_count}
+
+
+@pytest.mark.parametrize("name", sorted(SOLVED))
+def test_every_solution_passes_its_check(capsys, name):
+    answer, how = solutions.ANSWERS[name]
+    assert SOLVED[name](answer) is True
+    _one_line(capsys, "PASS: ")
+    solutions.show(name)
+    out = capsys.readouterr().out
+    assert out.startswith("Lesson ") and out.endswith(f"Answer: {answer!r}\n") and how in out
+
+
+def test_batch_shape_answer_is_what_mnist_gives():
+    """Independent of the check: the shape Net expects for MNIST, with a batch axis of 100."""
+    assert solutions.ANSWERS["batch_shape"][0] == (100,) + Net(spec=[("affine", {"size": 10})]).input_dim
+
+
+def _positions(size, kernel, stride, pad=0):
+    """Window start rows along one axis, found by trying every start (no formula)."""
+    return [y for y in range(0, size + 2 * pad) if y % stride == 0 and y + kernel <= size + 2 * pad]
+
+
+def test_output_sizes_answer_by_trying_every_window_position():
+    want = [(len(_positions(t["H"], t["FH"], t["stride"], t["pad"])),
+             len(_positions(t["W"], t["FW"], t["stride"], t["pad"]))) for t in lesson01.OUTPUT_SIZE_TASKS]
+    assert solutions.ANSWERS["output_sizes"][0] == want
+
+
+def test_same_padding_answer_is_the_only_padding_that_keeps_28():
+    keeps = [P for P in range(0, 10) if len(_positions(28, 5, 1, P)) == 28]
+    assert keeps == [solutions.ANSWERS["same_padding"][0]]
+
+
+def test_uncovered_rows_answer_by_listing_the_rows():
+    """10 rows, filter 3, stride 4: windows at 0-2 and 4-6; rows 3, 7, 8, 9 are never used."""
+    t = lesson01.UNUSED_TASK
+    used = {y + i for y in _positions(t["H"], t["FH"], t["stride"]) for i in range(t["FH"])}
+    unused = sorted(set(range(t["H"])) - used)
+    assert unused == [3, 7, 8, 9]
+    assert solutions.ANSWERS["uncovered_rows"][0] == len(unused)
+    assert lesson01.output_size_report(10, 10, 3, 3, 0, 4)["lost_rows"] == len(unused)  # the explorer agrees
+
+
+def test_check_uncovered_rows_hints_name_the_missing_part(capsys):
+    lesson01.check_uncovered_rows(3)
+    assert "only the rows after the last window" in _one_line(capsys, "FAIL")
+    lesson01.check_uncovered_rows(1)
+    assert "the rows after the last window count too" in _one_line(capsys, "FAIL")
+    lesson01.check_uncovered_rows(...)
+    assert "list the rows where windows start" in _one_line(capsys, "FAIL")
+
+
+@pytest.mark.parametrize("guess,start", [(None, "No guess yet"), (4, "Your guess 4 is right"),
+                                         (0, "Your guess 0 is too low: the truth is 4")])
+def test_reveal_skipped_rows(capsys, guess, start):
+    assert lesson01.reveal_skipped_rows(guess, H=7, FH=1, stride=3) is None
+    out = _one_line(capsys, start)
+    assert "Windows use rows 0, 3, 6 only" in out and "(7 - 1)/3 is exact" in out
+    lesson01.reveal_skipped_rows(4, H=10, FH=3, stride=4)     # 3 after the windows, 1 between
+    assert "Your guess 4 is right" in _one_line(capsys, "Your")
+
+
+def test_strict_refuses_only_rows_dropped_by_the_floor():
+    """Lesson 1: strict=True refuses 7 rows / filter 3 / stride 3 (row 6 dropped) but accepts
+    7 rows / filter 1 / stride 3, which skips 4 rows between windows."""
+    with pytest.raises(ValueError):
+        arith.conv_output_size(7, 3, stride=3, strict=True)
+    assert arith.conv_output_size(7, 1, stride=3, strict=True) == 3
+    assert lesson01.output_size_report(7, 7, 1, 1, 0, 3)["lost_rows"] == 4
+
+
+def test_mnist_download_is_about_11_mb():
+    """Lesson 0: 'about 11 MB, once' (the four .gz files), where the files are at hand."""
+    from convlab.data import FILES, find_mnist_dir
+    folder = find_mnist_dir()
+    gz = [folder / f"{n}.gz" for n in FILES]
+    if not all(p.is_file() for p in gz):
+        pytest.skip("MNIST .gz files not found")
+    assert 10.5e6 < sum(p.stat().st_size for p in gz) < 12e6
+
+
+def test_conv_value_answer_by_explicit_loops():
+    """Output (0, 1) of the book's example with padding 1: the padded 6 x 6 input built by hand."""
+    xp = [[0.0] * 6 for _ in range(6)]
+    for r in range(4):
+        for c in range(4):
+            xp[r + 1][c + 1] = float(lesson02.BOOK_INPUT[r, c])
+    value = sum(xp[0 + a][1 + b] * lesson02.BOOK_FILTER[a, b] for a in range(3) for b in range(3))
+    assert solutions.ANSWERS["conv_value"][0] == value == 12
+
+
+def test_conv_output_shape_and_param_count_answers():
+    """10 RGB 32 x 32 images, 16 filters 5 x 5, padding 2: the sizes by trying every window
+    position, the parameters as the arrays a Net allocates for that layer."""
+    side = len(_positions(32, 5, 1, 2))
+    assert solutions.ANSWERS["conv_output_shape"][0] == (10, 16, side, side) == (10, 16, 32, 32)
+    net = Net(input_dim=(3, 32, 32), spec=[("conv", {"filter_num": 16, "filter_size": 5, "pad": 2}),
+                                           ("affine", {"size": 1})])
+    assert solutions.ANSWERS["conv_param_count"][0] == net.params["W1"].size + net.params["b1"].size
+
+
+def test_lesson1_prose_corner_and_centre_counts():
+    """'With padding 1 and a 3x3 filter the corner cells of the real input are used by 4
+    windows, the centre cells by 9' (lesson 1, section 3)."""
+    cov = coverage_map(4, 4, 3, 3, pad=1, stride=1)[1:5, 1:5]           # the real input
+    assert cov[0, 0] == cov[0, 3] == cov[3, 0] == cov[3, 3] == 4
+    assert (cov[1:3, 1:3] == 9).all()
+
+
+@pytest.mark.parametrize("guess,start,ok", [
+    (None, "No guess yet", False), (..., "No guess yet", False), (4, "Your guess 4 is right", True),
+    (np.int64(4), "Your guess 4 is right", True), (4.0, "Your guess 4 is right", True),
+    (3, "Your guess 3 is too low: the truth is 4", False),
+    (40, "Your guess 40 is too high by a factor of 10.0: the truth is 4", False),
+    ("four", "Your guess 'four' is not a number", False), ([1, 2], "Your guess [1, 2] is not a number", False),
+    (float("nan"), "Your guess nan is not a number", False)])
+def test_compare_guess_one_line(capsys, guess, start, ok):
+    assert compare_guess(guess, 4, "Because.") is ok
+    out = _one_line(capsys, start)
+    assert out.endswith(". Because.\n")
+
+
+NOTEBOOK_NAMES = ["00_start_here", "01_output_size", "02_convolution"]
+
+
+def _cells(name):
+    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def _output_text(cell):
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_no_solution_is_shown_in_the_notebook(name):
+    """No committed output passes a check, and each solution is loaded only on demand: a
+    commented-out solutions.show line with no output, naming a solution that exists."""
+    cells = _cells(name)
+    shows = 0
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        out, src = _output_text(cell), "".join(cell["source"])
+        assert not re.search(r"^PASS", out, re.M), src
+        for line in src.splitlines():
+            if "solutions.show(" in line:
+                shows += 1
+                assert line.startswith("# solutions.show("), line
+                assert not cell["outputs"]
+                shown = re.search(r'show\("([a-z0-9_]+)"\)', line).group(1)
+                assert shown in solutions.ANSWERS or shown in solutions.NAMES
+    checks = sum("".join(c["source"]).count("check_") for c in cells if c["cell_type"] == "code"
+                 and not "".join(c["source"]).startswith(("from ", "import ")))
+    assert shows == checks > 0            # one solution cell per exercise check
+
+
+# ------------------------------------------------------------------ lesson 2's new pieces --
+
+def _full_convolution(x, w):
+    """The textbook definition over every shift: full[i, j] = sum over m, n of x[m, n] * w[i-m, j-n]."""
+    (H, W), (FH, FW) = x.shape, w.shape
+    full = np.zeros((H + FH - 1, W + FW - 1))
+    for i in range(H + FH - 1):
+        for j in range(W + FW - 1):
+            for m in range(H):
+                for n in range(W):
+                    if 0 <= i - m < FH and 0 <= j - n < FW:
+                        full[i, j] += x[m, n] * w[i - m, j - n]
+    return full
+
+
+def test_true_convolution_is_the_textbook_one_and_the_flipped_layer():
+    rng = np.random.default_rng(3)
+    for (H, W), (FH, FW) in [((4, 4), (3, 3)), ((5, 7), (2, 3)), ((6, 5), (4, 1))]:
+        x, w = rng.standard_normal((H, W)), rng.standard_normal((FH, FW))
+        got = lesson02.true_convolution(x, w)
+        assert np.allclose(got, _full_convolution(x, w)[FH - 1:H, FW - 1:W])      # 'valid' part
+        flipped = Convolution(w[::-1, ::-1][None, None].copy(), np.zeros(1)).forward(x[None, None])[0, 0]
+        assert np.allclose(got, flipped)
+    x, w = rng.standard_normal(9), rng.standard_normal(4)                        # NumPy's 1-D one
+    assert np.allclose(lesson02.true_convolution(x[None], w[None])[0], np.convolve(x, w, "valid"))
+    book = lesson02.true_convolution(lesson02.BOOK_INPUT, lesson02.BOOK_FILTER)
+    assert np.array_equal(book, [[11, 12], [10, 11]])           # the notebook's printed numbers
+
+
+def test_true_convolution_matches_scipy_when_installed():
+    signal = pytest.importorskip("scipy.signal")
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((6, 7)), rng.standard_normal((3, 2))
+    assert np.allclose(lesson02.true_convolution(x, w), signal.convolve2d(x, w, "valid"))
+
+
+def test_fc_vs_conv_counts_the_layers_arrays():
+    """The formulas against the arrays of real layers, on a size small enough to allocate."""
+    r = lesson02.fc_vs_conv(C=2, H=6, W=5, FN=3, FH=3, FW=2)
+    conv = Convolution(np.zeros((3, 2, 3, 2)), np.zeros(3))
+    FN, OH, OW = conv.output_shape((2, 6, 5))
+    from convlab.layers import Affine
+    affine = Affine(np.zeros((2 * 6 * 5, FN * OH * OW)), np.zeros(FN * OH * OW))
+    assert r["conv"] == conv.W.size + conv.b.size and r["affine"] == affine.W.size + affine.b.size
+    r = lesson02.fc_vs_conv()
+    assert (r["conv"], r["affine"], r["OH"], r["OW"]) == (780, 784 * 17280 + 17280, 24, 24)
+    assert "needs 17,391 times as many parameters" in r["text"]
+
+
+@pytest.mark.parametrize("guess,start", [(None, "No guess yet"), (13564800, "Your guess 13,564,800 is right"),
+                                         (13547520, "Your guess 13,547,520 is too low")])
+def test_reveal_fc_params(capsys, guess, start):
+    assert lesson02.reveal_fc_params(guess) is None
+    out = _one_line(capsys, start)
+    assert "the convolution needs 780" in out
+
+
+def test_shuffle_report():
+    assert lesson02.shuffle_report().splitlines() == [
+        "Affine on the image vs on its shuffled pixels (weight rows shuffled alike): same outputs: True",
+        "Convolution on the image vs on its shuffled pixels: same outputs: False"]
+
+
+def test_conv2d_naive_exercise_in_the_notebook(capsys):
+    """The stub cell is implement.STUBS' text; its committed check output is the 'not written
+    yet' line; the lesson's check passes the solution and fails the stub."""
+    from convlab.lessons.implement import STUBS
+    cells = [c for c in _cells("02_convolution") if c["cell_type"] == "code"]
+    srcs = ["".join(c["source"]) for c in cells]
+    k = srcs.index(STUBS["conv2d_naive"])
+    assert srcs[k + 1] == "check_conv2d_naive(conv2d_naive)"
+    assert _output_text(cells[k + 1]).startswith("FAIL: not yet. Hint: not written yet")
+    assert srcs[k + 2].startswith('# solutions.show("conv2d_naive")')
+    assert lesson02.check_conv2d_naive(solutions.conv2d_naive) is True
+    _one_line(capsys, "PASS: ")
+    namespace = {}
+    exec(STUBS["conv2d_naive"], namespace)
+    assert lesson02.check_conv2d_naive(namespace["conv2d_naive"]) is False
+    assert "not written yet" in _one_line(capsys, "FAIL: ")

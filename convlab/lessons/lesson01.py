@@ -7,7 +7,9 @@
     draw_output_size(...)     -> Figure: the picture both views show
     conventions_table(H, FH, padding, stride) -> str: our formula next to the book's, d2l's, ...
     OUTPUT_SIZE_RANGES        the explorer's slider ranges
-    OUTPUT_SIZE_TASKS, check_output_sizes, check_same_padding, check_uncovered_rows: the exercises
+    OUTPUT_SIZE_TASKS, check_output_sizes, check_same_padding, UNUSED_TASK, check_uncovered_rows:
+                              the exercises
+    reveal_skipped_rows(guess) predict, then check: rows a stride larger than the filter skips
 
 Every size comes from ``convlab.arith`` and every count from ``convlab.analysis``; whether a
 filter fits is decided from the numbers (its extent against the padded size), never from an
@@ -24,11 +26,12 @@ from matplotlib.patches import Rectangle
 from ..analysis import coverage_1d, coverage_map
 from ..arith import conv_output_size, conv_output_size_2d, uncovered
 from . import draw, ui
-from .check import answer_check, as_number, as_shape, report
+from .check import answer_check, as_number, as_shape, compare_guess, report
 
 __all__ = ["OUTPUT_SIZE_RANGES", "output_size_report", "output_size_view", "output_size_explorer",
            "windows_view", "draw_output_size", "conventions_table", "OUTPUT_SIZE_TASKS",
-           "check_output_sizes", "check_same_padding", "check_uncovered_rows"]
+           "check_output_sizes", "check_same_padding", "UNUSED_TASK", "check_uncovered_rows",
+           "reveal_skipped_rows"]
 
 #: Slider ranges of the explorer (the tests sweep them all).
 OUTPUT_SIZE_RANGES = {"H": (1, 12), "W": (1, 12), "FH": (1, 7), "FW": (1, 7), "padding": (0, 4),
@@ -280,9 +283,10 @@ def check_output_sizes(answer) -> bool:
         got = as_shape(pair)
         if got == right:
             continue
-        num_h = task["H"] + 2 * task["pad"] - task["FH"]
-        rounded_up = (got is not None and len(got) == 2 and num_h % task["stride"] != 0
-                      and got[0] == -(-num_h // task["stride"]) + 1)
+        S = task["stride"]
+        nums = (task["H"] + 2 * task["pad"] - task["FH"], task["W"] + 2 * task["pad"] - task["FW"])
+        rounded_up = (got is not None and len(got) == 2 and
+                      any(n % S != 0 and g == -(-n // S) + 1 for n, g in zip(nums, got)))
         hint = ("round DOWN when the division is not whole" if rounded_up
                 else "compute (H + 2P - FH)/S + 1 and (W + 2P - FW)/S + 1")
         wrong.setdefault(hint, []).append(str(k))
@@ -307,13 +311,50 @@ def check_same_padding(answer) -> bool:
     return report(False, "", "give one whole number P >= 0; solve (28 + 2P - 5)/1 + 1 = 28.")
 
 
+#: Exercise 3: a 10-row input, a 3-row filter, stride 4, no padding.
+UNUSED_TASK = {"H": 10, "FH": 3, "stride": 4}
+
+
+def _unused_counts(H, FH, stride) -> tuple[int, int]:
+    """(rows after the last window, rows jumped over between windows) for one axis, no padding
+    and no dilation: the floor drops ``uncovered`` rows at the end, and each of the OH - 1 gaps
+    between windows jumps over stride - FH rows when the stride is larger than the filter."""
+    between = (conv_output_size(H, FH, stride) - 1) * max(0, stride - FH)
+    return uncovered(H, FH, stride), between
+
+
 @answer_check
 def check_uncovered_rows(answer) -> bool:
     """Exercise 3: how many rows of a 10-row input a 3-row filter with stride 4 and no padding
-    never touches. A whole number, exact."""
-    right = uncovered(10, 3, stride=4)
-    if as_number(answer) == right:
-        return report(True, f"{right} rows: windows start at rows 0 and 4 and end at row 6, so rows "
-                            "7, 8 and 9 are never used.")
-    return report(False, "", "list the rows where windows start (0, 4, ...) while the window still "
-                             "fits, find the last row the last window reaches, and count what is left.")
+    never uses: those the floor drops after the last window AND those jumped over between
+    windows (the stride is larger than the filter). A whole number, exact."""
+    H, FH, S = UNUSED_TASK["H"], UNUSED_TASK["FH"], UNUSED_TASK["stride"]
+    after, between = _unused_counts(H, FH, S)
+    got = as_number(answer)
+    if got == after + between:
+        return report(True, f"{after + between} rows: the windows cover rows 0-{FH - 1} and {S}-{S + FH - 1}; "
+                            f"row {FH} is jumped over (stride {S} > filter {FH}) and rows "
+                            f"{H - after}-{H - 1} come after the last window.")
+    if got == after:
+        hint = (f"{after} counts only the rows after the last window (what uncovered() gives); "
+                f"stride {S} is larger than the filter {FH}, so look between the windows too.")
+    elif got == between:
+        hint = "that counts the rows between the windows; the rows after the last window count too."
+    else:
+        hint = ("list the rows where windows start (0, 4, ...) while the window still fits, mark "
+                "the rows each window uses, and count the rows no window uses.")
+    return report(False, "", hint)
+
+
+def reveal_skipped_rows(guess, H=7, FH=1, stride=3) -> None:
+    """Predict, then check: how many of ``H`` input rows a ``FH``-row filter with ``stride`` (no
+    padding) never uses, compared with the learner's ``guess`` (None: no guess yet)."""
+    cov = coverage_1d(H, FH, stride)                                   # (H,) windows per row
+    used = [int(r) for r in np.flatnonzero(cov)]
+    unused = int((cov == 0).sum())
+    after, _ = _unused_counts(H, FH, stride)
+    exact = "is exact" if after == 0 else "is not exact"
+    compare_guess(guess, unused,
+                  f"Windows use rows {', '.join(map(str, used))} only: stride {stride} is larger "
+                  f"than the filter height {FH}, so the windows jump over the rows between them, "
+                  f"although ({H} - {FH})/{stride} {exact}.")

@@ -8,6 +8,11 @@ batches as blocks.
     conv_shapes_view(N, C, H, W, FN, FH, FW, padding, stride) -> View: every shape, as blocks
     conv_shapes_explorer()     sliders N, C, FN, FH = FW, padding, stride (H = W = 7)
     draw_conv_step, draw_conv_blocks: the two figures
+    true_convolution(x, w)     the textbook convolution (kernel flipped), from its definition
+    fc_vs_conv(...) -> dict    parameters of a Convolution vs an Affine layer with as many outputs
+    reveal_fc_params(guess)    predict, then check: the Affine layer's parameter count
+    shuffle_report()           an Affine layer cannot tell an image from its shuffled pixels
+    check_conv2d_naive(fn)     the implement-it exercise (loops allowed)
     CONV_STEP_RANGES, CONV_SHAPES_RANGES: the explorers' slider ranges
     check_conv_value, check_conv_output_shape, check_conv_param_count: the exercises
 
@@ -22,14 +27,15 @@ from matplotlib.patches import Rectangle
 
 from ..analysis import coverage_map
 from ..arith import conv_output_size, uncovered
-from ..layers import Convolution
+from ..layers import Affine, Convolution
 from . import draw, ui
-from .check import answer_check, as_number, as_shape, report
+from .check import answer_check, as_number, as_shape, compare_guess, report
 
 __all__ = ["BOOK_INPUT", "BOOK_FILTER", "CONV_STEP_RANGES", "CONV_SHAPES_RANGES", "conv_step_report",
            "conv_step_view", "conv_step_explorer", "draw_conv_step", "conv_shapes_view",
-           "conv_shapes_explorer", "draw_conv_blocks", "check_conv_value", "check_conv_output_shape",
-           "check_conv_param_count"]
+           "conv_shapes_explorer", "draw_conv_blocks", "true_convolution", "fc_vs_conv",
+           "reveal_fc_params", "shuffle_report", "check_conv2d_naive", "check_conv_value",
+           "check_conv_output_shape", "check_conv_param_count"]
 
 #: The book's single-channel example (figure 7-3): a 4x4 input and a 3x3 filter.
 BOOK_INPUT = np.array([[1, 2, 3, 0],
@@ -257,6 +263,82 @@ def conv_shapes_explorer():
     controls = {name: ui.slider(label.get(name, name), start[name], lo, hi)
                 for name, (lo, hi) in CONV_SHAPES_RANGES.items()}
     return ui.explorer(_square_shapes_view, controls)
+
+
+# -- convolution or cross-correlation? -------------------------------------------------------
+
+def true_convolution(x, w):
+    """The textbook ('valid') 2-D convolution of one channel, written from its definition:
+    out[i, j] = sum over a, b of w[a, b] * x[i + FH-1 - a, j + FW-1 - b], so each weight meets
+    the cell mirrored through the window's centre. Equal to cross-correlation (what
+    ``Convolution`` computes) with the kernel flipped, and to ``scipy.signal.convolve2d(x, w,
+    'valid')``. ``x`` (H, W), ``w`` (FH, FW) -> (H - FH + 1, W - FW + 1)."""
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    (H, W), (FH, FW) = x.shape, w.shape
+    out = np.zeros((H - FH + 1, W - FW + 1))                           # (OH, OW)
+    for i in range(H - FH + 1):
+        for j in range(W - FW + 1):
+            for a in range(FH):
+                for b in range(FW):
+                    out[i, j] += w[a, b] * x[i + FH - 1 - a, j + FW - 1 - b]
+    return out
+
+
+# -- why not a fully connected layer? --------------------------------------------------------
+
+def fc_vs_conv(C=1, H=28, W=28, FN=30, FH=5, FW=5) -> dict:
+    """Parameter counts of a Convolution (FN filters FH x FW, stride 1, no padding) on one
+    (C, H, W) image and of an Affine layer mapping the same image, flattened, to the same
+    FN*OH*OW outputs: a dict with ``conv``, ``affine``, ``OH``, ``OW`` and ``text``."""
+    OH, OW = conv_output_size(H, FH), conv_output_size(W, FW)
+    D, M = C * H * W, FN * OH * OW                                    # Affine W: (D, M), b: (M,)
+    conv, affine = FN * C * FH * FW + FN, D * M + M
+    text = "\n".join([
+        f"Convolution: FN*C*FH*FW weights + FN biases = {FN}*{C}*{FH}*{FW} + {FN} = {conv:,}",
+        f"Affine from the {D:,} flattened pixels to the same {FN}*{OH}*{OW} = {M:,} outputs:",
+        f"  D*M weights + M biases = {D:,}*{M:,} + {M:,} = {affine:,}",
+        f"The Affine layer needs {affine / conv:,.0f} times as many parameters.",
+        f"Weight sharing: each filter's {C * FH * FW} weights are used at all {OH * OW} positions "
+        f"({OH} x {OW}); the Affine layer has one weight per (pixel, output) pair."])
+    return {"conv": conv, "affine": affine, "OH": OH, "OW": OW, "text": text}
+
+
+def reveal_fc_params(guess) -> None:
+    """Predict, then check: how many parameters an Affine layer needs to map one 28 x 28 image
+    to the 30 x 24 x 24 numbers of SimpleConvNet's first convolution (None: no guess yet)."""
+    r = fc_vs_conv()
+    compare_guess(guess, r["affine"], f"784 inputs times {30 * r['OH'] * r['OW']:,} outputs, plus "
+                  f"one bias per output; the convolution needs {r['conv']} because its 30 filters "
+                  f"are shared by all {r['OH'] * r['OW']} positions.")
+
+
+def shuffle_report(seed=0) -> str:
+    """What a fully connected layer knows of the image's shape: nothing. Shuffle the 784 pixels
+    of a random 28 x 28 image with one fixed permutation and shuffle an Affine layer's weight rows
+    the same way: the outputs do not change (up to rounding). A Convolution on the shuffled
+    image gives other numbers: it reads neighbourhoods, which the shuffle destroys."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((1, 1, 28, 28))                                     # (N, C, H, W)
+    perm = rng.permutation(784)
+    flat = x.reshape(1, 784)                                           # (N, D)
+    shuffled = flat[:, perm]                                           # the same pixels, mixed
+    Wa = rng.standard_normal((784, 10))                               # (D, M)
+    same_fc = np.allclose(Affine(Wa, np.zeros(10)).forward(flat),
+                          Affine(Wa[perm], np.zeros(10)).forward(shuffled))
+    conv = Convolution(rng.standard_normal((30, 1, 5, 5)), np.zeros(30))
+    same_conv = np.allclose(conv.forward(x), conv.forward(shuffled.reshape(1, 1, 28, 28)))
+    return "\n".join([
+        f"Affine on the image vs on its shuffled pixels (weight rows shuffled alike): same outputs: {same_fc}",
+        f"Convolution on the image vs on its shuffled pixels: same outputs: {same_conv}"])
+
+
+# -- implement it: conv2d_naive --------------------------------------------------------------
+
+def check_conv2d_naive(fn):
+    """The implement-it check of this lesson (``convlab.lessons.implement``; issue 10 moves its
+    code into this module, after which this forwarding definition goes)."""
+    from .implement import check_conv2d_naive as check
+    return check(fn)
 
 
 # -- exercises ---------------------------------------------------------------------------------

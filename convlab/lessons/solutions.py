@@ -131,6 +131,43 @@ NAMES = ("conv2d_naive", "max_pool_naive", "im2col", "col2im", "conv_backward", 
 ANSWERS: dict[str, tuple[object, str]] = {}
 
 # ---- lessons 0-2 ----
+# Names are the checks' names without "check_": ANSWERS["batch_shape"] passes
+# lesson00.check_batch_shape, and so on (tests/test_lessons_0_2.py feeds each to its check).
+
+ANSWERS["batch_shape"] = ((100, 1, 28, 28), (
+    "Lesson 0. N = 100 images; MNIST is grey scale, so C = 1 channel; each image is 28 x 28,\n"
+    "so H = W = 28. The book's order is batch first: (N, C, H, W)."))
+
+ANSWERS["output_sizes"] = ([(32, 32), (13, 13), (4, 5)], (
+    "Lesson 1. OH = (H + 2P - FH) // S + 1 and OW = (W + 2P - FW) // S + 1, rounded down:\n"
+    "  task 1: (32 + 2*2 - 5)/1 + 1 = 31 + 1 = 32, the same for OW\n"
+    "  task 2: (28 + 0 - 3)/2 + 1 = floor(12.5) + 1 = 13, the same for OW\n"
+    "  task 3: OH = (10 + 2 - 3)/3 + 1 = 3 + 1 = 4,  OW = (15 + 2 - 4)/3 + 1 = floor(4.33) + 1 = 5"))
+
+ANSWERS["same_padding"] = (2, (
+    "Lesson 1. Solve (28 + 2P - 5)/1 + 1 = 28: 2P - 4 = 0, so P = 2 = (FH - 1)/2.\n"
+    "With stride 1 an odd filter FH keeps the size with P = (FH - 1)/2."))
+
+ANSWERS["uncovered_rows"] = (4, (
+    "Lesson 1. OH = (10 - 3)//4 + 1 = 2 windows, at rows 0-2 and 4-6.\n"
+    "  between them: row 3 (the stride 4 is larger than the filter 3, so one row is jumped)\n"
+    "  after them:   rows 7, 8, 9 (uncovered(10, 3, stride=4) = (10 - 3) % 4 = 3, the floor drops them)\n"
+    "  4 rows in all, all of them input rows (no padding)."))
+
+ANSWERS["conv_value"] = (12, (
+    "Lesson 2. Pad the 4 x 4 input with zeros to 6 x 6. Output (0, 1) is the window at rows 0-2,\n"
+    "columns 1-3 of the padded input: [[0, 0, 0], [1, 2, 3], [0, 1, 2]]. Times the filter\n"
+    "[[2, 0, 1], [0, 1, 2], [1, 0, 2]] cell by cell: 0+0+0 + 0+2+6 + 0+0+4 = 12.\n"
+    "In NumPy: (np.pad(BOOK_INPUT, 1)[0:3, 1:4] * BOOK_FILTER).sum()"))
+
+ANSWERS["conv_output_shape"] = ((10, 16, 32, 32), (
+    "Lesson 2. N = 10 images stay 10; one output channel per filter, FN = 16 (the 3 input\n"
+    "channels are summed inside each filter); OH = OW = (32 + 2*2 - 5)/1 + 1 = 32."))
+
+ANSWERS["conv_param_count"] = (1216, (
+    "Lesson 2. W has shape (FN, C, FH, FW) = (16, 3, 5, 5): 16*3*5*5 = 1200 weights; b has one\n"
+    "number per filter: 16. 1200 + 16 = 1216, whatever the image size (the filters are shared\n"
+    "by every position)."))
 
 # ---- lessons 3-5 ----
 
