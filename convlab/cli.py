@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -184,6 +185,7 @@ def main(argv=None):
     with _first_ctrl_c_only():
         try:
             args = parser.parse_args(argv)          # exits with code 2 on bad arguments
+            _import_for(args.command)
             if getattr(args, "resume", False):
                 args = _resume_args(parser, argv, args)
             args.argv = argv
@@ -197,6 +199,15 @@ def main(argv=None):
         except (_Failure, OSError) as e:
             print(f"{parser.prog}: error: {e}", file=sys.stderr)
             return getattr(e, "code", 1)
+
+
+def _import_for(command):
+    """Import what ``command`` uses now, with Ctrl-C held back: a Ctrl-C inside the
+    initialisation of a compiled module (matplotlib's) can crash the interpreter as it exits."""
+    from .atomic import sigint_deferred
+    with sigint_deferred():
+        for module in {"train": ("train", "data", "plots"), "evaluate": ("data", "plots")}[command]:
+            importlib.import_module(f".{module}", __package__)
 
 
 class _Failure(Exception):
@@ -359,7 +370,6 @@ class _RunFolder:
 def _train(args, parser):
     from .nets import build_net
     from .train import Trainer, TrainingDiverged, write_json
-    from . import plots  # noqa: F401  (matplotlib, imported now rather than during the first save)
 
     if args.width != 1.0 and args.net != "alexnet":
         parser.error(f"--width applies only to --net alexnet, got --net {args.net}")
