@@ -35,8 +35,8 @@ _VALUE_BUDGET = contextvars.ContextVar("convlab_value_budget", default=None)
 def _within_budget(n_values):
     budget = _VALUE_BUDGET.get()
     if budget is not None and n_values > budget:
-        raise ValueError(f"the net described needs more than {budget:,} parameter values, "
-                         f"more than the file holds")
+        raise ValueError(f"the net described needs more parameter values than the {budget:,} "
+                         f"the file holds")
     return n_values
 
 
@@ -332,8 +332,8 @@ def _parse_config(entry, where):
     if unknown:
         raise ValueError(f"{where}: __config__ has unknown argument(s) {unknown} for "
                          f"{config['net'] or 'Net'}; allowed: {sorted(allowed)}")
-    dim = config["kwargs"].get("input_dim")
-    if dim is not None and not (isinstance(dim, list) and len(dim) == 3
+    dim = config["kwargs"].get("input_dim", [1])
+    if "input_dim" in config["kwargs"] and not (isinstance(dim, list) and len(dim) == 3
                                 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in dim)):
         raise ValueError(f"{where}: __config__ input_dim must be three integers >= 1, got {dim!r}")
     return config
