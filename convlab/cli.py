@@ -300,7 +300,8 @@ def _holds_run(out):
 
 
 def _resume_args(parser, argv, args):
-    """Re-parse argv with the stored run's options as defaults: what is not given is resumed."""
+    """Parse again with the stored run's options in front of argv: what argv does not give is
+    resumed, and the stored values pass the same checks as typed ones."""
     from .train import load_history
     if args.out is None:
         parser.error("--resume needs --out, the run folder to continue")
@@ -314,9 +315,16 @@ def _resume_args(parser, argv, args):
     except (OSError, ValueError, KeyError, TypeError):
         parser.error(f"--resume: {path!r} is not a history written by `python -m convlab train`")
     train_parser = next(a for a in parser._actions if a.dest == "command").choices["train"]
-    known = {a.dest for a in train_parser._actions}
-    train_parser.set_defaults(**{k: v for k, v in stored.items() if k in known and k not in NOT_RESUMED})
-    return parser.parse_args(argv)
+    before = []
+    for action in train_parser._actions:
+        value = stored.get(action.dest)
+        if not action.option_strings or action.dest in NOT_RESUMED or value is None:
+            continue
+        if action.nargs == 0:                       # a flag
+            before += [action.option_strings[0]] if value is True else []
+        else:
+            before += [action.option_strings[0], str(value)]
+    return parser.parse_args(["train", *before, *argv[1:]])
 
 
 class _RunFolder:

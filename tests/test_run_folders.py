@@ -302,3 +302,21 @@ def test_kept_line_names_epochs(tmp_path):
                              f"checkpoints/); continue with --resume --out {out}")
     shutil.rmtree(out)
     assert folder.kept() == "nothing was kept"
+
+
+@pytest.mark.parametrize("key, value, words", [("net", ["simple"], "--net: invalid choice"),
+                                               ("lr", "fast", "--lr: expected a positive number"),
+                                               ("cli_args", None, "is not a history written by")])
+def test_resume_checks_the_stored_options_like_typed_ones(tmp_path, capsys, key, value, words):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    h = json.loads((out / "history.json").read_text())
+    if key == "cli_args":
+        h[key] = value
+    else:
+        h["cli_args"][key] = value
+    (out / "history.json").write_text(json.dumps(h))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--epochs", "2", "--out", str(out)])
+    assert e.value.code == 2 and words in one_line(capsys.readouterr().err)
