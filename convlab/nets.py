@@ -13,7 +13,6 @@ import hashlib
 import inspect
 import json
 import os
-import zipfile
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from .atomic import commit
 from .gradcheck import numerical_gradient as _numerical_gradient
 from .layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss,
                      check_labels)
+from .npz import read_npz
 
 __all__ = ["Net", "SimpleConvNet", "LeNet", "AlexNetStyle", "DeepConvNet", "build_net", "load_net",
            "NETS", "registry_name", "params_digest"]
@@ -217,7 +217,7 @@ class Net:
         """Load parameters saved by ``save_params``. All or nothing: every name, shape, dtype kind
         (floating point) and value (finite) is checked before any parameter changes; a file made
         for another input shape or class count is refused with a message that says so."""
-        arrays = _read_npz(file_name)
+        arrays = read_npz(file_name)
         where = f"params file {os.fspath(file_name)!r}"
         if "__config__" in arrays:
             self._check_made_for_me(_parse_config(arrays.pop("__config__"), where), where)
@@ -251,60 +251,6 @@ class Net:
         rows = [f"{name:<10s} -> {shape}" for name, shape in self.shapes]
         n = sum(p.size for p in self.params.values())
         return f"{type(self).__name__} ({n:,} parameters, {self.dtype.name})\n  " + "\n  ".join(rows)
-
-
-def _read_npz(file_name):
-    """Read an .npz of plain arrays into a dict; ValueError naming the file for anything else.
-    Each member's header is read first, so a header that claims more data than the member holds
-    is refused before anything is allocated."""
-    where = f"file_name {os.fspath(file_name)!r}" if isinstance(file_name, (str, os.PathLike)) else "file_name"
-    try:
-        with zipfile.ZipFile(file_name) as zf:
-            for info in zf.infolist():
-                _check_member(zf, info, where)
-        z = np.load(file_name, allow_pickle=False)
-        with z:
-            return {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        if str(e).startswith(where):
-            raise
-        is_pickle = "Object arrays" in str(e)
-        if isinstance(file_name, (str, bytes, os.PathLike)):
-            with open(file_name, "rb") as f:
-                head = f.read(6)
-            is_pickle = is_pickle or head[:1] == b"\x80"   # every pickle protocol >= 2 starts so
-            if head == b"\x93NUMPY":
-                raise ValueError(f"{where} is a single .npy array, not an .npz archive of named "
-                                 f"parameters") from None
-        if is_pickle:
-            raise ValueError(f"{where} holds pickled data; convlab loads parameters only from .npz "
-                             f"files of plain arrays (pickle can run code)") from None
-        raise ValueError(f"{where} is not an .npz archive of named arrays (unrecognised content: "
-                         f"{e})") from None
-
-
-def _check_member(zf, info, where):
-    """One member of an .npz: a .npy array of plain numbers no larger than the member itself."""
-    if not info.filename.endswith(".npy"):
-        raise ValueError(f"{where} holds {info.filename!r}, which is not a .npy array")
-    name = info.filename[:-4]
-    with zf.open(info) as f:
-        try:
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
-            if read_header is None:
-                raise ValueError("unsupported .npy format version")
-            shape, _, dtype = read_header(f)
-        except ValueError as e:
-            raise ValueError(f"{where}: array {name!r} has no valid .npy header ({e})") from None
-    if dtype.hasobject:
-        raise ValueError(f"{where}: array {name!r} holds pickled objects; convlab loads parameters "
-                         f"only from .npz files of plain arrays (pickle can run code)")
-    if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
-        raise ValueError(f"{where}: array {name!r} claims shape {shape} ({dtype}), more data than "
-                         f"its {info.file_size} bytes hold")
 
 
 def _parse_config(entry, where):
@@ -477,7 +423,7 @@ def load_net(file_name, dtype=np.float32, input_dim=None, output_size=None):
     what the caller will feed it and expect from it: a net made for other images or another
     number of classes is refused with a message that says so."""
     where = f"params file {os.fspath(file_name)!r}"
-    arrays = _read_npz(file_name)
+    arrays = read_npz(file_name)
     if "__config__" not in arrays:
         raise ValueError(f"file_name {os.fspath(file_name)!r} has no __config__ entry; build the net "
                          f"yourself and call net.load_params({os.fspath(file_name)!r})")

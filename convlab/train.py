@@ -56,7 +56,8 @@ from tqdm.auto import tqdm
 from .arith import check_int
 from .atomic import commit, sigint_deferred
 from .layers import check_labels
-from .nets import _read_npz, params_digest
+from .nets import params_digest
+from .npz import read_npz
 from .optim import make_optimizer
 
 __all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history"]
@@ -359,12 +360,12 @@ class Trainer:
         digests = stored.get("params_sha256", [])
         if done < 1 or len(digests) != done or len(stored.get("loss", [])) != done * self.steps_per_epoch:
             raise ValueError(f"{where}: history.json holds no complete epoch with its params digest")
-        last = _read_npz(os.path.join(d, "last.npz"))
+        last = read_npz(os.path.join(d, "last.npz"))
         last.pop("__config__", None)
         if params_digest(last) != digests[-1]:
             raise ValueError(f"{where}: last.npz does not hold the params of epoch {done} that "
                              f"history.json describes (a save cut short by a crash?)")
-        state = _read_npz(os.path.join(d, "state.npz"))
+        state = read_npz(os.path.join(d, "state.npz"))
         bad_state = ValueError(f"{where}: state.npz does not hold the optimiser state and random "
                                f"streams of epoch {done} for a {type(self.optimizer).__name__}")
         try:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from convlab.nets import _read_npz, params_digest
+from convlab.nets import params_digest
+from convlab.npz import read_npz
 
 EPOCHS = 3
 CMD = [sys.executable, "-m", "convlab", "train", "--net", "lenet-modern", "--epochs", str(EPOCHS),
@@ -49,7 +50,7 @@ def finish(p):
 
 
 def digest_of(path):
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     arrays.pop("__config__")
     return params_digest(arrays)
 
@@ -92,7 +93,7 @@ def check_folder(out, code, err, ref):
     assert digest_of(out / "checkpoints" / "best.npz") == ref["params_sha256"][h["best_epoch"] - 1]
     inner = json.loads((out / "checkpoints" / "history.json").read_text())
     assert inner["params_sha256"] == h["params_sha256"] and inner["loss"] == h["loss"]
-    state = json.loads(str(_read_npz(out / "checkpoints" / "state.npz")["__state__"]))
+    state = json.loads(str(read_npz(out / "checkpoints" / "state.npz")["__state__"]))
     assert state["epoch"] == E
     assert png_description(out / "accuracy.png") == f"epoch {E}, params sha256 {ref['params_sha256'][E - 1]}"
     if code == 130:
