@@ -11,8 +11,8 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
   (``train_eval_size`` images, chosen once from ``seed``, so the curve is not noisy from a
   changing sample), evaluated in batches of ``eval_batch_size`` for speed;
 * a history dict (JSON-friendly): ``loss`` per step, ``train_acc``/``test_acc``/``epoch_seconds``
-  per epoch (training plus evaluation), plus ``config``, ``best_epoch``, ``best_test_acc``,
-  ``interrupted``, ``stopped_by_time_limit``;
+  per epoch (training plus evaluation), ``params_sha256`` per epoch, plus ``config``,
+  ``best_epoch``, ``best_test_acc``, ``interrupted``, ``stopped_by_time_limit``, ``diverged``;
 * seeded: the same seed, data and freshly built net (with the same net seed) give the same
   history bit for bit (timings aside);
 * a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal), off with
@@ -20,7 +20,8 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
 * ``callback(history)`` after each epoch (draw live curves in a notebook);
 * checkpoints in ``checkpoint_dir``: ``last.npz`` (end of the latest epoch), ``best.npz`` (the
   epoch with the highest test accuracy -- the chapter has no validation set, so "best" is chosen
-  on the test set; report the last epoch as your result) and ``history.json``;
+  on the test set; report the last epoch as your result), ``state.npz`` (what ``resume()``
+  needs besides the params) and ``history.json``;
 * ``lr_decay``: the learning rate of epoch e is ``lr * lr_decay ** (e - 1)`` (1.0: constant, as
   in the chapter; e.g. 0.8 lets the last epochs settle instead of wandering around the minimum);
 * ``shift``: data augmentation -- each training image is moved by its own random offset of up to
@@ -29,9 +30,9 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
 * checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch appear all
-  at once, Ctrl-C waits until they are written, and ``history.json`` (written last) keeps the
-  SHA-256 of each epoch's params (``params_sha256``), so anyone can tell which epoch a params
-  file holds;
+  at once, Ctrl-C waits until they are written, and ``history.json`` (renamed last) keeps the
+  SHA-256 of each epoch's params, so anyone can tell which epoch a params file holds
+  (``convlab.nets.params_digest``);
 * Ctrl-C (KeyboardInterrupt) stops cleanly: ``train()`` puts the net, the optimiser and every
   random stream back to the end of the last complete epoch and returns the history of the
   complete epochs with ``interrupted=True``; calling ``train()`` again continues exactly as if
