@@ -1,7 +1,5 @@
 """``python -m convlab train ...`` / ``python -m convlab evaluate PARAMS`` (see convlab.cli)."""
-import sys
-
-from .cli import main
+from .cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,22 +1,38 @@
 """Command line: ``python -m convlab train ...`` and ``python -m convlab evaluate PARAMS``.
 
-Taught in ``notebooks/06_training.ipynb``. ``train`` writes, into ``--out``:
+Taught in ``notebooks/06_training.ipynb``. ``train`` writes a run folder (``--out``; by default
+a fresh ``runs/<net>-<date>-<time>``) and updates it after every epoch:
 
-* ``params.npz``   -- the final parameters (float32 unless ``--dtype float64``), loadable with
+* ``params.npz``   -- the parameters (float32 unless ``--dtype float64``), loadable with
   ``convlab.load_net``;
-* ``history.json`` -- loss per step, train/test accuracy and seconds per epoch, the config;
+* ``history.json`` -- loss per step, train/test accuracy, seconds and params digest per epoch,
+  the config and the command;
 * ``accuracy.png`` -- the chapter's figure: train ('o') and test ('s') accuracy per epoch;
-* ``checkpoints/last.npz`` and ``checkpoints/best.npz`` -- written after every epoch.
+* ``checkpoints/``  -- ``last.npz``, ``best.npz``, ``state.npz`` (optimiser state and random
+  streams) and ``history.json``: what ``--resume`` continues from.
 
-Ctrl-C stops training cleanly: the outputs above are still written for the completed epochs and
-the exit code is 130. Bad arguments exit with code 2 and a message naming the option.
+The files of an epoch are written under temporary names and renamed together, with Ctrl-C held
+back meanwhile, so the folder always describes one complete epoch. Ctrl-C stops training: the
+folder keeps the last complete epoch, one line says so, and the exit code is 130 (pressing it
+again changes nothing). A folder that already holds a run is refused unless ``--resume``
+(continue it up to ``--epochs``; options not given are taken from the run) or ``--overwrite``
+(replace it); a lock file keeps a second process out while a run uses the folder.
+
+Exit codes: 0 done, 1 runtime failure (data unavailable, training diverged, a disk error),
+2 bad options or input files, 130 interrupted. Errors are one line on stderr, never a traceback.
+
+For tests only: ``CONVLAB_SYNTHETIC_DATA=1`` replaces MNIST by a small random stand-in (1,000
+training and 500 test images of the same shape, seeded) so that runs take a second.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import importlib
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -24,10 +40,21 @@ import numpy as np
 from .nets import NETS
 from .optim import OPTIMIZERS
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "run", "build_parser"]
 
 NET_NAMES = tuple(NETS)                 # simple, lenet, lenet-modern, alexnet, deep
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)     # sgd, momentum, adagrad, adam
+INPUT_DIM, N_CLASSES = (1, 28, 28), 10  # MNIST's images and digits
+RUN_FILES = ("params.npz", "history.json", "accuracy.png", "checkpoints/last.npz",
+             "checkpoints/best.npz", "checkpoints/state.npz", "checkpoints/history.json")
+# options --resume takes from the stored run unless given again (the rest describe this session)
+NOT_RESUMED = ("out", "resume", "overwrite", "quiet", "data_dir", "command")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line on stderr and exit code 2 (argparse would print the whole usage first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _int_at_least(minimum):
@@ -61,7 +88,7 @@ def _decay(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m convlab",
         description="Train and evaluate convlab's CNNs on MNIST (chapter 7 of Deep Learning "
                     "from Scratch).")
@@ -70,9 +97,10 @@ def build_parser():
 
     tr = sub.add_parser(
         "train", help="train a net on MNIST and save params, history and an accuracy plot",
-        description="Train a net on MNIST with mini-batches. Writes params.npz, history.json, "
-                    "accuracy.png and checkpoints/{last,best}.npz into --out. Ctrl-C stops cleanly "
-                    "after writing what was trained so far (exit code 130).",
+        description="Train a net on MNIST with mini-batches. After every epoch, writes params.npz, "
+                    "history.json, accuracy.png and checkpoints/ into the run folder --out, all "
+                    "together. Ctrl-C stops cleanly, keeping the last complete epoch (exit code "
+                    "130); --resume continues from there.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     tr.add_argument("--net", choices=NET_NAMES, default="simple",
                     help="which net: simple = SimpleConvNet (the chapter's), lenet = LeNet-5 as in "
@@ -82,7 +110,7 @@ def build_parser():
     tr.add_argument("--width", type=_positive_float, default=1.0,
                     help="channel multiplier for --net alexnet (e.g. 0.5 for a faster, narrower net)")
     tr.add_argument("--epochs", type=_int_at_least(1), default=20,
-                    help="passes over the training set")
+                    help="passes over the training set (with --resume: in total)")
     tr.add_argument("--batch-size", type=_int_at_least(1), default=100,
                     help="mini-batch size (the last batch of an epoch may be smaller)")
     tr.add_argument("--lr", type=_positive_float, default=0.001, help="learning rate")
@@ -102,7 +130,15 @@ def build_parser():
                     help="directory with the four MNIST .gz files (default: $CONVLAB_MNIST_DIR, "
                          "then data/mnist in the project, then download)")
     tr.add_argument("--out", default=None,
-                    help="output directory (default: runs/<net>); created if missing")
+                    help="run folder (default: a new runs/<net>-<date>-<time>); created if missing; "
+                         "one that already holds a run needs --resume or --overwrite")
+    again = tr.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in --out up to --epochs in total, from its last "
+                            "complete epoch; options not given are taken from that run, options "
+                            "given must match it (except --epochs, --max-minutes, --quiet, --data-dir)")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out (its files are deleted when training starts)")
     tr.add_argument("--train-size", type=_int_at_least(1), default=None,
                     help="use only the first N training images (quick runs); default all 60,000")
     tr.add_argument("--test-size", type=_int_at_least(1), default=None,
@@ -133,32 +169,97 @@ def build_parser():
     return parser
 
 
+def run():
+    """The process entry point (``python -m convlab``, the ``convlab`` script): ``main()``, then exit.
+
+    main() takes Ctrl-C over while it runs and hands back this "ignore" when it returns, so a
+    Ctrl-C pressed while the process exits cannot turn a clean stop into a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(main())
+
+
 def main(argv=None):
     """Entry point of ``python -m convlab`` and the ``convlab`` script; returns the exit code."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = parser.parse_args(argv)          # exits with code 2 on bad arguments
-    args.argv = argv
+    with _first_ctrl_c_only():
+        try:
+            args = parser.parse_args(argv)          # exits with code 2 on bad arguments
+            _import_for(args.command)
+            if getattr(args, "resume", False):
+                args = _resume_args(parser, argv, args)
+            args.argv = argv
+            return args.func(args, parser)
+        except KeyboardInterrupt:
+            print("interrupted: nothing was written", file=sys.stderr)
+            return 130
+        except BrokenPipeError:                     # e.g. `python -m convlab evaluate ... | head`
+            _stdout_to_devnull()
+            return 1
+        except (_Failure, OSError) as e:
+            print(f"{parser.prog}: error: {e}", file=sys.stderr)
+            return getattr(e, "code", 1)
+
+
+def _import_for(command):
+    """Import what ``command`` uses now, with Ctrl-C held back: a Ctrl-C inside the
+    initialisation of a compiled module (matplotlib's) can crash the interpreter as it exits."""
+    from .atomic import sigint_deferred
+    with sigint_deferred():
+        for module in {"train": ("train", "data", "plots"), "evaluate": ("data", "plots")}[command]:
+            importlib.import_module(f".{module}", __package__)
+
+
+class _Failure(Exception):
+    """A failure reported in one line, with its exit code (1 runtime, 2 bad input)."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+@contextlib.contextmanager
+def _first_ctrl_c_only():
+    """The first Ctrl-C raises KeyboardInterrupt; later ones are ignored, so the way out (which
+    only removes a lock file and prints a line) is never cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = []
+
+    def on_ctrl_c(signum, frame):
+        if not pressed:
+            pressed.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
-        return args.func(args, parser)
-    except _DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
-class _DataError(Exception):
-    pass
+def _stdout_to_devnull():
+    """After a broken pipe, point stdout at /dev/null so Python's final flush stays quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
+
+# ------------------------------------------------------------------------------------ data --
 
 def _load_data(data_dir, train_size, test_size, parser):
-    from .data import load_mnist
-    if data_dir is not None and os.path.exists(data_dir) and not os.path.isdir(data_dir):
-        parser.error(f"--data-dir {data_dir!r} is a file, not a directory")
-    try:
-        (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=False,
-                                                          data_dir=data_dir)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise _DataError(str(e)) from None
+    """((x_train, t_train), (x_test, t_test)) as (N, 1, 28, 28) float32 and int labels."""
+    if os.environ.get("CONVLAB_SYNTHETIC_DATA") == "1":
+        (x_train, t_train), (x_test, t_test) = _synthetic_data()
+    else:
+        from .data import load_mnist
+        if data_dir is not None and os.path.exists(data_dir) and not os.path.isdir(data_dir):
+            parser.error(f"--data-dir {data_dir!r} is a file, not a directory")
+        try:
+            (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=False,
+                                                              data_dir=data_dir)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise _Failure(str(e)) from None
     for opt, size, n in (("--train-size", train_size, len(x_train)), ("--test-size", test_size, len(x_test))):
         if size is not None and size > n:
             parser.error(f"{opt} {size} is more than the {n} images available")
@@ -169,60 +270,216 @@ def _load_data(data_dir, train_size, test_size, parser):
     return (x_train, t_train), (x_test, t_test)
 
 
+def _synthetic_data():
+    """For tests: digit-shaped noise whose class is which of ten bars is bright (learnable)."""
+    rng = np.random.default_rng(12345)
+    sets = []
+    for n in (1000, 500):
+        t = rng.integers(0, N_CLASSES, n)
+        x = 0.2 * rng.random((n,) + INPUT_DIM, dtype=np.float32)
+        for k in range(N_CLASSES):
+            x[t == k, 0, 2 + 2 * k:4 + 2 * k, 4:24] += 0.8
+        sets.append((x, t))
+    return sets
+
+
+# ----------------------------------------------------------------------------------- train --
+
+def _run_name(net):
+    """A run folder that does not exist yet: runs/<net>-<date>-<time>[-<n>]."""
+    base = os.path.join("runs", f"{net}-{time.strftime('%Y%m%d-%H%M%S')}")
+    name, n = base, 1
+    while os.path.exists(name):
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _holds_run(out):
+    return any(os.path.exists(os.path.join(out, f)) for f in RUN_FILES)
+
+
+def _resume_args(parser, argv, args):
+    """Parse again with the stored run's options in front of argv: what argv does not give is
+    resumed, and the stored values pass the same checks as typed ones."""
+    from .train import load_history
+    if args.out is None:
+        parser.error("--resume needs --out, the run folder to continue")
+    path = os.path.join(args.out, "history.json")
+    if not os.path.isfile(path):
+        parser.error(f"--resume: --out {args.out!r} holds no run to continue (no history.json)")
+    try:
+        stored = load_history(path)["cli_args"]
+        if not isinstance(stored, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        parser.error(f"--resume: {path!r} is not a history written by `python -m convlab train`")
+    train_parser = next(a for a in parser._actions if a.dest == "command").choices["train"]
+    before = []
+    for action in train_parser._actions:
+        value = stored.get(action.dest)
+        if not action.option_strings or action.dest in NOT_RESUMED or value is None:
+            continue
+        if action.nargs == 0:                       # a flag
+            before += [action.option_strings[0]] if value is True else []
+        else:
+            before += [action.option_strings[0], str(value)]
+    return parser.parse_args(["train", *before, *argv[1:]])
+
+
+class _RunFolder:
+    """The run folder while a run uses it: created if missing (and removed again if nothing was
+    kept), locked against a second process, cleared of leftovers of a killed one."""
+
+    def __init__(self, out):
+        from .atomic import FolderLock
+        self.out, self.created = out, False
+        self.lock = FolderLock(out)
+
+    def open(self):
+        from .atomic import remove_temporaries, sigint_deferred
+        with sigint_deferred():                     # so that close() knows what to undo
+            self._open()
+        remove_temporaries(self.out)
+
+    def _open(self):
+        from .atomic import FolderInUse
+        try:
+            if not os.path.isdir(self.out):
+                os.makedirs(self.out)
+                self.created = True
+            self.lock.acquire()                     # also proves the folder is writable
+        except FolderInUse as e:
+            raise _Failure(f"--out {e}", code=2) from None
+        except OSError as e:
+            self.close()
+            raise _Failure(f"--out {self.out!r} is not a writable folder: {e.strerror or e}",
+                           code=2) from None
+
+    def close(self):
+        self.lock.release()
+        if self.created and not _holds_run(self.out):
+            for d in (os.path.join(self.out, "checkpoints"), self.out):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)                     # only if empty
+
+    def kept(self):
+        """What the folder holds now, in words."""
+        from .train import load_history
+        try:
+            h = load_history(os.path.join(self.out, "history.json"))
+            done, total = len(h["test_acc"]), h["config"]["epochs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "nothing was kept" + (f"; {self.out} removed" if self.created else "")
+        return (f"{self.out} keeps epoch {done} of {total} (params.npz, history.json, accuracy.png, "
+                f"checkpoints/); continue with --resume --out {self.out}")
+
+
 def _train(args, parser):
     from .nets import build_net
-    from .train import Trainer, save_history
+    from .train import Trainer, TrainingDiverged, write_json
 
     if args.width != 1.0 and args.net != "alexnet":
         parser.error(f"--width applies only to --net alexnet, got --net {args.net}")
-    out = args.out if args.out is not None else os.path.join("runs", args.net)
+    if args.overwrite and args.out is None:
+        parser.error("--overwrite needs --out, the run folder to replace")
+    out = args.out if args.out is not None else _run_name(args.net)
     if os.path.exists(out) and not os.path.isdir(out):
         parser.error(f"--out {out!r} exists and is not a directory")
-    (x_train, t_train), (x_test, t_test) = _load_data(args.data_dir, args.train_size,
-                                                      args.test_size, parser)
-    kwargs = {"width": args.width} if args.net == "alexnet" else {}
-    net = build_net(args.net, seed=args.seed, dtype=np.dtype(args.dtype), **kwargs)
-    os.makedirs(out, exist_ok=True)
-    trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
-                      mini_batch_size=args.batch_size, optimizer=args.optimizer,
-                      optimizer_param={"lr": args.lr}, train_eval_size=args.train_eval_size,
-                      seed=args.seed, verbose=not args.quiet, lr_decay=args.lr_decay,
-                      shift=args.shift,
-                      checkpoint_dir=os.path.join(out, "checkpoints"),
-                      max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
-    start = time.perf_counter()
-    history = trainer.train()
-    history["wall_seconds"] = time.perf_counter() - start
-    history["command"] = "python -m convlab " + " ".join(args.argv)
-    history["cli_args"] = {k: v for k, v in vars(args).items() if k not in ("func", "argv")}
+    if os.path.isdir(out) and _holds_run(out) and not (args.resume or args.overwrite):
+        parser.error(f"--out {out!r} already holds a run; add --resume to continue it, "
+                     f"--overwrite to replace it, or choose another --out")
+    if args.resume and not _holds_run(out):
+        parser.error(f"--resume: --out {out!r} holds no run to continue")
 
-    done = len(history["test_acc"])
-    params_path = os.path.join(out, "params.npz")
-    if done:
-        # the last completed epoch (after Ctrl-C the net may hold a half-finished epoch)
-        last = os.path.join(out, "checkpoints", "last.npz")
-        net.load_params(last)
-        net.save_params(params_path)
-    save_history(history, os.path.join(out, "history.json"))
-    if done:
-        _save_plot(history, os.path.join(out, "accuracy.png"),
-                   f"{args.net}: test accuracy {history['test_acc'][-1]:.4f} after {done} epoch(s)")
-    status = "interrupted" if history["interrupted"] else "done"
-    if done:
-        print(f"{status}: {done} epoch(s) in {history['wall_seconds']:.0f} s, final test accuracy "
+    folder = _RunFolder(out)
+    try:
+        folder.open()
+        (x_train, t_train), (x_test, t_test) = _load_data(args.data_dir, args.train_size,
+                                                          args.test_size, parser)
+        kwargs = {"width": args.width} if args.net == "alexnet" else {}
+        net = build_net(args.net, seed=args.seed, dtype=np.dtype(args.dtype), **kwargs)
+        start = time.perf_counter()
+        run = {"command": "python -m convlab " + " ".join(args.argv), "resumed_by": [],
+               "wall_seconds": 0.0,
+               "cli_args": {k: v for k, v in vars(args).items() if k not in ("func", "argv")}}
+
+        class RunTrainer(Trainer):
+            """The Trainer, saving the run folder's own files with its checkpoints."""
+            say_interrupted = False
+
+            def _outputs(self, best=False, history_only=False):
+                h = {**self.history, **run, "wall_seconds": run["wall_seconds"] + time.perf_counter() - start}
+                mine = [] if history_only else [(os.path.join(out, "params.npz"), self.network.write_params),
+                                                (os.path.join(out, "accuracy.png"), self._write_plot)]
+                return (super()._outputs(best, history_only) + mine
+                        + [(os.path.join(out, "history.json"), lambda f: write_json(f, h))])
+
+            def _write_plot(self, f):
+                h = self.history
+                _save_plot(h, f, f"{args.net}: test accuracy {h['test_acc'][-1]:.4f} after "
+                                 f"{len(h['test_acc'])} epoch(s)")
+
+        trainer = RunTrainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
+                             mini_batch_size=args.batch_size, optimizer=args.optimizer,
+                             optimizer_param={"lr": args.lr}, train_eval_size=args.train_eval_size,
+                             seed=args.seed, verbose=not args.quiet, lr_decay=args.lr_decay,
+                             shift=args.shift, checkpoint_dir=os.path.join(out, "checkpoints"),
+                             max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+        if args.resume:
+            _resume(trainer, run, args, out, parser)
+        elif args.overwrite:
+            for f in RUN_FILES:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(out, f))
+        try:
+            history = trainer.train()
+        except TrainingDiverged as e:
+            raise _Failure(f"{e} Kept: {folder.kept()}") from None
+        if history["interrupted"]:
+            print(f"interrupted: {folder.kept()}", file=sys.stderr)
+            return 130
+        trainer._save(history_only=True)            # the final status and wall time
+        done = len(history["test_acc"])
+        print(f"done: {done} epoch(s) in {time.perf_counter() - start:.0f} s, final test accuracy "
               f"{history['test_acc'][-1]:.4f}\nwrote params.npz, history.json, accuracy.png in {out}")
-    else:
-        print(f"{status}: no epoch completed; wrote history.json in {out}")
-    return 130 if history["interrupted"] else 0
+        return 0
+    except KeyboardInterrupt:
+        print(f"interrupted: {folder.kept()}", file=sys.stderr)
+        return 130
+    finally:
+        folder.close()
 
 
-def _save_plot(history, path, title):
+def _resume(trainer, run, args, out, parser):
+    """Load the run in ``out`` into ``trainer`` (exit 2 when it does not fit)."""
+    from .train import load_history
+    try:
+        trainer.resume()
+    except ValueError as e:
+        parser.error(f"--resume: {e}")
+    done = len(trainer.history["test_acc"])
+    if args.epochs <= done:
+        parser.error(f"--resume: the run in {out!r} already has {done} epoch(s); give --epochs "
+                     f"more than {done} to continue it")
+    before = load_history(os.path.join(out, "history.json"))
+    run["command"] = before.get("command", run["command"])
+    run["resumed_by"] = list(before.get("resumed_by", [])) + ["python -m convlab " + " ".join(args.argv)]
+    run["wall_seconds"] = float(before.get("wall_seconds", 0.0))
+
+
+def _save_plot(history, f, title):
+    """The chapter's figure as PNG; its Description names the epoch and params digest shown."""
     from matplotlib.figure import Figure
     from .plots import plot_history
     fig = Figure(figsize=(5.5, 3.8), layout="constrained")
     plot_history(history, ax=fig.subplots(), title=title)
-    fig.savefig(path, dpi=90)
+    epoch = len(history["test_acc"])
+    fig.savefig(f, format="png", dpi=90, metadata={
+        "Description": f"epoch {epoch}, params sha256 {history['params_sha256'][epoch - 1]}"})
 
+
+# -------------------------------------------------------------------------------- evaluate --
 
 def format_confusion(m):
     """The confusion matrix as text, with row/column labels and per-class recall."""
@@ -241,8 +498,8 @@ def _evaluate(args, parser):
     if not os.path.isfile(args.params):
         parser.error(f"PARAMS {args.params!r} is not a file")
     try:
-        net = load_net(args.params)
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+        net = load_net(args.params, input_dim=INPUT_DIM, output_size=N_CLASSES)
+    except (ValueError, OSError) as e:
         parser.error(f"PARAMS {args.params!r} cannot be loaded: {e}")
     _, (x_test, t_test) = _load_data(args.data_dir, None, args.test_size, parser)
     pred = np.concatenate([net.predict(x_test[i:i + args.batch_size]).argmax(axis=1)

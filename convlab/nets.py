@@ -8,20 +8,36 @@ filter size, stride and pad that gives a valid network works.
 """
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import inspect
 import json
 import os
-import zipfile
 
 import numpy as np
 
 from .arith import check_int
+from .atomic import commit
 from .gradcheck import numerical_gradient as _numerical_gradient
 from .layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss,
                      check_labels)
+from .npz import read_npz
 
 __all__ = ["Net", "SimpleConvNet", "LeNet", "AlexNetStyle", "DeepConvNet", "build_net", "load_net",
-           "NETS"]
+           "NETS", "registry_name", "params_digest"]
+
+
+# load_net sets this to the number of values its file holds, so that a config describing a
+# larger net is refused before its arrays are allocated.
+_VALUE_BUDGET = contextvars.ContextVar("convlab_value_budget", default=None)
+
+
+def _within_budget(n_values):
+    budget = _VALUE_BUDGET.get()
+    if budget is not None and n_values > budget:
+        raise ValueError(f"the net described needs more parameter values than the {budget:,} "
+                         f"the file holds")
+    return n_values
 
 
 def _init_std(weight_init_std, fan_in):
@@ -74,7 +90,7 @@ class Net:
         self.params = {}                 # W1, b1, ... (the same arrays the layers hold)
         self._owner = {}                 # param name -> (layer, attribute)
         self.shapes = [("input", self.input_dim)]
-        shape, counts, n_param = self.input_dim, {}, 0
+        shape, counts, n_param, n_values = self.input_dim, {}, 0, 0
         for kind, opt in spec:
             opt = dict(opt)
             kind = kind.lower()
@@ -83,6 +99,7 @@ class Net:
                 fs = opt.get("filter_size", 5)
                 FH, FW = (fs, fs) if np.isscalar(fs) else fs
                 FN = check_int("filter_num", opt["filter_num"], 1)
+                n_values = _within_budget(n_values + FN * (C * FH * FW + 1))
                 std = _init_std(weight_init_std, C * FH * FW)
                 W = (std * rng.standard_normal((FN, C, FH, FW))).astype(self.dtype)
                 layer = Convolution(W, np.zeros(FN, self.dtype), opt.get("stride", 1), opt.get("pad", 0))
@@ -97,6 +114,7 @@ class Net:
             elif kind == "affine":
                 D = int(np.prod(shape))
                 M = check_int("size", opt["size"], 1)
+                n_values = _within_budget(n_values + (D + 1) * M)
                 std = _init_std(weight_init_std, D)
                 layer = Affine((std * rng.standard_normal((D, M))).astype(self.dtype), np.zeros(M, self.dtype))
                 shape = (M,)
@@ -197,32 +215,47 @@ class Net:
 
     # -- saving and loading (.npz, never pickle) --------------------------------------------------
     def save_params(self, file_name="params.npz"):
-        """Save every parameter (and the net's configuration, as JSON text) to an .npz file."""
-        arrays = dict(self.params)
-        arrays["__config__"] = np.array(json.dumps(self.config))
-        tmp = f"{file_name}.tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, file_name)
+        """Save every parameter (and the net's configuration, as JSON text) to an .npz file,
+        atomically: the file holds either its previous content or all of the new one."""
+        commit([(file_name, self.write_params)])
+
+    def write_params(self, f):
+        """Write the .npz content of ``save_params`` to the open binary file ``f``."""
+        np.savez(f, __config__=np.array(json.dumps(self.config)), **self.params)
 
     def load_params(self, file_name="params.npz"):
-        """Load parameters saved by ``save_params``, checking every name and shape."""
-        arrays = _read_npz(file_name)
-        arrays.pop("__config__", None)
+        """Load parameters saved by ``save_params``. All or nothing: every name, shape, dtype kind
+        (floating point) and value (finite) is checked before any parameter changes; a file made
+        for another input shape or class count is refused with a message that says so."""
+        arrays = read_npz(file_name)
+        where = f"params file {os.fspath(file_name)!r}"
+        if "__config__" in arrays:
+            self._check_made_for_me(_parse_config(arrays.pop("__config__"), where), where)
         missing = sorted(set(self.params) - set(arrays))
         extra = sorted(set(arrays) - set(self.params))
         if missing:
-            raise ValueError(f"params file {file_name!r} lacks parameter(s) {missing}; "
-                             f"this net needs {sorted(self.params)}")
+            raise ValueError(f"{where} lacks parameter(s) {missing}; this net needs {sorted(self.params)}")
         if extra:
-            raise ValueError(f"params file {file_name!r} has unexpected parameter(s) {extra}; "
-                             f"this net has {sorted(self.params)}")
+            raise ValueError(f"{where} has unexpected parameter(s) {extra}; this net has {sorted(self.params)}")
         for k, p in self.params.items():
-            if arrays[k].shape != p.shape:
-                raise ValueError(f"parameter {k} in {file_name!r} has shape {arrays[k].shape}, "
-                                 f"this net expects {p.shape}")
+            a = arrays[k]
+            if a.dtype.kind != "f":
+                raise ValueError(f"parameter {k} in {where} must hold floating-point numbers, "
+                                 f"got dtype {a.dtype}")
+            if a.shape != p.shape:
+                raise ValueError(f"parameter {k} in {where} has shape {a.shape}, this net expects {p.shape}")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"parameter {k} in {where} holds NaN or infinite values "
+                                 f"(saved from a diverged run?); expected finite numbers")
         for k, p in self.params.items():
             p[...] = arrays[k]           # in place: the layers hold these very arrays
         return self
+
+    def _check_made_for_me(self, config, where):
+        made_for = config["kwargs"].get("input_dim")
+        if made_for is not None and tuple(made_for) != self.input_dim:
+            raise ValueError(f"{where} is a net for input images (C, H, W) = {tuple(made_for)}; "
+                             f"this net takes {self.input_dim}")
 
     def __repr__(self):
         rows = [f"{name:<10s} -> {shape}" for name, shape in self.shapes]
@@ -230,27 +263,36 @@ class Net:
         return f"{type(self).__name__} ({n:,} parameters, {self.dtype.name})\n  " + "\n  ".join(rows)
 
 
-def _read_npz(file_name):
-    """Read an .npz of plain arrays into a dict; ValueError naming the file for anything else."""
+def _parse_config(entry, where):
+    """The ``__config__`` entry of a params file as {"net": name or None, "kwargs": dict}."""
+    if entry.shape != () or entry.dtype.kind != "U":
+        raise ValueError(f"{where}: __config__ must be one JSON text, got an array {entry.dtype} {entry.shape}")
     try:
-        z = np.load(file_name, allow_pickle=False)
-        if isinstance(z, np.lib.npyio.NpzFile):
-            with z:
-                return {k: z[k] for k in z.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        is_pickle = "Object arrays" in str(e)
-        if isinstance(file_name, (str, bytes, os.PathLike)):
-            with open(file_name, "rb") as f:
-                is_pickle = is_pickle or f.read(1) == b"\x80"   # every pickle protocol >= 2 starts so
-        if is_pickle:
-            raise ValueError(f"file_name {file_name!r} holds pickled data; convlab loads parameters "
-                             f"only from .npz files of plain arrays (pickle can run code)") from None
-        raise ValueError(f"file_name {file_name!r} is not an .npz archive of named arrays "
-                         f"(unrecognised content)") from None
-    raise ValueError(f"file_name {file_name!r} is a single .npy array, not an .npz archive of "
-                     f"named parameters")
+        config = json.loads(str(entry))
+    except ValueError as e:
+        raise ValueError(f"{where}: __config__ is not valid JSON ({e})") from None
+    if isinstance(config, dict) and "class" in config and "net" not in config:
+        config = _from_old_config(config)
+    if (not isinstance(config, dict) or set(config) != {"net", "kwargs"}
+            or not isinstance(config["kwargs"], dict)
+            or not (config["net"] is None or isinstance(config["net"], str))):
+        raise ValueError(f"{where}: __config__ must be a JSON object {{\"net\": name or null, "
+                         f"\"kwargs\": {{...}}}}, got {str(entry)[:200]!r}")
+    if config["net"] is not None and config["net"] not in NETS:
+        raise ValueError(f"{where}: __config__ names an unknown net {config['net']!r}; known: {list(NETS)}")
+    cls = Net if config["net"] is None else NETS[config["net"]][0]
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "seed", "dtype", "input_grad"}
+    if config["net"] is not None:
+        allowed -= set(NETS[config["net"]][1])
+    unknown = sorted(set(config["kwargs"]) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: __config__ has unknown argument(s) {unknown} for "
+                         f"{config['net'] or 'Net'}; allowed: {sorted(allowed)}")
+    dim = config["kwargs"].get("input_dim", [1])
+    if "input_dim" in config["kwargs"] and not (isinstance(dim, list) and len(dim) == 3
+                                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in dim)):
+        raise ValueError(f"{where}: __config__ input_dim must be three integers >= 1, got {dim!r}")
+    return config
 
 
 # ---------------------------------------------------------------------------------- the nets --
@@ -374,33 +416,59 @@ def build_net(name, **kwargs):
 
 def _from_old_config(config):
     """Configs written before the registry: {"class": "LeNet", "kwargs": {..., "modern": true}}."""
-    kwargs = dict(config.get("kwargs", {}))
-    if config.get("class") == "Net":
+    kwargs = config.get("kwargs")
+    if config.get("class") == "Net" or not isinstance(kwargs, dict):
         return {"net": None, "kwargs": kwargs}
     for name, (cls, fixed) in NETS.items():
         if cls.__name__ == config.get("class") and all(kwargs.get(k, v) == v for k, v in fixed.items()):
             return {"net": name, "kwargs": {k: v for k, v in kwargs.items() if k not in fixed}}
-    return {"net": config.get("class"), "kwargs": kwargs}
+    return {"net": str(config.get("class")), "kwargs": kwargs}
 
 
-def load_net(file_name, dtype=np.float32):
-    """Rebuild the net described in a params file written by ``save_params`` and load it."""
-    arrays = _read_npz(file_name)
+def load_net(file_name, dtype=np.float32, input_dim=None, output_size=None):
+    """Rebuild the net described in a params file written by ``save_params`` and load it.
+
+    The stored configuration is checked (known net, known arguments, no more parameters than
+    the file holds) before anything is built. ``input_dim`` / ``output_size``, when given, are
+    what the caller will feed it and expect from it: a net made for other images or another
+    number of classes is refused with a message that says so."""
+    where = f"params file {os.fspath(file_name)!r}"
+    arrays = read_npz(file_name)
     if "__config__" not in arrays:
-        raise ValueError(f"file_name {file_name!r} has no __config__ entry; build the net yourself "
-                         f"and call net.load_params({file_name!r})")
-    config = json.loads(str(arrays["__config__"]))
-    if "class" in config:
-        config = _from_old_config(config)
+        raise ValueError(f"file_name {os.fspath(file_name)!r} has no __config__ entry; build the net "
+                         f"yourself and call net.load_params({os.fspath(file_name)!r})")
+    config = _parse_config(arrays["__config__"], where)
     kwargs = dict(config["kwargs"])
     if "input_dim" in kwargs:
         kwargs["input_dim"] = tuple(kwargs["input_dim"])
-    if config["net"] is None:
-        kwargs["spec"] = [(k, o) for k, o in kwargs["spec"]]
-        net = Net(dtype=dtype, **kwargs)
-    elif config["net"] in NETS:
-        net = build_net(config["net"], dtype=dtype, **kwargs)
-    else:
-        raise ValueError(f"file_name {file_name!r} describes an unknown net {config['net']!r}; "
-                         f"known: {list(NETS)}")
+    budget = sum(a.size for k, a in arrays.items() if k != "__config__")
+    token = _VALUE_BUDGET.set(budget)
+    try:
+        if config["net"] is None:
+            spec = kwargs.pop("spec", None)
+            if not isinstance(spec, list) or not all(isinstance(s, list) and len(s) == 2 for s in spec):
+                raise ValueError(f"spec must be a list of [kind, options] pairs, got {spec!r}")
+            net = Net(spec=[(k, o) for k, o in spec], dtype=dtype, **kwargs)
+        else:
+            net = build_net(config["net"], dtype=dtype, **kwargs)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
+        raise ValueError(f"{where}: __config__ describes no valid net: {e}") from None
+    finally:
+        _VALUE_BUDGET.reset(token)
+    if input_dim is not None and net.input_dim != tuple(input_dim):
+        raise ValueError(f"{where} is a net for input images (C, H, W) = {net.input_dim}; "
+                         f"expected {tuple(input_dim)}")
+    if output_size is not None and net.output_size != output_size:
+        raise ValueError(f"{where} is a net for {net.output_size} classes; expected {output_size}")
     return net.load_params(file_name)
+
+
+def params_digest(params):
+    """SHA-256 of a params dict (names, dtypes, shapes and bytes, in key order): the fingerprint a
+    training history keeps for each epoch, to tell which epoch a params file holds."""
+    h = hashlib.sha256()
+    for k in sorted(params):
+        a = np.ascontiguousarray(params[k])
+        h.update(f"{k}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()

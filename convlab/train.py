@@ -11,8 +11,8 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
   (``train_eval_size`` images, chosen once from ``seed``, so the curve is not noisy from a
   changing sample), evaluated in batches of ``eval_batch_size`` for speed;
 * a history dict (JSON-friendly): ``loss`` per step, ``train_acc``/``test_acc``/``epoch_seconds``
-  per epoch (training plus evaluation), plus ``config``, ``best_epoch``, ``best_test_acc``,
-  ``interrupted``, ``stopped_by_time_limit``;
+  per epoch (training plus evaluation), ``params_sha256`` per epoch, plus ``config``,
+  ``best_epoch``, ``best_test_acc``, ``interrupted``, ``stopped_by_time_limit``, ``diverged``;
 * seeded: the same seed, data and freshly built net (with the same net seed) give the same
   history bit for bit (timings aside);
 * a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal), off with
@@ -20,7 +20,8 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
 * ``callback(history)`` after each epoch (draw live curves in a notebook);
 * checkpoints in ``checkpoint_dir``: ``last.npz`` (end of the latest epoch), ``best.npz`` (the
   epoch with the highest test accuracy -- the chapter has no validation set, so "best" is chosen
-  on the test set; report the last epoch as your result) and ``history.json``;
+  on the test set; report the last epoch as your result), ``state.npz`` (what ``resume()``
+  needs besides the params) and ``history.json``;
 * ``lr_decay``: the learning rate of epoch e is ``lr * lr_decay ** (e - 1)`` (1.0: constant, as
   in the chapter; e.g. 0.8 lets the last epochs settle instead of wandering around the minimum);
 * ``shift``: data augmentation -- each training image is moved by its own random offset of up to
@@ -28,11 +29,24 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
   every epoch and overfits less; 0 (the chapter's setting) turns it off;
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
-* Ctrl-C (KeyboardInterrupt) stops cleanly: ``train()`` returns the history so far with
-  ``interrupted=True``; ``last.npz`` holds the params of the last completed epoch.
+* checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch appear all
+  at once, Ctrl-C waits until they are written, and ``history.json`` (renamed last) keeps the
+  SHA-256 of each epoch's params, so anyone can tell which epoch a params file holds
+  (``convlab.nets.params_digest``);
+* Ctrl-C (KeyboardInterrupt) stops cleanly: ``train()`` puts the net, the optimiser and every
+  random stream back to the end of the last complete epoch and returns the history of the
+  complete epochs with ``interrupted=True``; calling ``train()`` again continues exactly as if
+  nothing had happened (the same params, bit for bit, as an uninterrupted run);
+* ``resume()`` continues a run from ``checkpoint_dir`` (``last.npz``, ``state.npz``: Adam's m, v
+  and step count, every random stream; ``history.json``) after checking that the stored
+  configuration matches this trainer's (only ``epochs`` and ``max_seconds`` may differ);
+* a loss that is not finite (the run diverged: the learning rate is too large) stops training:
+  the net is put back to the last complete epoch, ``history['diverged']`` says where, and
+  :class:`TrainingDiverged` is raised.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -41,10 +55,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .arith import check_int
+from .atomic import commit, sigint_deferred
 from .layers import check_labels
+from .nets import params_digest
+from .npz import read_npz
 from .optim import make_optimizer
 
-__all__ = ["Trainer", "random_shift", "save_history", "load_history"]
+__all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history"]
+
+# Configuration entries that may change when a run is resumed.
+RESUMABLE_CHANGES = ("epochs", "max_seconds")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or a parameter) stopped being a finite number."""
 
 
 class Trainer:
@@ -114,8 +138,8 @@ class Trainer:
         config = getattr(network, "config", None)
         self.history = {
             "loss": [], "train_acc": [], "test_acc": [], "epoch_seconds": [], "lr": [],
-            "best_epoch": None, "best_test_acc": None, "interrupted": False,
-            "stopped_by_time_limit": False,
+            "params_sha256": [], "best_epoch": None, "best_test_acc": None, "interrupted": False,
+            "stopped_by_time_limit": False, "diverged": None,
             "config": {"net": config, "dtype": str(getattr(network, "dtype", "")),
                        "epochs": self.epochs, "mini_batch_size": self.batch_size,
                        "optimizer": opt_name, "optimizer_param": optimizer_param,
@@ -155,11 +179,16 @@ class Trainer:
         test_acc = net.accuracy(self.x_test, self.t_test, batch_size=bs)
         return train_acc, test_acc
 
+    say_interrupted = True      # print a line on Ctrl-C (when verbose); the CLI says its own
+
     def train(self):
-        """Run all epochs (or until Ctrl-C) and return the history dict."""
+        """Run the epochs still to do (or until Ctrl-C) and return the history dict."""
         h, N, bs = self.history, len(self.x_train), self.batch_size
+        h["interrupted"] = h["stopped_by_time_limit"] = False
+        h["diverged"] = None
         done = len(h["train_acc"])                      # train() may be called again to continue
-        bar = tqdm(total=(self.epochs - done) * self.steps_per_epoch, disable=not self.verbose,
+        self._end_of_epoch = self._capture()            # what Ctrl-C returns to
+        bar = tqdm(total=max(self.epochs - done, 0) * self.steps_per_epoch, disable=not self.verbose,
                    unit="step", mininterval=1.0, dynamic_ncols=True)
         t0 = time.perf_counter()
         try:
@@ -169,25 +198,34 @@ class Trainer:
                 if self.base_lr is not None:             # lr * lr_decay ** (epoch - 1)
                     self.optimizer.lr = self.base_lr * self.lr_decay ** (epoch - 1)
                 perm = self.rng.permutation(N)          # (N,) a fresh order every epoch
-                for i in range(0, N, bs):
+                for step, i in enumerate(range(0, N, bs), start=1):
                     batch = perm[i:i + bs]              # the last one may be shorter
                     x_batch = self.x_train[batch]
                     if self.shift:
                         x_batch = random_shift(x_batch.reshape((-1,) + self.input_dim), self.shift,
                                                self.shift_rng)
-                    h["loss"].append(self.train_step(x_batch, self.t_train[batch]))
+                    with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught here:
+                        loss = self.train_step(x_batch, self.t_train[batch])
+                    if not np.isfinite(loss):
+                        raise _Diverged(epoch, step, f"the loss is {loss}")
+                    h["loss"].append(loss)
                     bar.update(1)
                     if len(h["loss"]) % 10 == 0:
                         bar.set_postfix(loss=f"{h['loss'][-1]:.4f}", refresh=False)
+                bad = [k for k, p in self.network.params.items() if not np.all(np.isfinite(p))]
+                if bad:
+                    raise _Diverged(epoch, step, f"parameter(s) {bad} hold NaN or infinite values")
                 train_acc, test_acc = self.evaluate()
                 h["train_acc"].append(train_acc)
                 h["test_acc"].append(test_acc)
                 h["epoch_seconds"].append(time.perf_counter() - start)
                 h["lr"].append(getattr(self.optimizer, "lr", None))
-                if h["best_test_acc"] is None or test_acc > h["best_test_acc"]:
+                h["params_sha256"].append(params_digest(self.network.params))
+                best = h["best_test_acc"] is None or test_acc > h["best_test_acc"]
+                if best:
                     h["best_test_acc"], h["best_epoch"] = test_acc, epoch
-                    self._save("best.npz")
-                self._save("last.npz")
+                self._end_of_epoch = self._capture()
+                self._save(best=best)
                 if self.verbose:
                     bar.write(f"epoch {epoch:3d}/{self.epochs}: train acc {train_acc:.4f}, "
                               f"test acc {test_acc:.4f}, {h['epoch_seconds'][-1]:.1f} s")
@@ -202,23 +240,161 @@ class Trainer:
                                   f"max_seconds={self.max_seconds}")
                     break
         except KeyboardInterrupt:
-            h["interrupted"] = True
-            if self.verbose:
-                bar.write(f"Interrupted after {len(h['train_acc'])} complete epoch(s); history kept"
-                          + (f", last.npz in {self.checkpoint_dir}" if self.checkpoint_dir else ""))
+            with sigint_deferred():                     # a second Ctrl-C waits for this
+                self._restore(self._end_of_epoch)
+                h["interrupted"] = True
+                if h["train_acc"]:
+                    self._save(history_only=True)
+            if self.verbose and self.say_interrupted:
+                bar.write(f"Interrupted: kept {len(h['train_acc'])} complete epoch(s)"
+                          + (f" in {self.checkpoint_dir}" if self.checkpoint_dir and h["train_acc"] else "")
+                          + "; train() continues from there")
+        except _Diverged as e:
+            with sigint_deferred():
+                self._restore(self._end_of_epoch)
+                h["diverged"] = {"epoch": e.epoch, "step": e.step, "what": e.what}
+                if h["train_acc"]:
+                    self._save(history_only=True)
+            kept = len(h["train_acc"])
+            raise TrainingDiverged(
+                f"training diverged in epoch {e.epoch}, step {e.step}: {e.what}; the learning rate "
+                f"({getattr(self.optimizer, 'lr', '?')}) is probably too large. "
+                + (f"The net is back at the end of epoch {kept}" if kept else "No epoch was completed")
+                + (f" (saved in {self.checkpoint_dir})." if kept and self.checkpoint_dir else ".")) from None
         finally:
             bar.close()
-            if self.checkpoint_dir is not None:
-                os.makedirs(self.checkpoint_dir, exist_ok=True)
-                save_history(h, os.path.join(self.checkpoint_dir, "history.json"))
         return h
 
-    def _save(self, name):
+    # -- the state of a run: captured in memory after every epoch, saved for resume() ----------
+    def _streams(self):
+        """Every random stream training draws from: shuffling, shifts and each Dropout layer."""
+        streams = {"shuffle": self.rng, "shift": self.shift_rng}
+        for name, layer in getattr(self.network, "layers", {}).items():
+            if isinstance(getattr(layer, "rng", None), np.random.Generator):
+                streams[name] = layer.rng
+        return streams
+
+    def _optimizer_state(self):
+        if hasattr(self.optimizer, "state"):
+            return self.optimizer.state()
+        return None, copy.deepcopy(vars(self.optimizer))          # an optimiser of your own
+
+    def _capture(self):
+        h = self.history
+        return {"params": {k: p.copy() for k, p in self.network.params.items()},
+                "optimizer": self._optimizer_state(),
+                "streams": {k: g.bit_generator.state for k, g in self._streams().items()},
+                "history": {k: list(v) if isinstance(v, list) else copy.deepcopy(v) for k, v in h.items()}}
+
+    def _restore(self, state):
+        for k, p in self.network.params.items():
+            p[...] = state["params"][k]
+        arrays, values = state["optimizer"]
+        if arrays is None:
+            vars(self.optimizer).update(copy.deepcopy(values))
+        else:
+            self.optimizer.load_state(arrays, values, self.network.params)
+        for k, g in self._streams().items():
+            g.bit_generator.state = state["streams"][k]
+        self.history.clear()
+        self.history.update({k: list(v) if isinstance(v, list) else copy.deepcopy(v)
+                             for k, v in state["history"].items()})
+
+    def _write_state(self, f):
+        """state.npz: the optimiser's arrays ('optimizer/m/W1', ...) and, as JSON text in
+        '__state__', its counters, every random stream and the epoch they belong to."""
+        arrays, values = self._end_of_epoch["optimizer"]
+        meta = {"epoch": len(self.history["train_acc"]), "optimizer": type(self.optimizer).__name__,
+                "optimizer_values": values, "streams": self._end_of_epoch["streams"]}
+        np.savez(f, __state__=np.array(json.dumps(meta)),
+                 **{f"optimizer/{k}": a for k, a in arrays.items()})
+
+    def _outputs(self, best=False, history_only=False):
+        """The files one save writes, as (path, write) pairs in the order they are renamed:
+        the history last, as it describes the others."""
+        d = self.checkpoint_dir
+        files = []
+        if not history_only:
+            files.append((os.path.join(d, "last.npz"), self.network.write_params))
+            if best:
+                files.append((os.path.join(d, "best.npz"), self.network.write_params))
+            if hasattr(self.optimizer, "state"):
+                files.append((os.path.join(d, "state.npz"), self._write_state))
+        files.append((os.path.join(d, "history.json"), lambda f: write_json(f, self.history)))
+        return files
+
+    def _save(self, best=False, history_only=False):
         if self.checkpoint_dir is None:
             return
         os.makedirs(self.checkpoint_dir, exist_ok=True)
-        self.network.save_params(os.path.join(self.checkpoint_dir, name))
-        save_history(self.history, os.path.join(self.checkpoint_dir, "history.json"))
+        commit(self._outputs(best=best, history_only=history_only))
+
+    def resume(self):
+        """Continue the run saved in ``checkpoint_dir``: load its params, optimiser state, random
+        streams and history (all or nothing), after checking that its configuration matches this
+        trainer's. ``train()`` then runs the epochs still to do, giving the same params, bit for
+        bit, as one uninterrupted run. Returns self."""
+        d = self.checkpoint_dir
+        if d is None:
+            raise ValueError("resume() needs the checkpoint_dir of the run to continue, got None")
+        if not hasattr(self.optimizer, "load_state"):
+            raise ValueError(f"resume() needs an optimizer with state() and load_state(), got "
+                             f"{type(self.optimizer).__name__}")
+        where = f"checkpoint_dir {d!r}"
+        try:
+            stored = load_history(os.path.join(d, "history.json"))
+        except FileNotFoundError:
+            raise ValueError(f"{where} holds no run to resume (no history.json)") from None
+        except ValueError as e:
+            raise ValueError(f"{where}: history.json is not valid JSON ({e})") from None
+        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+            raise ValueError(f"{where}: history.json is not a training history")
+        differ = sorted(k for k in set(stored["config"]) | set(self.history["config"])
+                        if k not in RESUMABLE_CHANGES
+                        and stored["config"].get(k) != _json_copy(self.history["config"]).get(k))
+        if differ:
+            raise ValueError(f"{where} holds a run with another configuration: "
+                             + "; ".join(f"{k} is {stored['config'].get(k)!r} there, "
+                                         f"{_json_copy(self.history['config']).get(k)!r} here"
+                                         for k in differ))
+        done = len(stored.get("train_acc", []))
+        digests = stored.get("params_sha256", [])
+        if done < 1 or len(digests) != done or len(stored.get("loss", [])) != done * self.steps_per_epoch:
+            raise ValueError(f"{where}: history.json holds no complete epoch with its params digest")
+        last = read_npz(os.path.join(d, "last.npz"))
+        last.pop("__config__", None)
+        if params_digest(last) != digests[-1]:
+            raise ValueError(f"{where}: last.npz does not hold the params of epoch {done} that "
+                             f"history.json describes (a save cut short by a crash?)")
+        state = read_npz(os.path.join(d, "state.npz"))
+        bad_state = ValueError(f"{where}: state.npz does not hold the optimiser state and random "
+                               f"streams of epoch {done} for a {type(self.optimizer).__name__}")
+        try:
+            meta = json.loads(str(state.pop("__state__")))
+            arrays = {k[len("optimizer/"):]: a for k, a in state.items() if k.startswith("optimizer/")}
+            resumed = {"params": last, "optimizer": (arrays, meta["optimizer_values"]),
+                       "streams": meta["streams"],
+                       "history": dict(stored, config=self.history["config"], interrupted=False)}
+        except (KeyError, TypeError, ValueError):
+            raise bad_state from None
+        if (meta.get("epoch") != done or meta.get("optimizer") != type(self.optimizer).__name__
+                or not isinstance(resumed["streams"], dict)
+                or set(resumed["streams"]) != set(self._streams()) or len(arrays) != len(state)):
+            raise bad_state
+        before = self._capture()
+        self.network.load_params(os.path.join(d, "last.npz"))   # all or nothing by itself
+        try:
+            self._restore(resumed)
+        except (KeyError, TypeError, ValueError) as e:
+            self._restore(before)                                  # all or nothing
+            raise ValueError(f"{where}: state.npz cannot be restored: {e}") from None
+        return self
+
+
+class _Diverged(Exception):
+    def __init__(self, epoch, step, what):
+        super().__init__(what)
+        self.epoch, self.step, self.what = epoch, step, what
 
 
 def random_shift(x, max_shift, rng):
@@ -237,12 +413,17 @@ def random_shift(x, max_shift, rng):
 
 
 def save_history(history, path):
-    """Write a history dict to JSON (via a temporary file, so a crash never leaves half a file)."""
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(history, f, indent=1, default=_json_default)
-    os.replace(tmp, path)
+    """Write a history dict to JSON atomically (a crash never leaves half a file)."""
+    commit([(path, lambda f: write_json(f, history))])
+
+
+def write_json(f, obj):
+    """JSON text of ``obj`` (NumPy numbers allowed) into the open binary file ``f``."""
+    f.write(json.dumps(obj, indent=1, default=_json_default, allow_nan=False).encode("utf-8"))
+
+
+def _json_copy(obj):
+    return json.loads(json.dumps(obj, default=_json_default))
 
 
 def load_history(path):

@@ -266,3 +266,53 @@ def test_configs_written_before_the_registry_still_load(tmp_path, old, name):
     back = load_net(str(path))
     assert back.config["net"] == name
     np.testing.assert_array_equal(back.params["W1"], net.params["W1"])
+
+
+# ------------------------------------------------------------------ initialisation scale --
+
+def _fan_in(W):
+    """Inputs feeding one output unit: C*FH*FW for a conv filter (FN, C, FH, FW), D for (D, M)."""
+    return int(np.prod(W.shape[1:])) if W.ndim == 4 else W.shape[0]
+
+
+@pytest.mark.parametrize("rule, gain", [("he", 2.0), ("xavier", 1.0)])
+@pytest.mark.parametrize("C, FH, FW", [(1, 3, 3), (8, 3, 5), (16, 2, 2)])
+def test_init_scale_counts_every_input_channel(rule, gain, C, FH, FW):
+    """std = sqrt(gain / (C*FH*FW)) for conv filters, sqrt(gain / D) for affine weights. With
+    C = 8 or 16, a fan_in of FH*FW would give a std sqrt(C) = 2.8-4 times too large, and
+    FH*FH instead of FH*FW (3x5) 1.3 times too small; the tolerance is 6 %, while the sampling
+    error of a std from >= 1,400 values is under 2 %."""
+    spec = [("conv", dict(filter_num=64, filter_size=(FH, FW))), ("relu", {}),
+            ("conv", dict(filter_num=32, filter_size=3, pad=1)), ("relu", {}),
+            ("affine", dict(size=40)), ("affine", dict(size=10))]
+    net = Net((C, 9, 9), spec, weight_init_std=rule, seed=0, dtype=np.float64)
+    for k in ("W1", "W2", "W3", "W4"):
+        W = net.params[k]
+        expected = np.sqrt(gain / _fan_in(W))
+        assert W.std() == pytest.approx(expected, rel=0.06), (k, W.shape)
+        assert abs(W.mean()) < 4 * expected / np.sqrt(W.size)
+    assert _fan_in(net.params["W2"]) == 64 * 3 * 3                 # the first conv's 64 channels
+
+
+def test_he_init_keeps_the_signal_scale_through_a_conv_with_many_channels():
+    """The reason for the rule: with He init, relu(conv(x)) keeps E[y^2] close to E[x^2]
+    (for x with unit variance, E[relu(z)^2] = var(z) / 2 = E[x^2]) whatever C is."""
+    rng = np.random.default_rng(1)
+    for C in (1, 4, 32):
+        net = Net((C, 12, 12), [("conv", dict(filter_num=64, filter_size=3)), ("relu", {}),
+                                ("affine", dict(size=2))], weight_init_std="he", seed=2, dtype=np.float64)
+        x = rng.standard_normal((20, C, 12, 12))
+        y = net.layers["Relu1"].forward(net.layers["Conv1"].forward(x))
+        assert np.mean(y ** 2) == pytest.approx(np.mean(x ** 2), rel=0.15), C
+
+
+@pytest.mark.parametrize("name", ["lenet", "lenet-modern", "alexnet", "deep"])
+def test_registered_nets_use_their_rule_on_every_layer(name):
+    net = build_net(name, seed=0, dtype=np.float64)
+    gain = 1.0 if name == "lenet" else 2.0                           # xavier for the 1998 LeNet
+    checked = 0
+    for k, W in net.params.items():
+        if k.startswith("W") and W.size >= 1000:
+            assert W.std() == pytest.approx(np.sqrt(gain / _fan_in(W)), rel=0.08), (k, W.shape)
+            checked += 1
+    assert checked >= 3

@@ -105,3 +105,65 @@ def test_make_optimizer():
         make_optimizer("rmsprop")
     with pytest.raises(ValueError, match="optimizer"):
         make_optimizer("")
+
+
+# ------------------------------------------------------------- validation and saved state --
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "adam"])
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -0.1, 0, "0.1", None, True])
+def test_learning_rates_are_validated_also_when_changed(name, lr):
+    with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got"):
+        make_optimizer(name, lr=lr)
+    opt = make_optimizer(name, lr=0.1)
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.lr = lr
+    assert opt.lr == 0.1
+
+
+@pytest.mark.parametrize("name, kw", [("momentum", {"momentum": 1.0}), ("momentum", {"momentum": -0.1}),
+                                      ("adam", {"beta1": 1.0}), ("adam", {"beta2": float("nan")})])
+def test_other_hyperparameters_are_validated(name, kw):
+    with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a finite number in"):
+        make_optimizer(name, **kw)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "adam"])
+def test_state_round_trip_continues_bit_for_bit(name):
+    """Two steps, state() into a fresh optimiser, two more: the same as four in one go."""
+    rng = np.random.default_rng(0)
+    grads = [{"W": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)} for _ in range(4)]
+    p1 = {"W": np.ones((2, 3)), "b": np.zeros(3)}
+    p2 = {k: v.copy() for k, v in p1.items()}
+    a = make_optimizer(name, lr=0.1)
+    for g in grads:
+        a.update(p1, g)
+    b = make_optimizer(name, lr=0.1)
+    for g in grads[:2]:
+        b.update(p2, g)
+    arrays, values = b.state()
+    c = make_optimizer(name, lr=0.1)
+    c.load_state(arrays, values, p2)
+    for g in grads[2:]:
+        c.update(p2, g)
+    for k in p1:
+        assert np.array_equal(p1[k], p2[k])
+    assert set(arrays) == {f"{s}/{k}" for s in type(c).slots for k in p1}
+    if arrays:                                    # a misfit array is refused, nothing changes
+        bad = dict(arrays, **{sorted(arrays)[0]: np.zeros(1)})
+        fresh = make_optimizer(name, lr=0.1)
+        with pytest.raises(ValueError, match=f"state {sorted(arrays)[0]} must be finite"):
+            fresh.load_state(bad, values, p2)
+        assert fresh.state() == ({}, {c: 0 for c in type(fresh).counters})
+
+
+def test_adam_state_holds_m_v_and_the_step_count():
+    p, g = tiny()
+    opt = Adam(lr=0.01)
+    opt.update(p, g)
+    arrays, values = opt.state()
+    assert values == {"iter": 1} and sorted(arrays) == ["m/W", "m/b", "v/W", "v/b"]
+    np.testing.assert_allclose(arrays["m/W"], 0.1 * g["W"])
+    with pytest.raises(ValueError, match="iter must be an integer >= 0"):
+        Adam().load_state(arrays, {"iter": -1}, p)
+    with pytest.raises(ValueError, match="finite"):
+        Adam().load_state(dict(arrays, **{"v/b": np.array([np.nan])}), values, p)

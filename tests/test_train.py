@@ -229,53 +229,165 @@ def test_ctrl_c_from_callback_keeps_history_and_checkpoint(tmp_path):
     assert load_history(tmp_path / "history.json")["interrupted"] is True
 
 
-def test_ctrl_c_mid_epoch_keeps_last_completed_epoch(tmp_path):
-    after_epoch_1 = {}
+class InterruptAt(Trainer):
+    """Raises KeyboardInterrupt (as Ctrl-C would) before the given global step numbers."""
 
-    class Interrupting(Trainer):
-        def train_step(self, x, t):
-            if len(self.history["loss"]) == 15:               # in epoch 2
-                raise KeyboardInterrupt
-            return super().train_step(x, t)
+    def __init__(self, *a, at=(), **kw):
+        super().__init__(*a, **kw)
+        self.at, self.steps = set(at), 0
 
-    tr = Interrupting(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, epochs=3, mini_batch_size=20,
-                      train_eval_size=50, verbose=False, checkpoint_dir=tmp_path,
-                      callback=lambda h: after_epoch_1.update(
-                          {k: p.copy() for k, p in tr.network.params.items()}))
-    h = tr.train()
-    assert h["interrupted"] and len(h["loss"]) == 15 and len(h["test_acc"]) == 1
-    saved = load_net(tmp_path / "last.npz")
-    for k in after_epoch_1:
-        assert np.array_equal(saved.params[k], after_epoch_1[k])
-    assert not np.array_equal(saved.params["W1"], tr.network.params["W1"])  # net moved on
-
-
-def test_ctrl_c_in_the_first_epoch_keeps_the_history(tmp_path):
-    class Interrupting(Trainer):
-        def train_step(self, x, t):
-            if len(self.history["loss"]) == 3:
-                raise KeyboardInterrupt
-            return super().train_step(x, t)
-
-    tr = Interrupting(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, epochs=2, mini_batch_size=20,
-                      verbose=False, checkpoint_dir=tmp_path / "new")
-    h = tr.train()
-    assert h["interrupted"] and len(h["loss"]) == 3 and h["test_acc"] == []
-    assert load_history(tmp_path / "new" / "history.json")["loss"] == h["loss"]
-    assert not (tmp_path / "new" / "last.npz").exists()
-
-
-def test_train_again_continues_after_an_interruption():
-    stop = [True]
-
-    def cb(h):
-        if stop[0] and len(h["train_acc"]) == 1:
+    def train_step(self, x, t):
+        self.steps += 1
+        if self.steps in self.at:
             raise KeyboardInterrupt
-    tr = make_trainer(epochs=3, callback=cb)
-    assert len(tr.train()["train_acc"]) == 1
-    stop[0] = False
+        return super().train_step(x, t)
+
+
+def interrupt_trainer(at, **kw):
+    kw.setdefault("epochs", 3)
+    return InterruptAt(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, mini_batch_size=20,
+                       train_eval_size=50, verbose=False, optimizer_param={"lr": 0.01}, at=at, **kw)
+
+
+def test_ctrl_c_mid_epoch_goes_back_to_the_last_completed_epoch(tmp_path):
+    after_epoch_1 = {}
+    tr = interrupt_trainer(at=[16], checkpoint_dir=tmp_path,            # step 5 of epoch 2
+                           callback=lambda h: after_epoch_1.update(
+                               {k: p.copy() for k, p in tr.network.params.items()}))
     h = tr.train()
-    assert len(h["train_acc"]) == 3 and len(h["loss"]) == 33
+    assert h["interrupted"] and len(h["loss"]) == 11 and len(h["test_acc"]) == 1
+    saved = load_net(tmp_path / "last.npz")
+    for k in after_epoch_1:                                  # on disk and in memory: epoch 1
+        assert np.array_equal(saved.params[k], after_epoch_1[k])
+        assert np.array_equal(tr.network.params[k], after_epoch_1[k])
+    assert load_history(tmp_path / "history.json") == json.loads(json.dumps(h))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_ctrl_c_in_the_first_epoch_keeps_nothing(tmp_path):
+    tr = interrupt_trainer(at=[3], epochs=2, checkpoint_dir=tmp_path / "new")
+    first_w1 = tr.network.params["W1"].copy()
+    h = tr.train()
+    assert h["interrupted"] and h["loss"] == [] and h["test_acc"] == []
+    assert np.array_equal(tr.network.params["W1"], first_w1)           # back to the start
+    assert not (tmp_path / "new").exists() or not list((tmp_path / "new").iterdir())
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "adagrad", "sgd"])
+def test_train_again_after_ctrl_c_is_bit_identical_to_no_interruption(optimizer):
+    """Issue 13, item 7: train() again continues from the last complete epoch (not from the
+    half-trained one), with the optimiser and random streams as they were, and resets
+    ``interrupted``. Dropout (a random stream of its own), shift and lr_decay are all on."""
+    kw = dict(epochs=4, optimizer=optimizer, shift=1, lr_decay=0.7)
+    straight = interrupt_trainer(at=[], **kw)
+    hs = straight.train()
+    tr = interrupt_trainer(at=[1, 13, 14, 30, 44], **kw)                # twice in epoch 2 ...
+    for _ in range(5):
+        h = tr.train()
+        assert h["interrupted"]
+    h = tr.train()
+    assert not h["interrupted"] and len(h["test_acc"]) == 4
+    assert h["loss"] == hs["loss"] and h["test_acc"] == hs["test_acc"] and h["lr"] == hs["lr"]
+    assert h["params_sha256"] == hs["params_sha256"]
+    for k, p in straight.network.params.items():
+        assert np.array_equal(tr.network.params[k], p), k
+
+
+def test_resume_from_a_checkpoint_dir_is_bit_identical(tmp_path):
+    """Two epochs, then a new Trainer with epochs=4 and resume(): the same as four straight."""
+    kw = dict(optimizer="adam", shift=1, lr_decay=0.8, seed=5)
+    straight = interrupt_trainer(at=[], epochs=4, **kw)
+    hs = straight.train()
+    interrupt_trainer(at=[], epochs=2, checkpoint_dir=tmp_path, **kw).train()
+    net = make_net(seed=99)                                   # other weights: resume() loads them
+    tr = InterruptAt(net, X_TRAIN, T_TRAIN, X_TEST, T_TEST, mini_batch_size=20, train_eval_size=50,
+                     verbose=False, optimizer_param={"lr": 0.01}, epochs=4, checkpoint_dir=tmp_path, **kw)
+    h = tr.resume().train()
+    assert h["loss"] == hs["loss"] and h["test_acc"] == hs["test_acc"]
+    assert h["params_sha256"] == hs["params_sha256"] and h["config"]["epochs"] == 4
+    for k, p in straight.network.params.items():
+        assert np.array_equal(net.params[k], p), k
+    assert tr.optimizer.iter == straight.optimizer.iter == 4 * 11
+
+
+def _resumable(tmp_path, **kw):
+    interrupt_trainer(at=[], epochs=1, checkpoint_dir=tmp_path).train()
+    kw.setdefault("epochs", 2)
+    return interrupt_trainer(at=[], checkpoint_dir=tmp_path, **kw)
+
+
+def test_resume_refuses_another_configuration(tmp_path):
+    tr = _resumable(tmp_path, seed=1)
+    with pytest.raises(ValueError, match=r"another configuration: seed is 0 there, 1 here"):
+        tr.resume()
+    tr = _resumable(tmp_path, optimizer="sgd")
+    with pytest.raises(ValueError, match="optimizer is 'adam' there, 'sgd' here"):
+        tr.resume()
+    with pytest.raises(ValueError, match="no run to resume"):
+        interrupt_trainer(at=[], checkpoint_dir=tmp_path / "empty").resume()
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        interrupt_trainer(at=[]).resume()
+
+
+@pytest.mark.parametrize("damage", ["params of another epoch", "state of another epoch",
+                                    "state missing an array", "garbage state"])
+def test_resume_is_all_or_nothing(tmp_path, damage):
+    import shutil
+    interrupt_trainer(at=[], epochs=2, checkpoint_dir=tmp_path / "two").train()
+    interrupt_trainer(at=[], epochs=1, checkpoint_dir=tmp_path).train()
+    if damage == "params of another epoch":
+        shutil.copy(tmp_path / "two" / "last.npz", tmp_path / "last.npz")
+    elif damage == "state of another epoch":
+        shutil.copy(tmp_path / "two" / "state.npz", tmp_path / "state.npz")
+    elif damage == "state missing an array":
+        with np.load(tmp_path / "state.npz") as z:
+            arrays = {k: z[k] for k in z.files if k != "optimizer/m/W1"}
+        np.savez(tmp_path / "state.npz", **arrays)
+    else:
+        (tmp_path / "state.npz").write_bytes(b"PK\x03\x04 not really")
+    tr = interrupt_trainer(at=[], epochs=3, checkpoint_dir=tmp_path)
+    before = {k: p.copy() for k, p in tr.network.params.items()}
+    with pytest.raises(ValueError, match="last.npz|state.npz"):
+        tr.resume()
+    for k, p in tr.network.params.items():
+        assert np.array_equal(p, before[k])
+    assert tr.history["test_acc"] == [] and tr.optimizer.iter == 0
+
+
+# ------------------------------------------------------------------------------ divergence --
+
+def test_divergence_stops_and_keeps_the_last_finite_epoch(tmp_path):
+    """Issue 13, item 6: a learning rate so large that the loss overflows."""
+    class Explode(Trainer):
+        def train_step(self, x, t):
+            if len(self.history["test_acc"]) == 2:            # epoch 3: lr becomes absurd
+                self.optimizer.lr = 1e308
+            return super().train_step(x, t)
+
+    tr = Explode(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, epochs=4, mini_batch_size=20,
+                 train_eval_size=50, verbose=False, optimizer="sgd", optimizer_param={"lr": 0.01},
+                 checkpoint_dir=tmp_path)
+    with pytest.raises(train_mod.TrainingDiverged, match=r"diverged in epoch 3, step \d+: .*"
+                                                         r"end of epoch 2"):
+        tr.train()
+    h = load_history(tmp_path / "history.json")
+    assert len(h["test_acc"]) == 2 and h["diverged"]["epoch"] == 3 and not h["interrupted"]
+    assert all(np.isfinite(h["loss"])) and len(h["loss"]) == 22
+    saved = load_net(tmp_path / "last.npz")                  # finite, and the epoch-2 params
+    assert train_mod.params_digest(saved.params) == h["params_sha256"][-1]
+    for k, p in tr.network.params.items():
+        assert np.array_equal(p, saved.params[k])
+
+
+def test_divergence_in_the_first_epoch_with_a_huge_lr():
+    with pytest.raises(train_mod.TrainingDiverged, match="epoch 1.*No epoch was completed"):
+        make_trainer(optimizer_param={"lr": 1e308}).train()
+
+
+@pytest.mark.parametrize("lr", [float("nan"), -1, 0, float("inf"), "0.1", True])
+def test_bad_learning_rates_are_refused(lr):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        make_trainer(optimizer_param={"lr": lr})
 
 
 def test_time_limit_stops_after_an_epoch(monkeypatch):

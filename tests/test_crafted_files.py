@@ -1,0 +1,181 @@
+"""Crafted and unusual params files (issue 13, items 4 and 5): load_params is all or nothing and
+names the file and the parameter; load_net validates the stored config before it allocates
+anything; `python -m convlab evaluate` turns every such file into one line and exit code 2.
+Whatever the file holds, the only exception is a ValueError (FileNotFoundError for no file)."""
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from convlab.cli import main
+from convlab.nets import Net, SimpleConvNet, load_net
+
+
+def small(seed=0, **kw):
+    kw.setdefault("input_dim", (1, 10, 10))
+    return SimpleConvNet(conv_param={"filter_num": 2, "filter_size": 3}, hidden_size=4, output_size=3,
+                         seed=seed, **kw)
+
+
+def write(path, config=None, **arrays):
+    """An .npz with these arrays and (unless None) this __config__ (a dict is dumped as JSON)."""
+    if config is not None:
+        arrays["__config__"] = np.array(config if isinstance(config, str) else json.dumps(config))
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def good_arrays(net=None):
+    return {k: v.copy() for k, v in (net or small()).params.items()}
+
+
+def simple_config(**kwargs):
+    kw = {"input_dim": [1, 10, 10], "conv_param": {"filter_num": 2, "filter_size": 3},
+          "hidden_size": 4, "output_size": 3}
+    kw.update(kwargs)
+    return {"net": "simple", "kwargs": kw}
+
+
+# ---------------------------------------------------------------- item 4: all or nothing --
+
+@pytest.mark.parametrize("bad, words", [
+    (np.array([["a", "b"]] * 2), r"parameter W2 in params file '.*bad.npz' must hold floating-point "
+                                 r"numbers, got dtype <U1"),
+    (np.ones((32, 4), np.int64), r"parameter W2 .* floating-point numbers, got dtype int64"),
+    (np.full((32, 4), np.nan, np.float32), r"parameter W2 .* holds NaN or infinite values"),
+    (np.full((32, 4), np.inf, np.float32), r"parameter W2 .* holds NaN or infinite values"),
+    (np.ones((4, 32), np.float32), r"parameter W2 .* has shape \(4, 32\), this net expects \(32, 4\)"),
+])
+def test_load_params_checks_everything_before_changing_anything(tmp_path, bad, words):
+    arrays = good_arrays(small(seed=1))
+    arrays["W2"] = bad
+    path = write(tmp_path / "bad.npz", **arrays)
+    net = small(seed=2)
+    before = {k: p.copy() for k, p in net.params.items()}
+    with pytest.raises(ValueError, match=words):
+        net.load_params(path)
+    for k, p in net.params.items():               # W1 and b1 come first: still untouched
+        np.testing.assert_array_equal(p, before[k])
+
+
+def test_load_params_refuses_a_file_for_other_images(tmp_path):
+    other = small(input_dim=(3, 10, 10))
+    path = tmp_path / "rgb.npz"
+    other.save_params(path)
+    with pytest.raises(ValueError, match=r"is a net for input images \(C, H, W\) = \(3, 10, 10\); "
+                                         r"this net takes \(1, 10, 10\)"):
+        small().load_params(path)
+
+
+# -------------------------------------------------------- item 5: crafted files, load_net --
+
+def zip_with(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return str(path)
+
+
+def npy_bytes(a):
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def huge_header():
+    """A .npy header claiming 10**12 float64 values, followed by 8 bytes."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (10**12,)})
+    return buf.getvalue() + b"\0" * 8
+
+
+CRAFTED = {
+    "config is a JSON list": (lambda p: write(p, [1, 2], **good_arrays()), "must be a JSON object"),
+    "config is not JSON": (lambda p: write(p, "{net: simple", **good_arrays()), "not valid JSON"),
+    "config is numbers": (lambda p: np.savez(p, __config__=np.zeros(3), **good_arrays()) or str(p),
+                          "must be one JSON text"),
+    "unknown net": (lambda p: write(p, {"net": "resnet", "kwargs": {}}, **good_arrays()),
+                    "unknown net 'resnet'"),
+    "unknown argument": (lambda p: write(p, simple_config(colour="red"), **good_arrays()),
+                         r"unknown argument\(s\) \['colour'\]"),
+    "input_dim not three ints": (lambda p: write(p, simple_config(input_dim=[1, "28", 28]), **good_arrays()),
+                                 "input_dim must be three integers"),
+    "hidden_size 1e9": (lambda p: write(p, simple_config(hidden_size=10**9), **good_arrays()),
+                        "needs more parameter values than the 167 the file holds"),
+    "hidden_size a float": (lambda p: write(p, simple_config(hidden_size=1e9), **good_arrays()),
+                            "hidden_size must be an integer"),
+    "huge filter count": (lambda p: write(p, simple_config(conv_param={"filter_num": 10**7, "filter_size": 3}),
+                                          **good_arrays()), "more parameter values than the 167 the file holds"),
+    "filter size a string": (lambda p: write(p, simple_config(conv_param={"filter_num": 2, "filter_size": "3"}),
+                                             **good_arrays()), "describes no valid net"),
+    "spec garbage": (lambda p: write(p, {"net": None, "kwargs": {"input_dim": [1, 4, 4], "spec": 7}},
+                                     **good_arrays()), "spec must be a list"),
+    "layer kind unknown": (lambda p: write(p, {"net": None, "kwargs": {
+        "input_dim": [1, 4, 4], "spec": [["warp", {}], ["affine", {"size": 2}]]}}, **good_arrays()),
+        "unknown layer kind 'warp'"),
+    "member without .npy": (lambda p: zip_with(p, {"W1": b"raw bytes"}), "'W1', which is not a .npy array"),
+    "header claims 8 TB": (lambda p: zip_with(p, {"W1.npy": huge_header()}), r"claims shape \(1000000000000,\)"),
+    "object array": (lambda p: np.savez(p, W1=np.array([{}], dtype=object)) or str(p), "pickle"),
+    "NaN parameter": (lambda p: write(p, simple_config(), **dict(good_arrays(), b3=np.full(3, np.nan, np.float32))),
+                      "parameter b3 .* NaN or infinite"),
+    "missing parameter": (lambda p: write(p, simple_config(), **{k: v for k, v in good_arrays().items()
+                                                                  if k != "W3"}), "than the 155 the file holds"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_load_net_refuses_crafted_files_with_a_value_error_naming_the_file(tmp_path, case):
+    make, words = CRAFTED[case]
+    path = make(tmp_path / "crafted.npz")
+    with pytest.raises(ValueError, match=words) as e:
+        load_net(path)
+    assert "crafted.npz" in str(e.value)
+
+
+def test_load_net_refuses_other_images_or_classes_when_told_what_it_will_get(tmp_path):
+    for kw, words in (({"output_size": 5}, "is a net for 5 classes; expected 3"),
+                      ({"input_dim": (3, 10, 10)}, r"\(C, H, W\) = \(3, 10, 10\); expected \(1, 10, 10\)")):
+        net = small(**kw) if "input_dim" in kw else SimpleConvNet(
+            input_dim=(1, 10, 10), conv_param={"filter_num": 2, "filter_size": 3}, hidden_size=4, **kw)
+        path = tmp_path / "other.npz"
+        net.save_params(path)
+        with pytest.raises(ValueError, match=words):
+            load_net(path, input_dim=(1, 10, 10), output_size=3)
+    small().save_params(path)
+    assert load_net(path, input_dim=(1, 10, 10), output_size=3).output_size == 3
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_evaluate_turns_a_crafted_file_into_one_line_and_exit_2(tmp_path, capsys, case):
+    path = CRAFTED[case][0](tmp_path / "crafted.npz")
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", path])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"PARAMS {path!r} cannot be loaded" in err
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 10**12) | st.floats(allow_nan=False)
+                    | st.text(max_size=5), lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+KEYS = st.sampled_from(["input_dim", "conv_param", "hidden_size", "output_size", "weight_init_std",
+                        "pool_size", "spec", "modern", "width", "x"])
+
+
+@settings(max_examples=min(150, settings.default.max_examples), deadline=None)
+@given(net=st.sampled_from([None, "simple", "lenet", "lenet-modern", "alexnet", "deep", 3]),
+       kwargs=st.dictionaries(KEYS, JSON, max_size=4))
+def test_any_stored_config_gives_a_net_or_a_value_error(tmp_path_factory, net, kwargs):
+    """Random configs: load_net returns a net or raises ValueError -- never another exception,
+    never a long allocation (the file holds few values)."""
+    path = write(tmp_path_factory.mktemp("fuzz") / "f.npz", {"net": net, "kwargs": kwargs}, **good_arrays())
+    try:
+        loaded = load_net(path)
+    except ValueError:
+        return
+    assert isinstance(loaded, Net)

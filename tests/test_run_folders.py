@@ -1,0 +1,322 @@
+"""`python -m convlab train` run folders (issue 13): never mixing runs (refused, --overwrite,
+fresh default names, the lock), --out checked writable before training, --resume bit-identical
+to one straight run, divergence, Ctrl-C while the data loads, broken pipes, errors in one line.
+
+All runs use CONVLAB_SYNTHETIC_DATA=1 (a seeded stand-in for MNIST, see convlab.cli), so they need
+no data and take a second or two; the crash-consistency test with real signals is
+tests/test_interrupts.py."""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import convlab.cli as cli
+import convlab.train as train_mod
+from convlab.atomic import FolderLock
+from convlab.cli import main
+from convlab.nets import load_net, params_digest
+
+TINY = ["--net", "lenet-modern", "--train-size", "100", "--test-size", "50", "--batch-size", "50",
+        "--train-eval-size", "50", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def synthetic(monkeypatch):
+    monkeypatch.setenv("CONVLAB_SYNTHETIC_DATA", "1")
+
+
+def snapshot(folder):
+    """Every file's bytes and modification time, by relative path."""
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def one_line(text):
+    assert text.count("\n") == 1 and "Traceback" not in text, text
+    return text
+
+
+def train(out, *extra, epochs=1):
+    return main(["train", "--epochs", str(epochs), "--out", str(out), *TINY, *extra])
+
+
+# ---------------------------------------------------------------- item 2: no mixing of runs --
+
+def test_an_out_holding_a_run_is_refused_and_left_untouched(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        train(out, "--net", "lenet")
+    assert e.value.code == 2
+    err = one_line(capsys.readouterr().err)
+    assert "already holds a run" in err and "--resume" in err and "--overwrite" in err
+    assert snapshot(out) == before
+
+
+def test_overwrite_replaces_the_run_completely(tmp_path):
+    out = tmp_path / "run"
+    assert train(out, epochs=2) == 0
+    assert main(["train", "--epochs", "1", "--out", str(out), "--overwrite", *TINY, "--net", "lenet"]) == 0
+    h = json.loads((out / "history.json").read_text())
+    assert h["config"]["net"]["net"] == "lenet" and len(h["test_acc"]) == 1
+    for f in ("params.npz", "checkpoints/last.npz", "checkpoints/best.npz"):
+        net = load_net(out / f)
+        assert net.config["net"] == "lenet" and params_digest(net.params) == h["params_sha256"][0]
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy.png", "checkpoints", "history.json",
+                                                    "params.npz"]
+
+
+def test_without_out_every_run_gets_a_fresh_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert main(["train", "--epochs", "1", *TINY]) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(re.fullmatch(r"lenet-modern-\d{8}-\d{6}(-\d+)?", r) for r in runs)
+    assert f"in {os.path.join('runs', runs[0])}" in capsys.readouterr().out
+
+
+def test_a_folder_in_use_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / FolderLock.NAME).write_text(str(sleeper.pid))
+        assert train(out) == 2
+        err = one_line(capsys.readouterr().err)
+        assert f"in use by process {sleeper.pid}" in err
+        assert sorted(p.name for p in out.iterdir()) == [FolderLock.NAME]    # untouched
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert train(out) == 0                        # the lock of a finished process is taken over
+    assert not (out / FolderLock.NAME).exists()
+
+
+def test_two_processes_into_one_folder(tmp_path):
+    """Started together: one trains, the other is refused (exit 2) -- never a crash or a mix."""
+    out = tmp_path / "run"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "convlab", "train", "--epochs", "2", "--out", str(out), *TINY]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    err = next(e for code, e in results if code == 2)
+    assert "in use by process" in err or "already holds a run" in err
+    assert "Traceback" not in err
+    h = json.loads((out / "history.json").read_text())
+    assert len(h["test_acc"]) == 2
+    assert params_digest(load_net(out / "params.npz").params) == h["params_sha256"][-1]
+
+
+# ---------------------------------------------------------------------- item 3: unwritable --
+
+def _no_training(monkeypatch):
+    def refuse(self):
+        raise AssertionError("training started")
+    monkeypatch.setattr(train_mod.Trainer, "train", refuse)
+
+
+def test_unwritable_out_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    """chattr +i makes a folder unwritable even for root (chmod does not)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (see the monkeypatched test below)")
+    try:
+        _no_training(monkeypatch)
+        for out in (locked, locked / "run"):      # the folder itself, or a read-only parent
+            assert train(out) == 2
+            err = one_line(capsys.readouterr().err)
+            assert f"--out '{out}' is not a writable folder" in err
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
+    assert list(locked.iterdir()) == []
+
+
+def test_unwritable_out_is_refused_before_training_monkeypatched(tmp_path, monkeypatch, capsys):
+    _no_training(monkeypatch)
+
+    def no_write(self):
+        raise PermissionError(13, "Permission denied", self.path)
+    monkeypatch.setattr(FolderLock, "acquire", no_write)
+    assert train(tmp_path / "run") == 2
+    assert "is not a writable folder: Permission denied" in one_line(capsys.readouterr().err)
+    monkeypatch.undo()
+    assert not (tmp_path / "run").exists()        # the folder it created is removed again
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        train(tmp_path / "f")
+    assert e.value.code == 2 and "is not a directory" in one_line(capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------------------- resume --
+
+def test_resume_is_bit_identical_to_one_straight_run(tmp_path, capsys):
+    """2 epochs, then --resume --epochs 4 == 4 epochs straight: the same params, bit for bit
+    (Adam's m, v and t, the shuffling, shift and dropout streams, the lr schedule all restored)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    opts = ["--net", "alexnet", "--width", "0.25", "--shift", "1", "--lr-decay", "0.8", "--seed", "4"]
+    assert train(a, *opts, epochs=2) == 0
+    assert main(["train", "--resume", "--epochs", "4", "--out", str(a), "--quiet"]) == 0
+    assert train(b, *opts, epochs=4) == 0
+    ha, hb = (json.loads((d / "history.json").read_text()) for d in (a, b))
+    assert ha["params_sha256"] == hb["params_sha256"] and len(ha["params_sha256"]) == 4
+    assert ha["loss"] == hb["loss"] and ha["test_acc"] == hb["test_acc"] and ha["lr"] == hb["lr"]
+    assert (a / "params.npz").read_bytes() == (b / "params.npz").read_bytes()
+    assert (a / "checkpoints" / "state.npz").read_bytes() == (b / "checkpoints" / "state.npz").read_bytes()
+    assert ha["resumed_by"] == [f"python -m convlab train --resume --epochs 4 --out {a} --quiet"]
+    assert ha["command"].startswith("python -m convlab train --epochs 2")
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--lr", "0.01"], "optimizer_param"),
+    (["--seed", "3"], "seed is 0 there, 3 here"),
+    (["--net", "simple"], "net is"),
+    (["--epochs", "1"], "already has 1 epoch"),
+])
+def test_resume_refuses_what_does_not_fit(tmp_path, capsys, extra, words):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--out", str(out), "--quiet", *extra])
+    assert e.value.code == 2
+    assert words in one_line(capsys.readouterr().err)
+    assert snapshot(out) == before
+
+
+def test_resume_needs_a_run(tmp_path, capsys):
+    for argv in (["train", "--resume"], ["train", "--resume", "--out", str(tmp_path)],
+                 ["train", "--resume", "--overwrite", "--out", str(tmp_path)]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        one_line(capsys.readouterr().err)
+
+
+# ---------------------------------------------------------------------- item 6: divergence --
+
+def test_a_huge_learning_rate_stops_with_a_clear_message(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(out, "--lr", "1e308") == 1
+    err = one_line(capsys.readouterr().err)
+    assert "diverged in epoch 1" in err and "learning rate" in err and "nothing was kept" in err
+    assert not out.exists()
+
+
+def test_divergence_keeps_the_last_finite_epoch(tmp_path, monkeypatch, capsys):
+    real_step = train_mod.Trainer.train_step
+
+    def step(self, x, t):
+        if len(self.history["test_acc"]) == 1:
+            self.optimizer.lr = 1e308                       # epoch 2 blows up
+        return real_step(self, x, t)
+    monkeypatch.setattr(train_mod.Trainer, "train_step", step)
+    out = tmp_path / "run"
+    assert train(out, epochs=3) == 1
+    err = one_line(capsys.readouterr().err)
+    assert "diverged in epoch 2" in err and f"{out} keeps epoch 1 of 3" in err
+    h = json.loads((out / "history.json").read_text())
+    assert h["diverged"]["epoch"] == 2 and len(h["test_acc"]) == 1
+    net = load_net(out / "params.npz")                      # refused if it were not finite
+    assert params_digest(net.params) == h["params_sha256"][0]
+
+
+# ------------------------------------------------------------- item 10: the CLI's manners --
+
+def test_ctrl_c_while_the_data_loads_is_quiet(tmp_path, monkeypatch, capsys):
+    def loading(*a, **kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_load_data", loading)
+    assert train(tmp_path / "run") == 130
+    assert one_line(capsys.readouterr().err) == "interrupted: nothing was kept; " \
+                                                f"{tmp_path / 'run'} removed\n"
+    assert not (tmp_path / "run").exists()
+    assert main(["evaluate", str(Path(cli.__file__).parent / "weights" / "simple.npz")]) == 130
+    assert one_line(capsys.readouterr().err) == "interrupted: nothing was written\n"
+
+
+def test_evaluate_into_a_closed_pipe_is_quiet(tmp_path):
+    """`python -m convlab evaluate ... | head -1`: no BrokenPipeError traceback."""
+    params = Path(cli.__file__).parent / "weights" / "lenet.npz"
+    env = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1", OPENBLAS_NUM_THREADS="1")
+    p = subprocess.Popen([sys.executable, "-m", "convlab", "evaluate", str(params)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()                                       # what `head -1` does
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.wait(timeout=120) in (0, 1)
+    assert first.startswith(b"test accuracy:") and err == ""
+
+
+def test_evaluate_refuses_a_net_for_other_images_or_classes(tmp_path, capsys):
+    from convlab.nets import SimpleConvNet
+    for kw, words in (({"output_size": 5}, "a net for 5 classes; expected 10"),
+                      ({"input_dim": (3, 32, 32)}, "(C, H, W) = (3, 32, 32); expected (1, 28, 28)")):
+        path = tmp_path / "other.npz"
+        SimpleConvNet(seed=0, **kw).save_params(path)
+        with pytest.raises(SystemExit) as e:
+            main(["evaluate", str(path)])
+        assert e.value.code == 2
+        assert words in one_line(capsys.readouterr().err)
+
+
+def test_every_exit_path_leaves_no_lock_or_temporary(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert train(out, epochs=2) == 0
+    assert main(["train", "--resume", "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    leftovers = [p.name for p in out.rglob("*") if p.name.endswith(".tmp") or p.name == FolderLock.NAME]
+    assert leftovers == []
+    # a killed process's leftovers are cleared by the next run in the folder
+    (out / "params.npz.999.tmp").write_bytes(b"half")
+    (out / FolderLock.NAME).write_text("999999999")
+    assert main(["train", "--resume", "--epochs", "4", "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy.png", "checkpoints", "history.json",
+                                                    "params.npz"]
+
+
+def test_kept_line_names_epochs(tmp_path):
+    out = tmp_path / "x"
+    assert train(out, epochs=2) == 0
+    folder = cli._RunFolder(str(out))
+    assert folder.kept() == (f"{out} keeps epoch 2 of 2 (params.npz, history.json, accuracy.png, "
+                             f"checkpoints/); continue with --resume --out {out}")
+    shutil.rmtree(out)
+    assert folder.kept() == "nothing was kept"
+
+
+@pytest.mark.parametrize("key, value, words", [("net", ["simple"], "--net: invalid choice"),
+                                               ("lr", "fast", "--lr: expected a positive number"),
+                                               ("cli_args", None, "is not a history written by")])
+def test_resume_checks_the_stored_options_like_typed_ones(tmp_path, capsys, key, value, words):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    h = json.loads((out / "history.json").read_text())
+    if key == "cli_args":
+        h[key] = value
+    else:
+        h["cli_args"][key] = value
+    (out / "history.json").write_text(json.dumps(h))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--epochs", "2", "--out", str(out)])
+    assert e.value.code == 2 and words in one_line(capsys.readouterr().err)
