@@ -34,7 +34,7 @@ CMD = [sys.executable, "-m", "convlab", "train", "--net", "lenet-modern", "--epo
        "--train-size", "100", "--test-size", "50", "--batch-size", "50", "--train-eval-size", "50",
        "--seed", "1", "--quiet"]
 ENV = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-N_TIMED, N_AT_SAVE = 12, 9           # runs signalled at a random time / when the k-th save starts
+N_TIMED, N_AT_SAVE = 10, 7           # runs signalled at a random time / when the k-th save starts
 PARALLEL = 2
 
 
