@@ -206,7 +206,7 @@ def _import_for(command):
     initialisation of a compiled module (matplotlib's) can crash the interpreter as it exits."""
     from .atomic import sigint_deferred
     with sigint_deferred():
-        for module in {"train": ("train", "data", "plots"), "evaluate": ("data", "plots")}[command]:
+        for module in {"train": ("train", "data", "lessons.draw"), "evaluate": ("data", "analysis")}[command]:
             importlib.import_module(f".{module}", __package__)
 
 
@@ -471,7 +471,7 @@ def _resume(trainer, run, args, out, parser):
 def _save_plot(history, f, title):
     """The chapter's figure as PNG; its Description names the epoch and params digest shown."""
     from matplotlib.figure import Figure
-    from .plots import plot_history
+    from .lessons.draw import plot_history
     fig = Figure(figsize=(5.5, 3.8), layout="constrained")
     plot_history(history, ax=fig.subplots(), title=title)
     epoch = len(history["test_acc"])
@@ -504,7 +504,7 @@ def _evaluate(args, parser):
     _, (x_test, t_test) = _load_data(args.data_dir, None, args.test_size, parser)
     pred = np.concatenate([net.predict(x_test[i:i + args.batch_size]).argmax(axis=1)
                            for i in range(0, len(x_test), args.batch_size)])   # (N,)
-    from .plots import confusion_matrix
+    from .analysis import confusion_matrix
     m = confusion_matrix(t_test, pred, net.output_size)                       # (10, 10) counts
     correct = int(np.trace(m))
     print(f"test accuracy: {correct / len(t_test):.4f} ({correct}/{len(t_test)} correct)")

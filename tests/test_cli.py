@@ -14,7 +14,7 @@ import pytest
 
 import convlab.train as train_mod
 from convlab.cli import build_parser, main
-from convlab.plots import confusion_matrix
+from convlab.analysis import confusion_matrix
 from convlab.data import FILES
 from convlab.nets import load_net
 
@@ -197,3 +197,17 @@ def test_subprocess_train_and_evaluate(mnist_dir, tmp_path):
     r = subprocess.run([sys.executable, "-m", "convlab", "train", "--epochs", "0"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 2 and "--epochs" in r.stderr
+
+
+def test_evaluate_imports_no_matplotlib_and_no_widgets():
+    """`python -m convlab evaluate` is NumPy only: the core and the analysis it prints never
+    import matplotlib or ipywidgets (issue 9). Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+    code = ("import sys, convlab.cli as c; c._import_for('evaluate'); "
+            "import convlab.analysis, convlab.layers, convlab.nets, convlab.train, convlab.data, "
+            "convlab.optim, convlab.im2col, convlab.arith; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'ipywidgets')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

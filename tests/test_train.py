@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 
 import convlab.train as train_mod  # noqa: E402
 from convlab.nets import Net, load_net  # noqa: E402
-from convlab.plots import plot_history  # noqa: E402
+from convlab.lessons.draw import plot_history  # noqa: E402
 from convlab.train import Trainer, load_history  # noqa: E402
 
 SPEC = [("conv", {"filter_num": 4, "filter_size": 3, "pad": 1}), ("relu", {}), ("pool", {"size": 2}),
