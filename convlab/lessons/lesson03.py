@@ -3,7 +3,7 @@
 Views (each returns a ``View``: text + figure): ``pooling_view`` (windows, padding and output of
 one pooling setting) and ``shift_view`` (how many values change when the input moves right).
 Explorers: ``pooling_explorer`` and ``shift_explorer``. Checks: ``check_max_pool`` and
-``check_pool_shape``. Every number comes from the library's ``Pooling`` layer and ``convlab.arith``.
+``check_pool_shape``; the implement-it check ``check_max_pool_naive`` (on ``implement``'s machinery). Every number comes from the library's ``Pooling`` layer and ``convlab.arith``.
 """
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from ..layers import Pooling
 from . import ui
 from .check import answer_check, as_array, as_shape, report
 from .draw import grid_axes, labelled_cells, lighten, window_colors
+from .implement import compare, pool_cases, run_check, size_cause
 from .ui import View
 
 __all__ = ["POOLING_INPUT", "SHIFT_INPUT", "POOL_EXERCISE_X", "pooling_view", "shifted_right",
            "shift_view", "pooling_explorer", "shift_explorer", "plot_pooling", "plot_shift",
-           "check_max_pool", "check_pool_shape"]
+           "check_max_pool", "check_pool_shape",
+           "check_max_pool_naive"]
 
 #: The explorer's 6x6 input map (H, W) and the 12x12 map of the shift experiment.
 POOLING_INPUT = np.random.default_rng(3).integers(0, 10, (6, 6)).astype(float)   # (H, W)
@@ -201,3 +203,55 @@ def check_pool_shape(answer) -> bool:
         hint = ("pooling works on each channel separately, so N and C stay; "
                 "OH = (24 - 2) // 2 + 1. Give four numbers (N, C, OH, OW).")
     return report(False, "", hint)
+
+
+# ---------------------------------------------------------------- lesson 3: max_pool_naive --
+
+def _pool(x, PH, PW, S, P, mode="max"):
+    return Pooling(PH, PW, S, P, mode).forward(x).copy()              # (N, C, OH, OW)
+
+
+def _pool_shape_cause(got, g):
+    if len(got) != 4:
+        return "out must be 4-D (N, C, OH, OW)"
+    if tuple(got[:2]) != (g["N"], g["C"]):
+        return "pooling keeps N and C: each channel of each image is pooled on its own"
+    return size_cause(got[2:], g, window="window")
+
+
+def _zero_padded(x, P):
+    return np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+
+
+def _pool_explain(c, got, want):
+    x, PH, PW = c.args
+    S, P = c.geo["S"], c.geo["P"]
+    OH, OW = want.shape[2:]
+    variants = [
+        ("padded with 0 instead of -inf: where every real number in a window is negative the "
+         "padding's 0 wins; pad with -inf so padding never wins",
+         lambda: _pool(_zero_padded(x, P), PH, PW, S, 0)),
+        ("that is the mean of each window (average pooling); take the max",
+         lambda: _pool(x, PH, PW, S, P, "avg")),
+        ("stride ignored inside the loop: the window of output (oy, ox) starts at row "
+         "oy*stride, column ox*stride", lambda: _pool(x, PH, PW, 1, P)[:, :, :OH, :OW]),
+        ("max taken across channels too: pool each channel on its own (max over the window's "
+         "rows and columns only)",
+         lambda: np.broadcast_to(_pool(x, PH, PW, S, P).max(axis=1, keepdims=True), want.shape)),
+        ("window height and width swapped: pool_h rows by pool_w columns",
+         lambda: _pool(x, PW, PH, S, P)),
+        ("padding on one side only: pad adds `pad` rows at the top AND the bottom",
+         lambda: _pool(np.pad(x, ((0, 0), (0, 0), (0, 2 * P), (0, 2 * P)),
+                              constant_values=-np.inf), PH, PW, S, 0)),
+    ]
+    return compare("out", "(N, C, OH, OW)", got, want, variants, lambda s: _pool_shape_cause(s, c.geo))
+
+
+@answer_check
+def check_max_pool_naive(fn):
+    """Lesson 3: ``fn(x, pool_h, pool_w, stride=1, pad=0) -> out (N, C, OH, OW)`` (see
+    STUBS['max_pool_naive']) against convlab's ``Pooling.forward`` (mode 'max'). Padding is
+    -inf, as convlab's Pooling pads: padding never wins; pad is at most half the window."""
+    return run_check(fn, "max_pool_naive", pool_cases(), ("x",),
+                     lambda c: _pool(*c.args, c.geo["S"], c.geo["P"]), _pool_explain,
+                     "your max_pool_naive agrees with convlab's Pooling.forward (max, -inf padding)")
