@@ -7,6 +7,8 @@ The convention:
   ``FAIL: ... Hint: ...``, and returns True or False;
 - a nearly-right answer fails: whole numbers must be exact, real numbers must agree to a tolerance
   each check states (a rounded answer is not accepted unless the question asks for rounding).
+Predict-then-check cells use ``compare_guess`` (one line: the guess against the truth, "no guess
+yet" for None, then why).
 Checks import nothing from the widget code.
 """
 from __future__ import annotations
@@ -17,7 +19,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["report", "as_shape", "as_int", "as_number", "as_array", "answer_check", "close"]
+__all__ = ["report", "as_shape", "as_int", "as_number", "as_array", "answer_check", "close",
+           "compare_guess"]
 
 
 def report(ok: bool, success: str, hint: str = "") -> bool:
@@ -101,3 +104,42 @@ def as_array(answer, ndim: int | None = None) -> np.ndarray | None:
 def close(got: float, right: float, rel: float = 1e-6, abs_: float = 1e-9) -> bool:
     """``got`` equals ``right`` up to the check's stated tolerance (default 1e-6 relative)."""
     return got is not None and abs(got - right) <= max(rel * abs(right), abs_)
+
+
+def compare_guess(guess, truth, explain: str, rel: float = 1e-9) -> bool:
+    """Predict, then check: ONE line comparing the learner's guess (written into a variable
+    before the truth is shown) with ``truth``, followed by ``explain``. Returns True when the
+    guess is right. ``None`` or ``...`` reads "no guess yet" (the truth is still given);
+    numbers agree to ``rel`` (relative), and a wrong number is called too low or too high by a
+    factor; anything else is compared with ``==``. Never raises on a guess."""
+    def fmt(v):
+        if isinstance(v, str):
+            return repr(v)
+        n = as_number(v) if not isinstance(v, (bool, np.bool_)) else None
+        if n is None:
+            return str(v)
+        return f"{int(n):,}" if n.is_integer() else f"{n:.4g}"
+    try:
+        if guess is None or guess is Ellipsis:
+            line, ok = f"No guess yet (write one into the variable above first). The truth: {fmt(truth)}", False
+        elif as_number(truth) is not None and not isinstance(truth, (bool, np.bool_)):
+            g, t = as_number(guess), float(as_number(truth))
+            if g is None:
+                line, ok = f"Your guess {guess!r} is not a number. The truth: {fmt(truth)}", False
+            elif close(g, t, rel=rel):
+                line, ok = f"Your guess {fmt(g)} is right", True
+            else:
+                if g > 0 and t > 0:
+                    ratio = max(g, t) / min(g, t)
+                    by = f" by a factor of {ratio:,.1f}" if ratio >= 2 else ""
+                else:
+                    by = ""
+                line, ok = f"Your guess {fmt(g)} is too {'low' if g < t else 'high'}{by}: the truth is {fmt(truth)}", False
+        else:
+            ok = bool(guess == truth)
+            line = f"Your guess {fmt(guess)} is right" if ok else \
+                f"Your guess {fmt(guess)} is not it: the truth is {fmt(truth)}"
+    except Exception as e:  # noqa: BLE001 - a guess never gives a traceback
+        line, ok = f"Could not read your guess ({type(e).__name__}: {e}). The truth: {fmt(truth)}", False
+    sys.stdout.write(f"{line}. {explain}\n")
+    return ok
