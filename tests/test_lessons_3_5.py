@@ -528,3 +528,26 @@ def test_predictions_come_before_the_truth(notebook):
         assert "compare_guess(my_guess" in srcs[i + 1] and not cells[i]["outputs"]
         assert "No guess yet" in _out(cells[i + 1])
 
+
+
+def test_what_lessons_3_and_5_say_of_pytorch():
+    """Lesson 3: average pooling pads with 0 and counts it, PyTorch's default; max pooling pads
+    with -inf; a pad over half the window is refused by both. Lesson 5: on a tie the gradient goes
+    to the first maximum reading row by row, as in PyTorch (the exercise's input has ties)."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6))
+    np.testing.assert_allclose(Pooling(3, 3, 2, 1, "avg").forward(x),
+                               F.avg_pool2d(torch.tensor(x), 3, 2, 1).numpy(), rtol=1e-12)
+    neg = -np.abs(x) - 0.1
+    np.testing.assert_allclose(Pooling(3, 3, 2, 1).forward(neg),
+                               F.max_pool2d(torch.tensor(neg), 3, 2, 1).numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="half"):
+        F.max_pool2d(torch.tensor(x), 2, 2, 2)
+    with pytest.raises(ValueError, match="half the window"):
+        Pooling(2, 2, 2, 2)
+    xt = torch.tensor(l5.POOL_BACKWARD_X[None, None], requires_grad=True)
+    F.max_pool2d(xt, 2, 2).backward(torch.tensor(l5.POOL_BACKWARD_DOUT[None, None]))
+    layer = Pooling(2, 2, 2)
+    layer.forward(l5.POOL_BACKWARD_X[None, None])
+    np.testing.assert_array_equal(layer.backward(l5.POOL_BACKWARD_DOUT[None, None]), xt.grad.numpy())
