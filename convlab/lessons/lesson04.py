@@ -73,8 +73,8 @@ def memory_view(H=28, filter_size=5, stride=1, pad=0) -> View:
     curve = (fs, [im2col_ratio(H, f, stride, pad) for f in fs])
     text = (f"input (N, C, H, W) = {x.shape}: {x.size:,} numbers\n"
             f"col (N*OH*OW, C*FH*FW) = {col.shape}: {col.size:,} numbers\n"
-            f"memory ratio col / input = {ratio:.2f}  (roughly FH*FW / stride^2 = "
-            f"{filter_size * filter_size / stride ** 2:.2f})\n"
+            f"memory ratio col / input = {ratio:.2f} = OH*OW / (H*W) * FH*FW = "
+            f"{col.shape[0]} / {H * H} * {filter_size * filter_size}\n"
             f"mean windows per pixel (count map) = {count.mean():.2f}")
     if col.size > count.sum() * C:
         text += (f"; the other {ratio - count.mean():.2f} numbers per input pixel are copies of "
@@ -225,8 +225,8 @@ def check_coverage(answer) -> bool:
     got = as_array(answer, ndim=2)
     ok = got is not None and got.shape == want.shape and np.array_equal(got, want)
     return report(ok, f"the count map is {want.astype(int).tolist()}: col2im(im2col(x)) is x times this.",
-                  "there are 2x2 windows; count for each pixel how many of them contain it "
-                  "(corners: 1, centre: 4). The answer has shape (4, 4).")
+                  "a 3x3 filter fits 2x2 times into 4x4; for each pixel, count how many of those "
+                  "four windows contain it. The answer has shape (4, 4).")
 
 
 # ------------------------------------------------------------------------ lesson 4: im2col --
