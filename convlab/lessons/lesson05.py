@@ -3,30 +3,29 @@ notebooks/05_forward_backward.ipynb.
 
 Views (each returns a ``View``: text + figure): ``pool_backward_view`` (input with each window's
 winner, dout and dx of one pooling channel) and ``gradcheck_view`` (backward against central
-differences for every layer of the chapter). Explorer: ``gradcheck_explorer``. Checks:
-``check_pool_backward`` and ``check_conv_db``; the implement-it checks ``check_conv_backward`` and
-``check_max_pool_backward`` (on ``implement``'s machinery). The table's numbers come from
-``convlab.analysis.gradcheck_rows``.
+differences for Convolution and Pooling, with switches that break a layer). Explorer:
+``gradcheck_explorer``. The gradient check lives in ``convlab.lessons.gradcheck_lab`` (imported
+here). Checks: ``check_pool_backward`` and ``check_conv_db``; the implement-it checks
+``check_conv_backward`` and ``check_max_pool_backward`` (on ``implement``'s machinery).
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..analysis import gradcheck_rows
 from ..im2col import fold, windows
 from ..layers import Convolution, Pooling
-from . import ui
 from .check import answer_check, as_array, report
 from .draw import grid_axes, labelled_cells
+from .gradcheck_lab import gradcheck_explorer, gradcheck_rows, gradcheck_view, plot_gradcheck
 from .implement import (col2im_overwriting, compare, conv_cases, fold_loop, pad_one_side,
                         pool_cases, run_check, size_cause)
 from .ui import View
 
 __all__ = ["POOL_BACKWARD_X", "POOL_BACKWARD_DOUT", "CONV_DB_DOUT", "pool_backward_view",
-           "gradcheck_view", "gradcheck_explorer", "plot_pool_backward", "plot_gradcheck",
-           "check_pool_backward", "check_conv_db",
-           "check_conv_backward", "check_max_pool_backward"]
+           "gradcheck_rows", "gradcheck_view", "gradcheck_explorer", "plot_pool_backward",
+           "plot_gradcheck", "check_pool_backward", "check_conv_db", "check_conv_backward",
+           "check_max_pool_backward"]
 
 #: Exercise 1: 2x2 max pooling, stride 2, of this input (ties on purpose) and this dout.
 POOL_BACKWARD_X = np.array([[1, 5, 2, 2],
@@ -49,38 +48,6 @@ def pool_backward_view(x, dout, dx, mode="max", winners=()) -> View:
     return View("", plot_pool_backward(x, dout, dx, mode, winners))
 
 
-def _sci(v):
-    """1e-07 -> '1e-7' (short, and the same on every platform)."""
-    mant, exp = f"{v:.0e}".split("e")
-    return f"{mant}e{int(exp)}"
-
-
-def gradcheck_view(filter_size=3, stride=1, pad=0, exact=True, threshold=1e-7) -> View:
-    """The gradient-check table and a bar chart of the errors. ``exact=False`` leaves the error
-    values (whose last digits depend on the CPU) out of the text and keeps the pass/fail column."""
-    rows = gradcheck_rows(filter_size, stride, pad)
-    head = f"{'layer':<14s} {'grad':<5s} {'shape':<14s}" + (f" {'rel. error':>10s}" if exact else "") + \
-        f"  < {_sci(threshold)}"
-    lines = [f"Convolution filter {filter_size}x{filter_size}, stride {stride}, pad {pad}; "
-             f"Pooling 2x2, stride {stride}, pad {min(pad, 1)}", head]
-    for layer, k, shape, e in rows:
-        lines.append(f"{layer:<14s} {k:<5s} {str(shape):<14s}" + (f" {e:10.1e}" if exact else "") +
-                     f"  {e < threshold}")
-    ok = all(e < threshold for *_, e in rows)
-    lines.append(f"all {len(rows)} gradients agree: {ok}")
-    fig = plot_gradcheck([(f"{layer} {k}", e) for layer, k, _, e in rows], threshold)
-    return View("\n".join(lines), fig)
-
-
-# -------------------------------------------------------------------------------- explorer --
-
-def gradcheck_explorer():
-    """Filter size, stride and padding for the live gradient-check table."""
-    return ui.explorer(gradcheck_view, {"filter_size": ui.slider("filter", 3, 1, 4),
-                                        "stride": ui.slider("stride", 1, 1, 3),
-                                        "pad": ui.slider("padding", 0, 0, 2)})
-
-
 # --------------------------------------------------------------------------------- figures --
 
 def plot_pool_backward(x, dout, dx, mode="max", winners=()):
@@ -98,22 +65,6 @@ def plot_pool_backward(x, dout, dx, mode="max", winners=()):
         labelled_cells(ax, m, fc, title=title, fontsize=9)
         grid_axes(ax, max(m.shape[1], 4), max(m.shape[0], 4))
     fig.subplots_adjust(left=0.02, right=0.98, top=0.9, bottom=0.03, wspace=0.15)
-    return fig
-
-
-def plot_gradcheck(rows, threshold=1e-7):
-    """Horizontal bars of log10(relative error) per (layer, parameter); the pass line drawn.
-    ``rows``: list of (label, error). Returns the figure."""
-    labels = [r[0] for r in rows]
-    errs = np.array([max(r[1], 1e-18) for r in rows])
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
-    ax.barh(range(len(rows)), np.log10(errs), color=["C2" if e < threshold else "C3" for e in errs])
-    ax.axvline(np.log10(threshold), color="k", ls="--", lw=1, label=f"pass line {threshold:g}")
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("log10(relative error)  (further left is better)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.subplots_adjust(left=0.3, right=0.97, top=0.97, bottom=0.2)
     return fig
 
 
