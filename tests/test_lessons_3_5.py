@@ -285,6 +285,7 @@ def test_plot_gradcheck_colours_pass_and_fail():
     assert len(fig.axes) == 1
     bars = fig.axes[0].containers[0].patches                     # the bars (not the shaded bands)
     assert len(bars) == 3 and bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
+    matplotlib.pyplot.close(fig)
 
 
 def test_rel_error_flags_difference():
