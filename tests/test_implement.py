@@ -1,8 +1,9 @@
-"""The implement-it checks (convlab.lessons.implement): each passes its worked solution, fails a
-stub with "not written yet", quotes an exception, and fails typical wrong implementations, each
-with a hint that names its mistake; nearly-right versions (wrong only with stride > 1, only with
-padding, only with several channels...) fail at the first case that shows it. Every call prints
-exactly one line and never raises.
+"""The implement-it checks (check_<name> in convlab.lessons.lesson02-05, on the machinery of
+convlab.lessons.implement): each passes its worked solution, fails a stub with "not written yet",
+quotes an exception, and fails typical wrong implementations, each with a hint that names its
+mistake; nearly-right versions (wrong only with stride > 1, only with padding, only with several
+channels...) fail at the first case that shows it. Every call prints exactly one line and never
+raises.
 
 The wrong implementations below are written as a learner would (loops), independently of the
 deliberate mistakes the checks compute with convlab's layers."""
@@ -13,6 +14,10 @@ import pytest
 
 from convlab.lessons import implement as im
 from convlab.lessons import solutions as so
+from convlab.lessons.lesson02 import check_conv2d_naive
+from convlab.lessons.lesson03 import check_max_pool_naive
+from convlab.lessons.lesson04 import check_col2im, check_im2col
+from convlab.lessons.lesson05 import check_conv_backward, check_max_pool_backward
 
 
 def run(check, fn, capsys):
@@ -40,7 +45,7 @@ def pad0(x, p, value=0.0):
     return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=value)
 
 
-CHECKS = {name: getattr(im, "check_" + name) for name in im.NAMES}
+CHECKS = {name: globals()["check_" + name] for name in im.NAMES}
 
 
 # ------------------------------------------------------------------- every check alike --
@@ -229,27 +234,27 @@ def conv_out_per_channel(x, W, b, stride=1, pad=0):
 def test_conv2d_mistakes(kw, phrases, case, capsys):
     fn = lambda x, W, b, stride=1, pad=0: conv_loop(x, W, b, stride, pad, **kw)  # noqa: E731
     if not kw:
-        assert run(im.check_conv2d_naive, fn, capsys)[0]
+        assert run(check_conv2d_naive, fn, capsys)[0]
         return
-    fails_with(im.check_conv2d_naive, fn, capsys, *phrases, case=case)
+    fails_with(check_conv2d_naive, fn, capsys, *phrases, case=case)
 
 
 def test_conv2d_output_per_channel_is_an_exception_quoted(capsys):
     # out made (N, C, OH, OW): with FN = 3 > C = 1 the learner's own line raises
-    fails_with(im.check_conv2d_naive, conv_out_per_channel, capsys, "IndexError",
+    fails_with(check_conv2d_naive, conv_out_per_channel, capsys, "IndexError",
                "out[n, f] = ", "the first with several filters", case=3)
 
 
 def test_conv2d_wrong_first_axis_shape(capsys):
     fn = lambda x, W, b, stride=1, pad=0: so.conv2d_naive(x, W, b, stride, pad)[0]  # noqa: E731
-    fails_with(im.check_conv2d_naive, fn, capsys, "4-D", "expected out of shape (N, FN, OH, OW)", case=1)
+    fails_with(check_conv2d_naive, fn, capsys, "4-D", "expected out of shape (N, FN, OH, OW)", case=1)
 
 
 def test_conv2d_returns_channels_instead_of_filters(capsys):
     def fn(x, W, b, stride=1, pad=0):
         out = so.conv2d_naive(x, W, b, stride, pad)
         return np.repeat(out[:, :1], x.shape[1], axis=1)                # (N, C, OH, OW)
-    fails_with(im.check_conv2d_naive, fn, capsys, "one channel per filter", "not C")
+    fails_with(check_conv2d_naive, fn, capsys, "one channel per filter", "not C")
 
 
 # ------------------------------------------------------------------ lesson 3: max_pool_naive --
@@ -290,13 +295,13 @@ def pool_loop(x, ph, pw, stride=1, pad=0, *, pad_value=-np.inf, reduce=np.max, s
 def test_max_pool_mistakes(kw, phrases, case, capsys):
     fn = lambda x, ph, pw, stride=1, pad=0: pool_loop(x, ph, pw, stride, pad, **kw)  # noqa: E731
     if not kw:
-        assert run(im.check_max_pool_naive, fn, capsys)[0]
+        assert run(check_max_pool_naive, fn, capsys)[0]
         return
-    fails_with(im.check_max_pool_naive, fn, capsys, *phrases, case=case)
+    fails_with(check_max_pool_naive, fn, capsys, *phrases, case=case)
 
 
 def test_max_pool_pads_with_minus_inf_in_its_docstring():
-    assert "-inf" in im.STUBS["max_pool_naive"] and "-inf" in im.check_max_pool_naive.__doc__
+    assert "-inf" in im.STUBS["max_pool_naive"] and "-inf" in check_max_pool_naive.__doc__
 
 
 # ---------------------------------------------------------------------- lesson 4: im2col --
@@ -347,19 +352,19 @@ def im2col_no_transpose(x, fh, fw, stride=1, pad=0):
 def test_im2col_mistakes(kw, phrases, case, capsys):
     fn = lambda x, fh, fw, stride=1, pad=0: im2col_loop(x, fh, fw, stride, pad, **kw)  # noqa: E731
     if not kw:
-        assert run(im.check_im2col, fn, capsys)[0]
+        assert run(check_im2col, fn, capsys)[0]
         return
-    fails_with(im.check_im2col, fn, capsys, *phrases, case=case)
+    fails_with(check_im2col, fn, capsys, *phrases, case=case)
 
 
 def test_im2col_reshape_without_transpose(capsys):
-    fails_with(im.check_im2col, im2col_no_transpose, capsys, "reshaped without moving the axes", case=1)
+    fails_with(check_im2col, im2col_no_transpose, capsys, "reshaped without moving the axes", case=1)
 
 
 def test_im2col_padding_ignored(capsys):
     def no_pad(x, fh, fw, stride=1, pad=0):
         return so.im2col(x, fh, fw, stride, 0)
-    fails_with(im.check_im2col, no_pad, capsys, "padding ignored in the output size",
+    fails_with(check_im2col, no_pad, capsys, "padding ignored in the output size",
                "expected col of shape (N*OH*OW, C*FH*FW) = (25, 9), got (9, 9)", case=5)
 
 
@@ -419,13 +424,13 @@ def col2im_book_assign(col, shape, fh, fw, stride=1, pad=0):
 def test_col2im_mistakes(kw, phrases, case, capsys):
     fn = lambda col, shape, fh, fw, stride=1, pad=0: col2im_loop(col, shape, fh, fw, stride, pad, **kw)  # noqa: E731
     if not kw:
-        assert run(im.check_col2im, fn, capsys)[0]
+        assert run(check_col2im, fn, capsys)[0]
         return
-    fails_with(im.check_col2im, fn, capsys, *phrases, case=case)
+    fails_with(check_col2im, fn, capsys, *phrases, case=case)
 
 
 def test_col2im_book_with_assignment(capsys):
-    fails_with(im.check_col2im, col2im_book_assign, capsys, "assigned instead of summed", case=1)
+    fails_with(check_col2im, col2im_book_assign, capsys, "assigned instead of summed", case=1)
 
 
 def test_col2im_overwriting_is_wrong_only_where_windows_overlap():
@@ -498,22 +503,22 @@ def conv_backward_loop(x, W, b, dout, stride=1, pad=0, *, dx_assign=False, dW_pe
 def test_conv_backward_mistakes(kw, phrases, case, capsys):
     fn = lambda x, W, b, dout, stride=1, pad=0: conv_backward_loop(x, W, b, dout, stride, pad, **kw)  # noqa: E731
     if not kw:
-        assert run(im.check_conv_backward, fn, capsys)[0]
+        assert run(check_conv_backward, fn, capsys)[0]
         return
-    fails_with(im.check_conv_backward, fn, capsys, *phrases, case=case)
+    fails_with(check_conv_backward, fn, capsys, *phrases, case=case)
 
 
 def test_conv_backward_returns_only_dx(capsys):
     fn = lambda x, W, b, dout, stride=1, pad=0: so.conv_backward(x, W, b, dout, stride, pad)[0]  # noqa: E731
-    fails_with(im.check_conv_backward, fn, capsys, "as a tuple (dx, dW, db)", "ndarray")
+    fails_with(check_conv_backward, fn, capsys, "as a tuple (dx, dW, db)", "ndarray")
 
 
 def test_conv_backward_gradient_left_none(capsys):
     def fn(x, W, b, dout, stride=1, pad=0):
         dx, dW, db = so.conv_backward(x, W, b, dout, stride, pad)
         return dx, None, db
-    fails_with(im.check_conv_backward, fn, capsys, "dW is None", case=1)
-    fails_with(im.check_conv_backward, lambda *a, **k: (None, None, None), capsys,
+    fails_with(check_conv_backward, fn, capsys, "dW is None", case=1)
+    fails_with(check_conv_backward, lambda *a, **k: (None, None, None), capsys,
                "dx, dW and db are None")
 
 
@@ -521,14 +526,14 @@ def test_conv_backward_dW_in_column_form(capsys):
     def fn(x, W, b, dout, stride=1, pad=0):
         dx, dW, db = so.conv_backward(x, W, b, dout, stride, pad)
         return dx, dW.reshape(W.shape[0], -1), db
-    fails_with(im.check_conv_backward, fn, capsys, "dW still in column form", "dx and db are right")
+    fails_with(check_conv_backward, fn, capsys, "dW still in column form", "dx and db are right")
 
 
 def test_conv_backward_float32_dW(capsys):
     def fn(x, W, b, dout, stride=1, pad=0):
         dx, dW, db = so.conv_backward(x, W, b, dout, stride, pad)
         return dx, dW.astype(np.float32), db
-    fails_with(im.check_conv_backward, fn, capsys, "dW has dtype float32")
+    fails_with(check_conv_backward, fn, capsys, "dW has dtype float32")
 
 
 # ----------------------------------------------------------- lesson 5: max_pool_backward --
@@ -590,9 +595,9 @@ def pool_backward_loop(x, dout, ph, pw, stride=1, pad=0, *, to_all=False, spread
 def test_max_pool_backward_mistakes(kw, phrases, case, capsys):
     fn = lambda x, dout, ph, pw, stride=1, pad=0: pool_backward_loop(x, dout, ph, pw, stride, pad, **kw)  # noqa: E731
     if not kw:
-        assert run(im.check_max_pool_backward, fn, capsys)[0]
+        assert run(check_max_pool_backward, fn, capsys)[0]
         return
-    fails_with(im.check_max_pool_backward, fn, capsys, *phrases, case=case)
+    fails_with(check_max_pool_backward, fn, capsys, *phrases, case=case)
 
 
 def test_max_pool_backward_whole_window_assignment(capsys):
@@ -611,7 +616,7 @@ def test_max_pool_backward_whole_window_assignment(capsys):
                         mask.flat[np.argmax(win)] = 1
                         dxp[n, c, y:y + ph, xx:xx + pw] = mask * dout[n, c, oy, ox]   # = wipes
         return dxp[:, :, pad:pad + H, pad:pad + W]
-    fails_with(im.check_max_pool_backward, fn, capsys, "assigned instead of summed", case=2)
+    fails_with(check_max_pool_backward, fn, capsys, "assigned instead of summed", case=2)
 
 
 # ------------------------------------------------------------------------- solutions --

@@ -1,28 +1,30 @@
-"""Implement-it exercises: the learner writes the function, a check runs it against convlab.
+"""Implement-it exercises: the machinery every check shares (each lesson module holds its own).
 
-    lesson 2  conv2d_naive(x, W, b, stride=1, pad=0)             -> out (N, FN, OH, OW)
-    lesson 3  max_pool_naive(x, pool_h, pool_w, stride=1, pad=0)  -> out (N, C, OH, OW)
-    lesson 4  im2col(x, filter_h, filter_w, stride=1, pad=0)      -> col (N*OH*OW, C*FH*FW)
-    lesson 4  col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0) -> img (N, C, H, W)
-    lesson 5  conv_backward(x, W, b, dout, stride=1, pad=0)       -> (dx, dW, db)
-    lesson 5  max_pool_backward(x, dout, pool_h, pool_w, stride=1, pad=0) -> dx (N, C, H, W)
+    lesson02.check_conv2d_naive(fn)       fn(x, W, b, stride=1, pad=0) -> out (N, FN, OH, OW)
+    lesson03.check_max_pool_naive(fn)     fn(x, pool_h, pool_w, stride=1, pad=0) -> (N, C, OH, OW)
+    lesson04.check_im2col(fn)             fn(x, FH, FW, stride=1, pad=0) -> col (N*OH*OW, C*FH*FW)
+    lesson04.check_col2im(fn)             fn(col, input_shape, FH, FW, stride=1, pad=0) -> (N, C, H, W)
+    lesson05.check_conv_backward(fn)      fn(x, W, b, dout, stride=1, pad=0) -> (dx, dW, db)
+    lesson05.check_max_pool_backward(fn)  fn(x, dout, pool_h, pool_w, stride=1, pad=0) -> dx (N, C, H, W)
 
-``STUBS[name]`` is the text of the stub cell a notebook shows: the signature, a docstring with
-every shape, and a body that raises ``NotImplementedError``. ``check_<name>(fn)`` calls the
-learner's ``fn`` on about thirty configurations (fixed seed), simplest first: one image, one
-channel, one filter, stride 1, no padding; then non-square inputs and filters, several filters,
-channels and images, padding, stride > 1, overlapping windows; then random mixtures. It compares
-each result with convlab's own implementation (``convlab.layers``, ``convlab.im2col``) to a
-relative tolerance of 1e-7 and prints one line (``check.report``):
+``STUBS[name]``: the stub cell a notebook shows (signature, docstring with every shape, body
+``raise NotImplementedError``). A check calls the learner's ``fn`` on about thirty fixed-seed
+configurations (``conv_cases``, ``pool_cases``, ``col_cases``), simplest first (one image, channel
+and filter, stride 1, no padding), then non-square inputs and filters, several filters, channels
+and images, padding, stride > 1, overlapping windows, then random mixtures; it compares each
+result with convlab's own implementation to a relative tolerance of 1e-7 (``run_check``,
+``compare``) and prints one line:
 
     PASS: ...
     FAIL: not yet. Hint: <the likely mistake>. Case k of n (the first with <what is new>): <shapes>
 
 The hint comes from comparing the learner's result with deliberately wrong versions the check
-computes itself (bias forgotten, kernel flipped, overlaps assigned instead of summed, ...); when
+computes itself (bias forgotten, kernel flipped, overlaps assigned instead of summed, ...; the
+shared ones are ``fold_loop``, ``col2im_overwriting``, ``pad_one_side``, ``size_cause``); when
 none matches, it quotes the first number that differs. ``case(name, k)`` returns case k's
-arguments, to run the failing case by hand. A check never raises: an exception in the learner's
+arguments, to run a failing case by hand. A check never raises: an exception in the learner's
 code is a FAIL line quoting it, and ``NotImplementedError`` reads "not written yet".
+This module imports no lesson module (the lesson modules import it).
 """
 from __future__ import annotations
 
@@ -33,13 +35,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..im2col import col2im as _col2im, fold, im2col as _im2col, windows
-from ..layers import Convolution, Pooling
-from .check import answer_check, report
+from ..im2col import windows
+from .check import report
 
-__all__ = ["STUBS", "NAMES", "check_conv2d_naive", "check_max_pool_naive", "check_im2col",
-           "check_col2im", "check_conv_backward", "check_max_pool_backward", "case",
-           "col2im_overwriting"]
+__all__ = ["STUBS", "NAMES", "NOT_WRITTEN", "case", "run_check", "compare", "size_cause",
+           "out_size", "conv_cases", "pool_cases", "col_cases", "fold_loop", "col2im_overwriting",
+           "pad_one_side"]
 
 RTOL, ATOL = 1e-7, 1e-9          # the learner's numbers must agree with convlab's to this
 NOT_WRITTEN = ("not written yet: replace `raise NotImplementedError` with your code, then run "
@@ -197,8 +198,14 @@ def _case_note(k: int, cases) -> str:
     return f" Case {k + 1} of {len(cases)}{first}: {cases[k].label}."
 
 
-def _run(fn, name, cases, arg_names, reference, explain, success):
-    """The loop every check shares: call, compare, explain the first failure, or PASS."""
+def run_check(fn, name, cases, arg_names, reference, explain, success):
+    """The loop every ``check_<name>`` shares: call ``fn`` on each case, stop at the first failure
+    and print its hint, or print PASS (``success`` plus what the cases covered). Returns a bool.
+
+    cases: from ``conv_cases``/``pool_cases``/``col_cases``; arg_names: the names of the array
+    arguments, to say which one the learner changed in place; reference(case): convlab's
+    result; explain(case, got, want): the hint (str) or None when ``got`` is right.
+    """
     if not callable(fn):
         return report(False, "", f"pass your function itself, check_{name}({name}), without "
                                  f"calling it (got a {type(fn).__name__}).")
@@ -255,7 +262,7 @@ def _type_problem(got, name: str, dtype) -> str | None:
     return None
 
 
-def _explain(name: str, layout: str, got, want, variants=(), shape_hint=None) -> str | None:
+def compare(name: str, layout: str, got, want, variants=(), shape_hint=None) -> str | None:
     """The hint for one returned array, None when it agrees with ``want``.
 
     Order: type and dtype, shape (``shape_hint(got_shape)`` names a likely cause), NaN/inf,
@@ -289,12 +296,14 @@ def _explain(name: str, layout: str, got, want, variants=(), shape_hint=None) ->
             f"{got[idx]:.6g} ({int(bad.sum())} of {bad.size} numbers differ)")
 
 
-def _out(size, k, s, p):
+def out_size(size, k, s, p):
+    """The output size along one axis: (size + 2*p - k) // s + 1."""
     return (size + 2 * p - k) // s + 1
 
 
-def _size_cause(got_hw, g, window="filter", cropped_input=False) -> str | None:
-    """Name the likely mistake behind a wrong (OH, OW) (or, ``cropped_input``, a wrong (H, W))."""
+def size_cause(got_hw, g, window="filter", cropped_input=False) -> str | None:
+    """Name the likely mistake behind a wrong (OH, OW) (or, ``cropped_input``, a wrong (H, W)).
+    ``g``: the case's geometry (``Case.geo``); ``window``: "filter" or "window" (pooling)."""
     H, W, FH, FW, S, P = g["H"], g["W"], g["FH"], g["FW"], g["S"], g["P"]
     got_hw = tuple(got_hw)
     if cropped_input:
@@ -303,20 +312,20 @@ def _size_cause(got_hw, g, window="filter", cropped_input=False) -> str | None:
                                           "img[:, :, pad:pad + H, pad:pad + W]"),
                  ((W, H), "H and W swapped")]
     else:
-        right = (_out(H, FH, S, P), _out(W, FW, S, P))
+        right = (out_size(H, FH, S, P), out_size(W, FW, S, P))
         ceil = (-(-(H + 2 * P - FH) // S) + 1, -(-(W + 2 * P - FW) // S) + 1)
-        tries = [((_out(H, FH, S, 0), _out(W, FW, S, 0)),
+        tries = [((out_size(H, FH, S, 0), out_size(W, FW, S, 0)),
                   "padding ignored in the output size: OH = (H + 2*pad - FH) // stride + 1"),
-                 ((_out(H, FH, 1, P), _out(W, FW, 1, P)),
+                 ((out_size(H, FH, 1, P), out_size(W, FW, 1, P)),
                   "stride ignored in the output size: OH = (H + 2*pad - FH) // stride + 1"),
-                 ((_out(H + P, FH, S, 0), _out(W + P, FW, S, 0)),
+                 ((out_size(H + P, FH, S, 0), out_size(W + P, FW, S, 0)),
                   "padding counted once: pad adds `pad` rows at the top AND at the bottom (2*pad)"),
                  (ceil, "round down: OH = (H + 2*pad - FH) // stride + 1 (floor division)"),
-                 ((_out(H, FW, S, P), _out(W, FH, S, P)),
+                 ((out_size(H, FW, S, P), out_size(W, FH, S, P)),
                   f"{window} height and width swapped: FH goes with H, FW with W"),
                  ((right[1], right[0]), "OH and OW swapped: OH counts rows (from H), OW columns")]
         if window == "window" and (S, S) != (FH, FW):
-            tries.insert(2, ((_out(H, FH, FH, P), _out(W, FW, FW, P)),
+            tries.insert(2, ((out_size(H, FH, FH, P), out_size(W, FW, FW, P)),
                              "stride taken equal to the window: use the stride argument "
                              "(windows overlap when stride < window)"))
     for hw, cause in tries:
@@ -327,7 +336,7 @@ def _size_cause(got_hw, g, window="filter", cropped_input=False) -> str | None:
 
 # ------------------------------------------------------------------------- shared wrong versions --
 
-def _fold_loop(win, input_shape, S, P, assign=False, step=None, crop_start=False):
+def fold_loop(win, input_shape, S, P, assign=False, step=None, crop_start=False):
     """Add (or with ``assign``, write) windows (N, C, OH, OW, FH, FW) onto a padded image,
     window by window in (n, oy, ox) order; ``step`` places them (the stride, or a wrong one)."""
     N, C, H, W = input_shape
@@ -352,7 +361,7 @@ def col2im_overwriting(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     to it. Used to show what this bug does (the checks' hints, the gradient-check lab).
     """
     N, C, H, W = input_shape
-    OH, OW = _out(H, filter_h, stride, pad), _out(W, filter_w, stride, pad)
+    OH, OW = out_size(H, filter_h, stride, pad), out_size(W, filter_w, stride, pad)
     c = np.asarray(col).reshape(N, OH, OW, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
     img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=c.dtype)
     for i in range(filter_h):
@@ -361,11 +370,9 @@ def col2im_overwriting(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     return img[:, :, pad:pad + H, pad:pad + W]
 
 
-def _win(x, FH, FW, S, P, pad_value=0.0):
-    return windows(x, FH, FW, S, P, pad_value=pad_value)            # (N, C, OH, OW, FH, FW)
-
-
-def _pad_one_side(x, P):
+def pad_one_side(x, P):
+    """x (N, C, H, W) with all 2*P padding rows and columns at the bottom and right: WRONG on
+    purpose (the "padding on one side only" mistake)."""
     return np.pad(x, ((0, 0), (0, 0), (0, 2 * P), (0, 2 * P)))       # all padding bottom/right
 
 
@@ -447,7 +454,7 @@ def _conv_label(g, dout=False):
     s = (f"x (N, C, H, W) = {(g['N'], g['C'], g['H'], g['W'])}, W (FN, C, FH, FW) = "
          f"{(g['FN'], g['C'], g['FH'], g['FW'])}")
     if dout:
-        OH, OW = _out(g["H"], g["FH"], g["S"], g["P"]), _out(g["W"], g["FW"], g["S"], g["P"])
+        OH, OW = out_size(g["H"], g["FH"], g["S"], g["P"]), out_size(g["W"], g["FW"], g["S"], g["P"])
         s += f", dout (N, FN, OH, OW) = {(g['N'], g['FN'], OH, OW)}"
     return s + f", stride {g['S']}, pad {g['P']}"
 
@@ -462,7 +469,9 @@ def _col_label(g):
             f"(FH x FW), stride {g['S']}, pad {g['P']}")
 
 
-def _conv_cases(backward=False):
+def conv_cases(backward=False):
+    """The cases of check_conv2d_naive, args (x, W, b), or with ``backward`` of
+    check_conv_backward, args (x, W, b, dout); kwargs stride and pad."""
     rng = _rng("conv_backward" if backward else "conv2d_naive")
     cases = []
     for g in _CONV_FIRST + _random_geometries(rng, N_RANDOM, conv=True):
@@ -471,7 +480,7 @@ def _conv_cases(backward=False):
         b = rng.standard_normal(g["FN"])
         args = (x, W, b)
         if backward:
-            OH, OW = _out(g["H"], g["FH"], g["S"], g["P"]), _out(g["W"], g["FW"], g["S"], g["P"])
+            OH, OW = out_size(g["H"], g["FH"], g["S"], g["P"]), out_size(g["W"], g["FW"], g["S"], g["P"])
             args += (rng.standard_normal((g["N"], g["FN"], OH, OW)),)
         cases.append(_Case(args, {"stride": g["S"], "pad": g["P"]}, _conv_label(g, backward),
                            _features(g), g))
@@ -479,12 +488,14 @@ def _conv_cases(backward=False):
 
 
 def _has_ties(x, g):
-    v = _win(x, g["FH"], g["FW"], g["S"], g["P"], -np.inf)
+    v = windows(x, g["FH"], g["FW"], g["S"], g["P"], pad_value=-np.inf)
     m = v.max(axis=(4, 5), keepdims=True)
     return bool(((v == m).sum(axis=(4, 5)) > 1).any())
 
 
-def _pool_cases(backward=False):
+def pool_cases(backward=False):
+    """The cases of check_max_pool_naive, args (x, pool_h, pool_w), or with ``backward`` of
+    check_max_pool_backward, args (x, dout, pool_h, pool_w) with tied maxima in some."""
     rng = _rng("max_pool_backward" if backward else "max_pool_naive")
     geos = _POOL_FIRST + _random_geometries(rng, N_RANDOM, pool=True)
     cases = []
@@ -498,7 +509,7 @@ def _pool_cases(backward=False):
         args = (x, g["FH"], g["FW"])
         label = _pool_label(g)
         if backward:
-            OH, OW = _out(g["H"], g["FH"], g["S"], g["P"]), _out(g["W"], g["FW"], g["S"], g["P"])
+            OH, OW = out_size(g["H"], g["FH"], g["S"], g["P"]), out_size(g["W"], g["FW"], g["S"], g["P"])
             args = (x, rng.standard_normal((g["N"], g["C"], OH, OW)), g["FH"], g["FW"])
             label += f", dout (N, C, OH, OW) = {(g['N'], g['C'], OH, OW)}"
         ties = backward and _has_ties(x, g)
@@ -507,13 +518,15 @@ def _pool_cases(backward=False):
     return cases
 
 
-def _col_cases(col2im=False):
+def col_cases(col2im=False):
+    """The cases of check_im2col, args (x, filter_h, filter_w), or with ``col2im`` of
+    check_col2im, args (col, input_shape, filter_h, filter_w)."""
     rng = _rng("col2im" if col2im else "im2col")
     cases = []
     for g in _COL_FIRST + _random_geometries(rng, N_RANDOM):
         shape = (g["N"], g["C"], g["H"], g["W"])
         if col2im:
-            OH, OW = _out(g["H"], g["FH"], g["S"], g["P"]), _out(g["W"], g["FW"], g["S"], g["P"])
+            OH, OW = out_size(g["H"], g["FH"], g["S"], g["P"]), out_size(g["W"], g["FW"], g["S"], g["P"])
             col = rng.standard_normal((g["N"] * OH * OW, g["C"] * g["FH"] * g["FW"]))
             args = (col, shape, g["FH"], g["FW"])
             label = "input_shape" + _col_label(g)[1:] + f", col (N*OH*OW, C*FH*FW) = {col.shape}"
@@ -524,458 +537,7 @@ def _col_cases(col2im=False):
     return cases
 
 
-_CASES = {"conv2d_naive": _conv_cases, "max_pool_naive": _pool_cases, "im2col": _col_cases,
-          "col2im": lambda: _col_cases(col2im=True),
-          "conv_backward": lambda: _conv_cases(backward=True),
-          "max_pool_backward": lambda: _pool_cases(backward=True)}
-
-
-# ------------------------------------------------------------------ lesson 2: conv2d_naive --
-
-def _conv(x, W, b, S, P):
-    return Convolution(W, b, S, P).forward(x).copy()                  # (N, FN, OH, OW)
-
-
-def _conv_shape_cause(got, g):
-    N, C, FN = g["N"], g["C"], g["FN"]
-    if len(got) != 4:
-        return "out must be 4-D, one axis each for the images, filters, rows and columns"
-    if got[0] != N:
-        return "keep one output per image: the first axis is N = x.shape[0]"
-    if got[1] != FN:
-        return ("the output has one channel per filter: axis 1 is FN = W.shape[0]" +
-                (", not C" if got[1] == C else ""))
-    return _size_cause(got[2:], g)
-
-
-def _conv_explain(c, got, want):
-    x, W, b = c.args
-    g, S, P = c.geo, c.geo["S"], c.geo["P"]
-    OH, OW = want.shape[2:]
-    variants = [
-        ("bias forgotten: add b[f] to every output of filter f", lambda: _conv(x, W, 0 * b, S, P)),
-        ("kernel flipped: the layer computes cross-correlation, W[f, c, i, j] multiplies the "
-         "window's own pixel (i, j), no flip (a textbook convolution would flip the kernel)",
-         lambda: _conv(x, W[:, :, ::-1, ::-1], b, S, P)),
-        ("bias added once per channel: add b[f] once, after summing over all C channels",
-         lambda: _conv(x, W, b, S, P) + (g["C"] - 1) * b[None, :, None, None]),
-        ("only the last channel counts: sum over all C input channels (+=, not = inside the "
-         "channel loop)", lambda: _conv(x[:, -1:], W[:, -1:], b, S, P)),
-        ("only the first channel counts: sum over all C input channels",
-         lambda: _conv(x[:, :1], W[:, :1], b, S, P)),
-        ("stride ignored inside the loop: the window of output (oy, ox) starts at row "
-         "oy*stride, column ox*stride", lambda: _conv(x, W, b, 1, P)[:, :, :OH, :OW]),
-        ("padding on one side only: pad adds `pad` zeros at the top AND the bottom, left AND right",
-         lambda: _conv(_pad_one_side(x, P), W, b, S, 0)),
-        ("filter rows and columns swapped: W[f, c, i, j] has row i (0..FH-1) and column j",
-         lambda: _conv(x, W.transpose(0, 1, 3, 2), b, S, P)),
-        ("W's axes mixed up: W is (FN, C, FH, FW), filter first, channel second",
-         lambda: _conv(x, W.transpose(1, 0, 2, 3), b, S, P)),
-    ]
-    return _explain("out", "(N, FN, OH, OW)", got, want, variants, lambda s: _conv_shape_cause(s, g))
-
-
-@answer_check
-def check_conv2d_naive(fn):
-    """Lesson 2: ``fn(x, W, b, stride=1, pad=0) -> out (N, FN, OH, OW)`` (see STUBS['conv2d_naive'])
-    against convlab's ``Convolution.forward``; loops are allowed."""
-    return _run(fn, "conv2d_naive", _conv_cases(), ("x", "W", "b"),
-                lambda c: _conv(*c.args, c.geo["S"], c.geo["P"]), _conv_explain,
-                "your conv2d_naive agrees with convlab's Convolution.forward")
-
-
-# ---------------------------------------------------------------- lesson 3: max_pool_naive --
-
-def _pool(x, PH, PW, S, P, mode="max"):
-    return Pooling(PH, PW, S, P, mode).forward(x).copy()              # (N, C, OH, OW)
-
-
-def _pool_shape_cause(got, g):
-    if len(got) != 4:
-        return "out must be 4-D (N, C, OH, OW)"
-    if tuple(got[:2]) != (g["N"], g["C"]):
-        return "pooling keeps N and C: each channel of each image is pooled on its own"
-    return _size_cause(got[2:], g, window="window")
-
-
-def _zero_padded(x, P):
-    return np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
-
-
-def _pool_explain(c, got, want):
-    x, PH, PW = c.args
-    S, P = c.geo["S"], c.geo["P"]
-    OH, OW = want.shape[2:]
-    variants = [
-        ("padded with 0 instead of -inf: where every real number in a window is negative the "
-         "padding's 0 wins; pad with -inf so padding never wins",
-         lambda: _pool(_zero_padded(x, P), PH, PW, S, 0)),
-        ("that is the mean of each window (average pooling); take the max",
-         lambda: _pool(x, PH, PW, S, P, "avg")),
-        ("stride ignored inside the loop: the window of output (oy, ox) starts at row "
-         "oy*stride, column ox*stride", lambda: _pool(x, PH, PW, 1, P)[:, :, :OH, :OW]),
-        ("max taken across channels too: pool each channel on its own (max over the window's "
-         "rows and columns only)",
-         lambda: np.broadcast_to(_pool(x, PH, PW, S, P).max(axis=1, keepdims=True), want.shape)),
-        ("window height and width swapped: pool_h rows by pool_w columns",
-         lambda: _pool(x, PW, PH, S, P)),
-        ("padding on one side only: pad adds `pad` rows at the top AND the bottom",
-         lambda: _pool(np.pad(x, ((0, 0), (0, 0), (0, 2 * P), (0, 2 * P)),
-                              constant_values=-np.inf), PH, PW, S, 0)),
-    ]
-    return _explain("out", "(N, C, OH, OW)", got, want, variants, lambda s: _pool_shape_cause(s, c.geo))
-
-
-@answer_check
-def check_max_pool_naive(fn):
-    """Lesson 3: ``fn(x, pool_h, pool_w, stride=1, pad=0) -> out (N, C, OH, OW)`` (see
-    STUBS['max_pool_naive']) against convlab's ``Pooling.forward`` (mode 'max'). Padding is
-    -inf, as convlab's Pooling pads: padding never wins; pad is at most half the window."""
-    return _run(fn, "max_pool_naive", _pool_cases(), ("x",),
-                lambda c: _pool(*c.args, c.geo["S"], c.geo["P"]), _pool_explain,
-                "your max_pool_naive agrees with convlab's Pooling.forward (max, -inf padding)")
-
-
-# ------------------------------------------------------------------------ lesson 4: im2col --
-
-def _rows(v):
-    """(N, OH, OW, C, FH, FW)-ordered windows -> (N*OH*OW, C*FH*FW)."""
-    return v.reshape(v.shape[0] * v.shape[1] * v.shape[2], -1)
-
-
-def _im2col_shape_cause(got, g):
-    N, C, FH, FW = g["N"], g["C"], g["FH"], g["FW"]
-    OH, OW = _out(g["H"], FH, g["S"], g["P"]), _out(g["W"], FW, g["S"], g["P"])
-    if tuple(got) == (C * FH * FW, N * OH * OW):
-        return ("transposed: the book's layout has one ROW per output position (N*OH*OW rows) "
-                "and one column per weight (C*FH*FW columns); return col.T")
-    if len(got) == 6:
-        return "still 6-D: reshape to 2-D rows (N*OH*OW) by columns (C*FH*FW)"
-    if len(got) != 2:
-        return "col must be 2-D"
-    if got[1] == FH * FW and C > 1:
-        return "each row holds the window in ALL C channels: C*FH*FW columns"
-    if got[1] == C * FH * FW and got[0] % N == 0:
-        for oh in range(1, got[0] + 1):            # which (OH', OW') gives this many rows
-            if got[0] // N % oh == 0:
-                cause = _size_cause((oh, got[0] // N // oh), g)
-                if cause and (oh, got[0] // N // oh) != (OH, OW):
-                    return cause
-    return None
-
-
-def _im2col_explain(c, got, want):
-    x, FH, FW = c.args
-    S, P = c.geo["S"], c.geo["P"]
-    OH, OW = _out(c.geo["H"], FH, S, P), _out(c.geo["W"], FW, S, P)
-    v = _win(x, FH, FW, S, P)                                          # (N, C, OH, OW, FH, FW)
-    variants = [
-        ("reshaped without moving the axes: bring the windows to (N, OH, OW, C, FH, FW) with "
-         "transpose before reshaping (the book's (N, C, FH, FW, OH, OW) array needs "
-         ".transpose(0, 4, 5, 1, 2, 3))", lambda: v.transpose(0, 1, 4, 5, 2, 3).reshape(want.shape)),
-        ("columns in (FH, FW, C) order: the book's columns go channel first, c*FH*FW + i*FW + j",
-         lambda: _rows(v.transpose(0, 2, 3, 4, 5, 1))),
-        ("each window flattened column by column: use row-major order, column i*FW + j within "
-         "a channel", lambda: _rows(v.transpose(0, 2, 3, 1, 5, 4))),
-        ("rows in the wrong order: row n*OH*OW + oy*OW + ox, so ox runs fastest, then oy",
-         lambda: _rows(v.transpose(0, 3, 2, 1, 4, 5))),
-        ("rows in the wrong order: images first, row n*OH*OW + oy*OW + ox",
-         lambda: _rows(v.transpose(2, 3, 0, 1, 4, 5))),
-        ("transposed: the book's layout has one ROW per output position and one column per "
-         "weight; return col.T", lambda: want.T),
-        ("stride ignored: the window of output (oy, ox) starts at row oy*stride, column ox*stride",
-         lambda: _rows(_win(x, FH, FW, 1, P)[:, :, :OH, :OW].transpose(0, 2, 3, 1, 4, 5))),
-        ("padding on one side only: pad adds `pad` zeros at the top AND the bottom, left AND right",
-         lambda: _rows(_win(_pad_one_side(x, P), FH, FW, S, 0).transpose(0, 2, 3, 1, 4, 5))),
-    ]
-    return _explain("col", "(N*OH*OW, C*FH*FW)", got, want, variants,
-                    lambda s: _im2col_shape_cause(s, c.geo))
-
-
-@answer_check
-def check_im2col(fn):
-    """Lesson 4: ``fn(x, filter_h, filter_w, stride=1, pad=0) -> col (N*OH*OW, C*FH*FW)``, the
-    book's layout (see STUBS['im2col']), against ``convlab.im2col.im2col``."""
-    return _run(fn, "im2col", _col_cases(), ("x",),
-                lambda c: _im2col(*c.args, c.geo["S"], c.geo["P"]), _im2col_explain,
-                "your im2col agrees with convlab.im2col.im2col (the book's layout)")
-
-
-# ------------------------------------------------------------------------ lesson 4: col2im --
-
-def _col2im_explain(c, got, want):
-    col, shape, FH, FW = c.args
-    g, S, P = c.geo, c.geo["S"], c.geo["P"]
-    N, C = g["N"], g["C"]
-    OH, OW = _out(g["H"], FH, S, P), _out(g["W"], FW, S, P)
-
-    def win(order):
-        """col read as if its axes were ``order`` (a wrong layout), as (N, C, OH, OW, FH, FW)."""
-        sizes = {"N": N, "OH": OH, "OW": OW, "C": C, "FH": FH, "FW": FW}
-        a = col.reshape([sizes[k] for k in order])
-        return a.transpose([order.index(k) for k in ("N", "C", "OH", "OW", "FH", "FW")])
-
-    right = win(("N", "OH", "OW", "C", "FH", "FW"))
-    assigned = "overlapping windows assigned instead of summed: use += (col2im adds the windows up)"
-    variants = [
-        (assigned, lambda: col2im_overwriting(col, shape, FH, FW, S, P)),
-        (assigned, lambda: _fold_loop(right, shape, S, P, assign=True)),
-        ("overlapping windows averaged: col2im SUMS them (it is im2col's transpose, not its "
-         "inverse: a pixel covered by k windows gets k contributions)",
-         lambda: want / np.maximum(_col2im(_im2col(np.ones(shape), FH, FW, S, P), shape, FH, FW,
-                                           S, P), 1)),
-        ("the padding cut off at the wrong place: drop `pad` rows and columns on EACH side, "
-         "img[:, :, pad:pad + H, pad:pad + W]",
-         lambda: _fold_loop(right, shape, S, P, crop_start=True)),
-        ("stride ignored: the window of row (n, oy, ox) starts at row oy*stride, column ox*stride",
-         lambda: _fold_loop(right, shape, S, P, step=1)),
-        ("columns read in (FH, FW, C) order: the book's columns go channel first, c*FH*FW + i*FW + j",
-         lambda: fold(win(("N", "OH", "OW", "FH", "FW", "C")), shape, S, P)),
-        ("each window read column by column: column i*FW + j within a channel (row-major)",
-         lambda: fold(win(("N", "OH", "OW", "C", "FW", "FH")), shape, S, P)),
-        ("rows read in the wrong order: row n*OH*OW + oy*OW + ox, so ox runs fastest",
-         lambda: fold(win(("N", "OW", "OH", "C", "FH", "FW")), shape, S, P)),
-        ("rows read in the wrong order: images first, row n*OH*OW + oy*OW + ox",
-         lambda: fold(win(("OH", "OW", "N", "C", "FH", "FW")), shape, S, P)),
-        ("reshaped without moving the axes: col reshapes to (N, OH, OW, C, FH, FW); transpose "
-         "it to (N, C, FH, FW, OH, OW) as the book does before adding",
-         lambda: fold(col.reshape(N, C, FH, FW, OH, OW).transpose(0, 1, 4, 5, 2, 3), shape, S, P)),
-    ]
-
-    def shape_cause(s):
-        if len(s) != 4:
-            return "img must be 4-D (N, C, H, W), the shape of input_shape"
-        return _size_cause(s[2:], g, cropped_input=True)
-    return _explain("img", "(N, C, H, W)", got, want, variants, shape_cause)
-
-
-@answer_check
-def check_col2im(fn):
-    """Lesson 4: ``fn(col, input_shape, filter_h, filter_w, stride=1, pad=0) -> img (N, C, H, W)``
-    (see STUBS['col2im']) against ``convlab.im2col.col2im``: overlapping windows add up."""
-    return _run(fn, "col2im", _col_cases(col2im=True), ("col",),
-                lambda c: _col2im(*c.args, c.geo["S"], c.geo["P"]), _col2im_explain,
-                "your col2im agrees with convlab.im2col.col2im (overlaps summed)")
-
-
-# ----------------------------------------------------------------- lesson 5: conv_backward --
-
-def _conv_grads(x, W, b, dout, S, P):
-    layer = Convolution(W, b, S, P)
-    layer.forward(x)
-    dx = layer.backward(dout).copy()
-    return dx, layer.dW.copy(), layer.db.copy()                        # shapes of x, W, b
-
-
-def _dx_assign_windows(x, W, dout, S, P, per_filter):
-    """dx by a loop that writes (=) each window's contribution, per window or per filter."""
-    N, C, H, Wd = x.shape
-    FN, _, FH, FW = W.shape
-    OH, OW = dout.shape[2:]
-    dxp = np.zeros((N, C, H + 2 * P, Wd + 2 * P))
-    for n in range(N):
-        for oy in range(OH):
-            for ox in range(OW):
-                y, xx = oy * S, ox * S
-                if per_filter:
-                    for f in range(FN):
-                        dxp[n, :, y:y + FH, xx:xx + FW] = W[f] * dout[n, f, oy, ox]
-                else:
-                    dxp[n, :, y:y + FH, xx:xx + FW] = np.tensordot(dout[n, :, oy, ox], W, 1)
-    return dxp[:, :, P:P + H, P:P + Wd]
-
-
-def _conv_backward_explain(c, got, want):
-    x, W, b, dout = c.args
-    g, S, P = c.geo, c.geo["S"], c.geo["P"]
-    N, FN = g["N"], g["FN"]
-    OH, OW = dout.shape[2:]
-    names = ("dx", "dW", "db")
-    if not isinstance(got, (tuple, list)) or len(got) != 3:
-        what = (f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list))
-                else "None" if got is None else f"a {type(got).__name__}")
-        return f"return the three gradients as a tuple (dx, dW, db); your function returned {what}"
-    if any(a is None for a in got):
-        missing = [n for n, a in zip(names, got) if a is None]
-        said = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
-        return (f"{said} {'is' if len(missing) == 1 else 'are'} None: compute "
-                f"every gradient and return them as (dx, dW, db)")
-    shapes = [getattr(a, "shape", None) for a in got]
-    wanted = [a.shape for a in want]
-    if shapes != wanted and sorted(map(str, shapes)) == sorted(map(str, wanted)):
-        order = [names[wanted.index(s)] for s in shapes]
-        return f"return (dx, dW, db) in this order; yours looks like ({', '.join(order)})"
-    dcol_W = lambda Wk: np.tensordot(dout, Wk, axes=(1, 0)).transpose(0, 3, 1, 2, 4, 5)  # noqa: E731
-    #                                                   (N, C, OH, OW, FH, FW): window gradients
-    assigned = ("dx: overlapping windows assigned instead of summed: a pixel in several windows "
-                "gets the sum of their contributions (+=)")
-    dx_variants = [
-        (assigned, lambda: col2im_overwriting(dcol_W(W).transpose(0, 2, 3, 1, 4, 5).reshape(
-            N * OH * OW, -1), x.shape, g["FH"], g["FW"], S, P)),
-        (assigned, lambda: _dx_assign_windows(x, W, dout, S, P, per_filter=False)),
-        (assigned + " (and over the FN filters)",
-         lambda: _dx_assign_windows(x, W, dout, S, P, per_filter=True)),
-        ("dx: kernel flipped: each output cell sends dout * W[f] back onto its window as it "
-         "is, no flip", lambda: fold(dcol_W(W[:, :, ::-1, ::-1]), x.shape, S, P)),
-        ("dx: stride ignored: the window of output (oy, ox) starts at row oy*stride, column "
-         "ox*stride", lambda: _fold_loop(dcol_W(W), x.shape, S, P, step=1)),
-        ("dx: the padding cut off at the wrong place: drop `pad` rows and columns on EACH side",
-         lambda: _fold_loop(dcol_W(W), x.shape, S, P, crop_start=True)),
-    ]
-    v = _win(x, g["FH"], g["FW"], S, P)                                 # (N, C, OH, OW, FH, FW)
-    dW_of = lambda vv, d: np.einsum("nfyx,ncyxij->fcij", d, vv)         # noqa: E731
-    dW_variants = [
-        ("dW: only the last image counts: sum over all N images (+=, not =)",
-         lambda: dW_of(v[-1:], dout[-1:])),
-        ("dW: only the first image counts: sum over all N images", lambda: dW_of(v[:1], dout[:1])),
-        ("dW: divided by N: sum over the images, do not average", lambda: want[1] / N),
-        ("dW: kernel flipped: dW[f, c, i, j] pairs dout with the window's pixel (i, j), no flip",
-         lambda: want[1][:, :, ::-1, ::-1]),
-        ("dW: stride ignored: the window of output (oy, ox) starts at row oy*stride",
-         lambda: dW_of(_win(x, g["FH"], g["FW"], 1, P)[:, :, :OH, :OW], dout)),
-        ("dW: padding on one side only: pad adds `pad` zeros on EACH side",
-         lambda: dW_of(_win(_pad_one_side(x, P), g["FH"], g["FW"], S, 0), dout)),
-        ("dW: the bias's gradient got in: dW needs only dout and x's windows",
-         lambda: want[1] + want[2][:, None, None, None]),
-    ]
-    db_variants = [
-        ("db is all zeros: the bias gradient is dout summed over N, OH and OW", lambda: 0 * want[2]),
-        ("db: only the last image counts: sum over N too, dout.sum(axis=(0, 2, 3))",
-         lambda: dout[-1].sum(axis=(1, 2))),
-        ("db: only the first image counts: sum over N too, dout.sum(axis=(0, 2, 3))",
-         lambda: dout[0].sum(axis=(1, 2))),
-        ("db: averaged: sum dout over N, OH and OW, do not take the mean",
-         lambda: dout.mean(axis=(0, 2, 3))),
-        ("db: divided by N: sum over the images, do not average", lambda: want[2] / N),
-    ]
-
-    def db_shape(s):
-        if s == () or s == (1,) and FN > 1:
-            return "db has one number per filter, not a single total: sum over axes (0, 2, 3) only"
-        if len(s) > 1:
-            return "db not summed over N, OH and OW: db = dout.sum(axis=(0, 2, 3))"
-        return None
-
-    def dW_shape(s):
-        if tuple(s) == (g["C"], FN, g["FH"], g["FW"]):
-            return "dW has W's shape (FN, C, FH, FW), filter first"
-        if len(s) == 2:
-            return "dW still in column form: reshape it to W's shape (FN, C, FH, FW)"
-        return None
-
-    def dx_shape(s):
-        if len(s) != 4:
-            return "dx must be 4-D (N, C, H, W)"
-        return _size_cause(s[2:], g, cropped_input=True)
-
-    checks = [("dx", "(N, C, H, W)", dx_variants, dx_shape),
-              ("dW", "(FN, C, FH, FW)", dW_variants, dW_shape),
-              ("db", "(FN,)", db_variants, db_shape)]
-    hints = {}
-    for (name, layout, variants, shape_cause), a, w in zip(checks, got, want):
-        hint = _explain(name, layout, a, w, variants, shape_cause)
-        if hint:
-            hints[name] = hint if hint.startswith(name) else f"{name}: {hint}"
-    if not hints:
-        return None
-    right = [n for n in names if n not in hints]
-    note = f" ({' and '.join(right)} {'is' if len(right) == 1 else 'are'} right)" if right else ""
-    return next(iter(hints.values())) + note
-
-
-@answer_check
-def check_conv_backward(fn):
-    """Lesson 5: ``fn(x, W, b, dout, stride=1, pad=0) -> (dx, dW, db)`` (see
-    STUBS['conv_backward']) against convlab's ``Convolution.backward``."""
-    return _run(fn, "conv_backward", _conv_cases(backward=True), ("x", "W", "b", "dout"),
-                lambda c: _conv_grads(*c.args, c.geo["S"], c.geo["P"]), _conv_backward_explain,
-                "your conv_backward agrees with convlab's Convolution.backward (dx, dW and db)")
-
-
-# ------------------------------------------------------------- lesson 5: max_pool_backward --
-
-def _pool_grad(x, dout, PH, PW, S, P):
-    layer = Pooling(PH, PW, S, P)
-    layer.forward(x)
-    return layer.backward(dout).copy()                                 # (N, C, H, W)
-
-
-def _pool_backward_loop(x, dout, PH, PW, S, P, pad_value=-np.inf, tie="first", assign=None,
-                        step=None, crop_start=False):
-    """Max pooling backward by loops, with switchable mistakes: ``tie`` 'first'/'last'/'all',
-    ``assign`` None (+=), 'max' (= into the max cell) or 'window' (= into the whole window),
-    ``step`` the placement step, ``crop_start`` the wrong crop."""
-    N, C, H, W = x.shape
-    OH, OW = dout.shape[2:]
-    step = S if step is None else step
-    xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)), constant_values=pad_value)
-    dxp = np.zeros_like(xp)
-    for n in range(N):
-        for c in range(C):
-            for oy in range(OH):
-                for ox in range(OW):
-                    y, xx = oy * step, ox * step
-                    w = xp[n, c, y:y + PH, xx:xx + PW]
-                    mask = w == w.max()
-                    if tie != "all":
-                        k = int(np.flatnonzero(mask)[0 if tie == "first" else -1])
-                        mask = np.zeros_like(mask)
-                        mask.flat[k] = True
-                    g = mask * dout[n, c, oy, ox]
-                    if assign == "window":
-                        dxp[n, c, y:y + PH, xx:xx + PW] = g
-                    elif assign == "max":
-                        dxp[n, c, y:y + PH, xx:xx + PW][mask] = dout[n, c, oy, ox]
-                    else:
-                        dxp[n, c, y:y + PH, xx:xx + PW] += g
-    return dxp[:, :, :H, :W] if crop_start else dxp[:, :, P:P + H, P:P + W]
-
-
-def _pool_backward_explain(c, got, want):
-    x, dout, PH, PW = c.args
-    S, P = c.geo["S"], c.geo["P"]
-    loop = lambda **kw: _pool_backward_loop(x, dout, PH, PW, S, P, **kw)  # noqa: E731
-    def every(d):                                                   # d to every cell of its window
-        return fold(np.broadcast_to(d[..., None, None], d.shape + (PH, PW)), x.shape, S, P)
-    assigned = ("overlapping windows assigned instead of summed: a cell that is the maximum of "
-                "several windows gets the sum of their dout (+=)")
-    variants = [
-        ("gradient sent to every cell of the window: only the window's maximum receives dout",
-         lambda: every(dout)),
-        ("gradient spread evenly over the window (that is average pooling's backward): max "
-         "pooling sends all of dout to the window's maximum", lambda: every(dout / (PH * PW))),
-        ("the maximum receives 1 instead of dout: multiply by dout[n, c, oy, ox]",
-         lambda: _pool_grad(x, np.ones_like(dout), PH, PW, S, P)),
-        (assigned, lambda: loop(assign="max")),
-        (assigned + "; writing the whole window also wipes what earlier windows left",
-         lambda: loop(assign="window")),
-        ("every tied maximum got dout: on a tie only the FIRST maximum (row by row, what "
-         "np.argmax returns) receives it", lambda: loop(tie="all")),
-        ("on a tie the LAST maximum got dout: the first one (row by row, what np.argmax "
-         "returns) receives it", lambda: loop(tie="last")),
-        ("padded with 0 instead of -inf: a zero in the padding became a window's maximum; pad "
-         "with -inf so padding never wins", lambda: loop(pad_value=0.0)),
-        ("stride ignored: the window of output (oy, ox) starts at row oy*stride, column ox*stride",
-         lambda: loop(step=1)),
-        ("the padding cut off at the wrong place: drop `pad` rows and columns on EACH side",
-         lambda: loop(crop_start=True)),
-    ]
-
-    def shape_cause(s):
-        if len(s) != 4:
-            return "dx must be 4-D, x's shape (N, C, H, W)"
-        if tuple(s) == dout.shape:
-            return "dx has x's shape, not dout's: it is the gradient with respect to x"
-        return _size_cause(s[2:], c.geo, cropped_input=True)
-    return _explain("dx", "(N, C, H, W)", got, want, variants, shape_cause)
-
-
-@answer_check
-def check_max_pool_backward(fn):
-    """Lesson 5: ``fn(x, dout, pool_h, pool_w, stride=1, pad=0) -> dx (N, C, H, W)`` (see
-    STUBS['max_pool_backward']) against convlab's ``Pooling.backward`` (max): the first maximum
-    of each window takes dout, overlapping windows add up, padding is -inf."""
-    return _run(fn, "max_pool_backward", _pool_cases(backward=True), ("x", "dout"),
-                lambda c: _pool_grad(*c.args, c.geo["S"], c.geo["P"]), _pool_backward_explain,
-                "your max_pool_backward agrees with convlab's Pooling.backward (first maximum, "
-                "overlaps summed)")
+_CASES = {"conv2d_naive": conv_cases, "max_pool_naive": pool_cases, "im2col": col_cases,
+          "col2im": lambda: col_cases(col2im=True),
+          "conv_backward": lambda: conv_cases(backward=True),
+          "max_pool_backward": lambda: pool_cases(backward=True)}

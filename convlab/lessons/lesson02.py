@@ -385,3 +385,65 @@ def check_conv_param_count(answer) -> bool:
     if got == 16 * 5 * 5 + 16:
         return report(False, "", "each filter spans all C = 3 input channels.")
     return report(False, "", "W has shape (FN, C, FH, FW) and b has shape (FN,); count both.")
+
+
+# ------------------------------------------------ implement it: conv2d_naive (the check) --
+# The exercise's stub is STUBS["conv2d_naive"] and its solution solutions.conv2d_naive; the
+# machinery every implement-it check shares is convlab.lessons.implement.
+
+from ..layers import Convolution  # noqa: E402
+from .check import answer_check  # noqa: E402
+from .implement import compare, conv_cases, pad_one_side, run_check, size_cause  # noqa: E402
+
+__all__ += ["check_conv2d_naive"]
+
+def _conv(x, W, b, S, P):
+    return Convolution(W, b, S, P).forward(x).copy()                  # (N, FN, OH, OW)
+
+
+def _conv_shape_cause(got, g):
+    N, C, FN = g["N"], g["C"], g["FN"]
+    if len(got) != 4:
+        return "out must be 4-D, one axis each for the images, filters, rows and columns"
+    if got[0] != N:
+        return "keep one output per image: the first axis is N = x.shape[0]"
+    if got[1] != FN:
+        return ("the output has one channel per filter: axis 1 is FN = W.shape[0]" +
+                (", not C" if got[1] == C else ""))
+    return size_cause(got[2:], g)
+
+
+def _conv_explain(c, got, want):
+    x, W, b = c.args
+    g, S, P = c.geo, c.geo["S"], c.geo["P"]
+    OH, OW = want.shape[2:]
+    variants = [
+        ("bias forgotten: add b[f] to every output of filter f", lambda: _conv(x, W, 0 * b, S, P)),
+        ("kernel flipped: the layer computes cross-correlation, W[f, c, i, j] multiplies the "
+         "window's own pixel (i, j), no flip (a textbook convolution would flip the kernel)",
+         lambda: _conv(x, W[:, :, ::-1, ::-1], b, S, P)),
+        ("bias added once per channel: add b[f] once, after summing over all C channels",
+         lambda: _conv(x, W, b, S, P) + (g["C"] - 1) * b[None, :, None, None]),
+        ("only the last channel counts: sum over all C input channels (+=, not = inside the "
+         "channel loop)", lambda: _conv(x[:, -1:], W[:, -1:], b, S, P)),
+        ("only the first channel counts: sum over all C input channels",
+         lambda: _conv(x[:, :1], W[:, :1], b, S, P)),
+        ("stride ignored inside the loop: the window of output (oy, ox) starts at row "
+         "oy*stride, column ox*stride", lambda: _conv(x, W, b, 1, P)[:, :, :OH, :OW]),
+        ("padding on one side only: pad adds `pad` zeros at the top AND the bottom, left AND right",
+         lambda: _conv(pad_one_side(x, P), W, b, S, 0)),
+        ("filter rows and columns swapped: W[f, c, i, j] has row i (0..FH-1) and column j",
+         lambda: _conv(x, W.transpose(0, 1, 3, 2), b, S, P)),
+        ("W's axes mixed up: W is (FN, C, FH, FW), filter first, channel second",
+         lambda: _conv(x, W.transpose(1, 0, 2, 3), b, S, P)),
+    ]
+    return compare("out", "(N, FN, OH, OW)", got, want, variants, lambda s: _conv_shape_cause(s, g))
+
+
+@answer_check
+def check_conv2d_naive(fn):
+    """Lesson 2: ``fn(x, W, b, stride=1, pad=0) -> out (N, FN, OH, OW)`` (see STUBS['conv2d_naive'])
+    against convlab's ``Convolution.forward``; loops are allowed."""
+    return run_check(fn, "conv2d_naive", conv_cases(), ("x", "W", "b"),
+                     lambda c: _conv(*c.args, c.geo["S"], c.geo["P"]), _conv_explain,
+                     "your conv2d_naive agrees with convlab's Convolution.forward")

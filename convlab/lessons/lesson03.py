@@ -1,9 +1,11 @@
 """Lesson 3, pooling: the views, explorers, figures and answer checks of notebooks/03_pooling.ipynb.
 
 Views (each returns a ``View``: text + figure): ``pooling_view`` (windows, padding and output of
-one pooling setting) and ``shift_view`` (how many values change when the input moves right).
-Explorers: ``pooling_explorer`` and ``shift_explorer``. Checks: ``check_max_pool`` and
-``check_pool_shape``. Every number comes from the library's ``Pooling`` layer and ``convlab.arith``.
+one pooling setting) and ``shift_view`` (how many values change when the input moves right, and
+by how much: ``shift_change``). Explorers: ``pooling_explorer`` and ``shift_explorer``. Checks:
+``check_max_pool`` and ``check_pool_shape``; the implement-it check ``check_max_pool_naive`` (on
+``implement``'s machinery). Every number comes from the library's ``Pooling`` layer and
+``convlab.arith``.
 """
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from ..layers import Pooling
 from . import ui
 from .check import answer_check, as_array, as_shape, report
 from .draw import grid_axes, labelled_cells, lighten, window_colors
+from .implement import compare, pool_cases, run_check, size_cause
 from .ui import View
 
 __all__ = ["POOLING_INPUT", "SHIFT_INPUT", "POOL_EXERCISE_X", "pooling_view", "shifted_right",
-           "shift_view", "pooling_explorer", "shift_explorer", "plot_pooling", "plot_shift",
-           "check_max_pool", "check_pool_shape"]
+           "shift_change", "shift_view", "pooling_explorer", "shift_explorer", "plot_pooling", "plot_shift",
+           "check_max_pool", "check_pool_shape",
+           "check_max_pool_naive"]
 
 #: The explorer's 6x6 input map (H, W) and the 12x12 map of the shift experiment.
 POOLING_INPUT = np.random.default_rng(3).integers(0, 10, (6, 6)).astype(float)   # (H, W)
@@ -76,18 +80,36 @@ def shifted_right(x, shift):
     return out
 
 
+def shift_change(x, shift, pool=3, mode="max"):
+    """How much ``x`` (H, W) changes, as seen after pooling, when it moves ``shift`` pixels right.
+
+    ``mode``: "max" or "avg" (pool x pool windows, stride = pool), or None for no pooling (the
+    input itself). Returns (changed, total, size): how many values differ at all, out of how
+    many, and the SIZE of the change: mean |after - before| / mean |before| (0 = nothing moved,
+    about 1 = as large as the values themselves).
+    """
+    x = np.asarray(x, dtype=float)
+    xs = shifted_right(x, shift)
+    if mode is not None:
+        x, xs = (Pooling(pool, pool, mode=mode).forward(a[None, None])[0, 0] for a in (x, xs))
+    changed = int(np.sum(~np.isclose(x, xs)))
+    return changed, x.size, float(np.abs(xs - x).sum() / np.abs(x).sum())
+
+
 def shift_view(shift=1, pool=3, mode="max", x=None) -> View:
-    """How many values change when the input moves ``shift`` pixels right: before and after
-    pool x pool pooling (stride = pool)."""
+    """How much the values change when the input moves ``shift`` pixels right: before and after
+    pool x pool pooling (stride = pool), counted (how many change) and measured (by how much)."""
     x = SHIFT_INPUT if x is None else np.asarray(x, dtype=float)
     xs = shifted_right(x, shift)
     y = Pooling(pool, pool, mode=mode).forward(x[None, None])[0, 0]      # (OH, OW)
     ys = Pooling(pool, pool, mode=mode).forward(xs[None, None])[0, 0]
-    n_in, n_out = int(np.sum(~np.isclose(x, xs))), int(np.sum(~np.isclose(y, ys)))
+    n_in, _, s_in = shift_change(x, shift, pool, None)
+    n_out, _, s_out = shift_change(x, shift, pool, mode)
     text = (f"shift {shift} pixel(s) right:\n"
-            f"  input (unpooled): {n_in} of {x.size} values change ({100 * n_in / x.size:.0f}%)\n"
-            f"  after {pool}x{pool} {mode} pooling: {n_out} of {y.size} outputs change "
-            f"({100 * n_out / y.size:.0f}%)")
+            f"  input (no pooling):     {n_in:3d} of {x.size} values change ({100 * n_in / x.size:.0f}%), "
+            f"size of the change {100 * s_in:.0f}% of the values' size\n"
+            f"  after {pool}x{pool} {mode} pooling: {n_out:3d} of {y.size} outputs change "
+            f"({100 * n_out / y.size:.0f}%), size of the change {100 * s_out:.0f}%")
     return View(text, plot_shift(x, xs, y, ys, mode, pool))
 
 
@@ -161,7 +183,9 @@ def plot_shift(x, xs, y, ys, mode="max", pool=None):
             ax = axes[row, col]
             fc = [["#f4a6a6" if col and changed[i, j] else "white" for j in range(m.shape[1])]
                   for i in range(m.shape[0])]
-            title = (f"{what}, shifted: {changed.sum()} of {changed.size} changed (red)" if col else what)
+            size = np.abs(b - a).sum() / max(np.abs(a).sum(), 1e-300)
+            title = (f"{what}, shifted: {changed.sum()} of {changed.size} changed (red),\n"
+                     f"by {100 * size:.0f}% of the values' size" if col else what)
             labelled_cells(ax, m, fc, title=title, fontsize=7 if m.shape[1] > 8 else 9)
             if pool and row == 0:
                 for k in range(0, m.shape[0] + 1, pool):
@@ -201,3 +225,55 @@ def check_pool_shape(answer) -> bool:
         hint = ("pooling works on each channel separately, so N and C stay; "
                 "OH = (24 - 2) // 2 + 1. Give four numbers (N, C, OH, OW).")
     return report(False, "", hint)
+
+
+# ---------------------------------------------------------------- lesson 3: max_pool_naive --
+
+def _pool(x, PH, PW, S, P, mode="max"):
+    return Pooling(PH, PW, S, P, mode).forward(x).copy()              # (N, C, OH, OW)
+
+
+def _pool_shape_cause(got, g):
+    if len(got) != 4:
+        return "out must be 4-D (N, C, OH, OW)"
+    if tuple(got[:2]) != (g["N"], g["C"]):
+        return "pooling keeps N and C: each channel of each image is pooled on its own"
+    return size_cause(got[2:], g, window="window")
+
+
+def _zero_padded(x, P):
+    return np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+
+
+def _pool_explain(c, got, want):
+    x, PH, PW = c.args
+    S, P = c.geo["S"], c.geo["P"]
+    OH, OW = want.shape[2:]
+    variants = [
+        ("padded with 0 instead of -inf: where every real number in a window is negative the "
+         "padding's 0 wins; pad with -inf so padding never wins",
+         lambda: _pool(_zero_padded(x, P), PH, PW, S, 0)),
+        ("that is the mean of each window (average pooling); take the max",
+         lambda: _pool(x, PH, PW, S, P, "avg")),
+        ("stride ignored inside the loop: the window of output (oy, ox) starts at row "
+         "oy*stride, column ox*stride", lambda: _pool(x, PH, PW, 1, P)[:, :, :OH, :OW]),
+        ("max taken across channels too: pool each channel on its own (max over the window's "
+         "rows and columns only)",
+         lambda: np.broadcast_to(_pool(x, PH, PW, S, P).max(axis=1, keepdims=True), want.shape)),
+        ("window height and width swapped: pool_h rows by pool_w columns",
+         lambda: _pool(x, PW, PH, S, P)),
+        ("padding on one side only: pad adds `pad` rows at the top AND the bottom",
+         lambda: _pool(np.pad(x, ((0, 0), (0, 0), (0, 2 * P), (0, 2 * P)),
+                              constant_values=-np.inf), PH, PW, S, 0)),
+    ]
+    return compare("out", "(N, C, OH, OW)", got, want, variants, lambda s: _pool_shape_cause(s, c.geo))
+
+
+@answer_check
+def check_max_pool_naive(fn):
+    """Lesson 3: ``fn(x, pool_h, pool_w, stride=1, pad=0) -> out (N, C, OH, OW)`` (see
+    STUBS['max_pool_naive']) against convlab's ``Pooling.forward`` (mode 'max'). Padding is
+    -inf, as convlab's Pooling pads: padding never wins; pad is at most half the window."""
+    return run_check(fn, "max_pool_naive", pool_cases(), ("x",),
+                     lambda c: _pool(*c.args, c.geo["S"], c.geo["P"]), _pool_explain,
+                     "your max_pool_naive agrees with convlab's Pooling.forward (max, -inf padding)")

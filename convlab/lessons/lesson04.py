@@ -3,7 +3,8 @@
 Views (each returns a ``View``: text + figure): ``im2col_view`` (a tiny input, its windows and the
 column matrix they become) and ``memory_view`` (what im2col's copy costs, and the coverage count
 map col2im(im2col(ones))). Explorers: ``im2col_explorer`` and ``memory_explorer``. Checks:
-``check_col_shape`` and ``check_coverage``. The numbers come from ``convlab.im2col``,
+``check_col_shape`` and ``check_coverage``; the implement-it checks ``check_im2col`` and ``check_col2im``
+(on ``implement``'s machinery). The numbers come from ``convlab.im2col``,
 ``convlab.arith`` and ``convlab.analysis.im2col_ratio``.
 """
 from __future__ import annotations
@@ -13,14 +14,17 @@ import numpy as np
 
 from ..analysis import im2col_ratio
 from ..arith import conv_output_size
-from ..im2col import col2im, im2col
+from ..im2col import col2im, fold, im2col, windows
 from . import ui
 from .check import answer_check, as_array, as_shape, report
 from .draw import grid_axes, labelled_cells, lighten, window_colors
+from .implement import (col2im_overwriting, col_cases, compare, fold_loop, out_size, pad_one_side,
+                        run_check, size_cause)
 from .ui import View
 
 __all__ = ["im2col_view", "memory_view", "im2col_explorer", "memory_explorer", "plot_im2col",
-           "plot_coverage", "check_col_shape", "check_coverage"]
+           "plot_coverage", "check_col_shape", "check_coverage", "check_im2col",
+           "check_col2im"]
 
 _H = 4                                   # side of im2col_view's tiny input
 
@@ -69,8 +73,8 @@ def memory_view(H=28, filter_size=5, stride=1, pad=0) -> View:
     curve = (fs, [im2col_ratio(H, f, stride, pad) for f in fs])
     text = (f"input (N, C, H, W) = {x.shape}: {x.size:,} numbers\n"
             f"col (N*OH*OW, C*FH*FW) = {col.shape}: {col.size:,} numbers\n"
-            f"memory ratio col / input = {ratio:.2f}  (roughly FH*FW / stride^2 = "
-            f"{filter_size * filter_size / stride ** 2:.2f})\n"
+            f"memory ratio col / input = {ratio:.2f} = OH*OW / (H*W) * FH*FW = "
+            f"{col.shape[0]} / {H * H} * {filter_size * filter_size}\n"
             f"mean windows per pixel (count map) = {count.mean():.2f}")
     if col.size > count.sum() * C:
         text += (f"; the other {ratio - count.mean():.2f} numbers per input pixel are copies of "
@@ -221,5 +225,127 @@ def check_coverage(answer) -> bool:
     got = as_array(answer, ndim=2)
     ok = got is not None and got.shape == want.shape and np.array_equal(got, want)
     return report(ok, f"the count map is {want.astype(int).tolist()}: col2im(im2col(x)) is x times this.",
-                  "there are 2x2 windows; count for each pixel how many of them contain it "
-                  "(corners: 1, centre: 4). The answer has shape (4, 4).")
+                  "a 3x3 filter fits 2x2 times into 4x4; for each pixel, count how many of those "
+                  "four windows contain it. The answer has shape (4, 4).")
+
+
+# ------------------------------------------------------------------------ lesson 4: im2col --
+
+def _rows(v):
+    """(N, OH, OW, C, FH, FW)-ordered windows -> (N*OH*OW, C*FH*FW)."""
+    return v.reshape(v.shape[0] * v.shape[1] * v.shape[2], -1)
+
+
+def _im2col_shape_cause(got, g):
+    N, C, FH, FW = g["N"], g["C"], g["FH"], g["FW"]
+    OH, OW = out_size(g["H"], FH, g["S"], g["P"]), out_size(g["W"], FW, g["S"], g["P"])
+    if tuple(got) == (C * FH * FW, N * OH * OW):
+        return ("transposed: the book's layout has one ROW per output position (N*OH*OW rows) "
+                "and one column per weight (C*FH*FW columns); return col.T")
+    if len(got) == 6:
+        return "still 6-D: reshape to 2-D rows (N*OH*OW) by columns (C*FH*FW)"
+    if len(got) != 2:
+        return "col must be 2-D"
+    if got[1] == FH * FW and C > 1:
+        return "each row holds the window in ALL C channels: C*FH*FW columns"
+    if got[1] == C * FH * FW and got[0] % N == 0:
+        for oh in range(1, got[0] + 1):            # which (OH', OW') gives this many rows
+            if got[0] // N % oh == 0:
+                cause = size_cause((oh, got[0] // N // oh), g)
+                if cause and (oh, got[0] // N // oh) != (OH, OW):
+                    return cause
+    return None
+
+
+def _im2col_explain(c, got, want):
+    x, FH, FW = c.args
+    S, P = c.geo["S"], c.geo["P"]
+    OH, OW = out_size(c.geo["H"], FH, S, P), out_size(c.geo["W"], FW, S, P)
+    v = windows(x, FH, FW, S, P)                                          # (N, C, OH, OW, FH, FW)
+    variants = [
+        ("reshaped without moving the axes: bring the windows to (N, OH, OW, C, FH, FW) with "
+         "transpose before reshaping (the book's (N, C, FH, FW, OH, OW) array needs "
+         ".transpose(0, 4, 5, 1, 2, 3))", lambda: v.transpose(0, 1, 4, 5, 2, 3).reshape(want.shape)),
+        ("columns in (FH, FW, C) order: the book's columns go channel first, c*FH*FW + i*FW + j",
+         lambda: _rows(v.transpose(0, 2, 3, 4, 5, 1))),
+        ("each window flattened column by column: use row-major order, column i*FW + j within "
+         "a channel", lambda: _rows(v.transpose(0, 2, 3, 1, 5, 4))),
+        ("rows in the wrong order: row n*OH*OW + oy*OW + ox, so ox runs fastest, then oy",
+         lambda: _rows(v.transpose(0, 3, 2, 1, 4, 5))),
+        ("rows in the wrong order: images first, row n*OH*OW + oy*OW + ox",
+         lambda: _rows(v.transpose(2, 3, 0, 1, 4, 5))),
+        ("transposed: the book's layout has one ROW per output position and one column per "
+         "weight; return col.T", lambda: want.T),
+        ("stride ignored: the window of output (oy, ox) starts at row oy*stride, column ox*stride",
+         lambda: _rows(windows(x, FH, FW, 1, P)[:, :, :OH, :OW].transpose(0, 2, 3, 1, 4, 5))),
+        ("padding on one side only: pad adds `pad` zeros at the top AND the bottom, left AND right",
+         lambda: _rows(windows(pad_one_side(x, P), FH, FW, S, 0).transpose(0, 2, 3, 1, 4, 5))),
+    ]
+    return compare("col", "(N*OH*OW, C*FH*FW)", got, want, variants,
+                    lambda s: _im2col_shape_cause(s, c.geo))
+
+
+@answer_check
+def check_im2col(fn):
+    """Lesson 4: ``fn(x, filter_h, filter_w, stride=1, pad=0) -> col (N*OH*OW, C*FH*FW)``, the
+    book's layout (see STUBS['im2col']), against ``convlab.im2col.im2col``."""
+    return run_check(fn, "im2col", col_cases(), ("x",),
+                     lambda c: im2col(*c.args, c.geo["S"], c.geo["P"]), _im2col_explain,
+                     "your im2col agrees with convlab.im2col.im2col (the book's layout)")
+
+
+# ------------------------------------------------------------------------ lesson 4: col2im --
+
+def _col2im_explain(c, got, want):
+    col, shape, FH, FW = c.args
+    g, S, P = c.geo, c.geo["S"], c.geo["P"]
+    N, C = g["N"], g["C"]
+    OH, OW = out_size(g["H"], FH, S, P), out_size(g["W"], FW, S, P)
+
+    def win(order):
+        """col read as if its axes were ``order`` (a wrong layout), as (N, C, OH, OW, FH, FW)."""
+        sizes = {"N": N, "OH": OH, "OW": OW, "C": C, "FH": FH, "FW": FW}
+        a = col.reshape([sizes[k] for k in order])
+        return a.transpose([order.index(k) for k in ("N", "C", "OH", "OW", "FH", "FW")])
+
+    right = win(("N", "OH", "OW", "C", "FH", "FW"))
+    assigned = "overlapping windows assigned instead of summed: use += (col2im adds the windows up)"
+    variants = [
+        (assigned, lambda: col2im_overwriting(col, shape, FH, FW, S, P)),
+        (assigned, lambda: fold_loop(right, shape, S, P, assign=True)),
+        ("overlapping windows averaged: col2im SUMS them (it is im2col's transpose, not its "
+         "inverse: a pixel covered by k windows gets k contributions)",
+         lambda: want / np.maximum(col2im(im2col(np.ones(shape), FH, FW, S, P), shape, FH, FW,
+                                           S, P), 1)),
+        ("the padding cut off at the wrong place: drop `pad` rows and columns on EACH side, "
+         "img[:, :, pad:pad + H, pad:pad + W]",
+         lambda: fold_loop(right, shape, S, P, crop_start=True)),
+        ("stride ignored: the window of row (n, oy, ox) starts at row oy*stride, column ox*stride",
+         lambda: fold_loop(right, shape, S, P, step=1)),
+        ("columns read in (FH, FW, C) order: the book's columns go channel first, c*FH*FW + i*FW + j",
+         lambda: fold(win(("N", "OH", "OW", "FH", "FW", "C")), shape, S, P)),
+        ("each window read column by column: column i*FW + j within a channel (row-major)",
+         lambda: fold(win(("N", "OH", "OW", "C", "FW", "FH")), shape, S, P)),
+        ("rows read in the wrong order: row n*OH*OW + oy*OW + ox, so ox runs fastest",
+         lambda: fold(win(("N", "OW", "OH", "C", "FH", "FW")), shape, S, P)),
+        ("rows read in the wrong order: images first, row n*OH*OW + oy*OW + ox",
+         lambda: fold(win(("OH", "OW", "N", "C", "FH", "FW")), shape, S, P)),
+        ("reshaped without moving the axes: col reshapes to (N, OH, OW, C, FH, FW); transpose "
+         "it to (N, C, FH, FW, OH, OW) as the book does before adding",
+         lambda: fold(col.reshape(N, C, FH, FW, OH, OW).transpose(0, 1, 4, 5, 2, 3), shape, S, P)),
+    ]
+
+    def shape_cause(s):
+        if len(s) != 4:
+            return "img must be 4-D (N, C, H, W), the shape of input_shape"
+        return size_cause(s[2:], g, cropped_input=True)
+    return compare("img", "(N, C, H, W)", got, want, variants, shape_cause)
+
+
+@answer_check
+def check_col2im(fn):
+    """Lesson 4: ``fn(col, input_shape, filter_h, filter_w, stride=1, pad=0) -> img (N, C, H, W)``
+    (see STUBS['col2im']) against ``convlab.im2col.col2im``: overlapping windows add up."""
+    return run_check(fn, "col2im", col_cases(col2im=True), ("col",),
+                     lambda c: col2im(*c.args, c.geo["S"], c.geo["P"]), _col2im_explain,
+                     "your col2im agrees with convlab.im2col.col2im (overlaps summed)")

@@ -170,6 +170,43 @@ ANSWERS["conv_param_count"] = (1216, (
     "by every position)."))
 
 # ---- lessons 3-5 ----
+# Names are the checks' names without "check_": ANSWERS["max_pool"] passes lesson03.check_max_pool,
+# and so on (tests/test_lessons_3_5.py feeds each to its check).
+
+ANSWERS["max_pool"] = ([[4, 5], [7, 8]], (
+    "Lesson 3. The four 2 x 2 blocks of the input do not overlap (stride 2 = window):\n"
+    "  top left [[1, 3], [4, 2]] -> 4     top right [[2, 0], [1, 5]] -> 5\n"
+    "  bottom left [[0, 6], [7, 1]] -> 7  bottom right [[3, 3], [2, 8]] -> 8\n"
+    "In NumPy: split each axis into (block, cell in block) and take the max over the cells,\n"
+    "POOL_EXERCISE_X.reshape(2, 2, 2, 2).max(axis=(1, 3))"))
+
+ANSWERS["pool_shape"] = ((10, 16, 12, 12), (
+    "Lesson 3. Pooling works on each channel of each image on its own: N = 10 and C = 16 stay.\n"
+    "OH = OW = (24 + 2*0 - 2) // 2 + 1 = 12: a 2 x 2 window with stride 2 halves H and W."))
+
+ANSWERS["col_shape"] = ((8192, 27), (
+    "Lesson 4. With pad 1 a 3 x 3 filter keeps the size: OH = OW = (32 + 2*1 - 3) // 1 + 1 = 32.\n"
+    "One row per output position of every image: N*OH*OW = 8*32*32 = 8192;\n"
+    "one column per weight of a filter: C*FH*FW = 3*3*3 = 27."))
+
+ANSWERS["coverage"] = ([[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]], (
+    "Lesson 4. A 3 x 3 filter fits 2 x 2 times into 4 x 4 (at rows 0 and 1, columns 0 and 1).\n"
+    "A corner pixel is in one window, the other edge pixels in two, the four centre pixels in\n"
+    "all four. col2im counts it for you: col2im(im2col(ones), ...) with ones of shape (1, 1, 4, 4)."))
+
+ANSWERS["pool_backward"] = ([[0, 10, 20, 0], [0, 0, 0, 0], [30, 0, 0, 40], [0, 0, 0, 0]], (
+    "Lesson 5. Each window's dout goes to its first maximum (reading row by row); 0 elsewhere:\n"
+    "  top left [[1, 5], [5, 0]]: two 5s, the first is at (0, 1)      -> dx[0, 1] = 10\n"
+    "  top right [[2, 2], [1, 0]]: two 2s, the first is at (0, 2)     -> dx[0, 2] = 20\n"
+    "  bottom left [[3, 1], [2, 3]]: two 3s, the first is at (2, 0)   -> dx[2, 0] = 30\n"
+    "  bottom right [[4, 9], [9, 1]]: two 9s, the first is at (2, 3)  -> dx[2, 3] = 40"))
+
+ANSWERS["conv_db"] = ([-1, 1, -2], (
+    "Lesson 5. b[f] was added to every output of filter f, at every position of every image,\n"
+    "so db[f] is dout[:, f] summed: db = dout.sum(axis=(0, 2, 3)) = [-1, 1, -2]\n"
+    "  filter 0: (-2 - 1 + 0 + 1) + (0 + 1 + 2 - 2) = -2 + 1 = -1\n"
+    "  filter 1: (2 - 2 - 1 + 0) + (-1 + 0 + 1 + 2) = -1 + 2 = 1\n"
+    "  filter 2: (1 + 2 - 2 - 1) + (-2 - 1 + 0 + 1) = 0 - 2 = -2"))
 
 # ---- lessons 6-8 ----
 
