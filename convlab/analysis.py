@@ -127,7 +127,7 @@ def multiply_adds(net):
 
 # -- lessons 4 and 5 (notebooks/04_im2col.ipynb, notebooks/05_forward_backward.ipynb) ----------
 
-__all__ += ["im2col_ratio", "gradcheck_rows"]
+__all__ += ["im2col_ratio"]
 
 
 def im2col_ratio(H, filter_size, stride=1, pad=0):
@@ -135,40 +135,3 @@ def im2col_ratio(H, filter_size, stride=1, pad=0):
     N and C cancel: the ratio is OH*OW*FH*FW / (H*W). Taught in notebooks/04_im2col.ipynb."""
     OH = _conv_out(H, filter_size, stride, pad)
     return OH * OH * filter_size * filter_size / (H * H)
-
-
-def gradcheck_rows(filter_size=3, stride=1, pad=0, seed=0):
-    """Relative errors of backward against central differences, in float64: a list of
-    (layer, gradient name, shape, error) for Convolution (filter_size, stride, pad), Pooling 2x2
-    (max and avg; stride, pad capped at 1), Affine, Relu and a small SimpleConvNet on 8x8 inputs
-    built with the same filter_size/stride/pad. Taught in notebooks/05_forward_backward.ipynb."""
-    from .gradcheck import layer_gradcheck, rel_error
-    from .layers import Affine, Pooling, Relu
-    from .nets import SimpleConvNet
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((2, 2, 5, 5))                               # (N, C, H, W)
-    rows = []
-    conv = Convolution(rng.standard_normal((3, 2, filter_size, filter_size)), rng.standard_normal(3),
-                       stride, pad)
-    for k, e in layer_gradcheck(conv, x).items():
-        rows.append(("Convolution", k, getattr(conv, k).shape if k != "x" else x.shape, e))
-    pool_pad = min(pad, 1)                                              # Pooling allows pad <= 2 // 2
-    for mode in ("max", "avg"):
-        errs = layer_gradcheck(Pooling(2, 2, stride, pool_pad, mode), x, params=())
-        rows.append((f"Pooling {mode}", "x", x.shape, errs["x"]))
-    aff = Affine(rng.standard_normal((6, 4)), rng.standard_normal(4))
-    xa = rng.standard_normal((2, 6))                                    # (N, D)
-    for k, e in layer_gradcheck(aff, xa).items():
-        rows.append(("Affine", k, getattr(aff, k).shape if k != "x" else xa.shape, e))
-    rows.append(("Relu", "x", x.shape, layer_gradcheck(Relu(), x, params=())["x"]))
-    net = SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 2, "filter_size": filter_size,
-                                                         "pad": pad, "stride": stride},
-                        hidden_size=4, output_size=3, weight_init_std="he", seed=seed, dtype=np.float64)
-    for k, p in net.params.items():     # non-zero biases: with b = 0 a padded border sits exactly
-        if k.startswith("b"):            # on ReLU's kink, where no derivative exists
-            p[...] = 0.1 * rng.standard_normal(p.shape)
-    xn, tn = rng.standard_normal((2, 1, 8, 8)), np.array([0, 2])        # (N, C, H, W), labels
-    grad, num = net.gradient(xn, tn), net.numerical_gradient(xn, tn)
-    for k in net.params:
-        rows.append(("SimpleConvNet", k, net.params[k].shape, rel_error(grad[k], num[k])))
-    return rows

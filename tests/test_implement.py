@@ -632,3 +632,13 @@ def test_show_prints_the_source(capsys):
 
 def test_solutions_and_exercises_share_names():
     assert so.NAMES == im.NAMES
+
+
+def test_convlab_exercises_gathers_the_six_checks_and_every_solution_passes(capsys):
+    """The issue's import path: convlab.exercises.check_<name> for each implement-it exercise."""
+    import convlab.exercises as exercises
+    from convlab.lessons import solutions
+    assert sorted(exercises.__all__) == sorted(f"check_{n}" for n in solutions.NAMES)
+    for name in solutions.NAMES:
+        assert getattr(exercises, f"check_{name}")(getattr(solutions, name)) is True
+    assert capsys.readouterr().out.count("PASS") == len(solutions.NAMES)

@@ -34,7 +34,7 @@ from .check import answer_check, as_number, as_shape, compare_guess, report
 __all__ = ["BOOK_INPUT", "BOOK_FILTER", "CONV_STEP_RANGES", "CONV_SHAPES_RANGES", "conv_step_report",
            "conv_step_view", "conv_step_explorer", "draw_conv_step", "conv_shapes_view",
            "conv_shapes_explorer", "draw_conv_blocks", "true_convolution", "fc_vs_conv",
-           "reveal_fc_params", "shuffle_report", "check_conv2d_naive", "check_conv_value",
+           "reveal_fc_params", "shuffle_report", "check_conv_value",
            "check_conv_output_shape", "check_conv_param_count"]
 
 #: The book's single-channel example (figure 7-3): a 4x4 input and a 3x3 filter.
@@ -330,15 +330,6 @@ def shuffle_report(seed=0) -> str:
     return "\n".join([
         f"Affine on the image vs on its shuffled pixels (weight rows shuffled alike): same outputs: {same_fc}",
         f"Convolution on the image vs on its shuffled pixels: same outputs: {same_conv}"])
-
-
-# -- implement it: conv2d_naive --------------------------------------------------------------
-
-def check_conv2d_naive(fn):
-    """The implement-it check of this lesson (``convlab.lessons.implement``; issue 10 moves its
-    code into this module, after which this forwarding definition goes)."""
-    from .implement import check_conv2d_naive as check
-    return check(fn)
 
 
 # -- exercises ---------------------------------------------------------------------------------
