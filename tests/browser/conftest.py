@@ -250,5 +250,10 @@ def pytest_terminal_summary(terminalreporter):
         total += run.run_all_s + run.drive_s
         write(f"{run.name:34} " + " ".join(f"{counts[h]:>{len(h)}}" for h in head)
               + f"  {run.run_all_s:6.1f}s {run.drive_s:6.1f}s {len(run.all_problems()):>9}")
+        for e in run.explorers:
+            controls = ", ".join(f"{kind} {label}" for kind, label in e.controls)
+            buttons = "".join(f", button {b}" for b in e.buttons)
+            write(f"    {e.title.split(" (")[0]} {e.prompt.rstrip(":")}: {controls}{buttons}: "
+                  f"{e.moves} moves, {e.seconds:.1f}s")
     write(f"total: {total:.0f} s for {len(REPORT)} notebooks (run all + drive; server and browser "
           f"start-up not included)")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 RUN_ALL_TIMEOUT = 300   # seconds for Run All of one lesson (lessons 06-08 load MNIST, train)
 REACT_TIMEOUT = 60      # seconds for an explorer to show a control's change (2 busy cores)
 ACTION_TIMEOUT = 180    # seconds for a button's action (may train a tiny net)
-SETTLE = 0.4            # seconds the explorer must stay unchanged (kernel idle) to count as drawn
+SETTLE = 0.3            # seconds the explorer must stay unchanged (kernel idle) to count as drawn
 POLL = 0.1
 
 # -- what the page shows (one JavaScript call per look, so polling stays cheap) ----------------
@@ -185,6 +185,7 @@ class ExplorerRun:
     controls: list[tuple[str, str]]  # (kind, label) of each control, in order
     buttons: list[str]
     moves: int = 0
+    seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -363,13 +364,21 @@ class _Explorer:
             self.run.problems.append(f"button {name!r}: traceback in the explorer:\n{tb}")
 
     def drive(self) -> ExplorerRun:
+        t0 = time.monotonic()
+        try:
+            self._drive()
+        finally:
+            self.run.seconds = time.monotonic() - t0
+        return self.run
+
+    def _drive(self) -> None:
         self.box.scroll_into_view_if_needed()
         initial = self.state()
         for tb in initial["tracebacks"]:
             self.run.problems.append(f"traceback before any move:\n{tb}")
         if initial[self.target] is None:
             self.run.problems.append(f"no .convlab-{self.target} to watch")
-            return self.run
+            return
         for stray in self.info["stray"]:
             self.run.problems.append(f"an input the driver does not know how to move: {stray}")
         for c in self.info["controls"]:
@@ -384,7 +393,6 @@ class _Explorer:
                 getattr(self, c["kind"].replace(" ", "_"))(el, label)
         for i, name in enumerate(self.info["buttons"]):
             self.button(i, name)
-        return self.run
 
 
 def survey(page) -> dict:
