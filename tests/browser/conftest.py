@@ -253,7 +253,7 @@ def pytest_terminal_summary(terminalreporter):
         for e in run.explorers:
             controls = ", ".join(f"{kind} {label}" for kind, label in e.controls)
             buttons = "".join(f", button {b}" for b in e.buttons)
-            write(f"    {e.title.split(" (")[0]} {e.prompt.rstrip(":")}: {controls}{buttons}: "
+            write(f"    {e.title.split(' (')[0]} {e.prompt.rstrip(':')}: {controls}{buttons}: "
                   f"{e.moves} moves, {e.seconds:.1f}s")
     write(f"total: {total:.0f} s for {len(REPORT)} notebooks (run all + drive; server and browser "
           f"start-up not included)")
