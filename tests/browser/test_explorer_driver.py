@@ -4,7 +4,8 @@ Explorers 0 (live: int, float and log sliders, toggle buttons, two checkboxes, o
 only the picture and one only the text) and 1 (a button that "trains" for 2 s) are correct and must
 pass. The rest is broken on purpose, and each defect must be reported: explorer 2's `seed` slider
 changes nothing; explorer 3's pending line ignores `seed` and its action raises; explorer 4's view
-raises at the slider's maximum; a bare slider sits outside any explorer.
+raises at the slider's maximum; a bare slider sits outside any explorer. And a notebook whose
+Run All raises (fixtures/run_all_raises.ipynb) fails at once, with the error's text.
 """
 from __future__ import annotations
 
@@ -92,3 +93,9 @@ def test_a_control_outside_any_explorer_and_a_leftover_traceback_are_reported(fi
     assert outside.startswith("a control outside any explorer") and "loose" in outside
     assert leftover.startswith("traceback in the notebook after driving")
     assert "this action is broken on purpose" in leftover
+
+
+def test_an_error_during_run_all_is_reported(page, lab):
+    name = f"{FIXTURES_DIR}/run_all_raises.ipynb"
+    with pytest.raises(AssertionError, match="RuntimeError: this cell is broken on purpose"):
+        driver.open_and_run_all(page, lab.notebook_url(name), name)
