@@ -282,16 +282,11 @@ class _Explorer:
         value = lambda: readout.inner_text().strip()  # noqa: E731
         start, ok = value(), True
         for key, where in (("End", "max"), ("Home", "min")):
-            old = value()
-
-            def press(key=key):
-                handle.focus()
-                self.page.keyboard.press(key)
-
-            # The readout follows the handle synchronously; an unchanged readout means the slider
+            old, before = value(), self.state()
+            handle.focus()
+            self.page.keyboard.press(key)
+            # The readout follows the handle at once; an unchanged readout means the slider
             # already sits at that end (nothing for the kernel to do).
-            before = self.state()
-            press()
             if value() == old:
                 continue
             ok = self.wait_change(before, f"{label} to its {where} ({old} -> {value()})")
@@ -379,6 +374,8 @@ class _Explorer:
         if initial[self.target] is None:
             self.run.problems.append(f"no .convlab-{self.target} to watch")
             return
+        if not self.info["controls"] and not self.info["buttons"]:
+            self.run.problems.append("an explorer without controls or buttons")
         for stray in self.info["stray"]:
             self.run.problems.append(f"an input the driver does not know how to move: {stray}")
         for c in self.info["controls"]:
