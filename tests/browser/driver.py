@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 RUN_ALL_TIMEOUT = 300   # seconds for Run All of one lesson (lessons 06-08 load MNIST, train)
 REACT_TIMEOUT = 60      # seconds for an explorer to show a control's change (2 busy cores)
 ACTION_TIMEOUT = 180    # seconds for a button's action (may train a tiny net)
-SETTLE = 0.3            # seconds the explorer must stay unchanged (kernel idle) to count as drawn
-POLL = 0.1
+SETTLE = 0.2            # seconds the explorer must stay unchanged (kernel idle) to count as drawn
+POLL = 0.05
 
 # -- what the page shows (one JavaScript call per look, so polling stays cheap) ----------------
 
@@ -57,6 +57,8 @@ const area = (box, sel) => {
   return {text: el.innerText.trim(),
           imgs: Array.from(el.querySelectorAll("img")).map(i => hash(i.getAttribute("src") || ""))};
 };
+const idle = () => Array.from(document.querySelectorAll(".jp-StatusBar-TextItem"))
+  .some(e => e.textContent.includes("| Idle"));  // the kernel, as the status bar shows it
 const tracebacks = (root) => Array.from(root.querySelectorAll(
     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"],' +
     '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'))
@@ -72,10 +74,11 @@ _JS_STATE = "(box) => {" + _JS_HELPERS + r"""
   return {view: area(box, ".convlab-view"), result: area(box, ".convlab-result"),
           pending: pending ? pending.innerText.trim() : null,
           button_busy: button ? button.disabled : false,
-          tracebacks: tracebacks(box)};
+          tracebacks: tracebacks(box), idle: idle()};
 }"""
 
 _JS_PAGE_TRACEBACKS = "() => {" + _JS_HELPERS + "return tracebacks(document); }"
+_JS_IDLE = "() => {" + _JS_HELPERS + "return idle(); }"
 
 # Number the explorers and their controls (data attributes, so Playwright can find them again)
 # and list what each one holds.
@@ -122,7 +125,7 @@ _JS_SURVEY = r"""(interactive) => {
 
 
 def kernel_idle(page) -> bool:
-    return page.locator(".jp-StatusBar-TextItem", has_text="| Idle").count() > 0
+    return page.evaluate(_JS_IDLE)
 
 
 def page_tracebacks(page) -> list[str]:
@@ -240,7 +243,7 @@ class _Explorer:
             now = self.state()
             if now != last:
                 last, since = now, time.monotonic()
-            elif done(now) and kernel_idle(self.page) and time.monotonic() - since >= SETTLE:
+            elif done(now) and now["idle"] and time.monotonic() - since >= SETTLE:
                 return now
             time.sleep(POLL)
         return None

@@ -19,7 +19,7 @@ from .conftest import FIXTURES_DIR, REPORT, new_page
 pytestmark = pytest.mark.browser
 
 NAME = f"{FIXTURES_DIR}/explorers.ipynb"
-BROKEN_TIMEOUT = 8  # s; the fixture's views are instant, so "nothing changed" needs no long wait
+BROKEN_TIMEOUT = 6  # s; the fixture's views are instant, so "nothing changed" needs no long wait
 
 
 @pytest.fixture(scope="module")
