@@ -276,6 +276,10 @@ class _Explorer:
                                      f"(still the {self._describe(after)})")
         for tb in after["tracebacks"]:
             self.run.problems.append(f"{move}: traceback in the explorer:\n{tb}")
+        if (changed and self.target == "view" and before["view"]["imgs"]
+                and not after["view"]["imgs"] and not after["tracebacks"]):
+            self.run.problems.append(f"{move}: the new text came without a picture (a half "
+                                     f"redraw?): {self._describe(after)}")
         return changed
 
     # -- the three kinds of control ----------------------------------------------------------

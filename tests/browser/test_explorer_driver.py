@@ -2,8 +2,8 @@
 
 Explorers 0 (live: int, float and log sliders, toggle buttons, two checkboxes, one of which changes
 only the picture and one only the text) and 1 (a button that "trains" for 2 s) are correct and must
-pass. The rest is broken on purpose, and each defect must be reported: explorer 2's `seed` slider
-changes nothing; explorer 3's pending line ignores `seed` and its action raises; explorer 4's view
+pass. The rest is broken on purpose, and each defect must be reported: explorer 2 shows its text
+without a picture at one `size` and its `seed` slider changes nothing; explorer 3's pending line ignores `seed` and its action raises; explorer 4's view
 raises at the slider's maximum; a bare slider sits outside any explorer. And a notebook whose
 Run All raises (fixtures/run_all_raises.ipynb) fails at once, with the error's text.
 """
@@ -63,11 +63,12 @@ def test_correct_explorers_pass(fixture_run):
     assert [e.moves for e in good.explorers] == [3 + 3 + 3 + 3 + 2 + 2, 3 + 3 + 1]
 
 
-def test_a_control_that_changes_nothing_is_reported(fixture_run):
+def test_a_lost_picture_and_a_control_that_changes_nothing_are_reported(fixture_run):
     _, broken = fixture_run
     problems = _problems(broken, 2)
-    assert len(problems) == 1, problems
-    assert problems[0].startswith("seed to its max (0 -> 3): nothing changed"), problems
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("size to its max (2 -> 4): the new text came without a picture")
+    assert problems[1].startswith("seed to its max (0 -> 3): nothing changed"), problems
 
 
 def test_a_pending_line_that_ignores_a_control_and_a_failing_action_are_reported(fixture_run):
