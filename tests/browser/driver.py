@@ -118,7 +118,9 @@ _JS_SURVEY = r"""(interactive) => {
     .map(e => e.closest(".widget-inline-hbox, .widget-inline-vbox, .widget-button") || e);
   const described = Array.from(new Set(outside)).map(w => {  // one line per widget
     const label = w.querySelector(".widget-label");
-    return (label ? label.innerText.trim() + ": " : "") + w.className;
+    const cell = w.closest(".jp-Cell");
+    const prompt = cell ? cell.querySelector(".jp-InputPrompt").innerText.trim() : "?";
+    return `cell ${prompt} ` + (label ? label.innerText.trim() + ": " : "") + w.className;
   });
   return {explorers, outside: described};
 }""" % ("{" + ", ".join(f'"{k}": "{v}"' for k, v in _KNOWN.items()) + "}")
