@@ -7,7 +7,11 @@ run `playwright install`.
 
 Without chromium or playwright the browser tests are skipped, unless CONVLAB_REQUIRE_BROWSER=1
 (as in CI), where they fail with the reason. CONVLAB_BROWSER_NOTEBOOKS=<dir> serves another folder
-instead of notebooks/ (for developing the tests against scratch notebooks).
+instead of notebooks/ (see test_lessons_browser.py). The driver's own fixture notebooks
+(tests/browser/fixtures/) are served too, under FIXTURES_DIR.
+
+At the end of the session a table lists, per notebook, the explorers and controls that were driven
+and the time taken (see ``REPORT``).
 """
 from __future__ import annotations
 
@@ -35,6 +39,14 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_BROWSER = os.environ.get("CONVLAB_REQUIRE_BROWSER") == "1"
 SERVER_START_TIMEOUT = 120  # seconds; about 2 s on an idle machine
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES_DIR = "_driver_fixtures"  # where the server serves FIXTURES (beside the lessons)
+REPORT: list = []  # driver.NotebookRun of every notebook driven, printed at the end
+
+
+def notebooks_source() -> Path:
+    """The folder of lessons to serve: $CONVLAB_BROWSER_NOTEBOOKS, else the repository's notebooks/."""
+    return Path(os.environ.get("CONVLAB_BROWSER_NOTEBOOKS", ROOT / "notebooks"))
 
 
 def skip_or_fail(reason: str):
@@ -119,9 +131,9 @@ def lab(tmp_path_factory):
         skip_or_fail(missing)
 
     base = tmp_path_factory.mktemp("jupyterlab")
-    source = Path(os.environ.get("CONVLAB_BROWSER_NOTEBOOKS", ROOT / "notebooks"))
     root = base / "notebooks"
-    shutil.copytree(source, root, ignore=_not_lesson_files)
+    shutil.copytree(notebooks_source(), root, ignore=_not_lesson_files)
+    shutil.copytree(FIXTURES, root / FIXTURES_DIR, ignore=_not_lesson_files)
 
     env = dict(os.environ)
     for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
@@ -190,12 +202,19 @@ def browser():
         pw.stop()
 
 
-@pytest.fixture
-def page(browser, lab, request):
-    """A fresh browser page; a screenshot of it is saved if the test fails."""
+def new_page(browser):
+    """A page in a fresh browser context (no state shared with other pages)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
+    return page
+
+
+@pytest.fixture
+def page(browser, lab, request):
+    """A fresh browser page; a screenshot of it is saved if the test fails."""
+    page = new_page(browser)
+    context = page.context
     yield page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
@@ -215,3 +234,26 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Per notebook: explorers and controls driven, moves made, seconds taken; and the total."""
+    if not REPORT:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("explorers driven in the browser")
+    head = ["explorers", "sliders", "toggle buttons", "checkboxes", "buttons", "moves"]
+    write(f"{'notebook':34} " + " ".join(head) + "  run all   drive  problems")
+    total = 0.0
+    for run in REPORT:
+        counts = run.counts()
+        total += run.run_all_s + run.drive_s
+        write(f"{run.name:34} " + " ".join(f"{counts[h]:>{len(h)}}" for h in head)
+              + f"  {run.run_all_s:6.1f}s {run.drive_s:6.1f}s {len(run.all_problems()):>9}")
+        for e in run.explorers:
+            controls = ", ".join(f"{kind} {label}" for kind, label in e.controls)
+            buttons = "".join(f", button {b}" for b in e.buttons)
+            write(f"    {e.title.split(' (')[0]} {e.prompt.rstrip(':')}: {controls}{buttons}: "
+                  f"{e.moves} moves, {e.seconds:.1f}s")
+    write(f"total: {total:.0f} s for {len(REPORT)} notebooks (run all + drive; server and browser "
+          f"start-up not included)")
