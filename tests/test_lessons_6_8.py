@@ -589,10 +589,10 @@ def test_recipe_report_numbers():
     b = _history([0.91, 0.94, 0.96, 0.97, 0.975, 0.985], [0.9, 0.93, 0.95, 0.96, 0.97, 0.98], 2, 0.9)
     text = l6.recipe_report({"plain": a, "extras": b}, last=5)
     plain, extras = text.splitlines()[1:]
-    assert plain.split()[:4] == ["plain", "no", "shift,", "no"]
-    assert "0.9700" in plain and "0.9800 (5)" in plain and f"{np.mean(a['test_acc'][-5:]):.4f}" in plain
-    assert "+0.0290" in plain                                     # 0.999 - 0.970
-    assert "shift 2, lr decay 0.9" in extras and "0.9850 (6)" in extras and "-0.0050" in extras
+    assert plain.split() == ["plain", "no", "shift,", "no", "decay", "0.9700", "0.9800", "(5)",
+                             f"{np.mean(a['test_acc'][-5:]):.4f}", "0.9500-0.9800", "0.9990", "+0.0290"]
+    assert extras.split()[1:5] == ["shift", "2,", "lr", "decay"] and "0.9850 (6)" in extras
+    assert "0.9400-0.9850" in extras and extras.endswith("-0.0050")
 
 
 def test_plot_recipes_two_axes_and_zoom():
@@ -608,12 +608,15 @@ def test_shipped_chapter_recipe_history():
     from convlab.pretrained import available
     h = l6.chapter_recipe_history()
     shipped = load_history("simple")
-    assert h["command"] == "python -m convlab train --net simple --epochs 20 --seed 0"
+    assert h["command"].startswith("python -m convlab train --net simple --epochs 20 --seed 0")
+    assert "--shift" not in h["command"] and "--lr-decay" not in h["command"]
     assert h["config"]["shift"] == 0 and h["config"]["lr_decay"] == 1.0
+    assert not h["interrupted"] and not h["stopped_by_time_limit"]
     assert h["config"]["seed"] == shipped["config"]["seed"] == 0
     assert len(h["test_acc"]) == len(h["train_acc"]) == 20 and len(h["loss"]) == 20 * 600
-    for key in ("optimizer", "optimizer_param", "mini_batch_size", "net", "train_eval_size"):
+    for key in ("optimizer", "optimizer_param", "mini_batch_size", "train_eval_size", "epochs"):
         assert h["config"][key] == shipped["config"][key], key
+    assert h["config"]["net"]["kwargs"] == shipped["config"]["net"]["kwargs"]     # the same net
     assert "simple-chapter" not in available()
 
 

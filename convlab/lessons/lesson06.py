@@ -233,16 +233,17 @@ def _recipe(h) -> str:
 
 
 def recipe_report(runs, last=5):
-    """Text comparing training runs ``runs`` = {label: history}: each run's recipe, then its final,
-    best (with the epoch) and mean-of-the-last-``last``-epochs test accuracy, and the train-test gap
-    at the end. One row per run; every number the lesson's comparison uses."""
-    rows = [f"{'run':<10} {'recipe':<24} {'final test':>10} {'best test (epoch)':>18} "
-            f"{f'mean last {last}':>12} {'final train':>11} {'gap':>7}"]
+    """Text comparing training runs ``runs`` = {label: history}, one row per run: its recipe, then
+    the final test accuracy, the best (with its epoch), the mean and the lowest-highest of the last
+    ``last`` epochs (single epochs wobble), the final train accuracy and the train-test gap."""
+    rows = [f"{'run':<9} {'recipe':<22} {'final test':>10} {'best (epoch)':>13} "
+            f"{f'last {last}: mean':>13} {'min-max':>13} {'final train':>11} {'gap':>7}"]
     for label, h in runs.items():
         test, train = np.asarray(h["test_acc"]), np.asarray(h["train_acc"])
-        best = int(np.argmax(test))
-        rows.append(f"{label:<10} {_recipe(h):<24} {test[-1]:10.4f} {f'{test[best]:.4f} ({best + 1})':>18} "
-                    f"{test[-last:].mean():12.4f} {train[-1]:11.4f} {train[-1] - test[-1]:+7.4f}")
+        best, tail = int(np.argmax(test)), test[-last:]
+        rows.append(f"{label:<9} {_recipe(h):<22} {test[-1]:10.4f} {f'{test[best]:.4f} ({best + 1})':>13} "
+                    f"{tail.mean():13.4f} {f'{tail.min():.4f}-{tail.max():.4f}':>13} {train[-1]:11.4f} "
+                    f"{train[-1] - test[-1]:+7.4f}")
     return "\n".join(rows)
 
 
