@@ -22,13 +22,14 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from convlab import analysis  # noqa: E402
-from convlab.layers import Convolution  # noqa: E402
-from convlab.lessons import draw  # noqa: E402
+from convlab.layers import LRN, Convolution  # noqa: E402
+from convlab.lessons import draw, solutions  # noqa: E402
 from convlab.lessons import lesson06 as l6  # noqa: E402
 from convlab.lessons import lesson07 as l7  # noqa: E402
 from convlab.lessons import lesson08 as l8  # noqa: E402
 from convlab.lessons.ui import View  # noqa: E402
-from convlab.nets import AlexNetStyle, DeepConvNet, LeNet, SimpleConvNet  # noqa: E402
+from convlab.nets import AlexNetStyle, DeepConvNet, LeNet, Net, SimpleConvNet, build_net  # noqa: E402
+from convlab.pretrained import load_history  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 JUNK = [None, "abc", [[1], [2, 3]], float("nan"), object()]
@@ -286,12 +287,18 @@ def test_check_affine_input_size(capsys):
         assert _one_line(capsys).startswith("PASS")
     assert l6.check_affine_input_size(360, filter_num=10, filter_size=4, stride=2)
     _one_line(capsys)
-    # Nearly right or computed with floats (what broke the book): FAIL.
-    for wrong in (4319, 4321, 4320.0, np.float32(4320), True):
+    for whole in (4320.0, np.float32(4320)):                  # check.py's rule: whole floats pass
+        assert l6.check_affine_input_size(whole) is True
+        assert _one_line(capsys).startswith("PASS")
+    for wrong in (4319, 4321, 4320.5, True):                   # nearly right: FAIL
         assert l6.check_affine_input_size(wrong) is False
         assert _one_line(capsys).startswith("FAIL: not yet. Hint:")
-    assert not l6.check_affine_input_size(10 * 6.5 * 6.5, filter_num=10, filter_size=4, stride=2)
-    assert "//" in _one_line(capsys)
+    for book in (10 * 6.5 * 6.5, 422):                          # the book's float sizing: its own hint
+        assert not l6.check_affine_input_size(book, filter_num=10, filter_size=4, stride=2)
+        out = _one_line(capsys)
+        assert "book's float sizing" in out and "//" in out
+    assert not l6.check_affine_input_size(359, filter_num=10, filter_size=4, stride=2)
+    assert "book's" not in _one_line(capsys)
     assert not l6.check_affine_input_size(4320, filter_size=3)
     _one_line(capsys)
     for junk in JUNK:
@@ -509,3 +516,341 @@ def test_alexnet_dropout_differs_only_in_training():
     x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
     assert not np.allclose(net.predict(x, train_flg=True), net.predict(x, train_flg=True))
     assert np.array_equal(net.predict(x), net.predict(x))
+
+
+# ---------------------------------------------------------------- lesson 6: recipes, shift, lr ----
+
+def _book_simple_sizes(filter_num, filter_size, stride, pad=0, input_size=28):
+    """The book's SimpleConvNet sizing, line by line (ch07/simple_convnet.py): float division."""
+    conv_output_size = (input_size - filter_size + 2 * pad) / stride + 1
+    return int(filter_num * (conv_output_size / 2) * (conv_output_size / 2))
+
+
+@pytest.mark.parametrize("fn,fs,s", [(30, 5, 1), (10, 4, 2), (10, 7, 2), (7, 3, 3)])
+def test_book_affine_rows_is_the_books_float_sizing(fn, fs, s):
+    assert l6.book_affine_rows(fn, fs, s) == _book_simple_sizes(fn, fs, s)
+    real = int(np.prod(dict(SimpleConvNet(conv_param={"filter_num": fn, "filter_size": fs, "pad": 0,
+                                                       "stride": s}, seed=0).shapes)["Pool1"]))
+    OH = (28 - fs) / s + 1
+    assert (l6.book_affine_rows(fn, fs, s) == real) == (OH == int(OH) and int(OH) % 2 == 0)
+
+
+def test_lesson6_book_sizing_example():
+    """Lesson 6 prints 330 rows against Pool1's 250 numbers for 10 filters 7x7, stride 2."""
+    assert l6.book_affine_rows(10, 7, 2) == 330
+    assert dict(SimpleConvNet(conv_param={"filter_num": 10, "filter_size": 7, "pad": 0, "stride": 2},
+                              seed=0).shapes)["Pool1"] == (10, 5, 5)
+
+
+def test_shift_variety_by_enumeration():
+    """The formulas against every possible sequence of offsets, for a case small enough to list."""
+    import itertools as it
+    for max_shift, epochs in [(1, 3), (1, 4), (0, 2), (1, 10)]:
+        n = (2 * max_shift + 1) ** 2
+        got_n, expected, p_distinct = l6.shift_variety(max_shift, epochs)
+        assert got_n == n
+        if n ** epochs > 10 ** 5:
+            assert p_distinct == 0.0                               # more uses than offsets
+            continue
+        seqs = list(it.product(range(n), repeat=epochs))
+        assert expected == pytest.approx(np.mean([len(set(q)) for q in seqs]))
+        assert p_distinct == pytest.approx(np.mean([len(set(q)) == epochs for q in seqs]))
+    n, expected, p = l6.shift_variety(2, 20)                     # the lesson's numbers
+    assert n == 25 and round(expected) == 14 and 1e-5 < p < 2e-5
+
+
+def test_shift_variety_agrees_with_random_shift():
+    """random_shift draws each offset uniformly from the 25: count the distinct ones it produces."""
+    from convlab.train import random_shift
+    rng = np.random.default_rng(0)
+    img = np.zeros((1, 1, 5, 5), dtype=np.float32)
+    img[0, 0, 2, 2] = 1.0                                        # a dot: its position is the offset
+    distinct = []
+    for _ in range(400):
+        seen = {tuple(np.argwhere(random_shift(img, 2, rng)[0, 0] == 1)[0]) for _ in range(20)}
+        distinct.append(len(seen))
+    assert abs(np.mean(distinct) - l6.shift_variety(2, 20)[1]) < 0.3
+
+
+def test_adam_first_step_moves_every_weight_by_lr(fake_data):
+    x, t = fake_data[0][:10], fake_data[1][:10]
+    for lr in (0.1, 1e-3):
+        step, std0 = l6.adam_first_step(lr, x, t)
+        assert step == pytest.approx(lr, rel=0.02) and 0.009 < std0 < 0.011   # eps: a hair under lr
+
+
+def _history(test, train, shift=0, decay=1.0):
+    return {"test_acc": test, "train_acc": train, "loss": [1.0] * 10,
+            "config": {"shift": shift, "lr_decay": decay}}
+
+
+def test_recipe_report_numbers():
+    a = _history([0.90, 0.95, 0.97, 0.96, 0.98, 0.97], [0.9, 0.96, 0.98, 0.99, 0.995, 0.999])
+    b = _history([0.91, 0.94, 0.96, 0.97, 0.975, 0.985], [0.9, 0.93, 0.95, 0.96, 0.97, 0.98], 2, 0.9)
+    text = l6.recipe_report({"plain": a, "extras": b}, last=5)
+    plain, extras = text.splitlines()[1:]
+    assert plain.split() == ["plain", "no", "shift,", "no", "decay", "0.9700", "0.9800", "(5)",
+                             f"{np.mean(a['test_acc'][-5:]):.4f}", "0.9500-0.9800", "0.9990", "+0.0290"]
+    assert extras.split()[1:5] == ["shift", "2,", "lr", "decay"] and "0.9850 (6)" in extras
+    assert "0.9400-0.9850" in extras and extras.endswith("-0.0050")
+
+
+def test_plot_recipes_two_axes_and_zoom():
+    h = _history([0.9, 0.97], [0.9, 0.98])
+    fig = l6.plot_recipes({"a": h, "b": h}, zoom=(0.95, 1.0))
+    assert [ax.get_ylim() for ax in fig.axes] == [(0, 1.0), (0.95, 1.0)]
+    assert all(len(ax.lines) == 4 for ax in fig.axes)
+
+
+def test_shipped_chapter_recipe_history():
+    """The plain recipe: the chapter's command (no shift, no decay), 20 epochs, the same seed as
+    the shipped SimpleConvNet run; a history only, not a shipped net."""
+    from convlab.pretrained import available
+    h = l6.chapter_recipe_history()
+    shipped = load_history("simple")
+    assert h["command"].startswith("python -m convlab train --net simple --epochs 20 --seed 0")
+    assert "--shift" not in h["command"] and "--lr-decay" not in h["command"]
+    assert h["config"]["shift"] == 0 and h["config"]["lr_decay"] == 1.0
+    assert not h["interrupted"] and not h["stopped_by_time_limit"]
+    assert h["config"]["seed"] == shipped["config"]["seed"] == 0
+    assert len(h["test_acc"]) == len(h["train_acc"]) == 20 and len(h["loss"]) == 20 * 600
+    for key in ("optimizer", "optimizer_param", "mini_batch_size", "train_eval_size", "epochs"):
+        assert h["config"][key] == shipped["config"][key], key
+    assert h["config"]["net"]["kwargs"] == shipped["config"]["net"]["kwargs"]     # the same net
+    assert "simple-chapter" not in available()
+
+
+# ---------------------------------------------------------------- lesson 7: the book's net, hierarchy ----
+
+def test_book_deep_net_is_the_books_chapter_8_net():
+    """Sizes and parameters of the book's DeepConvNet (ch08/deep_convnet.py: conv4 pad 2,
+    W7 = 64*4*4 x 50), built with our layers."""
+    book = l7.book_deep_net()
+    shapes = dict(book.shapes)
+    assert shapes["Conv4"] == (32, 16, 16) and shapes["Pool2"] == (32, 8, 8)
+    assert shapes["Pool3"] == (64, 4, 4) and book.params["W7"].shape == (64 * 4 * 4, 50)
+    assert sum(p.size for p in book.params.values()) == 123_552
+    assert [n for n in book.layers if n.startswith("Conv")] == [f"Conv{i}" for i in range(1, 7)]
+    assert all(book.layers[f"Conv{i}"].pad[0] == (2 if i == 4 else 1) for i in range(1, 7))
+
+
+def test_compare_with_book_marks_exactly_the_differences():
+    text = l7.compare_with_book(DeepConvNet(seed=0))
+    marked = [line.split()[0] for line in text.splitlines() if line.endswith("<-")]
+    assert marked == ["Conv4", "Pool2", "Conv5", "Conv6", "Pool3"]
+    assert "Conv4 pad 1 (book: 2)" in text and "101,152" in text and "123,552" in text
+    assert "Affine1 inputs, ours: 576; the book's: 1,024" in text
+    assert "['Dropout1'] and Dropout(0.5) on the class scores" in text
+    same = l7.compare_with_book(l7.book_deep_net(seed=1))
+    assert "<-" not in same and "padding that differs: none" in same
+
+
+@pytest.mark.parametrize("net", [DeepConvNet(seed=0), SimpleConvNet(seed=0), LeNet(seed=0),
+                                 AlexNetStyle(seed=0, width=0.25)], ids=["deep", "simple", "lenet", "alexnet"])
+def test_unit_windows_fields_are_the_receptive_fields(net):
+    win = l7.unit_windows(net)
+    assert [(n, win[n][2]) for n, _, _ in analysis.receptive_fields(net)] == \
+        [(n, f) for n, _, f in analysis.receptive_fields(net)]
+
+
+def test_unit_windows_by_brute_force():
+    """A linear net (no ReLU, average pooling): a unit depends on exactly the input pixels of
+    its window that lie inside the image. Found by feeding every one-pixel image."""
+    net = Net(input_dim=(1, 12, 12), seed=0, dtype=np.float64, spec=[
+        ("conv", {"filter_num": 2, "filter_size": 3, "pad": 1}), ("pool", {"size": 2, "mode": "avg"}),
+        ("conv", {"filter_num": 2, "filter_size": 3, "stride": 2, "pad": 2}),
+        ("conv", {"filter_num": 2, "filter_size": 2}), ("affine", {"size": 3})])
+    basis = np.eye(144).reshape(144, 1, 12, 12)
+    acts = dict(net.activations(basis))
+    zero = dict(net.activations(np.zeros((1, 1, 12, 12))))     # the biases alone
+    for name, (offset, jump, field) in l7.unit_windows(net).items():
+        a = acts[name] - zero[name]                              # (144, C, OH, OW): linear part
+        _, _, OH, OW = a.shape
+        for y, x in [(0, 0), (OH - 1, OW - 1), (OH // 2, OW // 2)]:
+            touched = np.abs(a[:, 0, y, x]).reshape(12, 12) > 1e-12
+            want = np.zeros((12, 12), bool)
+            r, c = offset + y * jump, offset + x * jump
+            want[max(r, 0):max(r + field, 0), max(c, 0):max(c + field, 0)] = True
+            assert np.array_equal(touched, want), (name, y, x)
+
+
+def test_strongest_units_match_one_direct_pass(fake_data):
+    net = DeepConvNet(seed=0, dtype=np.float64)
+    x = fake_data[0]
+    units = l7.strongest_units(net, x, batch_size=7)          # batches that do not divide N
+    acts = dict(net.activations(x))
+    assert list(units) == [n for n in net.layers if n.startswith(("Conv", "Affine"))]
+    for name, (peak, where) in units.items():
+        a = acts[name].reshape(len(x), acts[name].shape[1], -1)
+        assert np.allclose(peak, a.max(axis=2), rtol=1e-12) and np.array_equal(where, a.argmax(axis=2))
+        assert peak.shape == (len(x), acts[name].shape[1])
+
+
+def test_label_shares_and_silent_channels():
+    t = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    peak = np.stack([np.array([9, 8, 1, 1, 1, 1, 1, 1.0]),     # top 4: labels 0, 0, 1, 1 -> 0.5
+                     np.array([1, 2, 3, 4, 5, 6, 7, 8.0]),     # top 4: 3, 3, 2, 2 -> 0.5
+                     np.array([5, 5, 5, 5, 0, 0, 0, 0.0]),     # ties: the first four, 0, 0, 1, 1
+                     -np.ones(8)], axis=1)                     # never fires: silent
+    shares, silent = l7.label_shares(peak, t, top=4)
+    assert shares.tolist() == [0.5, 0.5, 0.5] and silent == 1
+    shares, _ = l7.label_shares(peak[:, :1], t, top=2)
+    assert shares.tolist() == [1.0]
+
+
+def test_hierarchy_report_rows(fake_data):
+    net = DeepConvNet(seed=0)
+    x, t = fake_data[0], fake_data[1]
+    units = l7.strongest_units(net, x)
+    text = l7.hierarchy_report(net, units, t, top=5)
+    rows = text.splitlines()[1:]
+    assert [r.split()[0] for r in rows] == list(units)
+    for r, (name, (peak, _)) in zip(rows, units.items()):
+        shares, silent = l7.label_shares(peak, t, 5)
+        assert r.split()[1] == str(peak.shape[1]) and f"{shares.mean():.2f}" in r
+    assert rows[0].endswith("Conv1: edges and blobs") and rows[-1].endswith("Fc8: object classes")
+    assert " 3 " in rows[0] and "28 (all)" in rows[-1]
+
+
+def test_plot_top_patches_shows_the_windows(fake_data):
+    net = DeepConvNet(seed=0)
+    x = fake_data[0]
+    units = l7.strongest_units(net, x)
+    fig = l7.plot_top_patches(net, x, units, layers=("Conv1", "Conv5", "Affine2"), channels=(0, 3), k=2)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 3 * 2 * 2
+    win, OW = l7.unit_windows(net)["Conv5"], dict(net.shapes)["Conv5"][2]
+    peak, where = units["Conv5"]
+    i = int(np.argsort(-peak[:, 3], kind="stable")[1])         # Conv5, channel 3, second patch
+    y, xx = divmod(int(where[i, 3]), OW)
+    r, c = win[0] + y * win[1], win[0] + xx * win[1]
+    want = np.pad(x[i, 0], 30)[r + 30:r + 30 + 24, c + 30:c + 30 + 24]   # zeros past the border
+    assert np.array_equal(shown[2 * 2 + 3].images[0].get_array(), want)
+    assert np.array_equal(shown[-1].images[0].get_array(), x[int(np.argsort(-units["Affine2"][0][:, 3],
+                                                                              kind="stable")[1]), 0])
+
+
+def test_the_training_command_builds_the_net_lesson7_rebuilds():
+    """Lesson 7: the CLI builds the shipped net as build_net('simple', seed=seed); the lesson
+    rebuilds its starting weights with SimpleConvNet(seed=seed)."""
+    a, b = build_net("simple", seed=0), SimpleConvNet(seed=0)
+    assert a.params.keys() == b.params.keys()
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+
+
+# ---------------------------------------------------------------- lesson 8: LRN convention ----
+
+def test_lrn_alpha_convention_against_the_alexnet_paper_formula():
+    """convlab divides alpha by n (PyTorch); the paper's b = a / (k + alpha * sum a^2)^beta does
+    not: the paper's alpha = 1e-4 is alpha = 5e-4 here (n = 5)."""
+    x = np.array(l8.LRN_VALUES).reshape(1, -1, 1, 1)
+    C = x.shape[1]
+    paper = np.array([x[0, c, 0, 0] / (2 + 1e-4 * sum(x[0, j, 0, 0] ** 2 for j in
+                      range(max(0, c - 2), min(C - 1, c + 2) + 1))) ** 0.75 for c in range(C)])
+    assert np.allclose(LRN(n=5, k=2, alpha=5e-4, beta=0.75).forward(x)[0, :, 0, 0], paper)
+    assert not np.allclose(LRN(n=5, k=2, alpha=1e-4, beta=0.75).forward(x)[0, :, 0, 0], paper)
+    assert round(l8.lrn_report(alpha=5e-4)[1][2], 4) == round(paper[2] / 8, 4) == 0.5930
+
+
+# ---------------------------------------------------------------- solutions and notebooks ----
+
+TOY = np.array([[50, 2, 0], [3, 40, 5], [0, 1, 49]])
+
+#: Every exercise of lessons 6-8: its name in solutions.ANSWERS -> a check with the exercise's arguments.
+SOLVED = {
+    "affine_input_size": lambda a: l6.check_affine_input_size(a, filter_num=10, filter_size=4, stride=2),
+    "accuracy_from_confusion": lambda a: l6.check_accuracy_from_confusion(a, TOY),
+    "feature_map_shape": lambda a: l7.check_feature_map_shape(a, DeepConvNet(seed=0), "Pool2"),
+    "conv_multiply_adds": lambda a: l8.check_conv_multiply_adds(a, C=1, H=28, W=28, FN=6, FH=5, FW=5,
+                                                              stride=1, pad=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOLVED))
+def test_every_solution_passes_its_check(capsys, name):
+    answer, how = solutions.ANSWERS[name]
+    assert SOLVED[name](answer) is True
+    assert _one_line(capsys).startswith("PASS")
+    solutions.show(name)
+    out = capsys.readouterr().out
+    assert out.startswith("Lesson ") and out.endswith(f"Answer: {answer!r}\n") and how in out
+
+
+def test_filter_response_solution_passes_its_check(fake_data, capsys):
+    """The answer is an expression in the lesson's names; evaluated on a net and a digit, it passes."""
+    expr, how = solutions.ANSWERS["filter_response"]
+    net = SimpleConvNet(seed=2)
+    W, b = net.params["W1"], net.params["b1"] + 0.3
+    for k in (0, 17):
+        answer = eval(expr, {"Convolution": Convolution, "W_after": W, "b_after": b,
+                             "x_test": fake_data[2], "k": k})
+        assert l7.check_filter_response(answer, W, b, fake_data[2][0], k) is True
+        assert _one_line(capsys).startswith("PASS")
+    solutions.show("filter_response")
+    assert capsys.readouterr().out.startswith("Lesson 7.")
+
+
+def test_answers_computed_independently():
+    assert solutions.ANSWERS["affine_input_size"][0] == int(np.prod(dict(SimpleConvNet(
+        conv_param={"filter_num": 10, "filter_size": 4, "pad": 0, "stride": 2}, seed=0).shapes)["Pool1"]))
+    assert solutions.ANSWERS["accuracy_from_confusion"][0] == 139 / 150
+    assert solutions.ANSWERS["feature_map_shape"][0] == dict(DeepConvNet(seed=0).shapes)["Pool2"]
+    assert solutions.ANSWERS["conv_multiply_adds"][0] == dict(analysis.multiply_adds(LeNet(seed=0)))["Conv1"]
+    assert dict(l7.book_deep_net().shapes)["Pool2"] == (32, 8, 8)     # the book's net: (32, 8, 8)
+
+
+NOTEBOOK_NAMES = ["06_training", "07_what_the_network_sees", "08_classic_cnns"]
+
+
+def _cells(name):
+    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def _output_text(cell):
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_no_solution_is_shown_in_the_notebook(name):
+    """No committed output passes a check; every exercise cell holds a placeholder and is followed
+    by a commented-out solutions.show line (no output) naming an existing answer."""
+    cells = [c for c in _cells(name) if c["cell_type"] == "code"]
+    shows = []
+    for i, cell in enumerate(cells):
+        out, src = _output_text(cell), "".join(cell["source"])
+        assert not re.search(r"^PASS", out, re.M), src
+        if "solutions.show(" in src:
+            assert src.startswith("# solutions.show(") and "\n" not in src and not cell["outputs"]
+            shown = re.search(r'show\("([a-z0-9_]+)"\)', src).group(1)
+            assert shown in solutions.ANSWERS
+            shows.append(shown)
+            asker = "".join(cells[i - 1]["source"])
+            assert f"check_{shown}(" in asker and "answer = ...   #" in asker
+            assert re.search(r"^FAIL: not yet", _output_text(cells[i - 1]), re.M)
+    checks = sum("".join(c["source"]).count(".check_") for c in cells)
+    assert len(shows) == checks > 0
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_the_first_code_cell_requires_mnist(name):
+    """Without MNIST a learner sees one message at the top: the first code cell asks for the data
+    (require downloads it or raises DataUnavailableError saying how to get it) and says to stop."""
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+    assert nb["metadata"]["convlab"]["needs"] == ["mnist"]
+    first = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+    assert first.splitlines()[:2] == ["from convlab.data import require",
+                                      'require("mnist")   # MNIST missing and no download possible? Stop '
+                                      'here: the message says how to get it.']
+    intro = "".join(nb["cells"][0]["source"])
+    assert "ONE\nmessage" in intro or "ONE message" in intro
+
+
+def test_lesson6_predict_then_check_before_lr_01():
+    cells = [c for c in _cells("06_training") if c["cell_type"] == "code"]
+    i = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("my_guess = None"))
+    truth = "".join(cells[i + 1]["source"])
+    assert "train_briefly(30, 5, 1, 100, 0.1" in truth and "compare_guess(my_guess" in truth
+    assert _output_text(cells[i + 1]).count("No guess yet") == 1
+    before = "".join("".join(c["source"]) for c in cells[:i])
+    assert "0.1, data" not in before and "1e-1" not in before       # lr = 0.1 not trained before the guess

@@ -9,6 +9,12 @@
     train_view(...)               -> View: that text and the loss per step (the explorer's button)
     hyperparameter_explorer(data) sliders (filters, filter size, stride, hidden size, learning rate),
                                   a live size summary and a "Train briefly" button
+    chapter_recipe_history()      the plain-recipe run (no shift, no decay), shipped as a history only
+    recipe_report(runs)           -> text: final, best and last-5 test accuracy, train-test gap per run
+    plot_recipes(runs, zoom)      the chapter's 0..1 figure beside the same curves zoomed in
+    shift_variety(max_shift, epochs) -> (offsets, expected distinct positions, P(no repeat))
+    book_affine_rows(...)         the rows the book's float sizing gives Affine1's W (wrong for odd sizes)
+    adam_first_step(lr, x, t)     -> (median |change| of W1 after one Adam step, std of W1 before)
     check_affine_input_size, check_accuracy_from_confusion: the exercises
 
 The figures of a finished run live in ``draw`` (``plot_history``, ``plot_confusion_matrix``,
@@ -16,18 +22,24 @@ The figures of a finished run live in ``draw`` (``plot_history``, ``plot_confusi
 """
 from __future__ import annotations
 
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ..arith import check_int, conv_output_size, uncovered
 from ..nets import SimpleConvNet
-from ..train import Trainer
+from ..optim import Adam
+from ..pretrained import WEIGHTS_DIR
+from ..train import Trainer, load_history
 from . import ui
 from .check import answer_check, as_int, as_number, close, report
 
 __all__ = ["LiveCurves", "draw_live_curves", "SIMPLE_SLIDERS", "LR_SLIDER", "simple_convnet_report",
            "simple_convnet_view", "train_briefly", "train_view", "hyperparameter_explorer",
-           "check_affine_input_size", "check_accuracy_from_confusion"]
+           "CHAPTER_HISTORY", "chapter_recipe_history", "recipe_report", "plot_recipes",
+           "shift_variety", "book_affine_rows", "adam_first_step", "check_affine_input_size",
+           "check_accuracy_from_confusion"]
 
 
 # -- a short live run ----------------------------------------------------------------------------
@@ -199,6 +211,92 @@ def hyperparameter_explorer(data, epochs=1):
 
     return ui.explorer(summary, controls, action=train, label="Train briefly", describe=describe)
 
+# -- the chapter's plain recipe beside the shipped run -------------------------------------------
+
+CHAPTER_HISTORY = os.path.join(WEIGHTS_DIR, "simple-chapter_history.json")
+"""The history of ``python -m convlab train --net simple --epochs 20 --seed 0``: the chapter's
+recipe (Adam 0.001, batch 100, 20 epochs) with no shift and no decay. Shipped as a history only,
+without weights (``pretrained.available()`` lists only nets with a .npz)."""
+
+
+def chapter_recipe_history():
+    """The shipped history of the chapter's plain recipe (see ``CHAPTER_HISTORY``)."""
+    return load_history(CHAPTER_HISTORY)
+
+
+def _recipe(h) -> str:
+    """'shift 2, lr decay 0.9' or 'no shift, no decay': the extras a run's config records."""
+    c = h["config"]
+    shift, decay = c.get("shift", 0), c.get("lr_decay", 1.0)
+    return (f"shift {shift}" if shift else "no shift") + ", " + \
+        (f"lr decay {decay:g}" if decay != 1 else "no decay")
+
+
+def recipe_report(runs, last=5):
+    """Text comparing training runs ``runs`` = {label: history}, one row per run: its recipe, then
+    the final test accuracy, the best (with its epoch), the mean and the lowest-highest of the last
+    ``last`` epochs (single epochs wobble), the final train accuracy and the train-test gap."""
+    rows = [f"{'run':<9} {'recipe':<22} {'final test':>10} {'best (epoch)':>13} "
+            f"{f'last {last}: mean':>13} {'min-max':>13} {'final train':>11} {'gap':>7}"]
+    for label, h in runs.items():
+        test, train = np.asarray(h["test_acc"]), np.asarray(h["train_acc"])
+        best, tail = int(np.argmax(test)), test[-last:]
+        rows.append(f"{label:<9} {_recipe(h):<22} {test[-1]:10.4f} {f'{test[best]:.4f} ({best + 1})':>13} "
+                    f"{tail.mean():13.4f} {f'{tail.min():.4f}-{tail.max():.4f}':>13} {train[-1]:11.4f} "
+                    f"{train[-1] - test[-1]:+7.4f}")
+    return "\n".join(rows)
+
+
+def plot_recipes(runs, zoom=(0.96, 1.0)):
+    """Two panels of the same runs ({label: history}): left, the chapter's figure (accuracy from 0
+    to 1, where every curve hugs the top); right, the accuracy axis zoomed to ``zoom``, where the
+    curves can be told apart. Train: dashed with circles; test: solid with squares."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, ylim, title in ((axes[0], (0, 1.0), "the chapter's axis: 0 to 1"),
+                            (axes[1], zoom, f"zoomed: {zoom[0]:g} to {zoom[1]:g}")):
+        for label, h in runs.items():
+            ep = np.arange(1, len(h["test_acc"]) + 1)
+            line, = ax.plot(ep, h["test_acc"], marker="s", markersize=4, label=f"{label}: test")
+            ax.plot(ep, h["train_acc"], marker="o", markersize=3, ls="--", color=line.get_color(),
+                    alpha=0.7, label=f"{label}: train")
+        ax.set_ylim(*ylim)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.set_title(title, fontsize=10)
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def shift_variety(max_shift=2, epochs=20):
+    """What ``--shift max_shift`` does to one training image over ``epochs`` epochs (one random
+    (dy, dx) per use, each in -max_shift..max_shift): (number of possible offsets, expected number
+    of distinct positions it is seen at, probability that no position repeats)."""
+    n = (2 * max_shift + 1) ** 2
+    expected = n * (1 - (1 - 1 / n) ** epochs)
+    p_distinct = float(np.prod([(n - i) / n for i in range(epochs)])) if epochs <= n else 0.0
+    return n, expected, p_distinct
+
+
+def book_affine_rows(filter_num, filter_size, stride, pad=0, input_size=28, pool=2):
+    """The number of rows the book's SimpleConvNet gives Affine1's weights: its sizes are computed
+    with float division, ``int(FN * (OH / 2) * (OH / 2))`` with ``OH = (H - FH + 2P) / S + 1``,
+    which is right only when OH is a whole, even number."""
+    OH = (input_size - filter_size + 2 * pad) / stride + 1
+    return int(filter_num * (OH / pool) * (OH / pool))
+
+
+def adam_first_step(lr, x, t, seed=0):
+    """ONE Adam step at learning rate ``lr`` on a fresh ``SimpleConvNet(seed)`` with images ``x`` and
+    labels ``t``: (median size of the change of a W1 weight, std of W1 before the step). Adam's
+    first step moves every weight whose gradient is not zero by almost exactly ``lr``."""
+    net = SimpleConvNet(seed=seed)
+    before = net.params["W1"].copy()
+    Adam(lr=lr).update(net.params, net.gradient(x, t))
+    return float(np.median(np.abs(net.params["W1"] - before))), float(before.std())
+
 
 # -- exercises -------------------------------------------------------------------------------------
 
@@ -206,22 +304,22 @@ def hyperparameter_explorer(data, epochs=1):
 def check_affine_input_size(answer, filter_num=30, filter_size=5, stride=1, pad=0, input_size=28,
                             pool=2) -> bool:
     """Exercise 1: how many inputs the first Affine layer of SimpleConvNet receives, i.e.
-    FN * PH * PW after the convolution and 2x2 pooling. The exercise is to work it out IN INTEGERS,
-    so an integer answer (int, NumPy integer, 1-element integer array) is required and exact; a
-    float, even 360.0, fails with a hint about the float division that breaks the book's code."""
+    FN * PH * PW after the convolution and 2x2 pooling. A whole number, exact (360 and 360.0 both
+    pass); the book's float sizing (``book_affine_rows``) gets its own hint."""
     OH = conv_output_size(input_size, filter_size, stride, pad)
     PH = OH // pool
     right = filter_num * PH * PH
-    kind = np.asarray(answer).dtype.kind if as_number(answer) is not None else None
-    ok = kind in ("i", "u") and as_int(answer) == right
-    if kind == "f":
-        hint = ("give a whole number (int). Sizes are integers: use // for the divisions, as "
-                "float arithmetic is what breaks the book's SimpleConvNet for odd sizes")
+    got = as_number(answer)
+    if got is not None and got != right and int(got) == book_affine_rows(filter_num, filter_size,
+                                                                          stride, pad, input_size, pool):
+        hint = ("that is what the book's float sizing gives; sizes are integers: use // for the "
+                "divisions (the conv output has a whole number of rows, pooling drops an odd last row)")
     else:
         hint = (f"first OH = ({input_size} + 2*{pad} - {filter_size}) // {stride} + 1, then the "
                 f"{pool}x{pool} pooling gives OH // {pool} rows and columns; multiply by the "
                 f"number of filters")
-    return report(ok, f"Affine1 receives {filter_num} x {PH} x {PH} = {right} numbers per image.", hint)
+    return report(as_int(answer) == right, f"Affine1 receives {filter_num} x {PH} x {PH} = {right} "
+                                           f"numbers per image.", hint)
 
 
 @answer_check

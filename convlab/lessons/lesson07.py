@@ -7,6 +7,13 @@ digit, and one digit followed through the net layer by layer.
     plot_feature_maps(net, image, layers, max_maps, maps) one row of channels per layer
     feature_map_view(net, x, t, index, layers, max_maps) -> View: label, prediction and the maps
     feature_map_explorer(net, x, t, layers, max_maps)     a slider over the images
+    BOOK_DEEP_SPEC, book_deep_net()             the book's chapter 8 DeepConvNet, built with our layers
+    compare_with_book(net)                      -> text: our deep net's shapes beside the book's
+    BOOK_HIERARCHY                              the book's figure's layers -> ours, and what they show
+    unit_windows(net)                           where each conv/pool unit looks in the input
+    strongest_units(net, x)                     one pass: every channel's peak on every image
+    hierarchy_report(net, units, t)             -> text: per layer, how often a channel's top images share a label
+    plot_top_patches(net, x, units, ...)        the input patches that excite chosen channels most
     check_filter_response, check_feature_map_shape: the exercises
 
 The numbers come from the core: ``convlab.analysis.filter_responses`` (the library's Convolution
@@ -20,12 +27,15 @@ import numpy as np
 
 from ..analysis import feature_maps, filter_responses, image_chw
 from ..layers import softmax
+from ..nets import Net
 from . import ui
 from .check import answer_check, as_array, as_shape, report
 
 __all__ = ["plot_filter_responses", "filter_response_view", "filter_response_explorer",
            "plot_feature_maps", "feature_map_view", "feature_map_explorer", "check_filter_response",
-           "check_feature_map_shape"]
+           "check_feature_map_shape", "BOOK_DEEP_SPEC", "book_deep_net", "compare_with_book",
+           "BOOK_HIERARCHY", "unit_windows", "strongest_units", "hierarchy_report",
+           "plot_top_patches"]
 
 
 def _clip_index(index, n):
@@ -135,6 +145,176 @@ def feature_map_explorer(net, x, t, layers=None, max_maps=8):
         return feature_map_view(net, x, t, index, layers, max_maps)
 
     return ui.explorer(view, {"index": ui.slider("test image", 0, 0, len(x) - 1)})
+
+
+# -- the book's deeper net beside ours ------------------------------------------------------------
+
+def _conv3(fn, pad=1):
+    return [("conv", {"filter_num": fn, "filter_size": 3, "pad": pad}), ("relu", {})]
+
+
+#: The book's DeepConvNet (its chapter 8, ``ch08/deep_convnet.py``) as a spec of our layers. It
+#: differs from ours in Conv4's padding (2, not 1) and in a second Dropout(0.5) on the class
+#: scores, which a Net cannot end with (``BOOK_DEEP_EXTRA``).
+BOOK_DEEP_SPEC = (_conv3(16) + _conv3(16) + [("pool", {"size": 2})] + _conv3(32) + _conv3(32, pad=2)
+                  + [("pool", {"size": 2})] + _conv3(64) + _conv3(64) + [("pool", {"size": 2})]
+                  + [("affine", {"size": 50}), ("relu", {}), ("dropout", {"ratio": 0.5}),
+                     ("affine", {"size": 10})])
+BOOK_DEEP_EXTRA = "Dropout(0.5) on the class scores after Affine2 (training only)"
+
+
+def book_deep_net(seed=0):
+    """The book's chapter 8 DeepConvNet built from ``BOOK_DEEP_SPEC`` (He initialisation, as the
+    book's), without its final Dropout."""
+    return Net(spec=BOOK_DEEP_SPEC, weight_init_std="he", seed=seed)
+
+
+def compare_with_book(net, book=None):
+    """Text: the output shape of every conv, pool and affine layer in ``net`` (our deep net) beside
+    the book's DeepConvNet, rows that differ marked '<-'; then the padding that differs, the dropout
+    layers and the parameter counts of both."""
+    book = book_deep_net() if book is None else book
+    ours, theirs = dict(net.shapes), dict(book.shapes)
+    names = [n for n, _ in book.shapes if not n.startswith(("Relu", "Dropout"))]
+    rows = [f"{'layer':<9} {'ours':>14} {'book':>14}"]
+    for n in names:
+        a, b = ours.get(n), theirs[n]
+        fmt = lambda s: " x ".join(map(str, s)) if s is not None else "-"  # noqa: E731
+        rows.append(f"{n:<9} {fmt(a):>14} {fmt(b):>14}" + ("   <-" if a != b else ""))
+    pads = {n: net.layers[n].pad[0] for n in ours if n.startswith("Conv")}
+    bpads = {n: book.layers[n].pad[0] for n in theirs if n.startswith("Conv")}
+    diff = [f"{n} pad {pads[n]} (book: {bpads[n]})" for n in pads if pads[n] != bpads.get(n)]
+    count = lambda m: sum(p.size for p in m.params.values())  # noqa: E731
+    rows += ["", "padding that differs: " + (", ".join(diff) or "none"),
+             f"dropout layers, ours: {[n for n in ours if n.startswith('Dropout')]}; the book's: "
+             f"{[n for n in theirs if n.startswith('Dropout')]} and {BOOK_DEEP_EXTRA}",
+             f"Affine1 inputs, ours: {net.layers['Affine1'].W.shape[0]:,}; the book's: "
+             f"{book.layers['Affine1'].W.shape[0]:,}",
+             f"parameters, ours: {count(net):,}; the book's: {count(book):,}"]
+    return "\n".join(rows)
+
+
+# -- the hierarchy of features ----------------------------------------------------------------------
+
+#: The book's figure (AlexNet's layers, after Wei et al. 2015): its layer, the layer of our deep
+#: net at the same place, and what the book says the units of that layer respond to.
+BOOK_HIERARCHY = (("Conv1", "Conv1", "edges and blobs"), ("Conv3", "Conv3", "textures"),
+                  ("Conv5", "Conv5", "object parts"), ("Fc8", "Affine2", "object classes"))
+
+
+def unit_windows(net):
+    """{layer: (offset, jump, field)} for every conv and pool layer: the unit at row y of the layer
+    looks at input rows offset + y*jump .. offset + y*jump + field - 1 (columns alike; rows outside
+    0..H-1 are padding). ``field`` is ``analysis.receptive_fields``'s receptive field."""
+    out, offset, jump, field = {}, 0, 1, 1
+    for name, layer in net.layers.items():
+        if name.startswith("Conv"):
+            k, s, p = layer.W.shape[2], layer.stride[0], layer.pad[0]
+        elif name.startswith("Pool"):
+            k, s, p = layer.pool_h, layer.stride[0], layer.pad[0]
+        else:
+            continue
+        offset -= p * jump
+        field += (k - 1) * jump
+        jump *= s
+        out[name] = (offset, jump, field)
+    return out
+
+
+def strongest_units(net, x, batch_size=100):
+    """ONE pass of the images ``x`` (N, C, H, W) through ``net`` (test mode), in batches:
+    {layer: (peak, where)} for every Conv and Affine layer. ``peak`` (N, channels): a conv
+    channel's largest output over all positions (before the ReLU), an affine unit's output;
+    ``where`` (N, channels): the flat position y * OW + x of that largest output (0 for affine)."""
+    parts = {}
+    for i in range(0, len(x), batch_size):
+        for name, a in net.activations(x[i:i + batch_size]):
+            if name.startswith(("Conv", "Affine")):
+                flat = a.reshape(a.shape[0], a.shape[1], -1)          # (n, C, OH*OW) or (n, M, 1)
+                parts.setdefault(name, []).append((flat.max(axis=2), flat.argmax(axis=2)))
+    return {name: tuple(np.concatenate(p) for p in zip(*v)) for name, v in parts.items()}
+
+
+def _top(peak, channel, k):
+    """The k images on which ``channel`` peaks highest (ties: the lower index first)."""
+    return np.argsort(-peak[:, channel], kind="stable")[:k]
+
+
+def label_shares(peak, t, top=20):
+    """For each channel that fires at all (peak > 0 on some image): the share of its ``top``
+    strongest images that carry the most common label among them (1.0: all one digit; about
+    0.2 to 0.3 for a channel that ignores which digit it is). Returns (shares, number silent)."""
+    t = np.asarray(t)
+    shares = [np.bincount(t[_top(peak, c, top)]).max() / top
+              for c in range(peak.shape[1]) if peak[:, c].max() > 0]
+    return np.array(shares), peak.shape[1] - len(shares)
+
+
+def hierarchy_report(net, units, t, top=20):
+    """Text, one row per Conv/Affine layer of ``net``: channels, receptive field, silent channels,
+    and the mean share of a channel's ``top`` strongest images (``units`` from
+    ``strongest_units``, labels ``t``) that are one digit; the book's figure's names beside."""
+    book = {ours: f"{theirs}: {what}" for theirs, ours, what in BOOK_HIERARCHY}
+    win = unit_windows(net)
+    H = net.input_dim[1]
+    rows = [f"{'layer':<8} {'channels':>8} {'field':>8} {'silent':>6} {f'top-{top} one digit':>17}  "
+            f"book's figure"]
+    for name, (peak, _) in units.items():
+        shares, silent = label_shares(peak, t, top)
+        field = f"{win[name][2]}" if name in win else f"{H} (all)"
+        rows.append(f"{name:<8} {peak.shape[1]:8d} {field:>8} {silent:6d} {shares.mean():17.2f}  "
+                    f"{book.get(name, '')}")
+    return "\n".join(rows)
+
+
+def _patch(image, offset, jump, field, pos, OW):
+    """The input window (field x field, zeros outside the image) of the unit at flat ``pos``."""
+    y, x = divmod(int(pos), OW)
+    r, c = offset + y * jump, offset + x * jump
+    img = image_chw(image)[0]
+    H, W = img.shape
+    out = np.zeros((field, field), dtype=float)
+    r0, r1, c0, c1 = max(r, 0), min(r + field, H), max(c, 0), min(c + field, W)
+    if r0 < r1 and c0 < c1:
+        out[r0 - r:r1 - r, c0 - c:c1 - c] = img[r0:r1, c0:c1]
+    return out
+
+
+def plot_top_patches(net, x, units, layers=("Conv1", "Conv3", "Conv5", "Affine2"), channels=(0, 1, 2),
+                     k=5):
+    """One row per layer: for each of ``channels``, the ``k`` input patches that excite it most
+    among the images ``x`` (``units`` from ``strongest_units``), each patch the unit's receptive
+    field (zeros where it passes the image's border). An Affine unit sees the whole image."""
+    win = unit_windows(net)
+    shapes = dict(net.shapes)
+    book = {ours: theirs for theirs, ours, _ in BOOK_HIERARCHY}
+    ncols = 1 + len(channels) * (k + 1) - 1
+    fig, axes = plt.subplots(len(layers), ncols, figsize=(0.78 * ncols, 0.95 * len(layers)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, name in enumerate(layers):
+        peak, where = units[name]
+        size = f"{win[name][2]}x{win[name][2]}" if name in win else "whole image"
+        label = f"{name}\nbook: {book[name]}\n{size}" if name in book else f"{name}\n{size}"
+        axes[r, 0].text(0.0, 0.5, label, fontsize=8, va="center", transform=axes[r, 0].transAxes)
+        for g, c in enumerate(channels):
+            for j, i in enumerate(_top(peak, c, k)):
+                ax = axes[r, 1 + g * (k + 1) + j]
+                if name in win:
+                    OW = shapes[name][2]
+                    patch = _patch(x[i], *win[name], where[i, c], OW)
+                else:
+                    patch = image_chw(x[i])[0]
+                ax.imshow(patch, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+                ax.axis("on")                                   # a thin frame, no ticks
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_color("0.7")
+                if j == 0:
+                    ax.set_title(f"ch {c}" if name in win else f"unit {c}", fontsize=8, loc="left")
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9, wspace=0.1, hspace=0.35)
+    return fig
 
 
 # -- exercises -------------------------------------------------------------------------------------

@@ -209,6 +209,33 @@ ANSWERS["conv_db"] = ([-1, 1, -2], (
     "  filter 2: (1 + 2 - 2 - 1) + (-2 - 1 + 0 + 1) = 0 - 2 = -2"))
 
 # ---- lessons 6-8 ----
+# Names are the checks' names without "check_": ANSWERS["affine_input_size"] passes
+# lesson06.check_affine_input_size (with the exercise's arguments), and so on
+# (tests/test_lessons_6_8.py feeds each to its check).
+
+ANSWERS["affine_input_size"] = (360, (
+    "Lesson 6. The convolution: OH = (28 + 2*0 - 4) // 2 + 1 = 12 + 1 = 13 rows (and columns).\n"
+    "The 2 x 2 pooling keeps 13 // 2 = 6 of them: the odd last row and column are dropped.\n"
+    "10 filters x 6 x 6 = 360. (The book's float sizing gives int(10 * 6.5 * 6.5) = 422.)"))
+
+ANSWERS["accuracy_from_confusion"] = (139 / 150, (
+    "Lesson 6. The right answers sit on the diagonal (true class == predicted class):\n"
+    "np.trace(toy) / toy.sum() = (50 + 40 + 49) / 150 = 139 / 150, not rounded."))
+
+ANSWERS["filter_response"] = ("Convolution(W_after[k:k + 1], b_after[k:k + 1]).forward(x_test[0][None])[0, 0]", (
+    "Lesson 7. Slice with k:k + 1 to keep the filter axis: W (1, 1, 5, 5), b (1,). Add a batch axis\n"
+    "to the image: x_test[0][None] is (1, 1, 28, 28). The layer returns (1, 1, 24, 24) (bias\n"
+    "included); [0, 0] takes the one map out. The answer is this expression:"))
+
+ANSWERS["feature_map_shape"] = ((32, 7, 7), (
+    "Lesson 7. A 3 x 3 convolution with padding 1 keeps H and W: (H + 2 - 3) // 1 + 1 = H.\n"
+    "Each 2 x 2 pooling halves them: 28 -> 14 (Pool1) -> 7 (Pool2). C = 32, Conv4's filters.\n"
+    "(In the book's DeepConvNet Conv4 pads by 2, so its Pool2 gives (32, 8, 8).)"))
+
+ANSWERS["conv_multiply_adds"] = (117600, (
+    "Lesson 8. Padding 2 keeps the size: OH = OW = (28 + 2*2 - 5) // 1 + 1 = 28.\n"
+    "6 filters x 28 x 28 positions = 4,704 output numbers, each a dot product of\n"
+    "C*FH*FW = 1*5*5 = 25 multiply-adds: 4,704 x 25 = 117,600."))
 
 
 def show(name: str) -> None:
