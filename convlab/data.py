@@ -10,26 +10,12 @@ in ``DATASETS`` ("mnist", "fashion-mnist"), which share the file format, names a
     (x_train, t_train), (x_test, t_test) = load_dataset("fashion-mnist", flatten=False)
     DATASETS["fashion-mnist"].class_names[t_train[0]]     # 'Ankle boot'
 
-Where the files of dataset ``name`` are looked for (the first that applies is the one folder
-used, for reading and for downloading):
-
-1. the ``data_dir`` argument;
-2. the dataset's environment variable: ``CONVLAB_MNIST_DIR``, ``CONVLAB_FASHION_MNIST_DIR``
-   (``Dataset.env_dir``: ``CONVLAB_<NAME>_DIR``, upper case, ``-`` as ``_``);
-3. ``<repo>/data/<name>/`` (``<repo>`` is the folder that holds the ``convlab`` package) when it
-   holds all four files, else a system folder that does (``Dataset.system_dirs``: Debian's
-   ``dataset-fashion-mnist`` package installs ``/usr/share/datasets/fashion-mnist``), else
-   ``<repo>/data/<name>/``.
-
-Each of the four files may be gzip-compressed (``name.gz``) or plain (``name``); the format is
-told by the first two bytes (gzip starts with 1f 8b), not by the name. Files that are missing
-are downloaded into that folder from the dataset's mirrors (or the ``mirrors`` argument, or
-``CONVLAB_<NAME>_MIRRORS``: base URLs separated by spaces or commas), tried in turn. A download
-is written to a temporary file next to its final name and renamed into place only after the
-sha256 of its decompressed bytes matches the dataset's table; a partial or wrong file never sits
-under the final name, and a folder the download created is removed again if it stays empty.
-Files already present are never overwritten or deleted: a corrupt one is refused with an error
-that names it.
+Where the files are looked for (``data_dir``, then ``CONVLAB_<NAME>_DIR``, then ``data/<name>/``,
+then a system folder such as Debian's ``/usr/share/datasets/fashion-mnist``), how they are
+downloaded (mirrors tried in turn, written under a temporary name, renamed only after the sha256
+of the decompressed bytes matches) and checked: ``data/README.md``. Files already present are
+never overwritten or deleted; a corrupt one is refused with an error that names it. The format
+itself is parsed by ``convlab.idx``.
 
 ``available(name)`` tells whether the files are on disk without downloading anything;
 ``require(name)`` (for the top of a lesson) downloads them if needed or fails with one message
@@ -37,23 +23,22 @@ that says how to get them. ``python -m convlab.data NAME`` does the same from a 
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.client
 import os
-import struct
 import sys
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
 import numpy as np
+
+from .idx import MAGIC_IMAGES, MAGIC_LABELS, DataFileError, decompress, parse_idx
 
 __all__ = ["load_dataset", "load_mnist", "available", "require", "how_to_get",
            "download_dataset", "find_data_dir", "find_mnist_dir", "read_idx", "Dataset",
@@ -134,20 +119,12 @@ MIRRORS = MNIST.mirrors
 
 TIMEOUT = 30.0  # seconds allowed for connecting and for each read from a mirror
 
-MAGIC_IMAGES = 2051  # 0x00000803: unsigned bytes, 3 dimensions (N, rows, cols)
-MAGIC_LABELS = 2049  # 0x00000801: unsigned bytes, 1 dimension (N,)
-_IDX_UBYTE = 0x08
-
 _CHUNK = 1 << 16
 
 
 class DataUnavailableError(RuntimeError):
     """The files are not on disk and could not be downloaded (offline, every mirror failed, or
     download=False). The message says where to put them and how to get them."""
-
-
-class DataFileError(ValueError):
-    """An IDX file is truncated, corrupt, or not the file it claims to be. Names the file."""
 
 
 # The names the MNIST-only loader used; the same classes.
@@ -166,57 +143,6 @@ def get_dataset(name) -> Dataset:
 # ---------------------------------------------------------------------------------------------
 # Parsing
 # ---------------------------------------------------------------------------------------------
-
-def _decompress(path: Path, raw: bytes) -> bytes:
-    """The IDX payload of ``raw``: gunzipped when it starts with the gzip magic 1f 8b."""
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError as e:
-        raise DataFileError(f"file {path} is truncated: its gzip stream ends early ({e}); "
-                            f"delete it and download it again") from None
-    except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError (bad CRC, bad header)
-        raise DataFileError(f"file {path} is corrupt: it starts like gzip but cannot be "
-                            f"decompressed ({e}); delete it and download it again") from None
-
-
-def _parse_idx(path: Path, data: bytes, expected_magic: int | None) -> np.ndarray:
-    """Validate the IDX header of ``data`` against its length and return the uint8 array
-    (read-only view of ``data``)."""
-    if len(data) < 4:
-        raise DataFileError(f"file {path} is truncated: {len(data)} bytes, too short to hold "
-                            f"the 4-byte IDX magic number")
-    (magic,) = struct.unpack(">I", data[:4])
-    if expected_magic is not None and magic != expected_magic:
-        kinds = {MAGIC_IMAGES: "an images file", MAGIC_LABELS: "a labels file"}
-        what = kinds.get(magic, "not an MNIST IDX file")
-        raise DataFileError(f"file {path} has magic number {magic} (0x{magic:08x}, {what}); "
-                            f"expected {expected_magic} (0x{expected_magic:08x}, "
-                            f"{kinds[expected_magic]})")
-    if magic >> 16 != 0 or (magic >> 8) & 0xFF != _IDX_UBYTE or not 1 <= magic & 0xFF <= 4:
-        raise DataFileError(f"file {path} has magic number {magic} (0x{magic:08x}); expected "
-                            f"an IDX file of unsigned bytes (0x000008NN, NN = number of dimensions)")
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataFileError(f"file {path} is truncated: its IDX header needs {header} bytes "
-                            f"but the file has only {len(data)}")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims, dtype=np.int64))
-    body = len(data) - header
-    if body != expected:
-        if ndim == 3:
-            said = f"{dims[0]} images of {dims[1]}x{dims[2]}"
-        elif ndim == 1:
-            said = f"{dims[0]} labels"
-        else:
-            said = "shape " + "x".join(map(str, dims))
-        problem = "is truncated" if body < expected else "has extra bytes"
-        raise DataFileError(f"file {path} {problem}: header says {said} ({expected} bytes) "
-                            f"but {body} bytes follow")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
-
 
 def _whose(digest: str) -> str:
     """What to do about a file whose payload has sha256 ``digest``: if it is a known file of
@@ -239,8 +165,8 @@ def read_idx(path, expected_magic: int | None = None, sha256: str | None = None)
     Parsing is one ``np.frombuffer``: no Python loop over pixels.
     """
     path = Path(path)
-    data = _decompress(path, path.read_bytes())
-    array = _parse_idx(path, data, expected_magic)
+    data = decompress(path, path.read_bytes())
+    array = parse_idx(path, data, expected_magic)
     if sha256 is not None:
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
@@ -373,7 +299,7 @@ def _fetch(url: str, tmp, name: str, timeout: float, progress: bool) -> None:
 def _check_download(path: Path, sha256: str) -> None:
     """Raise DataFileError unless ``path`` decompresses to bytes whose sha256 is ``sha256``."""
     try:
-        data = _decompress(path, path.read_bytes())
+        data = decompress(path, path.read_bytes())
     except DataFileError:
         raise DataFileError("downloaded bytes are not a complete gzip file") from None
     digest = hashlib.sha256(data).hexdigest()
