@@ -172,6 +172,17 @@ def test_softmax_loss_int_and_one_hot_agree_and_are_stable():
     np.testing.assert_array_equal(a.backward(), b.backward())
 
 
+def test_softmax_with_loss_backward_scales_with_dout():
+    """dout is the gradient of the loss (1 by default): dx scales with it, in x's dtype."""
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((4, 3)).astype(np.float32), np.array([0, 2, 1, 1])
+    layer = SoftmaxWithLoss()
+    layer.forward(x, t)
+    d1 = layer.backward()
+    np.testing.assert_allclose(layer.backward(np.float64(2.5)), 2.5 * d1, rtol=1e-6)
+    assert layer.backward(np.float64(2.5)).dtype == np.float32
+
+
 def test_gradcheck_helpers_themselves():
     x = np.array([1.0, -2.0, 3.0])
     g = numerical_gradient(lambda: float(np.sum(x ** 3)), x)
