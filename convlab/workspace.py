@@ -52,9 +52,13 @@ class Workspace:
 
     @contextlib.contextmanager
     def attached(self, net):
-        """Lend this workspace to every layer of ``net`` (an object with a ``layers`` dict and
-        optionally a ``last_layer``, or an iterable of layers) for the ``with`` block."""
-        layers = list(net.layers.values()) if hasattr(net, "layers") else list(net)
+        """Lend this workspace to every layer of ``net`` for the ``with`` block: ``net`` is a
+        convlab net (its ``layers`` dict and ``last_layer``) or a list of layers; any other
+        object (a network of your own) borrows nothing."""
+        if isinstance(getattr(net, "layers", None), dict):
+            layers = list(net.layers.values())
+        else:
+            layers = list(net) if isinstance(net, (list, tuple)) else []
         if hasattr(net, "last_layer"):
             layers.append(net.last_layer)
         for layer in layers:

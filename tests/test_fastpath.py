@@ -145,6 +145,15 @@ def test_no_array_is_lent_twice_within_a_step():
                 assert not np.shares_memory(a, b)
 
 
+def test_a_network_of_another_kind_borrows_nothing():
+    class Custom:                                 # e.g. the book's own net, or a user's
+        layers = ["not a dict"]
+    with Workspace().attached(Custom()) as ws:
+        assert ws.nbytes() == 0
+    with Workspace().attached(object()):
+        pass
+
+
 def test_workspace_get_and_empty():
     ws = Workspace()
     a, b = Relu(), Relu()
