@@ -11,6 +11,7 @@ prints each part in ms and as a share of the step. Use it to decide what to opti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -30,11 +31,13 @@ import textbook  # noqa: E402
 
 from convlab.nets import SimpleConvNet  # noqa: E402
 from convlab.optim import Adam  # noqa: E402
+from convlab.workspace import Workspace  # noqa: E402
 
 
-def profile(net, opt, x, t, steps, warmup=10):
+def profile(net, opt, x, t, steps, warmup=10, workspace=None):
     """{part: [seconds per step]} for net (convlab or textbook: both have .layers and
-    .last_layer with the book's contract) and optimiser opt."""
+    .last_layer with the book's contract) and optimiser opt; ``workspace`` (convlab only) is
+    attached for the forward and backward passes of every step, as the Trainer does."""
     times = {}
 
     def timed(name, f, *args):
@@ -46,13 +49,14 @@ def profile(net, opt, x, t, steps, warmup=10):
     for step in range(warmup + steps):
         if step == warmup:
             times.clear()
-        h = x
-        for name, layer in net.layers.items():
-            h = timed(f"{name} forward", layer.forward, h)
-        timed("loss forward", net.last_layer.forward, h, t)
-        d = timed("loss backward", net.last_layer.backward, 1)
-        for name, layer in reversed(list(net.layers.items())):
-            d = timed(f"{name} backward", layer.backward, d)
+        with workspace.attached(net) if workspace is not None else contextlib.nullcontext():
+            h = x
+            for name, layer in net.layers.items():
+                h = timed(f"{name} forward", layer.forward, h)
+            timed("loss forward", net.last_layer.forward, h, t)
+            d = timed("loss backward", net.last_layer.backward, 1)
+            for name, layer in reversed(list(net.layers.items())):
+                d = timed(f"{name} backward", layer.backward, d)
         grads = {k: getattr(net.layers[lname], "d" + attr) for k, (lname, attr) in owners(net).items()}
         timed("Adam update", opt.update, net.params, grads)
     return times
@@ -74,10 +78,10 @@ def main(argv=None):
     x = rng.random((100, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 100)
     params = {k: v.copy() for k, v in SimpleConvNet(seed=0).params.items()}
-    impls = {"convlab": (SimpleConvNet(seed=0), Adam(lr=0.001)),
-             "textbook": (textbook.SimpleConvNet(params=params), textbook.Adam(lr=0.001))}
-    for name, (net, opt) in impls.items():
-        med = {k: float(np.median(v)) for k, v in profile(net, opt, x, t, args.steps).items()}
+    impls = {"convlab": (SimpleConvNet(seed=0), Adam(lr=0.001), Workspace()),
+             "textbook": (textbook.SimpleConvNet(params=params), textbook.Adam(lr=0.001), None)}
+    for name, (net, opt, ws) in impls.items():
+        med = {k: float(np.median(v)) for k, v in profile(net, opt, x, t, args.steps, workspace=ws).items()}
         total = sum(med.values())
         print(f"\n{name}: {total * 1e3:.2f} ms per step (sum of medians over {args.steps} steps)")
         for part, s in sorted(med.items(), key=lambda kv: -kv[1]):

@@ -17,8 +17,9 @@ every repeat, so a burst of load from elsewhere hits all of them alike):
   implementation (see ``memory_child``: peak RSS via /proc/self/status VmHWM after resetting it,
   and for the NumPy implementations also the peak of NumPy's own allocations via tracemalloc).
 
-Implementations: convlab (float32), ``bench/textbook.py`` (the book's style: float64 im2col
-buffers, pooling through im2col), and PyTorch (when importable) with ``torch.set_num_threads``
+Implementations: convlab (float32, with a ``Workspace`` attached for each step as ``Trainer``
+does), ``bench/textbook.py`` (the book's style: float64 im2col buffers, pooling through im2col),
+and PyTorch (when importable) with ``torch.set_num_threads``
 set to NumPy's BLAS thread count. All three start from the same weights. Before timing anything
 the script checks that textbook and convlab compute the same loss and gradients.
 """
@@ -52,6 +53,7 @@ import textbook  # noqa: E402
 from convlab.layers import Convolution, Pooling  # noqa: E402
 from convlab.nets import SimpleConvNet  # noqa: E402
 from convlab.optim import Adam  # noqa: E402
+from convlab.workspace import Workspace  # noqa: E402
 
 try:
     import torch
@@ -148,9 +150,12 @@ def make_trainer(impl, params):
         for k, p in net.params.items():
             p[...] = params[k]
         opt = Adam(lr=0.001)
+        ws = Workspace()                      # as convlab.train.Trainer does
 
         def step(x, t):
-            opt.update(net.params, net.gradient(x, t))
+            with ws.attached(net):
+                grads = net.gradient(x, t)
+            opt.update(net.params, grads)
         return step, lambda a: a
     if impl == "textbook":
         net = textbook.SimpleConvNet(params=params)
@@ -187,12 +192,21 @@ def make_layer(impl, case, rng):
         else:
             layer = Pooling(ws, ws, stride) if impl == "convlab" else mod.Pooling(ws, ws, stride)
 
+        ws = Workspace() if impl == "convlab" else None   # as in a training step
+
         def fwd():
-            return layer.forward(x)
+            if ws is None:
+                return layer.forward(x)
+            with ws.attached([layer]):
+                return layer.forward(x)
 
         def fwd_bwd():
-            layer.forward(x)
-            return layer.backward(dout.copy() if impl == "textbook" else dout)
+            if ws is None:
+                layer.forward(x)
+                return layer.backward(dout.copy())
+            with ws.attached([layer]):
+                layer.forward(x)
+                return layer.backward(dout)
         return fwd, fwd_bwd
 
     tx, tdout = torch.from_numpy(x), torch.from_numpy(dout)

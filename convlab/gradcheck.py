@@ -15,6 +15,12 @@ def numerical_gradient(f, x, h=1e-5):
     ``x`` is perturbed in place, one element at a time, and restored; ``f`` takes no argument
     and must read ``x`` (so the same call works for a layer input or a net's parameter).
     Use float64: in float32 the differences drown in rounding error.
+
+    Valid only where the function is smooth within ``h`` of ``x``. At a kink -- ReLU at exactly
+    0, a max over tied values -- a central difference averages the two one-sided slopes (ReLU
+    at 0 gives 0.5), while backprop follows a convention (convlab, like PyTorch: ReLU'(0) = 0,
+    the first maximum of a window wins). Check such points against a reference implementation
+    instead (the tests use loop references and PyTorch).
     """
     grad = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), grad.reshape(-1)

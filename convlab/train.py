@@ -60,6 +60,7 @@ from .layers import check_labels
 from .nets import params_digest
 from .npz import read_npz
 from .optim import make_optimizer
+from .workspace import Workspace
 
 __all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history"]
 
@@ -134,6 +135,7 @@ class Trainer:
         self.rng = np.random.default_rng(shuffle_ss)
         self.shift_rng = np.random.default_rng(shift_ss)
         self.steps_per_epoch = -(-N // self.batch_size)                       # ceil: last batch smaller
+        self.workspace = Workspace()    # layers reuse their big arrays from step to step (convlab.workspace)
 
         config = getattr(network, "config", None)
         self.history = {
@@ -162,7 +164,8 @@ class Trainer:
     def train_step(self, x_batch, t_batch):
         """One gradient step on one mini-batch; returns its loss (a float)."""
         net = self.network
-        grads = net.gradient(x_batch, t_batch)
+        with self.workspace.attached(net):      # what the layers make here lives until the next step
+            grads = net.gradient(x_batch, t_batch)
         self.optimizer.update(net.params, grads)
         # The loss of this batch, read from the forward pass gradient() just ran (the book's
         # SoftmaxWithLoss keeps y and t); a probability that underflowed counts as the tiniest

@@ -3,7 +3,11 @@
 Deliberately slow and obvious: one Python loop per (n, c or filter, oh, ow) and no use of
 convlab.im2col, so a bug in the vectorised code cannot hide in the reference too.
 Stride, pad and dilation are (h, w) pairs; padding is explicit zero (or -inf for max pooling).
+Conventions at kinks (PyTorch's): ReLU'(0) = 0; max pooling's gradient goes to the first
+maximum of a window (row by row, left to right) when several values tie.
 """
+import math
+
 import numpy as np
 
 
@@ -123,3 +127,63 @@ def lrn_forward(x, n, k, alpha, beta):
         s = k + alpha / n * np.sum(x[:, lo:hi + 1] ** 2, axis=1)
         out[:, c] = x[:, c] / s ** beta
     return out
+
+
+def relu_forward(x):
+    """max(0, x), element by element."""
+    out = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        out[i] = x[i] if x[i] > 0 else 0.0
+    return out
+
+
+def relu_backward(dout, x):
+    """dout where x > 0, else 0: the convention ReLU'(0) = 0 (PyTorch's)."""
+    dx = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        dx[i] = dout[i] if x[i] > 0 else 0.0
+    return dx
+
+
+def affine_forward(x, Wt, b):
+    """out[n, m] = b[m] + sum_d x[n, d] W[d, m], x flattened to (N, D)."""
+    x2 = x.reshape(x.shape[0], -1)
+    N, D = x2.shape
+    M = Wt.shape[1]
+    out = np.zeros((N, M))
+    for n in range(N):
+        for m in range(M):
+            acc = b[m]
+            for d in range(D):
+                acc += x2[n, d] * Wt[d, m]
+            out[n, m] = acc
+    return out
+
+
+def affine_backward(dout, x, Wt):
+    """(dx shaped like x, dW, db) of L = sum(out * dout)."""
+    x2 = x.reshape(x.shape[0], -1)
+    N, D = x2.shape
+    M = Wt.shape[1]
+    dx, dW, db = np.zeros((N, D)), np.zeros((D, M)), np.zeros(M)
+    for n in range(N):
+        for m in range(M):
+            db[m] += dout[n, m]
+            for d in range(D):
+                dW[d, m] += x2[n, d] * dout[n, m]
+                dx[n, d] += dout[n, m] * Wt[d, m]
+    return dx.reshape(x.shape), dW, db
+
+
+def softmax_loss(x, t):
+    """(mean cross-entropy, dx) of scores x (N, K) against integer labels t, row by row with
+    math.exp / math.log: loss_n = log(sum_k exp(x[n, k])) - x[n, t[n]], dx = (y - onehot) / N."""
+    N, K = x.shape
+    loss, dx = 0.0, np.zeros((N, K))
+    for n in range(N):
+        m = max(x[n])
+        s = sum(math.exp(x[n, k] - m) for k in range(K))
+        loss += (m + math.log(s) - x[n, t[n]]) / N
+        for k in range(K):
+            dx[n, k] = (math.exp(x[n, k] - m) / s - (1.0 if k == t[n] else 0.0)) / N
+    return loss, dx

@@ -1,11 +1,13 @@
 """A catalogue of bad inputs. Each must raise ValueError or TypeError whose message names the
 offending argument -- never a raw NumPy broadcasting/indexing error, never a silent wrong result."""
 import pickle
+import re
 
 import numpy as np
 import pytest
 
-from convlab.layers import (LRN, Affine, Convolution, Dropout, Pooling, SoftmaxWithLoss, check_labels)
+from convlab.layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss,
+                            check_labels)
 from convlab.nets import Net, SimpleConvNet, load_net
 
 rng = np.random.default_rng(0)
@@ -181,3 +183,131 @@ def test_load_net_needs_config(tmp_path):
     path = saved(tmp_path)                 # plain np.savez of params: no __config__
     with pytest.raises(ValueError, match=r"file_name .*__config__"):
         load_net(path)
+
+
+# ------------------------------------------------------ layer misuse (issue 13, item 9) --
+
+def every_layer():
+    """(name, layer, a valid x, forward) for every layer class."""
+    sm = SoftmaxWithLoss()
+    return [
+        ("Convolution", Convolution(W3, B2), X3, None),
+        ("Pooling max", Pooling(2, 2), X3, None),
+        ("Pooling avg", Pooling(3, 2, stride=1, mode="avg"), X3, None),
+        ("Relu", Relu(), X3, None),
+        ("Sigmoid", Sigmoid(), X3, None),
+        ("Affine", Affine(np.zeros((3 * 6 * 5, 4)), np.zeros(4)), X3, None),
+        ("Dropout", Dropout(0.5, rng=0), X3, None),
+        ("LRN", LRN(3), X3, None),
+        ("SoftmaxWithLoss", sm, rng.random((3, 4)), lambda x: sm.forward(x, np.array([0, 1, 2]))),
+    ]
+
+
+LAYER_IDS = [c[0] for c in every_layer()]
+
+
+@pytest.mark.parametrize("i", range(len(LAYER_IDS)), ids=LAYER_IDS)
+def test_backward_before_forward_is_a_clear_error(i):
+    name, layer, x, _ = every_layer()[i]
+    with pytest.raises(RuntimeError, match=r"backward\(\) called before forward\(\)"):
+        layer.backward(np.ones(3) if name != "SoftmaxWithLoss" else 1)
+
+
+@pytest.mark.parametrize("i", [i for i, n in enumerate(LAYER_IDS) if n != "SoftmaxWithLoss"],
+                         ids=[n for n in LAYER_IDS if n != "SoftmaxWithLoss"])
+def test_dout_of_the_wrong_shape_is_refused_naming_the_expected_shape(i):
+    """Same size but another shape (a transposed dout) too: it used to give a wrong dW."""
+    name, layer, x, _ = every_layer()[i]
+    out = layer.forward(x)
+    shape = out.shape
+    wrong = [shape[::-1], (shape[0], int(np.prod(shape[1:]))), shape[:-1] + (shape[-1] + 1,)]
+    for w in wrong:
+        if w == shape:
+            continue
+        with pytest.raises(ValueError, match=rf"dout must have the shape of the forward output "
+                                             rf"{re.escape(str(shape))}, got {re.escape(str(w))}"):
+            layer.backward(np.ones(w))
+    layer.backward(np.ones(shape))            # the right shape still works afterwards
+
+
+def test_softmax_with_loss_dout_must_be_a_scalar():
+    sm = SoftmaxWithLoss()
+    sm.forward(rng.random((3, 4)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"dout must be a scalar.*\(3, 4\)"):
+        sm.backward(np.ones((3, 4)))
+
+
+@pytest.mark.parametrize("i", range(len(LAYER_IDS)), ids=LAYER_IDS)
+def test_empty_batch_is_a_clear_error(i):
+    name, layer, x, fwd = every_layer()[i]
+    with pytest.raises(ValueError, match=r"x must not be empty.*N >= 1.*got shape \(0, "):
+        (fwd or layer.forward)(x[:0])
+
+
+@pytest.mark.parametrize("i", range(len(LAYER_IDS)), ids=LAYER_IDS)
+def test_complex_input_is_refused(i):
+    name, layer, x, fwd = every_layer()[i]
+    with pytest.raises(ValueError, match=r"x must hold real numbers.*complex"):
+        (fwd or layer.forward)(x + 1j)
+
+
+@pytest.mark.parametrize("i", [i for i, n in enumerate(LAYER_IDS) if n != "SoftmaxWithLoss"],
+                         ids=[n for n in LAYER_IDS if n != "SoftmaxWithLoss"])
+def test_complex_dout_is_refused(i):
+    name, layer, x, _ = every_layer()[i]
+    out = layer.forward(x)
+    with pytest.raises(ValueError, match=r"dout must hold real numbers.*complex"):
+        layer.backward(np.ones(out.shape, complex))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: Convolution(W3 + 0j, B2), r"\bW\b must hold real numbers.*complex"),
+    (lambda: Convolution(W3, B2 + 0j), r"\bb\b must hold real numbers.*complex"),
+    (lambda: Affine(np.zeros((3, 2), complex), np.zeros(2)), r"\bW\b must hold real numbers"),
+    (lambda: Convolution(W3.astype(str), B2), r"\bW\b must hold real numbers.*dtype <U"),
+    (lambda: Relu().forward(np.array([["a", "b"]])), r"\bx\b must hold real numbers.*dtype <U"),
+])
+def test_complex_or_text_parameters_are_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("args, match", [
+    (((2, 3), 2), r"pool_h must be one integer.*height.*pool_w.*\(2, 3\)"),
+    ((2, [2, 3]), r"pool_w must be one integer.*width.*\[2, 3\]"),
+    ((np.array([2, 3]), 2), r"pool_h must be one integer"),
+])
+def test_pool_sizes_given_as_pairs_are_refused(args, match):
+    """Pooling((2, 3), 2, stride=1) used to become a 2x2 pool without a word."""
+    with pytest.raises(ValueError, match=match):
+        Pooling(*args, stride=1)
+
+
+def test_net_pool_size_as_a_pair_is_refused():
+    with pytest.raises(ValueError, match=r"pool_h must be one integer"):
+        Net((1, 8, 8), [("pool", dict(size=(2, 3))), ("affine", dict(size=2))])
+
+
+# ----------------------------------------------------------- labels (issue 13, item 8) --
+
+@pytest.mark.parametrize("t, row", [
+    (np.array([[0.9, 0.1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]), 0),          # soft label
+    (np.array([[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 1, 0]]), 1),          # soft, sums to 1
+    (np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]), 2),              # all zero
+    (np.array([[1, 0, 0, 0], [np.nan, 0, 0, 0], [0, 0, 1, 0]]), 1),         # NaN
+    (np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0]]), 1),              # two classes
+    (np.array([[1, 0, 0, 0], [0, 2, -1, 0], [0, 0, 1, 0]]), 1),             # sums to 1, not 0/1
+])
+def test_two_d_labels_must_be_one_hot(t, row):
+    """Soft labels are refused (not silently argmaxed) by every user of check_labels."""
+    x = rng.random((3, 4))
+    with pytest.raises(ValueError, match=rf"\bt\b \(one-hot\) row {row} must hold exactly one 1"):
+        SoftmaxWithLoss().forward(x, t)
+    with pytest.raises(ValueError, match=rf"row {row}.*soft labels"):
+        check_labels(t, 3, 4)
+
+
+def test_one_hot_in_any_numeric_dtype_is_accepted():
+    t = np.eye(4)[[2, 0, 3]]
+    for dtype in (bool, np.uint8, np.int64, np.float32, np.float64):
+        np.testing.assert_array_equal(check_labels(t.astype(dtype), 3, 4), [2, 0, 3])

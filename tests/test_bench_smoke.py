@@ -12,6 +12,7 @@ import pytest
 from convlab.layers import Convolution, Pooling, Relu
 from convlab.nets import SimpleConvNet
 from convlab.optim import Adam
+from convlab.workspace import Workspace
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -76,8 +77,8 @@ def test_bench_agreement_check_and_epoch_runner():
     (lambda: Convolution(np.ones((2, 3, 3, 3)), np.zeros(2), pad=1), (2, 3, 5, 5)),
 ])
 def test_results_a_caller_holds_are_never_overwritten(make, shape):
-    """Layers reuse their big arrays between calls (for speed) only when nobody else holds them:
-    an output or input gradient kept by the caller survives later calls unchanged."""
+    """Without a workspace (convlab/workspace.py) layers never reuse an array: an output or
+    input gradient kept by the caller survives later calls unchanged."""
     layer = make()
     rng = np.random.default_rng(5)
     x1, x2 = rng.standard_normal(shape), rng.standard_normal(shape)
@@ -103,9 +104,12 @@ def test_repeated_training_steps_are_reproducible():
     x, t = rng.random((8, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 8)
     nets = [SimpleConvNet(seed=6), SimpleConvNet(seed=6)]
     opts = [Adam(), Adam()]
+    workspaces = [Workspace(), Workspace()]       # reused arrays, as in Trainer
     for step in range(3):
-        for net, opt in zip(nets, opts):
-            opt.update(net.params, net.gradient(x, t))
+        for net, opt, ws in zip(nets, opts, workspaces):
+            with ws.attached(net):
+                grads = net.gradient(x, t)
+            opt.update(net.params, grads)
         nets[1].predict(rng.random((5, 1, 28, 28), dtype=np.float32))   # extra work on net 2
     for k in nets[0].params:
         np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])

@@ -1,6 +1,8 @@
 """Every layer: gradient check (analytic vs central differences, float64), agreement with the
-plain-loop references in tests/reference.py, the book's worked examples, dtype preservation and
-inputs left untouched."""
+plain-loop references in tests/reference.py, the book's worked examples, the dtype rule and
+inputs left untouched. Values come in every kind of tests/strategies.py (exact zeros, ties,
+MNIST-like digits): finite differences wherever the layer is smooth there, the loop references
+everywhere, kinks included (ReLU'(0) = 0, the first maximum wins)."""
 import numpy as np
 import pytest
 from hypothesis import example, given, strategies as st
@@ -9,11 +11,12 @@ from convlab.gradcheck import numerical_gradient, rel_error
 from convlab.layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid,
                             SoftmaxWithLoss, softmax)
 
-from reference import (conv_backward, conv_forward, lrn_forward, out_size, pool_backward,
-                       pool_forward)
+from reference import (affine_backward, affine_forward, conv_backward, conv_forward, lrn_forward,
+                       out_size, pool_backward, pool_forward, relu_backward, relu_forward,
+                       softmax_loss)
+from strategies import KINDS, away_from_zero, conv_case, distinct, kinds, pool_case, seeds, values
 
 TOL = 1e-7          # worst relative gradient error allowed (convlab.gradcheck.rel_error)
-seeds = st.integers(0, 2**32 - 1)
 
 
 def gradcheck(forward, backward, x, params=(), seed=0):
@@ -32,66 +35,51 @@ def gradcheck(forward, backward, x, params=(), seed=0):
     return max(errs)
 
 
-def away_from_zero(rng, shape, gap=0.05):
-    """Normal values pushed at least ``gap`` away from 0 (no ReLU kink within reach of h)."""
-    x = rng.standard_normal(shape)
-    return np.sign(x) * (gap + np.abs(x))
-
-
-def distinct(rng, shape, spacing=0.01):
-    """A random permutation of evenly spaced values: no ties, neighbours > 1e-3 apart."""
-    n = int(np.prod(shape))
-    return (rng.permutation(n) - n / 2).reshape(shape) * spacing
-
-
-# ---------------------------------------------------------------------- geometry strategies --
-
-@st.composite
-def conv_case(draw, max_dilation=2):
-    N, C, FN = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    FH, FW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    S = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    P = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    D = (draw(st.integers(1, max_dilation)), draw(st.integers(1, max_dilation)))
-    hmin = max(1, D[0] * (FH - 1) + 1 - 2 * P[0])
-    wmin = max(1, D[1] * (FW - 1) + 1 - 2 * P[1])
-    H, W = draw(st.integers(hmin, hmin + 5)), draw(st.integers(wmin, wmin + 5))
-    return (N, C, H, W), (FN, C, FH, FW), S, P, D
-
-
-@st.composite
-def pool_case(draw):
-    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    PH, PW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    S = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    P = (draw(st.integers(0, PH // 2)), draw(st.integers(0, PW // 2)))
-    hmin, wmin = max(1, PH - 2 * P[0]), max(1, PW - 2 * P[1])
-    H, W = draw(st.integers(hmin, hmin + 5)), draw(st.integers(wmin, wmin + 5))
-    return (N, C, H, W), (PH, PW), S, P, draw(st.sampled_from(["max", "avg"]))
+def test_value_kinds_make_zeros_and_ties():
+    """The strategies do what they promise: the blind spot is covered only if they do."""
+    rng = np.random.default_rng(0)
+    for kind in KINDS:
+        x = values(rng, (4, 3, 8, 8), kind)
+        zeros, distinct_values = np.mean(x == 0), len(np.unique(x))
+        if kind == "normal":
+            assert zeros == 0 and distinct_values == x.size
+        else:
+            assert zeros >= 0.1 and distinct_values < x.size, kind
+    z = values(rng, (1000,), "zeros")
+    assert np.any(np.signbit(z) & (z == 0))                               # -0.0 among the zeros
+    assert np.sum(values(rng, (4, 1, 8, 8), "digits") == 1) > 0           # saturated pixels tie
 
 
 # ------------------------------------------------------------------------ gradient checks --
 
-@given(case=conv_case(), seed=seeds)
-@example(case=((2, 2, 5, 7), (3, 2, 2, 3), (2, 1), (1, 2), (1, 1)), seed=0)
-def test_convolution_gradcheck(case, seed, record_gradcheck):
+@given(case=conv_case(), xkind=kinds, wkind=kinds, zero_bias=st.booleans(), seed=seeds)
+@example(case=((2, 2, 5, 7), (3, 2, 2, 3), (2, 1), (1, 2), (1, 1)), xkind="normal", wkind="normal",
+         zero_bias=False, seed=0)
+@example(case=((2, 1, 6, 6), (3, 1, 3, 3), (1, 1), (1, 1), (1, 1)), xkind="digits", wkind="ties",
+         zero_bias=True, seed=0)
+def test_convolution_gradcheck(case, xkind, wkind, zero_bias, seed, record_gradcheck):
+    """A convolution is linear in x, in W and in b: central differences are exact even where
+    inputs, weights or outputs are exactly 0."""
     xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(xs)
-    layer = Convolution(rng.standard_normal(ws), rng.standard_normal(ws[0]), S, P, D)
+    x = values(rng, xs, xkind)
+    b = np.zeros(ws[0]) if zero_bias else rng.standard_normal(ws[0])
+    layer = Convolution(values(rng, ws, wkind), b, S, P, D)
     err = gradcheck(layer.forward, layer.backward, x,
                     [(layer.W, lambda: layer.dW), (layer.b, lambda: layer.db)], seed)
     record_gradcheck("Convolution", err)
     assert err <= TOL
 
 
-@given(case=pool_case(), seed=seeds)
-@example(case=((2, 3, 5, 6), (3, 2), (2, 1), (1, 1), "max"), seed=0)
-@example(case=((2, 3, 5, 6), (3, 2), (2, 1), (1, 1), "avg"), seed=0)
-def test_pooling_gradcheck(case, seed, record_gradcheck):
+@given(case=pool_case(), kind=kinds, seed=seeds)
+@example(case=((2, 3, 5, 6), (3, 2), (2, 1), (1, 1), "max"), kind="normal", seed=0)
+@example(case=((2, 3, 5, 6), (3, 2), (2, 1), (1, 1), "avg"), kind="digits", seed=0)
+def test_pooling_gradcheck(case, kind, seed, record_gradcheck):
+    """Average pooling is linear: every kind of values. Max pooling has a kink wherever two
+    values of a window tie, so it gets distinct values here (ties: the loop reference below)."""
     xs, (PH, PW), S, P, mode = case
     rng = np.random.default_rng(seed)
-    x = distinct(rng, xs) if mode == "max" else rng.standard_normal(xs)
+    x = distinct(rng, xs) if mode == "max" else values(rng, xs, kind)
     layer = Pooling(PH, PW, S, P, mode)
     err = gradcheck(layer.forward, layer.backward, x, seed=seed)
     record_gradcheck(f"Pooling ({mode})", err)
@@ -103,6 +91,7 @@ shapes4 = st.tuples(st.integers(2, 3), st.integers(2, 3), st.integers(1, 4), st.
 
 @given(shape=shapes4, seed=seeds)
 def test_relu_gradcheck(shape, seed, record_gradcheck):
+    """Away from its kink only (at 0 see test_relu_matches_loop_reference)."""
     layer = Relu()
     x = away_from_zero(np.random.default_rng(seed), shape)
     err = gradcheck(layer.forward, layer.backward, x, seed=seed)
@@ -110,21 +99,21 @@ def test_relu_gradcheck(shape, seed, record_gradcheck):
     assert err <= TOL
 
 
-@given(shape=shapes4, seed=seeds)
-def test_sigmoid_gradcheck(shape, seed, record_gradcheck):
+@given(shape=shapes4, kind=kinds, seed=seeds)
+def test_sigmoid_gradcheck(shape, kind, seed, record_gradcheck):
     layer = Sigmoid()
-    x = 3 * np.random.default_rng(seed).standard_normal(shape)
+    x = 3 * values(np.random.default_rng(seed), shape, kind)
     err = gradcheck(layer.forward, layer.backward, x, seed=seed)
     record_gradcheck("Sigmoid", err)
     assert err <= TOL
 
 
-@given(shape=shapes4, M=st.integers(1, 5), seed=seeds)
-def test_affine_4d_gradcheck(shape, M, seed, record_gradcheck):
+@given(shape=shapes4, M=st.integers(1, 5), kind=kinds, seed=seeds)
+def test_affine_4d_gradcheck(shape, M, kind, seed, record_gradcheck):
     rng = np.random.default_rng(seed)
     D = int(np.prod(shape[1:]))
-    layer = Affine(rng.standard_normal((D, M)), rng.standard_normal(M))
-    x = rng.standard_normal(shape)
+    layer = Affine(values(rng, (D, M), kind), rng.standard_normal(M))
+    x = values(rng, shape, kind)
     assert layer.backward(np.ones_like(layer.forward(x))).shape == shape   # restores 4-D
     err = gradcheck(layer.forward, layer.backward, x,
                     [(layer.W, lambda: layer.dW), (layer.b, lambda: layer.db)], seed)
@@ -132,15 +121,15 @@ def test_affine_4d_gradcheck(shape, M, seed, record_gradcheck):
     assert err <= TOL
 
 
-@given(shape=shapes4, ratio=st.sampled_from([0.0, 0.2, 0.5, 0.8]), seed=seeds)
-def test_dropout_gradcheck_with_fixed_mask(shape, ratio, seed, record_gradcheck):
+@given(shape=shapes4, ratio=st.sampled_from([0.0, 0.2, 0.5, 0.8]), kind=kinds, seed=seeds)
+def test_dropout_gradcheck_with_fixed_mask(shape, ratio, kind, seed, record_gradcheck):
     layer = Dropout(ratio)
 
     def forward(x):                     # re-seed: every forward pass draws the same mask
         layer.rng = np.random.default_rng(seed)
         return layer.forward(x, train_flg=True)
 
-    x = np.random.default_rng(seed + 1).standard_normal(shape)
+    x = values(np.random.default_rng(seed + 1), shape, kind)
     err = gradcheck(forward, layer.backward, x, seed=seed)
     record_gradcheck("Dropout (fixed mask)", err)
     assert err <= TOL
@@ -148,19 +137,19 @@ def test_dropout_gradcheck_with_fixed_mask(shape, ratio, seed, record_gradcheck)
 
 @given(shape=st.tuples(st.integers(2, 3), st.integers(2, 7), st.integers(1, 3), st.integers(1, 3)),
        n=st.integers(1, 6), k=st.floats(0.5, 2.0), alpha=st.floats(0.05, 1.0),
-       beta=st.floats(0.3, 0.9), seed=seeds)
-def test_lrn_gradcheck(shape, n, k, alpha, beta, seed, record_gradcheck):
+       beta=st.floats(0.3, 0.9), kind=kinds, seed=seeds)
+def test_lrn_gradcheck(shape, n, k, alpha, beta, kind, seed, record_gradcheck):
     layer = LRN(n, k, alpha, beta)
-    x = np.random.default_rng(seed).standard_normal(shape)
+    x = values(np.random.default_rng(seed), shape, kind)
     err = gradcheck(layer.forward, layer.backward, x, seed=seed)
     record_gradcheck("LRN", err)
     assert err <= TOL
 
 
-@given(N=st.integers(2, 6), K=st.integers(2, 6), one_hot=st.booleans(), seed=seeds)
-def test_softmax_with_loss_gradcheck(N, K, one_hot, seed, record_gradcheck):
+@given(N=st.integers(2, 6), K=st.integers(2, 6), one_hot=st.booleans(), kind=kinds, seed=seeds)
+def test_softmax_with_loss_gradcheck(N, K, one_hot, kind, seed, record_gradcheck):
     rng = np.random.default_rng(seed)
-    x = 3 * rng.standard_normal((N, K))
+    x = 3 * values(rng, (N, K), kind)                  # tied and all-zero score rows included
     labels = rng.integers(0, K, N)
     t = np.eye(K)[labels] if one_hot else labels
     layer = SoftmaxWithLoss()
@@ -174,7 +163,6 @@ def test_softmax_with_loss_gradcheck(N, K, one_hot, seed, record_gradcheck):
     expected = -np.mean(np.log(softmax(x)[np.arange(N), labels]))
     assert abs(float(loss) - expected) <= 1e-12 * max(1.0, expected)
 
-
 def test_softmax_loss_int_and_one_hot_agree_and_are_stable():
     x = np.array([[1000.0, 0.0, -1000.0], [0.0, 1.0, 2.0]])
     a, b = SoftmaxWithLoss(), SoftmaxWithLoss()
@@ -182,6 +170,17 @@ def test_softmax_loss_int_and_one_hot_agree_and_are_stable():
     assert np.isfinite(la) and la == lb
     assert la == pytest.approx((2000.0 + (2 + np.log(1 + np.exp(-1) + np.exp(-2)))) / 2)
     np.testing.assert_array_equal(a.backward(), b.backward())
+
+
+def test_softmax_with_loss_backward_scales_with_dout():
+    """dout is the gradient of the loss (1 by default): dx scales with it, in x's dtype."""
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((4, 3)).astype(np.float32), np.array([0, 2, 1, 1])
+    layer = SoftmaxWithLoss()
+    layer.forward(x, t)
+    d1 = layer.backward()
+    np.testing.assert_allclose(layer.backward(np.float64(2.5)), 2.5 * d1, rtol=1e-6)
+    assert layer.backward(np.float64(2.5)).dtype == np.float32
 
 
 def test_gradcheck_helpers_themselves():
@@ -204,20 +203,22 @@ def test_gradcheck_catches_a_wrong_backward():
     assert err > 1e-3
 
 
+
 # ------------------------------------------------------------- plain-loop references, 1e-10 --
 
-@given(case=conv_case(max_dilation=3), seed=seeds)
-def test_convolution_matches_loop_reference(case, seed):
+@given(case=conv_case(max_dilation=3), xkind=kinds, wkind=kinds, zero_bias=st.booleans(), seed=seeds)
+def test_convolution_matches_loop_reference(case, xkind, wkind, zero_bias, seed):
     xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
-    x, Wt, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    x, Wt = values(rng, xs, xkind), values(rng, ws, wkind)
+    b = np.zeros(ws[0]) if zero_bias else rng.standard_normal(ws[0])
     layer = Convolution(Wt, b, S, P, D)
     out = layer.forward(x)
     ref = conv_forward(x, Wt, b, S, P, D)
     assert out.shape == ref.shape == (xs[0], ws[0], out_size(xs[2], ws[2], S[0], P[0], D[0]),
                                       out_size(xs[3], ws[3], S[1], P[1], D[1]))
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-10)
-    dout = rng.standard_normal(out.shape)
+    dout = values(rng, out.shape, xkind)
     dx = layer.backward(dout)
     rdx, rdW, rdb = conv_backward(dout, x, Wt, S, P, D)
     np.testing.assert_allclose(dx, rdx, rtol=0, atol=1e-10)
@@ -225,11 +226,14 @@ def test_convolution_matches_loop_reference(case, seed):
     np.testing.assert_allclose(layer.db, rdb, rtol=0, atol=1e-10)
 
 
-@given(case=pool_case(), seed=seeds)
-def test_pooling_matches_loop_reference(case, seed):
+@given(case=pool_case(), kind=kinds, seed=seeds)
+@example(case=((1, 2, 6, 6), (2, 2), (2, 2), (0, 0), "max"), kind="relu", seed=0)
+@example(case=((2, 2, 5, 6), (3, 3), (1, 2), (1, 1), "max"), kind="ties", seed=0)
+def test_pooling_matches_loop_reference(case, kind, seed):
+    """Ties included: after a ReLU whole windows are 0, and the gradient must go to the first."""
     xs, (PH, PW), S, P, mode = case
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(xs)
+    x = values(rng, xs, kind)
     layer = Pooling(PH, PW, S, P, mode)
     out = layer.forward(x)
     ref = pool_forward(x, PH, PW, S, P, mode)
@@ -240,6 +244,52 @@ def test_pooling_matches_loop_reference(case, seed):
                                rtol=0, atol=1e-10)
 
 
+@given(shape=shapes4, kind=kinds, seed=seeds)
+@example(shape=(2, 2, 3, 3), kind="zeros", seed=0)
+def test_relu_matches_loop_reference(shape, kind, seed):
+    """Exactly: including x == 0 (gradient 0) and x == -0.0."""
+    rng = np.random.default_rng(seed)
+    x = values(rng, shape, kind)
+    layer = Relu()
+    np.testing.assert_array_equal(layer.forward(x), relu_forward(x))
+    dout = rng.standard_normal(shape)
+    np.testing.assert_array_equal(layer.backward(dout), relu_backward(dout, x))
+
+
+@given(shape=shapes4, M=st.integers(1, 4), kind=kinds, seed=seeds)
+def test_affine_matches_loop_reference(shape, M, kind, seed):
+    rng = np.random.default_rng(seed)
+    D = int(np.prod(shape[1:]))
+    x, Wt, b = values(rng, shape, kind), values(rng, (D, M), kind), rng.standard_normal(M)
+    layer = Affine(Wt, b)
+    np.testing.assert_allclose(layer.forward(x), affine_forward(x, Wt, b), rtol=0, atol=1e-10)
+    dout = values(rng, (shape[0], M), kind)
+    rdx, rdW, rdb = affine_backward(dout, x, Wt)
+    np.testing.assert_allclose(layer.backward(dout), rdx, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(layer.dW, rdW, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(layer.db, rdb, rtol=0, atol=1e-10)
+
+
+@given(N=st.integers(1, 5), K=st.integers(1, 6), kind=kinds, seed=seeds)
+def test_softmax_with_loss_matches_loop_reference(N, K, kind, seed):
+    rng = np.random.default_rng(seed)
+    x, t = 4 * values(rng, (N, K), kind), rng.integers(0, K, N)
+    layer = SoftmaxWithLoss()
+    loss, dx = softmax_loss(x, t)
+    assert float(layer.forward(x, t)) == pytest.approx(loss, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(layer.backward(), dx, rtol=0, atol=1e-12)
+
+
+@given(shape=st.tuples(st.integers(1, 2), st.integers(1, 8), st.integers(1, 3), st.integers(1, 3)),
+       n=st.integers(1, 6), kind=kinds, seed=seeds)
+def test_lrn_matches_loop_reference(shape, n, kind, seed):
+    x = values(np.random.default_rng(seed), shape, kind)
+    np.testing.assert_allclose(LRN(n, 2.0, 0.5, 0.75).forward(x), lrn_forward(x, n, 2.0, 0.5, 0.75),
+                               rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------- conventions at kinks --
+
 def test_max_pooling_ties_go_to_the_first_maximum():
     x = np.array([[[[1.0, 1.0], [1.0, 1.0]]]])
     layer = Pooling(2, 2)
@@ -247,12 +297,30 @@ def test_max_pooling_ties_go_to_the_first_maximum():
     np.testing.assert_array_equal(layer.backward(np.array([[[[5.0]]]]))[0, 0], [[5, 0], [0, 0]])
 
 
-@given(shape=st.tuples(st.integers(1, 2), st.integers(1, 8), st.integers(1, 3), st.integers(1, 3)),
-       n=st.integers(1, 6), seed=seeds)
-def test_lrn_matches_loop_reference(shape, n, seed):
-    x = np.random.default_rng(seed).standard_normal(shape)
-    np.testing.assert_allclose(LRN(n, 2.0, 0.5, 0.75).forward(x), lrn_forward(x, n, 2.0, 0.5, 0.75),
-                               rtol=1e-12, atol=1e-12)
+def test_max_pooling_ties_among_zeros_and_negative_zeros():
+    """-0.0 == 0.0: a tie, so the first of the window wins whichever sign it carries."""
+    x = np.array([[[[-0.0, 0.0, 0.0, -0.0], [0.0, 0.0, -0.0, -0.0]]]])
+    layer = Pooling(2, 2)
+    np.testing.assert_array_equal(layer.forward(x), [[[[0.0, 0.0]]]])
+    np.testing.assert_array_equal(layer.backward(np.array([[[[2.0, -3.0]]]]))[0, 0],
+                                  [[2, 0, -3, 0], [0, 0, 0, 0]])
+
+
+def test_relu_gradient_at_exactly_zero_is_zero():
+    layer = Relu()
+    x = np.array([[-1.0, -0.0, 0.0, 1e-300, 2.0]])
+    np.testing.assert_array_equal(layer.forward(x), [[0, 0, 0, 1e-300, 2]])
+    dx = layer.backward(-np.ones((1, 5)))
+    np.testing.assert_array_equal(dx, [[0, 0, 0, -1, -1]])
+    assert not np.signbit(dx[0, :3]).any()                     # +0.0, not -0.0
+
+
+def test_max_pooling_padding_never_wins_over_zeros():
+    """Padding holds -inf, so a window of zeros and padding sends its gradient to a real zero."""
+    x = np.zeros((1, 1, 2, 2))
+    layer = Pooling(2, 2, stride=2, pad=1)
+    np.testing.assert_array_equal(layer.forward(x), np.zeros((1, 1, 2, 2)))
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 2, 2))), np.ones((1, 1, 2, 2)))
 
 
 # ------------------------------------------------------------------ the book's worked examples --
@@ -321,11 +389,13 @@ def test_relu_and_sigmoid_values():
 
 # ------------------------------------------------------------- dtype and input preservation --
 
-def make_layers(dtype, rng):
-    """(name, layer, x, forward, backward) for every layer, in the given dtype."""
+def make_layers(dtype, rng, param_dtype=None):
+    """(name, x, forward, backward) for every layer: x in ``dtype``, parameters in
+    ``param_dtype`` (default: the same)."""
     f = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
-    conv = Convolution(f(3, 2, 3, 2), f(3), stride=(2, 1), pad=(1, 0))
-    aff = Affine(f(2 * 5 * 4, 3), f(3))
+    p = lambda *s: rng.standard_normal(s).astype(param_dtype or dtype)  # noqa: E731
+    conv = Convolution(p(3, 2, 3, 2), p(3), stride=(2, 1), pad=(1, 0))
+    aff = Affine(p(2 * 5 * 4, 3), p(3))
     drop = Dropout(0.5, rng=0)
     sm = SoftmaxWithLoss()
     x4 = f(2, 2, 5, 4)
@@ -342,34 +412,59 @@ def make_layers(dtype, rng):
     ]
 
 
-def run_layer(fwd, bwd, x, rng):
+def run_layer(fwd, bwd, x, rng, dout_dtype=None):
     layer = getattr(fwd, "__self__", None)
     out = fwd(x)
     bwd = bwd or layer.backward
-    dout = rng.standard_normal(np.shape(out)).astype(x.dtype)
+    dout = rng.standard_normal(np.shape(out)).astype(dout_dtype or x.dtype)
     return out, dout, bwd(dout), layer
 
 
 @pytest.mark.parametrize("i", range(9))
-def test_dtype_preserved_float32(i):
+@pytest.mark.parametrize("x_dtype, param_dtype, dout_dtype", [
+    (np.float32, np.float32, np.float32),
+    (np.float32, np.float64, np.float32),       # float64 weights: computed in float32
+    (np.float64, np.float32, np.float64),       # float32 weights: computed in float64
+    (np.float32, np.float32, np.float64),       # a float64 dout is cast to float32
+])
+def test_dtype_rule(i, x_dtype, param_dtype, dout_dtype):
+    """The rule of convlab/layers.py: out and dx have x's dtype; dW and db the parameters'."""
     rng = np.random.default_rng(i)
-    name, x, fwd, bwd = make_layers(np.float32, rng)[i]
-    out, dout, dx, layer = run_layer(fwd, bwd, x, rng)
-    assert np.asarray(out).dtype == np.float32, name
-    assert dx.dtype == np.float32 and dx.shape == x.shape, name
-    for g in ("dW", "db"):
+    name, x, fwd, bwd = make_layers(x_dtype, rng, param_dtype)[i]
+    out, dout, dx, layer = run_layer(fwd, bwd, x, rng, dout_dtype)
+    assert np.asarray(out).dtype == x_dtype, name
+    assert dx.dtype == x_dtype and dx.shape == x.shape, name
+    for g, p in (("dW", "W"), ("db", "b")):
         if hasattr(layer, g):
-            assert getattr(layer, g).dtype == np.float32, name
+            assert getattr(layer, g).dtype == param_dtype == getattr(layer, p).dtype, name
+
+
+@pytest.mark.parametrize("i", range(9))
+@pytest.mark.parametrize("int_dtype", [np.int64, np.uint8, bool])
+def test_integer_and_bool_input_becomes_float64(i, int_dtype):
+    rng = np.random.default_rng(i)
+    name, x, fwd, bwd = make_layers(np.float64, rng)[i]
+    xi = (np.abs(x) * 3).astype(int_dtype)
+    out, dout, dx, layer = run_layer(fwd, bwd, xi, rng, np.float64)
+    assert np.asarray(out).dtype == np.float64 and dx.dtype == np.float64, name
+
+
+def test_integer_parameters_become_float64():
+    conv = Convolution(np.ones((1, 1, 2, 2), int), np.zeros(1, int))
+    aff = Affine(np.ones((4, 2), int), np.zeros(2, int))
+    assert conv.W.dtype == conv.b.dtype == aff.W.dtype == aff.b.dtype == np.float64
+    np.testing.assert_array_equal(conv.forward(np.ones((1, 1, 2, 2), np.float32)), [[[[4]]]])
 
 
 @pytest.mark.parametrize("i", range(9))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_no_layer_modifies_its_input(i, dtype):
+def test_no_layer_modifies_its_input_or_its_output(i, dtype):
     rng = np.random.default_rng(i)
     name, x, fwd, bwd = make_layers(dtype, rng)[i]
     x0 = x.copy()
     layer = getattr(fwd, "__self__", None)
     out = fwd(x)
+    out0 = np.array(out, copy=True)
     np.testing.assert_array_equal(x, x0, err_msg=f"{name}.forward modified x")
     # negative and positive entries in dout: Relu's book version zeroes dout in place
     dout = rng.standard_normal(np.shape(out)).astype(dtype)
@@ -377,15 +472,18 @@ def test_no_layer_modifies_its_input(i, dtype):
     dx = (bwd or layer.backward)(dout)
     np.testing.assert_array_equal(dout, d0, err_msg=f"{name}.backward modified dout")
     np.testing.assert_array_equal(x, x0, err_msg=f"{name}.backward modified x")
-    # the result must not share memory with the input (writing to it would corrupt the caller)
+    # backward never writes into the output its forward handed out
+    np.testing.assert_array_equal(out, out0, err_msg=f"{name}.backward modified its forward's output")
+    # the results must not share memory with the inputs or each other
     assert not np.shares_memory(np.asarray(out), x), name
     assert not np.shares_memory(dx, dout), name
+    assert not np.shares_memory(dx, np.asarray(out)), name
 
 
 @pytest.mark.parametrize("i", range(9))
 def test_results_held_by_the_caller_survive_later_calls(i):
-    """Layers may reuse their own buffers, but never one the caller still holds: outputs and
-    gradients of a first call stay intact through a second forward/backward with other data."""
+    """Without a workspace (see convlab/workspace.py) every result is the caller's to keep:
+    outputs and gradients of a first call stay intact through later calls with other data."""
     rng = np.random.default_rng(i)
     name, x1, fwd, bwd = make_layers(np.float64, rng)[i]
     layer = getattr(fwd, "__self__", None)
@@ -412,29 +510,3 @@ def test_relu_backward_uses_the_mask_of_its_own_forward():
     b.forward(-x)
     np.testing.assert_array_equal(a.backward(np.ones((1, 2))), [[1, 0]])
     np.testing.assert_array_equal(b.backward(np.ones((1, 2))), [[0, 1]])
-
-
-def test_layers_give_the_same_numbers_without_buffer_reuse(monkeypatch):
-    """On Pythons whose reference counts are not exact (3.14+, free-threaded), layers allocate
-    fresh arrays instead of reusing their own; the numbers must not change."""
-    import convlab.layers as layers_mod
-    from convlab.nets import SimpleConvNet
-
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((4, 1, 10, 10))
-    t = rng.integers(0, 10, 4)
-
-    def grads():
-        net = SimpleConvNet(input_dim=(1, 10, 10), conv_param={"filter_num": 3, "filter_size": 3,
-                                                                "pad": 1, "stride": 1},
-                            hidden_size=5, weight_init_std=0.3, seed=0, dtype=np.float64)
-        g1 = net.gradient(x, t)
-        g2 = net.gradient(x, t)           # a second call reuses buffers when allowed
-        return g1, g2
-
-    reused = grads()
-    monkeypatch.setattr(layers_mod, "_REFCOUNTS_EXACT", False)
-    fresh = grads()
-    for a, b in zip(reused, fresh):
-        for k in a:
-            np.testing.assert_array_equal(a[k], b[k])

@@ -1,15 +1,18 @@
 """Cross-check against PyTorch (optional: skipped, not failed, when torch is absent).
-Convolution, Pooling and LRN outputs and gradients equal torch's to 1e-10 in float64."""
+Every layer's outputs and gradients equal torch's to 1e-10 in float64, for every kind of values
+of tests/strategies.py: exact zeros, ties and MNIST-like digits included, which is where ReLU's
+kink (ReLU'(0) = 0) and max pooling's tie rule (the first maximum wins) decide the gradient."""
 import numpy as np
 import pytest
 from hypothesis import example, given, strategies as st
 
-from convlab.layers import LRN, Convolution, Pooling
+from convlab.layers import LRN, Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
+
+from strategies import conv_case, kinds, pool_case, seeds, values
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 torch.set_num_threads(1)           # the CI machine is shared; these tensors are tiny anyway
-seeds = st.integers(0, 2**32 - 1)
 ATOL = 1e-10
 
 
@@ -17,30 +20,25 @@ def close(a, b):
     np.testing.assert_allclose(a, b.detach().numpy(), rtol=0, atol=ATOL)
 
 
-@st.composite
-def conv_case(draw):
-    N, C, FN = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
-    FH, FW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    S = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    P = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-    D = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    hmin, wmin = max(1, D[0] * (FH - 1) + 1 - 2 * P[0]), max(1, D[1] * (FW - 1) + 1 - 2 * P[1])
-    H, W = draw(st.integers(hmin, hmin + 6)), draw(st.integers(wmin, wmin + 6))
-    return (N, C, H, W), (FN, C, FH, FW), S, P, D
+def leaf(a):
+    return torch.tensor(a, requires_grad=True)
 
 
-@given(case=conv_case(), seed=seeds)
-@example(case=((2, 3, 7, 9), (4, 3, 3, 2), (2, 3), (1, 2), (2, 1)), seed=0)
-def test_convolution_matches_torch(case, seed):
+@given(case=conv_case(max_dilation=3, max_filters=4, extra=6), xkind=kinds, wkind=kinds,
+       zero_bias=st.booleans(), seed=seeds)
+@example(case=((2, 3, 7, 9), (4, 3, 3, 2), (2, 3), (1, 2), (2, 1)), xkind="normal", wkind="normal",
+         zero_bias=False, seed=0)
+def test_convolution_matches_torch(case, xkind, wkind, zero_bias, seed):
     xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
-    x, Wt, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    x, Wt = values(rng, xs, xkind), values(rng, ws, wkind)
+    b = np.zeros(ws[0]) if zero_bias else rng.standard_normal(ws[0])
     layer = Convolution(Wt, b, S, P, D)
     out = layer.forward(x)
-    tx, tW, tb = (torch.tensor(a, requires_grad=True) for a in (x, Wt, b))
+    tx, tW, tb = leaf(x), leaf(Wt), leaf(b)
     tout = F.conv2d(tx, tW, tb, stride=S, padding=P, dilation=D)
     close(out, tout)
-    dout = rng.standard_normal(out.shape)
+    dout = values(rng, out.shape, xkind)
     dx = layer.backward(dout)
     tout.backward(torch.tensor(dout))
     close(dx, tx.grad)
@@ -48,27 +46,18 @@ def test_convolution_matches_torch(case, seed):
     close(layer.db, tb.grad)
 
 
-@st.composite
-def pool_case(draw):
-    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    PH, PW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    S = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    P = (draw(st.integers(0, PH // 2)), draw(st.integers(0, PW // 2)))
-    hmin, wmin = max(1, PH - 2 * P[0]), max(1, PW - 2 * P[1])
-    H, W = draw(st.integers(hmin, hmin + 6)), draw(st.integers(wmin, wmin + 6))
-    return (N, C, H, W), (PH, PW), S, P
-
-
-@given(case=pool_case(), mode=st.sampled_from(["max", "avg"]), seed=seeds)
-@example(case=((2, 2, 5, 6), (3, 2), (2, 1), (1, 1)), mode="max", seed=0)
-@example(case=((2, 2, 5, 6), (3, 2), (2, 1), (1, 1)), mode="avg", seed=0)
-def test_pooling_matches_torch(case, mode, seed):
-    xs, (PH, PW), S, P = case
+@given(case=pool_case(max_size=4, extra=6), kind=kinds, seed=seeds)
+@example(case=((2, 2, 5, 6), (3, 2), (2, 1), (1, 1), "max"), kind="normal", seed=0)
+@example(case=((2, 2, 5, 6), (3, 2), (2, 1), (1, 1), "avg"), kind="normal", seed=0)
+@example(case=((2, 2, 6, 6), (2, 2), (2, 2), (0, 0), "max"), kind="relu", seed=0)
+@example(case=((1, 2, 5, 5), (3, 3), (1, 1), (1, 1), "max"), kind="ties", seed=0)
+def test_pooling_matches_torch(case, kind, seed):
+    xs, (PH, PW), S, P, mode = case
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(xs)
+    x = values(rng, xs, kind)
     layer = Pooling(PH, PW, S, P, mode)
     out = layer.forward(x)
-    tx = torch.tensor(x, requires_grad=True)
+    tx = leaf(x)
     if mode == "max":
         tout = F.max_pool2d(tx, (PH, PW), stride=S, padding=P)
     else:
@@ -79,18 +68,86 @@ def test_pooling_matches_torch(case, mode, seed):
     close(layer.backward(dout), tx.grad)
 
 
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 5), st.integers(1, 5)),
+       kind=kinds, seed=seeds)
+def test_relu_matches_torch(shape, kind, seed):
+    rng = np.random.default_rng(seed)
+    x = values(rng, shape, kind)
+    layer = Relu()
+    tx = leaf(x)
+    tout = F.relu(tx)
+    close(layer.forward(x), tout)
+    dout = rng.standard_normal(shape)
+    tout.backward(torch.tensor(dout))
+    close(layer.backward(dout), tx.grad)
+
+
+@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4)),
+       M=st.integers(1, 5), kind=kinds, seed=seeds)
+def test_affine_matches_torch(shape, M, kind, seed):
+    rng = np.random.default_rng(seed)
+    D = int(np.prod(shape[1:]))
+    x, Wt, b = values(rng, shape, kind), values(rng, (D, M), kind), rng.standard_normal(M)
+    layer = Affine(Wt, b)
+    tx, tW, tb = leaf(x), leaf(Wt), leaf(b)
+    tout = F.linear(tx.reshape(shape[0], -1), tW.T, tb)
+    close(layer.forward(x), tout)
+    dout = values(rng, (shape[0], M), kind)
+    tout.backward(torch.tensor(dout))
+    close(layer.backward(dout), tx.grad)
+    close(layer.dW, tW.grad)
+    close(layer.db, tb.grad)
+
+
+@given(N=st.integers(1, 6), K=st.integers(1, 7), one_hot=st.booleans(), kind=kinds, seed=seeds)
+def test_softmax_with_loss_matches_torch(N, K, one_hot, kind, seed):
+    rng = np.random.default_rng(seed)
+    x, labels = 5 * values(rng, (N, K), kind), rng.integers(0, K, N)
+    layer = SoftmaxWithLoss()
+    loss = layer.forward(x, np.eye(K)[labels] if one_hot else labels)
+    tx = leaf(x)
+    tloss = F.cross_entropy(tx, torch.tensor(labels))
+    close(loss, tloss)
+    tloss.backward()
+    close(layer.backward(), tx.grad)
+
+
 @given(shape=st.tuples(st.integers(1, 3), st.integers(1, 8), st.integers(1, 4), st.integers(1, 4)),
        n=st.integers(1, 7), k=st.floats(0.5, 2.0), alpha=st.floats(1e-4, 1.0), beta=st.floats(0.25, 1.0),
-       seed=seeds)
-@example(shape=(2, 6, 3, 3), n=5, k=2.0, alpha=1e-4, beta=0.75, seed=0)     # AlexNet's values
-def test_lrn_matches_torch(shape, n, k, alpha, beta, seed):
+       kind=kinds, seed=seeds)
+@example(shape=(2, 6, 3, 3), n=5, k=2.0, alpha=1e-4, beta=0.75, kind="normal", seed=0)  # AlexNet's
+def test_lrn_matches_torch(shape, n, k, alpha, beta, kind, seed):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
+    x = values(rng, shape, kind)
     layer = LRN(n, k, alpha, beta)
     out = layer.forward(x)
-    tx = torch.tensor(x, requires_grad=True)
+    tx = leaf(x)
     tout = torch.nn.LocalResponseNorm(n, alpha=alpha, beta=beta, k=k)(tx)
     close(out, tout)
     dout = rng.standard_normal(out.shape)
     tout.backward(torch.tensor(dout))
     close(layer.backward(dout), tx.grad)
+
+
+@given(N=st.integers(1, 3), FN=st.integers(1, 4), pad=st.integers(0, 2), seed=seeds)
+@example(N=2, FN=3, pad=2, seed=0)
+def test_conv_relu_pool_on_digits_matches_torch(N, FN, pad, seed):
+    """The first block of SimpleConvNet on MNIST-like input with a zero bias, as at the start of
+    training: a blank patch gives pre-activations of exactly 0 (ReLU's kink), after the ReLU
+    whole pooling windows tie at 0, and padding adds zeros. Gradients for x, W and b."""
+    rng = np.random.default_rng(seed)
+    x = values(rng, (N, 1, 12, 12), "digits")
+    Wt, b = 0.3 * rng.standard_normal((FN, 1, 3, 3)), np.zeros(FN)
+    conv, relu, pool = Convolution(Wt, b, pad=pad), Relu(), Pooling(2, 2, stride=2)
+    a = conv.forward(x)
+    assert np.any(a == 0), "the case must put pre-activations exactly on ReLU's kink"
+    out = pool.forward(relu.forward(a))
+    tx, tW, tb = leaf(x), leaf(Wt), leaf(b)
+    tout = F.max_pool2d(F.relu(F.conv2d(tx, tW, tb, padding=pad)), 2, 2)
+    close(out, tout)
+    dout = rng.standard_normal(out.shape)
+    dx = conv.backward(relu.backward(pool.backward(dout)))
+    tout.backward(torch.tensor(dout))
+    close(dx, tx.grad)
+    close(conv.dW, tW.grad)
+    close(conv.db, tb.grad)

@@ -1,0 +1,94 @@
+"""The speed tricks behind ``convlab/layers.py``, one named function each.
+
+Every function's docstring gives the plain NumPy it stands for; ``tests/test_fastpath.py``
+proves each one equal to that plain version (and the layers are checked against loop
+references and PyTorch besides). Big results come from :func:`convlab.workspace.empty`, so a
+training loop that attaches a :class:`~convlab.workspace.Workspace` reuses them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .im2col import col2im_transposed, col2im_wide
+from .workspace import empty
+
+__all__ = ["conv_backward_dx", "window_max", "window_max_backward"]
+
+
+def conv_backward_dx(d, W, x_shape, stride, pad, dilation, owner=None):
+    """Input gradient of a convolution from ``d``, its output gradient with filters first:
+    (FN, N*OH*OW), columns in (n, oy, ox) order. W: (FN, C, FH, FW). Returns (N, C, H, W).
+
+    Plain version: ``col2im_transposed(W.reshape(FN, -1).T @ d, x_shape, FH, FW, stride, pad,
+    dilation)``. That is what runs for stride > 1. For stride 1 the same numbers come from
+    ``col2im_wide``, several times faster: each row of d is first stretched to the padded input
+    width W' with zeros, so that col2im adds long contiguous slices (see ``col2im_wide``).
+    ``stride``, ``pad``, ``dilation``: (h, w) pairs. ``owner``: the layer whose workspace lends
+    the big intermediate arrays (None: fresh arrays).
+    """
+    FN, C, FH, FW = W.shape
+    N, _, H, W_ = x_shape
+    Wmat = W.reshape(FN, C * FH * FW).T                              # (C*FH*FW, FN)
+    if tuple(stride) != (1, 1):
+        dcol = np.matmul(Wmat, d, out=empty(owner, "dcol", (C * FH * FW, d.shape[1]), d.dtype))
+        return col2im_transposed(dcol, x_shape, FH, FW, stride, pad, dilation)
+    Wp = W_ + 2 * pad[1]                                             # padded width W'
+    OH = H + 2 * pad[0] - dilation[0] * (FH - 1)                     # stride 1: OH = H' - extent + 1
+    OW = Wp - dilation[1] * (FW - 1)
+    dwide = empty(owner, "dwide", (FN, N, OH, Wp), d.dtype)          # (FN, N, OH, W')
+    dwide[..., OW:] = 0                                              # the stretch: W' - OW zeros
+    np.copyto(dwide[..., :OW], d.reshape(FN, N, OH, OW))
+    dcol = np.matmul(Wmat, dwide.reshape(FN, N * OH * Wp),
+                     out=empty(owner, "dcol", (C * FH * FW, N * OH * Wp), d.dtype))  # (C*FH*FW, N*OH*W')
+    return col2im_wide(dcol, x_shape, FH, FW, pad, dilation)
+
+
+def window_max(win, owner=None):
+    """Maximum of every window and where it is: (out, arg), both (N, C, OH, OW), from the
+    windows ``win`` (N, C, OH, OW, PH, PW) (a strided view, see ``convlab.im2col.windows``).
+    ``arg`` holds i*PW + j of the FIRST maximum of each window (PyTorch's rule for ties).
+
+    Plain version: ``flat = win.reshape(N, C, OH, OW, PH*PW)``, then ``flat.max(axis=-1)`` and
+    ``flat.argmax(axis=-1)``. That reshape copies the windows and reduces along a short last
+    axis; here a running maximum over the PH*PW window offsets compares whole (N, C, OH, OW)
+    arrays instead (4 passes for 2x2 windows). ``arg`` is the smallest integer dtype that fits.
+    """
+    N, C, OH, OW, PH, PW = win.shape
+    out = empty(owner, "max", (N, C, OH, OW), win.dtype)
+    np.copyto(out, win[..., 0, 0])
+    arg = empty(owner, "argmax", (N, C, OH, OW), np.min_scalar_type(PH * PW - 1))
+    arg[...] = 0
+    for k in range(1, PH * PW):
+        w = win[..., k // PW, k % PW]                                # (N, C, OH, OW) view
+        better = w > out                         # strict: an equal later value keeps the earlier
+        np.maximum(arg, better * arg.dtype.type(k), out=arg)  # k only grows, so max = the last win
+        np.maximum(out, w, out=out)
+    return out, arg
+
+
+def window_max_backward(dout, arg, x_shape, pool, stride, pad, owner=None):
+    """Max-pooling input gradient: each dout (N, C, OH, OW) goes to the window position
+    ``arg`` (from :func:`window_max`) of its window; overlapping windows add up. Returns
+    (N, C, H, W). ``pool``, ``stride``, ``pad``: (h, w) pairs.
+
+    Plain version: ``dwin = zeros((N, C, OH, OW, PH*PW))``, put dout at ``arg`` along the last
+    axis, then ``convlab.im2col.fold`` it back onto the image. Here one pass per window offset
+    k writes ``dout * (arg == k)`` straight into the strided (N, C, OH, OW) view of the padded
+    gradient; when windows do not overlap each pixel is written once, so no adding (and, when
+    the windows tile the padded input, no zero-filling) is needed.
+    """
+    (PH, PW), (S0, S1), (P0, P1) = pool, stride, pad
+    N, C, OH, OW = dout.shape
+    _, _, H, W = x_shape
+    dx = empty(owner, "dx", (N, C, H + 2 * P0, W + 2 * P1), dout.dtype)  # padded (N, C, H', W')
+    overlap = S0 < PH or S1 < PW                                     # may windows share pixels?
+    if (S0, S1, S0 * OH, S1 * OW) != (PH, PW, H + 2 * P0, W + 2 * P1):
+        dx[...] = 0                                                  # unless windows tile dx
+    for k in range(PH * PW):
+        i, j = divmod(k, PW)
+        target = dx[:, :, i:i + S0 * OH:S0, j:j + S1 * OW:S1]        # (N, C, OH, OW) view
+        if overlap:
+            target += dout * (arg == k)
+        else:
+            np.multiply(dout, arg == k, out=target)
+    return dx[:, :, P0:P0 + H, P1:P1 + W]                            # (N, C, H, W)
