@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..data import DATASETS
-from ..plots import confusion_matrix
+from ..analysis import confusion_matrix
 from ..pretrained import shipped
 from ..pretrained import load_history as _load_history
 from . import ui
@@ -40,7 +40,7 @@ CLASS_NAMES = DATASETS["fashion-mnist"].class_names
 UPPER_BODY = (0, 2, 4, 6)          # T-shirt/top, Pullover, Coat, Shirt
 SHIRT = 6
 TITLES = {"simple": "SimpleConvNet", "deep": "deep net"}
-RECIPES = {None: "shipped recipe (--shift 2, lr decay)", "chapter": "chapter's recipe"}
+RECIPES = {None: "shipped recipe", "chapter": "chapter's recipe"}
 
 
 def predict_classes(net, x, batch_size=1000):
@@ -56,10 +56,10 @@ def predict_classes(net, x, batch_size=1000):
     return np.concatenate(labels), np.concatenate(probs)
 
 
-def class_gallery_view(x, t, per_class=8):
+def class_gallery_view(x, t, per_class=6):
     """The first ``per_class`` test images of each class, one row per class."""
     per_class = int(np.clip(per_class, 1, 16))
-    fig, axes = plt.subplots(10, per_class, figsize=(0.8 * per_class + 1.4, 8.6), squeeze=False)
+    fig, axes = plt.subplots(10, per_class, figsize=(0.62 * per_class + 1.3, 6.6), squeeze=False)
     for k, name in enumerate(CLASS_NAMES):
         idx = np.flatnonzero(t == k)[:per_class]
         for j, ax in enumerate(axes[k]):
@@ -98,19 +98,19 @@ def accuracy_rows():
 def accuracy_view():
     """MNIST vs Fashion-MNIST: final test accuracy and mistakes per 10,000 test images of each
     shipped run (same net, same recipe), and SimpleConvNet's test accuracy per epoch on both."""
-    lines = [f"{'net, recipe':<52}{'MNIST':>8}{'Fashion':>9}   mistakes per 10,000   epochs"]
+    columns = "{:<33}{:>8}{:>9}{:>9}{:>9}{:>8}{:>9}"
+    lines = [columns.format("", "test accuracy", "", "mistakes", "/10,000", "epochs", ""),
+             columns.format("net, recipe", "MNIST", "Fashion", "MNIST", "Fashion", "MNIST", "Fashion")]
     curves = {}
     for name, recipe, mnist, fashion in accuracy_rows():
         label = f"{TITLES.get(name, name)}, {RECIPES.get(recipe, recipe)}"
-        f_acc = fashion["test_acc"][-1]
-        if mnist is None:
-            m_acc, m_err, m_ep = "   -   ", "  -", "-"
-        else:
-            m_acc, m_err, m_ep = (f"{mnist['test_acc'][-1]:.4f}",
-                                  f"{round((1 - mnist['test_acc'][-1]) * 10000):>4d}",
-                                  len(mnist["test_acc"]))
-        lines.append(f"{label:<52}{m_acc:>8}{f_acc:>9.4f}   {m_err} -> {round((1 - f_acc) * 10000):>4d}"
-                     f"{'':11}{m_ep} / {len(fashion['test_acc'])}")
+        cells = []
+        for h in (mnist, fashion):
+            acc = None if h is None else h["test_acc"][-1]
+            cells.append(("-", "-", "-") if h is None else
+                         (f"{acc:.4f}", f"{round((1 - acc) * 10000)}", f"{len(h['test_acc'])}"))
+        (m_acc, m_err, m_ep), (f_acc, f_err, f_ep) = cells
+        lines.append(columns.format(label, m_acc, f_acc, m_err, f_err, m_ep, f_ep))
         if name == "simple" and recipe is None:
             if mnist is not None:
                 curves["MNIST"] = mnist
@@ -185,9 +185,8 @@ def _class_index(c):
 
 def filters_view(W_mnist, W_fashion):
     """The first-layer filters of two SimpleConvNets, MNIST's above, Fashion-MNIST's below, each
-    filter on its own grey scale (black most positive); and how 'smooth' each set is (the share
-    of a filter's energy in its lowest spatial frequencies)."""
-    fig = plt.figure(figsize=(10, 4.6))
+    filter on its own grey scale (black most positive); and the range of their weights."""
+    fig = plt.figure(figsize=(9, 4.2))
     parts = fig.subfigures(2, 1)
     lines = []
     for part, W, name in zip(parts, (W_mnist, W_fashion), ("MNIST", "Fashion-MNIST")):
@@ -199,23 +198,14 @@ def filters_view(W_mnist, W_fashion):
         for k, ax in enumerate(axes.ravel()[:FN]):
             ax.imshow(W[k, 0], cmap="gray_r", interpolation="nearest")
         part.suptitle(f"{name}: {FN} filters {W.shape[2]}x{W.shape[3]}", fontsize=10)
-        lines.append(f"{name:<14} std of W1 {W.std():.3f}, low-frequency share {_smoothness(W):.2f}")
-    lines.append("(low-frequency share: of each filter's energy, the part in the 3x3 lowest "
-                 "spatial frequencies; 1 = a smooth blob, small = fine stripes or noise)")
+        lines.append(f"{name:<14} W1 {W.shape}, weights from {W.min():+.3f} to {W.max():+.3f}, "
+                     f"std {W.std():.3f}")
     return ui.View("\n".join(lines), fig)
-
-
-def _smoothness(W):
-    """Mean over filters of the share of |FFT|^2 in the lowest 3x3 frequencies (mean removed)."""
-    f = W[:, 0] - W[:, 0].mean(axis=(1, 2), keepdims=True)                  # (FN, FH, FW)
-    power = np.abs(np.fft.fft2(f)) ** 2
-    low = power[:, [0, 1, -1]][:, :, [0, 1, -1]].sum(axis=(1, 2))
-    return float(np.mean(low / np.maximum(power.sum(axis=(1, 2)), 1e-30)))
 
 
 # -- browsing one class -------------------------------------------------------------------------
 
-def class_view(x, t, y, p, class_name="Shirt", start=0, mistakes_only=False, n=16):
+def class_view(x, t, y, p, class_name="Shirt", start=0, mistakes_only=False, n=12):
     """Test images of one class, from its ``start``-th on, each titled with the net's answer and
     its softmax probability (green right, red wrong); ``mistakes_only`` skips the right ones."""
     cls = _class_index(class_name)
@@ -226,7 +216,7 @@ def class_view(x, t, y, p, class_name="Shirt", start=0, mistakes_only=False, n=1
     pool = idx[y[idx] != cls] if mistakes_only else idx
     start = int(np.clip(start, 0, max(len(pool) - 1, 0)))
     show = pool[start:start + n]
-    fig, axes = plt.subplots(2, n // 2, figsize=(1.25 * (n // 2), 3.4), squeeze=False)
+    fig, axes = plt.subplots(2, n // 2, figsize=(1.1 * (n // 2), 3.0), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), show):
@@ -252,7 +242,7 @@ def class_explorer(x, t, y, p):
     return ui.explorer(lambda class_name, start, mistakes_only: class_view(
         x, t, y, p, class_name, start, mistakes_only), {
         "class_name": ui.choice("class", CLASS_NAMES, "Shirt"),
-        "start": ui.slider("from image", 0, 0, max(most - 1, 0), 16),
+        "start": ui.slider("from image", 0, 0, max(most - 1, 0), 12),
         "mistakes_only": ui.toggle("mistakes only"),
     })
 
