@@ -109,6 +109,16 @@ def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert "MNIST is not available" in err and "four MNIST files" in err
 
 
+def test_missing_fashion_mnist_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVLAB_FASHION_MNIST_MIRRORS", "http://127.0.0.1:9/")   # nothing listens
+    code = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Fashion-MNIST is not available" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_confusion_matrix_counts():
     m = confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]), 3)
     assert m.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
