@@ -520,10 +520,11 @@ def format_confusion(m, class_names=None):
     lw = max(9, *(len(s) for s in labels))
     head = ("rows: true class, columns: predicted class (by number)" if named
             else "rows: true digit, columns: predicted digit")
-    lines = [head, "true\\pred".rjust(lw) + "".join(f"{j:>{width}d}" for j in range(k)) + "   recall"]
+    align = str.ljust if named else str.rjust          # names read best from the left
+    lines = [head, align("true\\pred", lw) + "".join(f"{j:>{width}d}" for j in range(k)) + "   recall"]
     for i in range(k):
         recall = m[i, i] / max(m[i].sum(), 1)
-        lines.append(f"{labels[i]:>{lw}}" + "".join(f"{v:>{width}d}" for v in m[i]) + f"   {recall:.4f}")
+        lines.append(align(labels[i], lw) + "".join(f"{v:>{width}d}" for v in m[i]) + f"   {recall:.4f}")
     return "\n".join(lines)
 
 
