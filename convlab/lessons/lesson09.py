@@ -99,7 +99,7 @@ def accuracy_view():
     """MNIST vs Fashion-MNIST: final test accuracy and mistakes per 10,000 test images of each
     shipped run (same net, same recipe), and SimpleConvNet's test accuracy per epoch on both."""
     columns = "{:<33}{:>8}{:>9}{:>9}{:>9}{:>8}{:>9}"
-    lines = [columns.format("", "test accuracy", "", "mistakes", "/10,000", "epochs", ""),
+    lines = ["{:<33}{:>17}{:>18}{:>17}".format("", "test accuracy", "mistakes/10,000", "epochs"),
              columns.format("net, recipe", "MNIST", "Fashion", "MNIST", "Fashion", "MNIST", "Fashion")]
     curves = {}
     for name, recipe, mnist, fashion in accuracy_rows():

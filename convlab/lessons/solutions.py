@@ -177,10 +177,11 @@ ANSWERS["conv_param_count"] = (1216, (
 # lesson09.check_shirt_recall; the number is that of the shipped Fashion-MNIST SimpleConvNet
 # (tests/test_lesson_9.py feeds it to the check with that net's confusion matrix).
 
-ANSWERS["shirt_recall"] = (0.0, (
+ANSWERS["shirt_recall"] = (0.689, (
     "Lesson 9. Recall of Shirt = shirts recognised / all shirts = cm[6, 6] / cm[6].sum(): row 6\n"
-    "holds the 1,000 test images that are shirts, its diagonal cell those the net called Shirt.\n"
-    "In NumPy: cm[6, 6] / cm[6].sum(). (cm[6, 6] / cm[:, 6].sum() would be the precision.)"))
+    "holds the 1,000 test images that are shirts, its diagonal cell the 689 the net called Shirt:\n"
+    "689 / 1000 = 0.689. In NumPy: cm[6, 6] / cm[6].sum(). (cm[6, 6] / cm[:, 6].sum() would be\n"
+    "the precision: of the images called Shirt, the share that are shirts.)"))
 
 
 def show(name: str) -> None:
