@@ -21,7 +21,12 @@ again changes nothing). A folder that already holds a run is refused unless ``--
 Exit codes: 0 done, 1 runtime failure (data unavailable, training diverged, a disk error),
 2 bad options or input files, 130 interrupted. Errors are one line on stderr, never a traceback.
 
-For tests only: ``CONVLAB_SYNTHETIC_DATA=1`` replaces MNIST by a small random stand-in (1,000
+``--dataset`` (mnist, the default, or fashion-mnist: ``convlab.data.DATASETS``) chooses the data;
+the params files keep it (``__dataset__``) and so does the history (``dataset``): ``evaluate``
+refuses params trained on another dataset (exit 2) unless ``--any-dataset``, ``--resume``
+refuses another dataset than the run's, and files without it count as MNIST's.
+
+For tests only: ``CONVLAB_SYNTHETIC_DATA=1`` replaces the dataset by a small random stand-in (1,000
 training and 500 test images of the same shape, seeded) so that runs take a second.
 """
 from __future__ import annotations
@@ -37,6 +42,7 @@ import time
 
 import numpy as np
 
+from .data import DATASETS
 from .nets import NETS
 from .optim import OPTIMIZERS
 
@@ -44,7 +50,9 @@ __all__ = ["main", "run", "build_parser"]
 
 NET_NAMES = tuple(NETS)                 # simple, lenet, lenet-modern, alexnet, deep
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)     # sgd, momentum, adagrad, adam
-INPUT_DIM, N_CLASSES = (1, 28, 28), 10  # MNIST's images and digits
+DATASET_NAMES = tuple(DATASETS)         # mnist, fashion-mnist
+INPUT_DIM, N_CLASSES = (1, 28, 28), 10  # the images and classes of every dataset in DATASETS
+OLD_DATASET = "mnist"                   # what params and histories without a dataset were trained on
 RUN_FILES = ("params.npz", "history.json", "accuracy.png", "checkpoints/last.npz",
              "checkpoints/best.npz", "checkpoints/state.npz", "checkpoints/history.json")
 # options --resume takes from the stored run unless given again (the rest describe this session)
@@ -90,18 +98,22 @@ def _decay(text):
 def build_parser():
     parser = _Parser(
         prog="python -m convlab",
-        description="Train and evaluate convlab's CNNs on MNIST (chapter 7 of Deep Learning "
-                    "from Scratch).")
+        description="Train and evaluate convlab's CNNs on MNIST or Fashion-MNIST (chapter 7 of "
+                    "Deep Learning from Scratch).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     tr = sub.add_parser(
-        "train", help="train a net on MNIST and save params, history and an accuracy plot",
-        description="Train a net on MNIST with mini-batches. After every epoch, writes params.npz, "
+        "train", help="train a net on MNIST (or Fashion-MNIST) and save params, history and an "
+                      "accuracy plot",
+        description="Train a net on MNIST or Fashion-MNIST (--dataset) with mini-batches. After every epoch, writes params.npz, "
                     "history.json, accuracy.png and checkpoints/ into the run folder --out, all "
                     "together. Ctrl-C stops cleanly, keeping the last complete epoch (exit code "
                     "130); --resume continues from there.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tr.add_argument("--dataset", choices=DATASET_NAMES, default="mnist",
+                    help="the images to learn: mnist = handwritten digits, fashion-mnist = Zalando's "
+                         "clothes (same size and format, harder); stored with the params")
     tr.add_argument("--net", choices=NET_NAMES, default="simple",
                     help="which net: simple = SimpleConvNet (the chapter's), lenet = LeNet-5 as in "
                          "1998 (sigmoid, average pooling), lenet-modern (ReLU, max pooling), "
@@ -127,8 +139,9 @@ def build_parser():
     tr.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                     help="floating-point type of the net (float32 is about twice as fast)")
     tr.add_argument("--data-dir", default=None,
-                    help="directory with the four MNIST .gz files (default: $CONVLAB_MNIST_DIR, "
-                         "then data/mnist in the project, then download)")
+                    help="directory with the four files of --dataset (default: $CONVLAB_MNIST_DIR "
+                         "or $CONVLAB_FASHION_MNIST_DIR, then data/<dataset> in the project or "
+                         "a system folder, then download)")
     tr.add_argument("--out", default=None,
                     help="run folder (default: a new runs/<net>-<date>-<time>); created if missing; "
                          "one that already holds a run needs --resume or --overwrite")
@@ -136,7 +149,7 @@ def build_parser():
     again.add_argument("--resume", action="store_true",
                        help="continue the run in --out up to --epochs in total, from its last "
                             "complete epoch; options not given are taken from that run, options "
-                            "given must match it (except --epochs, --max-minutes, --quiet, --data-dir)")
+                            "given must match it, --dataset too (except --epochs, --max-minutes, --quiet, --data-dir)")
     again.add_argument("--overwrite", action="store_true",
                        help="replace the run in --out (its files are deleted when training starts)")
     tr.add_argument("--train-size", type=_int_at_least(1), default=None,
@@ -154,13 +167,20 @@ def build_parser():
     ev = sub.add_parser(
         "evaluate", help="print the test accuracy and confusion matrix of a params file",
         description="Load a params .npz written by `train` (or a shipped one in convlab/weights) "
-                    "and print its accuracy on the MNIST test set and a 10x10 confusion matrix "
-                    "(rows: true digit, columns: predicted digit).",
+                    "and print its accuracy on the test set of --dataset and a 10x10 confusion "
+                    "matrix (rows: true class, columns: predicted class). Params trained on "
+                    "another dataset are refused unless --any-dataset.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ev.add_argument("params", metavar="PARAMS", help="params .npz file (from `train` or save_params)")
+    ev.add_argument("--dataset", choices=DATASET_NAMES, default="mnist",
+                    help="the test set to use; must be the one the params were trained on (params "
+                         "files that do not record it count as mnist)")
+    ev.add_argument("--any-dataset", action="store_true",
+                    help="evaluate even params trained on another dataset than --dataset")
     ev.add_argument("--data-dir", default=None,
-                    help="directory with the four MNIST .gz files (default: $CONVLAB_MNIST_DIR, "
-                         "then data/mnist in the project, then download)")
+                    help="directory with the four files of --dataset (default: $CONVLAB_MNIST_DIR "
+                         "or $CONVLAB_FASHION_MNIST_DIR, then data/<dataset> in the project or "
+                         "a system folder, then download)")
     ev.add_argument("--test-size", type=_int_at_least(1), default=None,
                     help="use only the first N test images; default all 10,000")
     ev.add_argument("--batch-size", type=_int_at_least(1), default=1000,
@@ -247,17 +267,18 @@ def _stdout_to_devnull():
 
 # ------------------------------------------------------------------------------------ data --
 
-def _load_data(data_dir, train_size, test_size, parser):
-    """((x_train, t_train), (x_test, t_test)) as (N, 1, 28, 28) float32 and int labels."""
+def _load_data(dataset, data_dir, train_size, test_size, parser):
+    """((x_train, t_train), (x_test, t_test)) of ``dataset`` as (N, 1, 28, 28) float32 and int
+    labels."""
     if os.environ.get("CONVLAB_SYNTHETIC_DATA") == "1":
         (x_train, t_train), (x_test, t_test) = _synthetic_data()
     else:
-        from .data import load_mnist
+        from .data import load_dataset
         if data_dir is not None and os.path.exists(data_dir) and not os.path.isdir(data_dir):
             parser.error(f"--data-dir {data_dir!r} is a file, not a directory")
         try:
-            (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=False,
-                                                              data_dir=data_dir)
+            (x_train, t_train), (x_test, t_test) = load_dataset(dataset, normalize=True,
+                                                                flatten=False, data_dir=data_dir)
         except (RuntimeError, ValueError, OSError) as e:
             raise _Failure(str(e)) from None
     for opt, size, n in (("--train-size", train_size, len(x_train)), ("--test-size", test_size, len(x_test))):
@@ -324,7 +345,12 @@ def _resume_args(parser, argv, args):
             before += [action.option_strings[0]] if value is True else []
         else:
             before += [action.option_strings[0], str(value)]
-    return parser.parse_args(["train", *before, *argv[1:]])
+    args = parser.parse_args(["train", *before, *argv[1:]])
+    trained_on = load_history(path).get("dataset", OLD_DATASET)
+    if args.dataset != trained_on:
+        parser.error(f"--resume: the run in {args.out!r} trains on {trained_on}; got --dataset "
+                     f"{args.dataset}")
+    return args
 
 
 class _RunFolder:
@@ -395,12 +421,14 @@ def _train(args, parser):
     folder = _RunFolder(out)
     try:
         folder.open()
-        (x_train, t_train), (x_test, t_test) = _load_data(args.data_dir, args.train_size,
-                                                          args.test_size, parser)
+        (x_train, t_train), (x_test, t_test) = _load_data(args.dataset, args.data_dir,
+                                                          args.train_size, args.test_size, parser)
         kwargs = {"width": args.width} if args.net == "alexnet" else {}
         net = build_net(args.net, seed=args.seed, dtype=np.dtype(args.dtype), **kwargs)
+        net.dataset = args.dataset                  # written into every params file as __dataset__
         start = time.perf_counter()
-        run = {"command": "python -m convlab " + " ".join(args.argv), "resumed_by": [],
+        run = {"command": "python -m convlab " + " ".join(args.argv), "dataset": args.dataset,
+               "resumed_by": [],
                "wall_seconds": 0.0,
                "cli_args": {k: v for k, v in vars(args).items() if k not in ("func", "argv")}}
 
@@ -417,7 +445,7 @@ def _train(args, parser):
 
             def _write_plot(self, f):
                 h = self.history
-                _save_plot(h, f, f"{args.net}: test accuracy {h['test_acc'][-1]:.4f} after "
+                _save_plot(h, f, f"{args.net} on {DATASETS[args.dataset].title}: test accuracy {h['test_acc'][-1]:.4f} after "
                                  f"{len(h['test_acc'])} epoch(s)")
 
         trainer = RunTrainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
@@ -428,6 +456,7 @@ def _train(args, parser):
                              max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
         if args.resume:
             _resume(trainer, run, args, out, parser)
+            net.dataset = args.dataset              # a run from before datasets has none
         elif args.overwrite:
             for f in RUN_FILES:
                 with contextlib.suppress(FileNotFoundError):
@@ -481,15 +510,21 @@ def _save_plot(history, f, title):
 
 # -------------------------------------------------------------------------------- evaluate --
 
-def format_confusion(m):
-    """The confusion matrix as text, with row/column labels and per-class recall."""
+def format_confusion(m, class_names=None):
+    """The confusion matrix as text, with row/column labels and per-class recall. Rows are named
+    by their class number and, when ``class_names`` are not just the digits, by name too."""
     k = m.shape[0]
     width = max(5, len(str(m.max())) + 1)
-    lines = ["rows: true digit, columns: predicted digit",
-             "true\\pred" + "".join(f"{j:>{width}d}" for j in range(k)) + "   recall"]
+    named = class_names is not None and list(class_names) != [str(i) for i in range(k)]
+    labels = [f"{i} {class_names[i]}" if named else str(i) for i in range(k)]
+    lw = max(9, *(len(s) for s in labels))
+    head = ("rows: true class, columns: predicted class (by number)" if named
+            else "rows: true digit, columns: predicted digit")
+    align = str.ljust if named else str.rjust          # names read best from the left
+    lines = [head, align("true\\pred", lw) + "".join(f"{j:>{width}d}" for j in range(k)) + "   recall"]
     for i in range(k):
         recall = m[i, i] / max(m[i].sum(), 1)
-        lines.append(f"{i:>9d}" + "".join(f"{v:>{width}d}" for v in m[i]) + f"   {recall:.4f}")
+        lines.append(align(labels[i], lw) + "".join(f"{v:>{width}d}" for v in m[i]) + f"   {recall:.4f}")
     return "\n".join(lines)
 
 
@@ -501,12 +536,17 @@ def _evaluate(args, parser):
         net = load_net(args.params, input_dim=INPUT_DIM, output_size=N_CLASSES)
     except (ValueError, OSError) as e:
         parser.error(f"PARAMS {args.params!r} cannot be loaded: {e}")
-    _, (x_test, t_test) = _load_data(args.data_dir, None, args.test_size, parser)
+    trained_on = net.dataset or OLD_DATASET
+    if trained_on != args.dataset and not args.any_dataset:
+        parser.error(f"PARAMS {args.params!r} were trained on {trained_on}, not {args.dataset}; "
+                     f"add --dataset {trained_on} (or --any-dataset to evaluate them on "
+                     f"{args.dataset} anyway)")
+    _, (x_test, t_test) = _load_data(args.dataset, args.data_dir, None, args.test_size, parser)
     pred = np.concatenate([net.predict(x_test[i:i + args.batch_size]).argmax(axis=1)
                            for i in range(0, len(x_test), args.batch_size)])   # (N,)
     from .analysis import confusion_matrix
     m = confusion_matrix(t_test, pred, net.output_size)                       # (10, 10) counts
     correct = int(np.trace(m))
     print(f"test accuracy: {correct / len(t_test):.4f} ({correct}/{len(t_test)} correct)")
-    print(format_confusion(m))
+    print(format_confusion(m, DATASETS[args.dataset].class_names))
     return 0

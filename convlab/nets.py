@@ -65,7 +65,11 @@ class Net:
     Layers are named like the book's (Conv1, Relu1, Pool1, Affine1, ...); parameters W1, b1,
     W2, b2, ... in order of the layers that own them. ``seed`` (int or Generator) makes the
     initialisation reproducible; ``dtype`` is float32 (fast) or float64 (gradient checks).
+    ``dataset`` names the data the params were trained on ("mnist", "fashion-mnist"; None:
+    not recorded); params files keep it as ``__dataset__``.
     """
+
+    dataset = None
 
     def __new__(cls, *args, **kwargs):
         # Remember the constructor's arguments (defaults filled in) for ``config``, so no net
@@ -221,7 +225,8 @@ class Net:
 
     def write_params(self, f):
         """Write the .npz content of ``save_params`` to the open binary file ``f``."""
-        np.savez(f, __config__=np.array(json.dumps(self.config)), **self.params)
+        extra = {} if self.dataset is None else {"__dataset__": np.array(str(self.dataset))}
+        np.savez(f, __config__=np.array(json.dumps(self.config)), **extra, **self.params)
 
     def load_params(self, file_name="params.npz"):
         """Load parameters saved by ``save_params``. All or nothing: every name, shape, dtype kind
@@ -231,6 +236,7 @@ class Net:
         where = f"params file {os.fspath(file_name)!r}"
         if "__config__" in arrays:
             self._check_made_for_me(_parse_config(arrays.pop("__config__"), where), where)
+        dataset = _parse_dataset(arrays.pop("__dataset__", None), where)
         missing = sorted(set(self.params) - set(arrays))
         extra = sorted(set(arrays) - set(self.params))
         if missing:
@@ -249,6 +255,7 @@ class Net:
                                  f"(saved from a diverged run?); expected finite numbers")
         for k, p in self.params.items():
             p[...] = arrays[k]           # in place: the layers hold these very arrays
+        self.dataset = dataset
         return self
 
     def _check_made_for_me(self, config, where):
@@ -261,6 +268,16 @@ class Net:
         rows = [f"{name:<10s} -> {shape}" for name, shape in self.shapes]
         n = sum(p.size for p in self.params.values())
         return f"{type(self).__name__} ({n:,} parameters, {self.dtype.name})\n  " + "\n  ".join(rows)
+
+
+def _parse_dataset(entry, where):
+    """The ``__dataset__`` entry of a params file as a name, or None when the file has none."""
+    if entry is None:
+        return None
+    if entry.shape != () or entry.dtype.kind != "U" or not 0 < len(str(entry)) <= 100:
+        raise ValueError(f"{where}: __dataset__ must be one short text (a dataset name), got an "
+                         f"array {entry.dtype} {entry.shape}")
+    return str(entry)
 
 
 def _parse_config(entry, where):
@@ -441,7 +458,7 @@ def load_net(file_name, dtype=np.float32, input_dim=None, output_size=None):
     kwargs = dict(config["kwargs"])
     if "input_dim" in kwargs:
         kwargs["input_dim"] = tuple(kwargs["input_dim"])
-    budget = sum(a.size for k, a in arrays.items() if k != "__config__")
+    budget = sum(a.size for k, a in arrays.items() if k not in ("__config__", "__dataset__"))
     token = _VALUE_BUDGET.set(budget)
     try:
         if config["net"] is None:

@@ -366,6 +366,7 @@ class Trainer:
             raise ValueError(f"{where}: history.json holds no complete epoch with its params digest")
         last = read_npz(os.path.join(d, "last.npz"))
         last.pop("__config__", None)
+        last.pop("__dataset__", None)
         if params_digest(last) != digests[-1]:
             raise ValueError(f"{where}: last.npz does not hold the params of epoch {done} that "
                              f"history.json describes (a save cut short by a crash?)")

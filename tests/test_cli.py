@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import convlab.train as train_mod
-from convlab.cli import build_parser, main
 from convlab.analysis import confusion_matrix
+from convlab.cli import build_parser, format_confusion, main
 from convlab.data import FILES
 from convlab.nets import load_net
 
@@ -107,6 +107,16 @@ def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert "MNIST is not available" in err and "four MNIST files" in err
+
+
+def test_missing_fashion_mnist_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVLAB_FASHION_MNIST_MIRRORS", "http://127.0.0.1:9/")   # nothing listens
+    code = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Fashion-MNIST is not available" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_confusion_matrix_counts():
@@ -211,3 +221,108 @@ def test_evaluate_imports_no_matplotlib_and_no_widgets():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------- --dataset (issue 11) --
+# On CONVLAB_SYNTHETIC_DATA (no real data needed): what is checked is the bookkeeping.
+
+SYNTH = ["--net", "lenet-modern", "--train-size", "100", "--test-size", "50", "--batch-size", "50",
+         "--train-eval-size", "50", "--quiet"]
+
+
+@pytest.fixture
+def synthetic(monkeypatch):
+    monkeypatch.setenv("CONVLAB_SYNTHETIC_DATA", "1")
+
+
+def _dataset_in(params):
+    from convlab.npz import read_npz
+    return str(read_npz(params)["__dataset__"])
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_the_dataset_is_stored_with_params_history_and_checkpoints(synthetic, dataset, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", dataset, "--epochs", "1", "--out", str(out), *SYNTH]) == 0
+    h = json.loads((out / "history.json").read_text())
+    assert h["dataset"] == dataset and h["cli_args"]["dataset"] == dataset
+    for f in ("params.npz", "checkpoints/last.npz", "checkpoints/best.npz"):
+        assert _dataset_in(out / f) == dataset, f
+    assert load_net(out / "params.npz").dataset == dataset
+
+
+def test_train_defaults_to_mnist_and_dataset_choices_come_from_data(synthetic, tmp_path):
+    from convlab.data import DATASETS
+    action = next(a for a in _sub("train")._actions if a.dest == "dataset")
+    assert tuple(action.choices) == tuple(DATASETS) and action.default == "mnist"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", "cifar10", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2
+
+
+def test_evaluate_refuses_params_of_another_dataset_in_one_line(synthetic, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "fashion-mnist", "--epochs", "1", "--out", str(out), *SYNTH]) == 0
+    params = str(out / "params.npz")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", params, "--test-size", "50"])          # default --dataset mnist
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained on fashion-mnist, not mnist" in err
+    assert "--dataset fashion-mnist" in err and "--any-dataset" in err
+    assert main(["evaluate", params, "--test-size", "50", "--any-dataset"]) == 0
+    assert main(["evaluate", params, "--test-size", "50", "--dataset", "fashion-mnist"]) == 0
+    text = capsys.readouterr().out
+    assert "rows: true class" in text
+    for i, name in enumerate(["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                              "Shirt", "Sneaker", "Bag", "Ankle boot"]):
+        assert re.search(rf"^\s*{i} {re.escape(name)}\s+\d", text, re.M), name
+
+
+def test_params_without_a_dataset_count_as_mnist(synthetic, tmp_path, capsys):
+    old = tmp_path / "old.npz"
+    net = load_net(REPO / "convlab" / "weights" / "lenet-modern.npz")
+    assert net.dataset is None                                 # the shipped MNIST files predate it
+    net.save_params(old)
+    assert main(["evaluate", str(old), "--test-size", "50"]) == 0
+    assert "rows: true digit" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(old), "--test-size", "50", "--dataset", "fashion-mnist"])
+    assert e.value.code == 2 and "trained on mnist, not fashion-mnist" in capsys.readouterr().err
+
+
+def test_resume_keeps_the_dataset_and_refuses_another(synthetic, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "fashion-mnist", "--epochs", "1", "--out", str(out), *SYNTH]) == 0
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--out", str(out), "--epochs", "2", "--dataset", "mnist"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trains on fashion-mnist; got --dataset mnist" in err
+    assert len(json.loads((out / "history.json").read_text())["test_acc"]) == 1   # untouched
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2"]) == 0   # resumed as is
+    h = json.loads((out / "history.json").read_text())
+    assert len(h["test_acc"]) == 2 and h["dataset"] == "fashion-mnist"
+    assert _dataset_in(out / "params.npz") == "fashion-mnist"
+
+
+def test_resume_of_a_run_without_a_dataset_means_mnist(synthetic, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(out), *SYNTH]) == 0
+    f = out / "history.json"                                   # as written before datasets
+    h = json.loads(f.read_text())
+    del h["dataset"], h["cli_args"]["dataset"]
+    f.write_text(json.dumps(h))
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--out", str(out), "--epochs", "2", "--dataset", "fashion-mnist"])
+    assert e.value.code == 2 and "trains on mnist" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2"]) == 0
+
+
+def test_format_confusion_names_rows_only_when_names_are_not_digits():
+    m = np.eye(10, dtype=int) * 3
+    digits = format_confusion(m, [str(i) for i in range(10)])
+    assert digits == format_confusion(m) and digits.startswith("rows: true digit")
+    named = format_confusion(m, ["T-shirt/top"] + [f"c{i}" for i in range(1, 10)])
+    assert "0 T-shirt/top" in named and named.startswith("rows: true class")

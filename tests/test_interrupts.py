@@ -52,6 +52,7 @@ def finish(p):
 def digest_of(path):
     arrays = read_npz(path)
     arrays.pop("__config__")
+    arrays.pop("__dataset__", None)
     return params_digest(arrays)
 
 

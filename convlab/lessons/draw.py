@@ -149,9 +149,10 @@ def plot_history(history, ax=None, title=None):
     return ax
 
 
-def plot_confusion_matrix(cm, title=None):
+def plot_confusion_matrix(cm, title=None, class_names=None):
     """Draw a confusion matrix with every count written in its cell; the diagonal (right answers)
-    is blue, mistakes orange, so the few errors stand out. Taught in notebooks/06_training.ipynb."""
+    is blue, mistakes orange, so the few errors stand out. ``class_names`` (optional) label the
+    rows and columns. Taught in notebooks/06_training.ipynb (and 09 with names)."""
     cm = np.asarray(cm)
     K = cm.shape[0]
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
@@ -165,6 +166,9 @@ def plot_confusion_matrix(cm, title=None):
                     fontweight="bold" if diag else "normal")
     ax.set_xticks(range(K))
     ax.set_yticks(range(K))
+    if class_names is not None:
+        ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticklabels([f"{name} {i}" for i, name in enumerate(class_names)], fontsize=8)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     acc = np.trace(cm) / max(cm.sum(), 1)
@@ -173,24 +177,30 @@ def plot_confusion_matrix(cm, title=None):
     return fig
 
 
-def plot_mistakes(x, t, y, max_images=20, ncols=10, title=None):
+def plot_mistakes(x, t, y, max_images=20, ncols=10, title=None, class_names=None):
     """A gallery of the misclassified images: each titled 'true -> predicted'.
 
     Taught in notebooks/06_training.ipynb. ``x``: (N, 1, 28, 28) or (N, 784) images, ``t`` true
-    and ``y`` predicted labels. Shows the first ``max_images`` mistakes in index order.
+    and ``y`` predicted labels. Shows the first ``max_images`` mistakes in index order; with
+    ``class_names`` the titles name the classes (notebooks/09_fashion_mnist.ipynb).
     """
     x, t, y = np.asarray(x), np.asarray(t), np.asarray(y)
     wrong = np.flatnonzero(t != y)[:max_images]
     n = len(wrong)
     rows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(rows, ncols, figsize=(1.2 * ncols, 1.45 * rows), squeeze=False)
+    tall = 0.0 if class_names is None else 0.35        # room for two lines of names
+    fig, axes = plt.subplots(rows, ncols, figsize=(1.2 * ncols, (1.45 + tall) * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     if n == 0:
         axes[0, 0].text(0, 0.5, "no mistakes", fontsize=12)
     for ax, i in zip(axes.ravel(), wrong):
         ax.imshow(image_chw(x[i])[0], cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"#{i}: {t[i]}\u2192{y[i]}", fontsize=8, color="tab:red")
+        if class_names is None:
+            ax.set_title(f"#{i}: {t[i]}\u2192{y[i]}", fontsize=8, color="tab:red")
+        else:
+            ax.set_title(f"#{i} {class_names[t[i]]}\n\u2192 {class_names[y[i]]}", fontsize=7,
+                         color="tab:red")
     total = int(np.sum(t != y))
     fig.suptitle(title or f"{n} of {total} mistakes (true \u2192 predicted)", fontsize=10)
     fig.tight_layout()

@@ -237,6 +237,16 @@ ANSWERS["conv_multiply_adds"] = (117600, (
     "6 filters x 28 x 28 positions = 4,704 output numbers, each a dot product of\n"
     "C*FH*FW = 1*5*5 = 25 multiply-adds: 4,704 x 25 = 117,600."))
 
+# ---- lesson 9 ----
+# lesson09.check_shirt_recall; the number is that of the shipped Fashion-MNIST SimpleConvNet
+# (tests/test_lesson_9.py feeds it to the check with that net's confusion matrix).
+
+ANSWERS["shirt_recall"] = (0.689, (
+    "Lesson 9. Recall of Shirt = shirts recognised / all shirts = cm[6, 6] / cm[6].sum(): row 6\n"
+    "holds the 1,000 test images that are shirts, its diagonal cell the 689 the net called Shirt:\n"
+    "689 / 1000 = 0.689. In NumPy: cm[6, 6] / cm[6].sum(). (cm[6, 6] / cm[:, 6].sum() would be\n"
+    "the precision: of the images called Shirt, the share that are shirts.)"))
+
 
 def show(name: str) -> None:
     """Print the solution ``name``: the source of an implement-it solution (``NAMES``), or a worked
