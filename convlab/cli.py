@@ -45,6 +45,7 @@ import numpy as np
 from .data import DATASETS
 from .nets import NETS
 from .optim import OPTIMIZERS
+from .runfolder import RUN_FILES, RunFolder, RunFolderError, holds_run, new_run_name
 
 __all__ = ["main", "run", "build_parser"]
 
@@ -53,8 +54,6 @@ OPTIMIZER_NAMES = tuple(OPTIMIZERS)     # sgd, momentum, adagrad, adam
 DATASET_NAMES = tuple(DATASETS)         # mnist, fashion-mnist
 INPUT_DIM, N_CLASSES = (1, 28, 28), 10  # the images and classes of every dataset in DATASETS
 OLD_DATASET = "mnist"                   # what params and histories without a dataset were trained on
-RUN_FILES = ("params.npz", "history.json", "accuracy.png", "checkpoints/last.npz",
-             "checkpoints/best.npz", "checkpoints/state.npz", "checkpoints/history.json")
 # options --resume takes from the stored run unless given again (the rest describe this session)
 NOT_RESUMED = ("out", "resume", "overwrite", "quiet", "data_dir", "command")
 
@@ -306,20 +305,6 @@ def _synthetic_data():
 
 # ----------------------------------------------------------------------------------- train --
 
-def _run_name(net):
-    """A run folder that does not exist yet: runs/<net>-<date>-<time>[-<n>]."""
-    base = os.path.join("runs", f"{net}-{time.strftime('%Y%m%d-%H%M%S')}")
-    name, n = base, 1
-    while os.path.exists(name):
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
-def _holds_run(out):
-    return any(os.path.exists(os.path.join(out, f)) for f in RUN_FILES)
-
-
 def _resume_args(parser, argv, args):
     """Parse again with the stored run's options in front of argv: what argv does not give is
     resumed, and the stored values pass the same checks as typed ones."""
@@ -353,54 +338,6 @@ def _resume_args(parser, argv, args):
     return args
 
 
-class _RunFolder:
-    """The run folder while a run uses it: created if missing (and removed again if nothing was
-    kept), locked against a second process, cleared of leftovers of a killed one."""
-
-    def __init__(self, out):
-        from .atomic import FolderLock
-        self.out, self.created = out, False
-        self.lock = FolderLock(out)
-
-    def open(self):
-        from .atomic import remove_temporaries, sigint_deferred
-        with sigint_deferred():                     # so that close() knows what to undo
-            self._open()
-        remove_temporaries(self.out)
-
-    def _open(self):
-        from .atomic import FolderInUse
-        try:
-            if not os.path.isdir(self.out):
-                os.makedirs(self.out)
-                self.created = True
-            self.lock.acquire()                     # also proves the folder is writable
-        except FolderInUse as e:
-            raise _Failure(f"--out {e}", code=2) from None
-        except OSError as e:
-            self.close()
-            raise _Failure(f"--out {self.out!r} is not a writable folder: {e.strerror or e}",
-                           code=2) from None
-
-    def close(self):
-        self.lock.release()
-        if self.created and not _holds_run(self.out):
-            for d in (os.path.join(self.out, "checkpoints"), self.out):
-                with contextlib.suppress(OSError):
-                    os.rmdir(d)                     # only if empty
-
-    def kept(self):
-        """What the folder holds now, in words."""
-        from .train import load_history
-        try:
-            h = load_history(os.path.join(self.out, "history.json"))
-            done, total = len(h["test_acc"]), h["config"]["epochs"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return "nothing was kept" + (f"; {self.out} removed" if self.created else "")
-        return (f"{self.out} keeps epoch {done} of {total} (params.npz, history.json, accuracy.png, "
-                f"checkpoints/); continue with --resume --out {self.out}")
-
-
 def _train(args, parser):
     from .nets import build_net
     from .train import Trainer, TrainingDiverged, write_json
@@ -409,18 +346,21 @@ def _train(args, parser):
         parser.error(f"--width applies only to --net alexnet, got --net {args.net}")
     if args.overwrite and args.out is None:
         parser.error("--overwrite needs --out, the run folder to replace")
-    out = args.out if args.out is not None else _run_name(args.net)
+    out = args.out if args.out is not None else new_run_name(args.net)
     if os.path.exists(out) and not os.path.isdir(out):
         parser.error(f"--out {out!r} exists and is not a directory")
-    if os.path.isdir(out) and _holds_run(out) and not (args.resume or args.overwrite):
+    if os.path.isdir(out) and holds_run(out) and not (args.resume or args.overwrite):
         parser.error(f"--out {out!r} already holds a run; add --resume to continue it, "
                      f"--overwrite to replace it, or choose another --out")
-    if args.resume and not _holds_run(out):
+    if args.resume and not holds_run(out):
         parser.error(f"--resume: --out {out!r} holds no run to continue")
 
-    folder = _RunFolder(out)
+    folder = RunFolder(out)
     try:
-        folder.open()
+        try:
+            folder.open()
+        except RunFolderError as e:
+            raise _Failure(str(e), code=2) from None
         (x_train, t_train), (x_test, t_test) = _load_data(args.dataset, args.data_dir,
                                                           args.train_size, args.test_size, parser)
         kwargs = {"width": args.width} if args.net == "alexnet" else {}

@@ -297,7 +297,7 @@ def test_every_exit_path_leaves_no_lock_or_temporary(tmp_path, monkeypatch):
 def test_kept_line_names_epochs(tmp_path):
     out = tmp_path / "x"
     assert train(out, epochs=2) == 0
-    folder = cli._RunFolder(str(out))
+    folder = cli.RunFolder(str(out))
     assert folder.kept() == (f"{out} keeps epoch 2 of 2 (params.npz, history.json, accuracy.png, "
                              f"checkpoints/); continue with --resume --out {out}")
     shutil.rmtree(out)

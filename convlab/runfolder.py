@@ -1,0 +1,82 @@
+"""A training run's folder on disk: its name, whether it holds a run, and the folder while a run
+uses it (created if missing and removed again if nothing was kept, locked against a second
+process, cleared of a killed process's temporaries). ``python -m convlab train`` uses it; the
+files of each epoch are written together by ``convlab.atomic.commit``.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+__all__ = ["RUN_FILES", "RunFolderError", "RunFolder", "new_run_name", "holds_run"]
+
+RUN_FILES = ("params.npz", "history.json", "accuracy.png", "checkpoints/last.npz",
+             "checkpoints/best.npz", "checkpoints/state.npz", "checkpoints/history.json")
+
+
+class RunFolderError(Exception):
+    """The run folder cannot be used (in use by another process, or not writable)."""
+
+
+def new_run_name(net):
+    """A run folder that does not exist yet: runs/<net>-<date>-<time>[-<n>]."""
+    base = os.path.join("runs", f"{net}-{time.strftime('%Y%m%d-%H%M%S')}")
+    name, n = base, 1
+    while os.path.exists(name):
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def holds_run(out):
+    """Whether the folder ``out`` holds any file of a run."""
+    return any(os.path.exists(os.path.join(out, f)) for f in RUN_FILES)
+
+
+class RunFolder:
+    """The run folder while a run uses it: created if missing (and removed again if nothing was
+    kept), locked against a second process, cleared of leftovers of a killed one."""
+
+    def __init__(self, out):
+        from .atomic import FolderLock
+        self.out, self.created = out, False
+        self.lock = FolderLock(out)
+
+    def open(self):
+        from .atomic import remove_temporaries, sigint_deferred
+        with sigint_deferred():                     # so that close() knows what to undo
+            self._open()
+        remove_temporaries(self.out)
+
+    def _open(self):
+        from .atomic import FolderInUse
+        try:
+            if not os.path.isdir(self.out):
+                os.makedirs(self.out)
+                self.created = True
+            self.lock.acquire()                     # also proves the folder is writable
+        except FolderInUse as e:
+            raise RunFolderError(f"--out {e}") from None
+        except OSError as e:
+            self.close()
+            raise RunFolderError(f"--out {self.out!r} is not a writable folder: "
+                                 f"{e.strerror or e}") from None
+
+    def close(self):
+        self.lock.release()
+        if self.created and not holds_run(self.out):
+            for d in (os.path.join(self.out, "checkpoints"), self.out):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)                     # only if empty
+
+    def kept(self):
+        """What the folder holds now, in words."""
+        from .train import load_history
+        try:
+            h = load_history(os.path.join(self.out, "history.json"))
+            done, total = len(h["test_acc"]), h["config"]["epochs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "nothing was kept" + (f"; {self.out} removed" if self.created else "")
+        return (f"{self.out} keeps epoch {done} of {total} (params.npz, history.json, accuracy.png, "
+                f"checkpoints/); continue with --resume --out {self.out}")
