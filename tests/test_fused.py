@@ -1,0 +1,160 @@
+"""convlab.fused: the fused SimpleConvNet step computes what the layers compute.
+
+The reference is always the plain path of the same net: ``net.gradient`` / ``net.loss`` /
+``net.predict`` (themselves checked against loop references, PyTorch and numerical gradients).
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convlab.fused import FusedSimpleConvNet, fused_for
+from convlab.nets import AlexNetStyle, LeNet, SimpleConvNet
+from convlab.train import Trainer
+
+
+def plain(net, x, t):
+    """(loss, grads) of the layer-by-layer path."""
+    grads = net.gradient(x, t)
+    return float(net.last_layer.forward(net.predict(x), t)), {k: g.copy() for k, g in grads.items()}
+
+
+def make(dtype=np.float64, C=1, H=12, W=12, filters=4, size=3, pad=0, pool=2, hidden=7, out=5, seed=0):
+    net = SimpleConvNet(input_dim=(C, H, W), conv_param={"filter_num": filters, "filter_size": size,
+                        "pad": pad, "stride": 1}, hidden_size=hidden, output_size=out,
+                        weight_init_std=0.3, seed=seed, dtype=dtype, pool_size=pool)
+    return net
+
+
+@settings(max_examples=40, deadline=None)
+@given(N=st.integers(1, 5), C=st.integers(1, 3), filters=st.integers(1, 5), size=st.integers(1, 4),
+       pad=st.integers(0, 2), pool=st.integers(1, 3), hidden=st.integers(1, 6), seed=st.integers(0, 99))
+def test_gradient_equals_the_layers_float64(N, C, filters, size, pad, pool, hidden, seed):
+    # choose H, W so that the conv output splits into whole pooling windows
+    OH, OW = pool * (1 + seed % 3), pool * (1 + seed % 2)
+    while OH + size - 1 - 2 * pad < 1 or OW + size - 1 - 2 * pad < 1:
+        OH, OW = OH + pool, OW + pool
+    H, W = OH + size - 1 - 2 * pad, OW + size - 1 - 2 * pad
+    net = make(C=C, H=H, W=W, filters=filters, size=size, pad=pad, pool=pool, hidden=hidden, seed=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W))
+    t = rng.integers(0, 5, N)
+    loss, grads = plain(net, x, t)
+    floss, fgrads = FusedSimpleConvNet(net).gradient(x, t)
+    assert floss == pytest.approx(loss, rel=1e-13, abs=1e-13)
+    assert set(fgrads) == set(grads)
+    for k in grads:
+        assert fgrads[k].shape == grads[k].shape and fgrads[k].dtype == grads[k].dtype
+        np.testing.assert_allclose(fgrads[k], grads[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_ties_go_to_the_first_maximum_exactly():
+    # Small integers: the conv outputs are exact and tie inside many windows (zero rows of the
+    # image, repeated values), so another tie rule would change dW1 and db1 by whole units of
+    # the upstream gradient, far beyond the rounding allowed here.
+    net = make(filters=3, size=2, H=9, W=9, hidden=4)
+    rng = np.random.default_rng(1)
+    for p in net.params.values():
+        p[...] = rng.integers(-2, 3, p.shape)
+    x = rng.integers(0, 2, (6, 1, 9, 9)).astype(np.float64)
+    x[:, :, :4] = 0                                          # whole windows of equal outputs
+    t = rng.integers(0, 5, 6)
+    loss, grads = plain(net, x, t)
+    ties = FusedSimpleConvNet(net)
+    floss, fgrads = ties.gradient(x, t)
+    c = ties._c                                             # (FN, p*p, Q): ties really happen
+    assert np.sum(c[:, 0] == c[:, 1]) > 50
+    assert np.sum((c[:, 0] == c[:, 1]) & (ties._m > 0)) > 20     # ... also where gradient flows
+    assert floss == loss
+    for k in ("W1", "b1"):
+        np.testing.assert_allclose(fgrads[k], grads[k], rtol=1e-13, atol=1e-13, err_msg=k)
+
+
+def test_float32_forward_is_bit_identical_and_gradients_agree():
+    net = SimpleConvNet(seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((100, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 100)
+    fused = FusedSimpleConvNet(net)
+    np.testing.assert_array_equal(fused.predict(x), net.predict(x))
+    loss, grads = plain(net, x, t)
+    floss, fgrads = fused.gradient(x, t)
+    assert floss == loss                                   # the same forward, bit for bit
+    for k in ("W2", "b2", "W3", "b3"):                       # the same backward above the conv
+        np.testing.assert_array_equal(fgrads[k], grads[k], err_msg=k)
+    for k in ("W1", "b1"):                                   # summed in another order
+        assert fgrads[k].dtype == np.float32
+        np.testing.assert_allclose(fgrads[k], grads[k], rtol=2e-5, atol=2e-6 * np.abs(grads[k]).max())
+
+
+def test_predict_and_accuracy_match_the_net():
+    net = SimpleConvNet(seed=3)
+    rng = np.random.default_rng(3)
+    x = rng.random((250, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 250)
+    fused = FusedSimpleConvNet(net)
+    assert fused.accuracy(x, t) == net.accuracy(x, t)
+    assert fused.accuracy(x, t, batch_size=7) == net.accuracy(x, t)
+    assert fused.accuracy(x.reshape(250, -1), t) == net.accuracy(x, t)        # flat rows too
+
+
+def test_the_fused_step_shares_the_nets_parameters():
+    net = SimpleConvNet(seed=0)
+    fused = FusedSimpleConvNet(net)
+    x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    before = fused.predict(x)
+    net.params["W3"] *= 2                                    # an optimiser updates in place
+    np.testing.assert_array_equal(fused.predict(x), net.predict(x))
+    assert not np.array_equal(fused.predict(x), before)
+
+
+@pytest.mark.parametrize("net, why", [
+    (LeNet(), "layers"),
+    (AlexNetStyle(width=0.25), "layers"),
+    (SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 4, "pad": 0, "stride": 1}), "whole"),
+    (SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 5, "pad": 0, "stride": 2}), "stride"),
+])
+def test_other_nets_are_refused_with_a_reason(net, why):
+    assert why in FusedSimpleConvNet.why_not(net)
+    assert fused_for(net) is None
+    with pytest.raises(ValueError, match="cannot use the fused step"):
+        FusedSimpleConvNet(net)
+
+
+def train_both(dtype, steps=100):
+    """The per-step losses of Trainer runs with and without the fused step, from the same start."""
+    rng = np.random.default_rng(0)
+    x = rng.random((20 * steps, 1, 28, 28)).astype(dtype)
+    t = rng.integers(0, 10, 20 * steps)
+    x[t == 3, :, 5:20, 10:14] += 1                           # something learnable
+    runs = {}
+    for fused in (True, False):
+        trainer = Trainer(SimpleConvNet(seed=0, dtype=dtype), x, t, x[:300], t[:300], epochs=2,
+                          mini_batch_size=20 * steps // 100, seed=0, verbose=False, fused=fused)
+        assert (trainer.fused is not None) == fused
+        runs[fused] = trainer.train()
+    return np.array(runs[True]["loss"]), np.array(runs[False]["loss"]), runs
+
+
+def test_trainer_uses_it_and_the_losses_match_the_plain_path_float64():
+    a, b, _ = train_both(np.float64)
+    assert len(a) == 200
+    np.testing.assert_allclose(a, b, rtol=1e-9)             # 200 Adam steps apart only by rounding
+
+
+def test_trainer_float32_losses_start_identical_and_stay_close():
+    # float32: the first step is bit for bit the same. Rounding differences in dW1 (another
+    # summation order) then grow, as any change of summation order would: Adam divides every
+    # gradient entry by its own running size, so an entry that is nearly zero moves by about
+    # lr whatever its rounding. docs/speed.md gives the measured gap over the first 100 steps.
+    a, b, runs = train_both(np.float32)
+    assert a[0] == b[0]
+    np.testing.assert_allclose(a[:100], b[:100], rtol=1e-2)
+    assert runs[True]["test_acc"][-1] == pytest.approx(runs[False]["test_acc"][-1], abs=0.02)
+
+
+def test_trainer_falls_back_for_other_nets():
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 20)
+    assert Trainer(LeNet(), x, t, x, t, epochs=1, verbose=False).fused is None
