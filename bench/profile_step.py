@@ -1,9 +1,10 @@
-"""Where a SimpleConvNet training step spends its time, layer by layer (convlab and the textbook).
+"""Where a SimpleConvNet training step spends its time: convlab's fused step (what Trainer runs),
+convlab layer by layer, and the textbook.
 
     python bench/profile_step.py                # default threads
     python bench/profile_step.py --threads 1    # steadier on a busy machine
 
-Times every layer's forward and backward, the loss and the Adam update inside real training
+Times the fused step's parts (convlab.fused), every layer's forward and backward, the loss and the Adam update inside real training
 steps (batch 100, synthetic MNIST-shaped images), medians over ``--steps`` after a warm-up, and
 prints each part in ms and as a share of the step. Use it to decide what to optimise next;
 ``bench/run.py`` is the benchmark that compares implementations.
@@ -29,6 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import textbook  # noqa: E402
 
+from convlab.fused import FusedSimpleConvNet  # noqa: E402
 from convlab.nets import SimpleConvNet  # noqa: E402
 from convlab.optim import Adam  # noqa: E402
 from convlab.workspace import Workspace  # noqa: E402
@@ -62,6 +64,34 @@ def profile(net, opt, x, t, steps, warmup=10, workspace=None):
     return times
 
 
+def profile_fused(fused, opt, x, t, steps, warmup=10):
+    """{part: [seconds per step]} for the fused step (convlab.fused, what Trainer runs): its three
+    named parts are timed by wrapping them on the instance; the rest of ``gradient`` (softmax,
+    loss, the affine layers' backward) is the step's gradient time minus those three."""
+    times = {}
+    parts = {"_conv_pool": "conv + pool forward (fused)", "_head": "ReLU, Affine1-2 forward (fused)",
+             "_conv_pool_backward": "pool + conv backward (fused)"}
+    for attr, name in parts.items():
+        def timed(*args, _f=getattr(fused, attr), _name=name):
+            t0 = time.perf_counter()
+            out = _f(*args)
+            times.setdefault(_name, []).append(time.perf_counter() - t0)
+            return out
+        setattr(fused, attr, timed)
+    for step in range(warmup + steps):
+        if step == warmup:
+            times.clear()
+        t0 = time.perf_counter()
+        grads = fused.gradient(x, t)[1]
+        total = time.perf_counter() - t0
+        inner = sum(times[n][-1] for n in parts.values())
+        times.setdefault("loss, Affine backward (fused)", []).append(total - inner)
+        t0 = time.perf_counter()
+        opt.update(fused.params, grads)
+        times.setdefault("Adam update", []).append(time.perf_counter() - t0)
+    return times
+
+
 def owners(net):
     """param name -> (layer name, attribute) for either implementation (W1 -> Conv1.W, ...)."""
     names = [n for n, layer in net.layers.items() if hasattr(layer, "W")]
@@ -80,8 +110,15 @@ def main(argv=None):
     params = {k: v.copy() for k, v in SimpleConvNet(seed=0).params.items()}
     impls = {"convlab": (SimpleConvNet(seed=0), Adam(lr=0.001), Workspace()),
              "textbook": (textbook.SimpleConvNet(params=params), textbook.Adam(lr=0.001), None)}
+    fused_net = SimpleConvNet(seed=0)
+    impls = {"convlab (fused step, what Trainer runs)": (FusedSimpleConvNet(fused_net), Adam(lr=0.001), None),
+             "convlab (layer by layer)": impls["convlab"], "textbook": impls["textbook"]}
     for name, (net, opt, ws) in impls.items():
-        med = {k: float(np.median(v)) for k, v in profile(net, opt, x, t, args.steps, workspace=ws).items()}
+        if isinstance(net, FusedSimpleConvNet):
+            times = profile_fused(net, opt, x, t, args.steps)
+        else:
+            times = profile(net, opt, x, t, args.steps, workspace=ws)
+        med = {k: float(np.median(v)) for k, v in times.items()}
         total = sum(med.values())
         print(f"\n{name}: {total * 1e3:.2f} ms per step (sum of medians over {args.steps} steps)")
         for part, s in sorted(med.items(), key=lambda kv: -kv[1]):

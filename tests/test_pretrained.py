@@ -135,6 +135,17 @@ def test_scores_what_its_history_says(name, mnist_test):
     assert acc == pytest.approx(load_history(name)["test_acc"][-1], abs=5e-4)
 
 
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n == "simple"])
+def test_the_fused_step_scores_the_shipped_weights_like_the_layers(name, mnist_test):
+    from convlab.fused import fused_for
+    x, t = mnist_test
+    net = load_pretrained(name)
+    fused = fused_for(net)                  # what Trainer.evaluate uses for this net
+    assert fused is not None
+    assert fused.accuracy(x, t) == net.accuracy(x, t, batch_size=500)
+    assert fused.accuracy(x, t) == pytest.approx(load_history(name)["test_acc"][-1], abs=5e-4)
+
+
 def test_simple_beats_the_chapter(mnist_test):
     x, t = mnist_test
     assert len(t) == 10000

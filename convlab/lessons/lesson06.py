@@ -10,6 +10,8 @@
     hyperparameter_explorer(data) sliders (filters, filter size, stride, hidden size, learning rate),
                                   a live size summary and a "Train briefly" button
     chapter_recipe_history()      the plain-recipe run (no shift, no decay), shipped as a history only
+    chapter_run_estimate(...)     -> (seconds, text): the chapter's 20 epochs timed from a few steps here
+    run_chapter(...)              -> history: the chapter's recipe live (progress bar, live curves)
     recipe_report(runs)           -> text: final, best and last-5 test accuracy, train-test gap per run
     plot_recipes(runs, zoom)      the chapter's 0..1 figure beside the same curves zoomed in
     shift_variety(max_shift, epochs) -> (offsets, expected distinct positions, P(no repeat))
@@ -23,6 +25,7 @@ The figures of a finished run live in ``draw`` (``plot_history``, ``plot_confusi
 from __future__ import annotations
 
 import os
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -37,7 +40,8 @@ from .check import answer_check, as_int, as_number, close, report
 
 __all__ = ["LiveCurves", "draw_live_curves", "SIMPLE_SLIDERS", "LR_SLIDER", "simple_convnet_report",
            "simple_convnet_view", "train_briefly", "train_view", "hyperparameter_explorer",
-           "CHAPTER_HISTORY", "chapter_recipe_history", "recipe_report", "plot_recipes",
+           "CHAPTER_HISTORY", "chapter_recipe_history", "chapter_run_estimate", "run_chapter",
+           "recipe_report", "plot_recipes",
            "shift_variety", "book_affine_rows", "adam_first_step", "check_affine_input_size",
            "check_accuracy_from_confusion"]
 
@@ -222,6 +226,42 @@ without weights (``pretrained.available()`` lists only nets with a .npz)."""
 def chapter_recipe_history():
     """The shipped history of the chapter's plain recipe (see ``CHAPTER_HISTORY``)."""
     return load_history(CHAPTER_HISTORY)
+
+
+def chapter_run_estimate(x_train, t_train, x_test, t_test, epochs=20, steps=30):
+    """(seconds, text): how long the chapter's recipe (``run_chapter``) should take on this
+    machine, measured: ``steps`` training steps (after 3 of warm-up) and one end-of-epoch
+    evaluation, scaled to ``epochs`` epochs. A second or two; the net it times is thrown away."""
+    trainer = Trainer(SimpleConvNet(seed=0), x_train, t_train, x_test, t_test, epochs=epochs,
+                      verbose=False)
+    idx = np.random.default_rng(0).permutation(len(x_train))
+    batches = [idx[i * 100:(i + 1) * 100] for i in range(steps + 3)]
+    for b in batches[:3]:
+        trainer.train_step(x_train[b], t_train[b])
+    t0 = time.perf_counter()
+    for b in batches[3:]:
+        trainer.train_step(x_train[b], t_train[b])
+    step = (time.perf_counter() - t0) / steps
+    t0 = time.perf_counter()
+    trainer.evaluate()
+    evaluation = time.perf_counter() - t0
+    per_epoch = trainer.steps_per_epoch * step + evaluation
+    total = epochs * per_epoch
+    text = (f"one training step (100 images): {step * 1e3:.1f} ms; one evaluation "
+            f"({trainer.train_eval_size:,} training + {len(x_test):,} test images): {evaluation:.2f} s\n"
+            f"one epoch = {trainer.steps_per_epoch} steps + the evaluation: about {per_epoch:.0f} s\n"
+            f"{epochs} epochs: about {total / 60:.1f} minutes on this machine, if nothing else is running")
+    return total, text
+
+
+def run_chapter(x_train, t_train, x_test, t_test, epochs=20, checkpoint_dir=None):
+    """The chapter's recipe, live: SimpleConvNet(seed=0), Adam lr 0.001, batch 100, ``epochs``
+    epochs on all of (x_train, t_train), evaluated after every epoch; a progress bar (tqdm) and
+    the curves redrawn after every epoch. Ctrl-C (Kernel > Interrupt) stops after keeping the
+    complete epochs. Returns the history (``Trainer.train``)."""
+    trainer = Trainer(SimpleConvNet(seed=0), x_train, t_train, x_test, t_test, epochs=epochs, seed=0,
+                      callback=LiveCurves(epochs), checkpoint_dir=checkpoint_dir)
+    return trainer.train()
 
 
 def _recipe(h) -> str:
