@@ -123,7 +123,7 @@ def main(argv=None):
         print(f"\n{name}: {total * 1e3:.2f} ms per step (sum of medians over {args.steps} steps)")
         for part, s in sorted(med.items(), key=lambda kv: -kv[1]):
             if s / total >= 0.005:
-                print(f"  {part:<20s} {s * 1e3:7.2f} ms  {100 * s / total:5.1f}%")
+                print(f"  {part:<34s} {s * 1e3:7.2f} ms  {100 * s / total:5.1f}%")
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def make_trainer(impl, params):
         opt, fused = Adam(lr=0.001), fused_for(net)
 
         def step(x, t):
-            opt.update(net.params, fused.gradient(x, t)[1])
+            opt.update(net.params, fused.gradient(x, t)[1], split=fused.split)
         return step, lambda a: a
     if impl == "layers":                      # the layer-by-layer path (Trainer(fused=False))
         net = SimpleConvNet(seed=0)

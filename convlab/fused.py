@@ -18,32 +18,81 @@ permuted columns, so the forward pass and the loss are bit for bit the plain pat
 checks this). Backward sums the same products in another order: gradients agree to float32
 rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling``.
 
+Both cores: a batch is split into ``threads`` slices of images, and each worker thread runs the
+whole step on its slice with single-threaded BLAS (``convlab.blas``), into its own arrays; the
+main thread adds the slices' gradients in a fixed order, so a given thread count gives the same
+numbers run after run. ``split`` lends the same workers to Adam (``optim.Adam.update``).
+
 ``tests/test_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
 faster it is: ``docs/speed.md``.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+
 import numpy as np
 
+from .arith import check_int
+from .blas import single_threaded_blas_here, thread_local_control
 from .layers import Affine, Convolution, Pooling, Relu, check_labels
 from .workspace import Workspace
 
-__all__ = ["FusedSimpleConvNet", "fused_for", "EVAL_BATCH"]
+__all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
 
-EVAL_BATCH = 100    # images per predict() chunk when evaluating: measured fastest (docs/speed.md)
+EVAL_BATCH = 100    # images per worker and predict() call when evaluating: measured fastest
+MIN_SLICE = 16      # fewer images than this per worker: one thread does the batch
 
 
-def fused_for(net):
+GEMM_BLOCK_MNK = 720_000
+"""Multiply-adds per GEMM call in the conv products, which have a short inner dimension
+(C*FH*FW + 1) and tens of thousands of columns. OpenBLAS (0.3.31 here) multiplies small
+products without packing; measured on one core for 50 images, cutting the columns into blocks
+below this size made the conv forward 0.46 ms instead of 1.15 and dW1 0.69 ms instead of 1.13
+(blocks of 1,440 columns or more: no gain). See ``_column_blocks``."""
+
+
+def _column_blocks(n_cols, M, K):
+    """Column ranges (lo, hi) of an (M, K) @ (K, n_cols) product, each at most GEMM_BLOCK_MNK
+    multiply-adds (at least 64 columns)."""
+    step = max(64, GEMM_BLOCK_MNK // (M * K))
+    return [(lo, min(lo + step, n_cols)) for lo in range(0, n_cols, step)]
+
+
+def default_threads():
+    """Worker threads: ``CONVLAB_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` /
+    ``OMP_NUM_THREADS`` (what limits NumPy's BLAS), else the CPUs this process may use."""
+    for var in ("CONVLAB_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def fused_for(net, threads=None):
     """A :class:`FusedSimpleConvNet` sharing ``net``'s parameters, or None when ``net`` does not
     have that shape (see :meth:`FusedSimpleConvNet.why_not`)."""
-    return None if FusedSimpleConvNet.why_not(net) else FusedSimpleConvNet(net)
+    return None if FusedSimpleConvNet.why_not(net) else FusedSimpleConvNet(net, threads)
+
+
+class _Slice:
+    """One worker's share of a batch: its own scratch arrays, and what its forward pass keeps for
+    the backward pass (``col``, ``c``, ``m``, ``h``, ``u``, ``r``, ``shape``)."""
+
+    def __init__(self):
+        self._ws = Workspace()
+
+    def buf(self, name, shape, dtype):
+        return self._ws.get(self, name, shape, dtype)
 
 
 class FusedSimpleConvNet:
     """Conv - ReLU - max pool - Affine - ReLU - Affine - softmax loss, as ``SimpleConvNet``'s
     layers compute it, in fewer passes (module docstring). Shares ``net.params``: an optimiser
     updating them updates both. ``gradient(x, t)`` -> (loss, grads); ``predict``; ``accuracy``.
-    Its arrays are reused from call to call: copy a result you want to keep past the next call."""
+    ``threads``: worker threads (default :func:`default_threads`; 1 where the BLAS cannot be
+    made single-threaded per thread). Its arrays are reused from call to call: copy a result
+    you want to keep past the next call."""
 
     @staticmethod
     def why_not(net):
@@ -62,23 +111,57 @@ class FusedSimpleConvNet:
             return f"the conv output {OH}x{OW} must split into whole {p}x{p} windows"
         return None
 
-    def __init__(self, net):
+    def __init__(self, net, threads=None):
         reason = self.why_not(net)
         if reason:
             raise ValueError(f"net cannot use the fused step: {reason}")
         self.conv, _, self.pool, self.affine1, _, self.affine2 = net.layers.values()
         self.input_dim = tuple(net.input_dim)
         self.params = net.params
-        self._ws = Workspace()
+        threads = default_threads() if threads is None else check_int("threads", threads, 1)
+        self.threads = threads if thread_local_control() else 1
+        self._slices = [_Slice() for _ in range(self.threads)]
+        self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="convlab-fused",
+                                         initializer=single_threaded_blas_here)
+                      if self.threads > 1 else None)
+        self._sum = _Slice()                                             # the summed gradients
 
-    def _buf(self, name, shape, dtype=np.float32):
-        return self._ws.get(self, name, shape, dtype)
+    # -- the workers ----------------------------------------------------------------------------
+    def _run(self, fn, jobs):
+        """[fn(*job) for job in jobs], one job per worker thread. Returns only when every job has
+        finished, even on Ctrl-C (then re-raised): no worker is left writing into arrays."""
+        if self._pool is None or len(jobs) == 1:
+            return [fn(*job) for job in jobs]
+        futures = [self._pool.submit(fn, *job) for job in jobs]
+        interrupted = None
+        while True:
+            try:
+                wait(futures)
+                break
+            except KeyboardInterrupt as e:                               # let the workers finish
+                interrupted = e
+        if interrupted is not None:
+            raise interrupted
+        return [f.result() for f in futures]
+
+    def _jobs(self, N):
+        """(slice, lo, hi) for each worker: contiguous ranges of the N images, at least
+        MIN_SLICE each (smaller products are not worth a thread, and OpenBLAS multiplies a
+        matrix of one or two rows in another order than the same rows inside a bigger one)."""
+        n = max(1, min(self.threads, N // MIN_SLICE))
+        cuts = [N * i // n for i in range(n + 1)]
+        return [(self._slices[i], cuts[i], cuts[i + 1]) for i in range(n)]
+
+    def split(self, fn):
+        """fn(i, n) for i in range(n), one call per worker thread (n = ``threads``); returns when
+        all are done. For element-wise work on shares of arrays, e.g. ``Adam.update``."""
+        self._run(fn, [(i, self.threads) for i in range(self.threads)])
 
     # -- forward ----------------------------------------------------------------------------
-    def _conv_pool(self, x):
-        """Conv (bias included) and max pooling, before the ReLU. Keeps for backward:
-        ``col`` (K+1, p*p*N*PH*PW), ``c`` the conv outputs (FN, p*p, N*PH*PW) and ``m`` their
-        window maxima (FN, N*PH*PW). Returns m."""
+    def _conv_pool(self, S, x):
+        """Conv (bias included) and max pooling, before the ReLU, for the images x of slice S.
+        Keeps for backward: ``S.col`` (K+1, p*p*N*PH*PW), ``S.c`` the conv outputs (FN, p*p,
+        N*PH*PW) and ``S.m`` their window maxima (FN, N*PH*PW). Returns S.m."""
         W, b, p = self.conv.W, self.conv.b, self.pool.pool_h
         FN, C, FH, FW = W.shape
         P0, P1 = self.conv.pad
@@ -88,8 +171,7 @@ class FusedSimpleConvNet:
         OH, OW = Hp - FH + 1, Wp - FW + 1
         PH, PW = OH // p, OW // p
         K, Q = C * FH * FW, N * PH * PW                                  # weights per filter, windows
-        col = self._buf("col", (K + 1, p, p, N, PH, PW), x.dtype)        # columns in (i, j, n, py, px) order
-
+        col = S.buf("col", (K + 1, p, p, N, PH, PW), x.dtype)           # columns in (i, j, n, py, px) order
         for r in range(K):                                               # row r = (c, fy, fx)
             c, fy, fx = r // (FH * FW), r // FW % FH, r % FW
             patch = x[:, c, fy:fy + OH, fx:fx + OW]                      # (N, OH, OW) view
@@ -98,76 +180,101 @@ class FusedSimpleConvNet:
         col[K] = 1                                                       # the bias row, as in Convolution
         col = col.reshape(K + 1, p * p * Q)
         Wb = np.concatenate([W.reshape(FN, K), b.reshape(FN, 1)], axis=1, dtype=x.dtype)  # (FN, K+1)
-        c = np.matmul(Wb, col, out=self._buf("c", (FN, p * p * Q), x.dtype)).reshape(FN, p * p, Q)
-        m = self._buf("m", (FN, Q), x.dtype)
-
+        c = S.buf("c", (FN, p * p * Q), x.dtype)                         # conv outputs, bias included
+        for lo, hi in _column_blocks(p * p * Q, FN, K + 1):
+            np.matmul(Wb, col[:, lo:hi], out=c[:, lo:hi])
+        c = c.reshape(FN, p * p, Q)
+        m = S.buf("m", (FN, Q), x.dtype)
         np.copyto(m, c[:, 0])
         for k in range(1, p * p):                                        # window offset k = i*p + j
             np.maximum(m, c[:, k], out=m)
-        self._shape = (N, FN, PH, PW)
-        self._col, self._c, self._m = col, c, m
+        S.shape, S.col, S.c, S.m = (N, FN, PH, PW), col, c, m
         return m
 
-    def _head(self, m):
+    def _head(self, S, m):
         """ReLU of the pooled maps m (FN, N*PH*PW), then Affine - ReLU - Affine: the scores (N, M)."""
-        N, FN, PH, PW = self._shape
-        h = self._buf("h", (N, FN, PH * PW), m.dtype)                    # the pooled maps, (C, H, W) order
+        N, FN, PH, PW = S.shape
+        h = S.buf("h", (N, FN, PH * PW), m.dtype)                        # the pooled maps, (C, H, W) order
         np.maximum(m.reshape(FN, N, PH * PW).transpose(1, 0, 2), 0, out=h)
         h = h.reshape(N, FN * PH * PW)                                   # (N, D) as Affine1 flattens
         u = h @ self.affine1.W + self.affine1.b                          # (N, hidden)
         r = np.maximum(u, 0)
         s = r @ self.affine2.W + self.affine2.b                          # (N, M) scores
-        self._h, self._u, self._r = h, u, r
+        S.h, S.u, S.r = h, u, r
         return s
+
+    def _as_images(self, x):
+        return np.asarray(x, dtype=self.conv.W.dtype).reshape((-1,) + self.input_dim)
 
     def predict(self, x):
         """Class scores (N, M) before the softmax, equal to ``net.predict(x)``."""
-        x = np.asarray(x, dtype=self.conv.W.dtype).reshape((-1,) + self.input_dim)
-        return self._head(self._conv_pool(x)).copy()
+        x = self._as_images(x)
+        out = np.empty((len(x), self.affine2.W.shape[1]), x.dtype)
+
+        def scores(S, lo, hi):
+            out[lo:hi] = self._head(S, self._conv_pool(S, x[lo:hi]))
+        self._run(scores, self._jobs(len(x)))
+        return out
 
     def accuracy(self, x, t, batch_size=EVAL_BATCH):
-        """Fraction of x classified as t, like ``net.accuracy`` (every sample counts)."""
+        """Fraction of x classified as t, like ``net.accuracy`` (every sample counts); each
+        worker takes ``batch_size`` images at a time."""
         t = check_labels(t, len(x), self.affine2.W.shape[1])
+        chunk = check_int("batch_size", batch_size, 1) * self.threads
         correct = 0
-        for i in range(0, len(x), batch_size):
-            correct += int(np.sum(self.predict(x[i:i + batch_size]).argmax(axis=1) == t[i:i + batch_size]))
+        for i in range(0, len(x), chunk):
+            correct += int(np.sum(self.predict(x[i:i + chunk]).argmax(axis=1) == t[i:i + chunk]))
         return correct / max(len(x), 1)
 
     # -- the training step --------------------------------------------------------------------
     def gradient(self, x, t):
         """(loss, grads): the mean cross-entropy of the batch and the gradients keyed like
         ``params`` (W1, b1, W2, b2, W3, b3), the numbers of ``net.gradient(x, t)``."""
-        x = np.asarray(x, dtype=self.conv.W.dtype).reshape((-1,) + self.input_dim)
+        x = self._as_images(x)
         N = x.shape[0]
         t = check_labels(t, N, self.affine2.W.shape[1])
-        s = self._head(self._conv_pool(x))                               # (N, M)
+        parts = self._run(lambda S, lo, hi: self._slice_gradient(S, x[lo:hi], t[lo:hi], N), self._jobs(N))
+        loss = float(np.concatenate([nll for nll, _ in parts]).mean())  # as SoftmaxWithLoss: a mean
+        if len(parts) == 1:
+            return loss, parts[0][1]
+        grads = {}
+        for k, g in parts[0][1].items():                                 # slices added in a fixed order
+            grads[k] = np.add(g, parts[1][1][k], out=self._sum.buf(k, g.shape, g.dtype))
+            for _, other in parts[2:]:
+                grads[k] += other[k]
+        return loss, grads
+
+    def _slice_gradient(self, S, x, t, N):
+        """(-log p of the right class per image, gradients) for the images x of slice S; ``N``
+        is the whole batch, so the slices' gradients add up to the batch's mean."""
+        n = len(x)
+        s = self._head(S, self._conv_pool(S, x))                         # (n, M)
         # softmax with loss, as SoftmaxWithLoss computes it
         z = s - s.max(axis=1, keepdims=True)
         log_y = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        loss = float(-log_y[np.arange(N), t].mean())
-        ds = np.exp(log_y)                                               # (N, M): y, then y - onehot
-        ds[np.arange(N), t] -= 1
+        nll = -log_y[np.arange(n), t]
+        ds = np.exp(log_y)                                               # (n, M): y, then y - onehot
+        ds[np.arange(n), t] -= 1
         ds *= 1.0 / N
-        grads = {"W3": self._r.T @ ds, "b3": ds.sum(axis=0)}
-        du = ds @ self.affine2.W.T                                       # (N, hidden)
-        du *= self._u > 0                                                # Relu2
+        grads = {"W3": S.r.T @ ds, "b3": ds.sum(axis=0)}
+        du = ds @ self.affine2.W.T                                       # (n, hidden)
+        du *= S.u > 0                                                    # Relu2
         du += 0                                                          # -0.0 -> 0.0, as Relu does
-        grads["W2"], grads["b2"] = self._h.T @ du, du.sum(axis=0)
-        dh = du @ self.affine1.W.T                                       # (N, FN*PH*PW)
-        grads["W1"], grads["b1"] = self._conv_pool_backward(dh)
-        return loss, grads
+        grads["W2"], grads["b2"] = S.h.T @ du, du.sum(axis=0)
+        dh = du @ self.affine1.W.T                                       # (n, FN*PH*PW)
+        grads["W1"], grads["b1"] = self._conv_pool_backward(S, dh)
+        return nll, grads
 
-    def _conv_pool_backward(self, dh):
-        """dW1, db1 from dh (N, FN*PH*PW), the gradient of the pooled-and-ReLU'd maps."""
-        N, FN, PH, PW = self._shape
+    def _conv_pool_backward(self, S, dh):
+        """dW1, db1 from dh (N, FN*PH*PW), the gradient of the pooled-and-ReLU'd maps of slice S."""
+        N, FN, PH, PW = S.shape
         W, p = self.conv.W, self.pool.pool_h
         Q = N * PH * PW
-        c, m, col = self._c, self._m, self._col
+        c, m, col = S.c, S.m, S.col
         dh = dh.reshape(N, FN, PH * PW)
-        d = self._buf("d", (FN, p * p, Q), dh.dtype)                     # gradient of c
-        left = self._buf("left", (FN, Q), dh.dtype)                      # not yet routed to a window offset
-        hit = self._buf("hit", (FN, Q), bool)
-
+        d = S.buf("d", (FN, p * p, Q), dh.dtype)                         # gradient of c
+        left = S.buf("left", (FN, Q), dh.dtype)                          # not yet routed to a window offset
+        hit = S.buf("hit", (FN, Q), bool)
         np.copyto(left.reshape(FN, N, PH * PW), dh.transpose(1, 0, 2))
         np.greater(m, 0, out=hit)                                        # the ReLU after pooling
         np.multiply(left, hit, out=left)
@@ -177,6 +284,10 @@ class FusedSimpleConvNet:
             np.multiply(left, hit, out=d[:, k])
             left -= d[:, k]                                              # routed: x - x = 0 exactly
         np.copyto(d[:, p * p - 1], left)                                 # the rest: the last offset
-        FNK = W.shape[1] * W.shape[2] * W.shape[3]
-        dWb = d.reshape(FN, p * p * Q) @ col.T                           # (FN, K+1) = [dW | db]
-        return dWb[:, :FNK].reshape(W.shape), dWb[:, FNK].copy()
+        K = W.shape[1] * W.shape[2] * W.shape[3]
+        d = d.reshape(FN, p * p * Q)
+        dWb = np.zeros((FN, K + 1), d.dtype)                             # [dW | db] = d @ col.T, by blocks
+        part = np.empty_like(dWb)
+        for lo, hi in _column_blocks(p * p * Q, FN, K + 1):
+            dWb += np.matmul(d[:, lo:hi], col[:, lo:hi].T, out=part)
+        return dWb[:, :K].reshape(W.shape), dWb[:, K].copy()

@@ -145,29 +145,46 @@ class Adam(Optimizer):
         self.beta2 = _check_number("beta2", beta2, 0, 1)
         self.iter = 0
 
-    def update(self, params, grads):
+    def update(self, params, grads, split=None):
+        """One Adam step on every parameter. ``split``: optional runner that calls fn(i, n) for
+        i in range(n), e.g. on n threads (``FusedSimpleConvNet.split``); call i then updates the
+        i-th of n contiguous shares of every parameter. The arithmetic of each number is the
+        same either way, so the result does not depend on n."""
         if self.m is None:
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
             self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.iter += 1
         lr_t = float(self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter))
-        for key in params:
-            g, m, v = grads[key], self.m[key], self.v[key]
-            # The same arithmetic as the three lines in the docstring, in the same order, but
-            # through two scratch arrays (out=...) instead of five fresh temporaries per parameter.
-            a, b = np.empty_like(m), np.empty_like(m)
-            np.subtract(g, m, out=a)
-            a *= 1 - self.beta1
-            m += a                                        # m += (1 - beta1) * (g - m)
-            np.multiply(g, g, out=a)
-            a -= v
-            a *= 1 - self.beta2
-            v += a                                        # v += (1 - beta2) * (g*g - v)
-            np.sqrt(v, out=a)
-            a += 1e-7
-            np.multiply(m, lr_t, out=b)
-            b /= a
-            params[key] -= b                              # W -= lr_t * m / (sqrt(v) + 1e-7)
+        arrays = [(params[k], grads[k], self.m[k], self.v[k]) for k in params]
+        if split is None or not all(a.flags.c_contiguous for group in arrays for a in group):
+            for p, g, m, v in arrays:
+                self._step(p, g, m, v, lr_t)
+            return
+
+        def share(i, n):
+            for group in arrays:
+                size = group[0].size
+                lo, hi = size * i // n, size * (i + 1) // n
+                self._step(*(a.reshape(-1)[lo:hi] for a in group), lr_t)   # views: in place
+        split(share)
+
+    def _step(self, p, g, m, v, lr_t):
+        """The update of the arrays p (parameter), g, m, v, all of one shape, in place."""
+        # The same arithmetic as the three lines in the class docstring, in the same order, but
+        # through two scratch arrays (out=...) instead of five fresh temporaries.
+        a, b = np.empty_like(m), np.empty_like(m)
+        np.subtract(g, m, out=a)
+        a *= 1 - self.beta1
+        m += a                                        # m += (1 - beta1) * (g - m)
+        np.multiply(g, g, out=a)
+        a -= v
+        a *= 1 - self.beta2
+        v += a                                        # v += (1 - beta2) * (g*g - v)
+        np.sqrt(v, out=a)
+        a += 1e-7
+        np.multiply(m, lr_t, out=b)
+        b /= a
+        p -= b                                        # W -= lr_t * m / (sqrt(v) + 1e-7)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "adam": Adam}

@@ -64,7 +64,7 @@ from .fused import EVAL_BATCH, fused_for
 from .layers import check_labels
 from .nets import params_digest
 from .npz import read_npz
-from .optim import make_optimizer
+from .optim import Adam, make_optimizer
 from .workspace import Workspace
 
 __all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history"]
@@ -173,7 +173,10 @@ class Trainer:
         net = self.network
         if self.fused is not None:
             loss, grads = self.fused.gradient(x_batch, t_batch)
-            self.optimizer.update(net.params, grads)
+            if isinstance(self.optimizer, Adam):            # Adam on the fused step's threads too
+                self.optimizer.update(net.params, grads, split=self.fused.split)
+            else:
+                self.optimizer.update(net.params, grads)
             return loss
         with self.workspace.attached(net):      # what the layers make here lives until the next step
             grads = net.gradient(x_batch, t_batch)

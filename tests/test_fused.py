@@ -60,39 +60,106 @@ def test_ties_go_to_the_first_maximum_exactly():
     x[:, :, :4] = 0                                          # whole windows of equal outputs
     t = rng.integers(0, 5, 6)
     loss, grads = plain(net, x, t)
-    ties = FusedSimpleConvNet(net)
+    ties = FusedSimpleConvNet(net, threads=1)
     floss, fgrads = ties.gradient(x, t)
-    c = ties._c                                             # (FN, p*p, Q): ties really happen
+    c, m = ties._slices[0].c, ties._slices[0].m             # (FN, p*p, Q): ties really happen
     assert np.sum(c[:, 0] == c[:, 1]) > 50
-    assert np.sum((c[:, 0] == c[:, 1]) & (ties._m > 0)) > 20     # ... also where gradient flows
+    assert np.sum((c[:, 0] == c[:, 1]) & (m > 0)) > 20       # ... also where gradient flows
     assert floss == loss
     for k in ("W1", "b1"):
         np.testing.assert_allclose(fgrads[k], grads[k], rtol=1e-13, atol=1e-13, err_msg=k)
 
 
-def test_float32_forward_is_bit_identical_and_gradients_agree():
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_float32_forward_is_bit_identical_and_gradients_agree(threads):
     net = SimpleConvNet(seed=0)
     rng = np.random.default_rng(0)
     x = rng.random((100, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 100)
-    fused = FusedSimpleConvNet(net)
+    fused = FusedSimpleConvNet(net, threads=threads)
     np.testing.assert_array_equal(fused.predict(x), net.predict(x))
     loss, grads = plain(net, x, t)
     floss, fgrads = fused.gradient(x, t)
     assert floss == loss                                   # the same forward, bit for bit
     for k in ("W2", "b2", "W3", "b3"):                       # the same backward above the conv
-        np.testing.assert_array_equal(fgrads[k], grads[k], err_msg=k)
+        if threads == 1:
+            np.testing.assert_array_equal(fgrads[k], grads[k], err_msg=k)
+        else:                                                # slices' sums added: rounding
+            np.testing.assert_allclose(fgrads[k], grads[k], rtol=1e-5, atol=1e-6 * np.abs(grads[k]).max())
     for k in ("W1", "b1"):                                   # summed in another order
         assert fgrads[k].dtype == np.float32
         np.testing.assert_allclose(fgrads[k], grads[k], rtol=2e-5, atol=2e-6 * np.abs(grads[k]).max())
+
+
+def test_threads_give_the_same_numbers_run_after_run():
+    net = SimpleConvNet(seed=1)
+    rng = np.random.default_rng(1)
+    x = rng.random((101, 1, 28, 28), dtype=np.float32)        # an odd batch: unequal slices
+    t = rng.integers(0, 10, 101)
+    assert [hi - lo for _, lo, hi in FusedSimpleConvNet(net, threads=2)._jobs(101)] in ([50, 51], [101])
+    fused = FusedSimpleConvNet(net, threads=2)
+    first = {k: g.copy() for k, g in fused.gradient(x, t)[1].items()}
+    for _ in range(3):
+        again = fused.gradient(x, t)[1]
+        for k in first:
+            np.testing.assert_array_equal(again[k], first[k], err_msg=k)
+    loss, grads = plain(net, x, t)
+    assert fused.gradient(x, t)[0] == loss                  # the mean over all images, as the layers
+    small = FusedSimpleConvNet(net, threads=4)               # 20 images: one slice of 16 or more
+    assert len(small._jobs(20)) == 1 and len(small._jobs(1)) == 1
+    assert small.gradient(x[:20], t[:20])[0] == plain(net, x[:20], t[:20])[0]
+
+
+def test_threads_default_and_validation(monkeypatch):
+    from convlab.blas import thread_local_control
+    from convlab.fused import default_threads
+    monkeypatch.setenv("CONVLAB_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.delenv("CONVLAB_THREADS")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert default_threads() == 1
+    net = SimpleConvNet(seed=0)
+    assert FusedSimpleConvNet(net, threads=2).threads == (2 if thread_local_control() else 1)
+    with pytest.raises(ValueError, match="threads"):
+        FusedSimpleConvNet(net, threads=0)
+
+
+def test_adam_split_into_shares_changes_nothing():
+    from convlab.optim import Adam
+    rng = np.random.default_rng(0)
+    shapes = {"W": (7, 5), "b": (5,), "big": (301, 13)}
+    params = [{k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()} for _ in range(2)]
+    params[1] = {k: p.copy() for k, p in params[0].items()}
+    opts = [Adam(lr=0.01), Adam(lr=0.01)]
+    calls = []
+
+    def split(fn, n=3):                                      # a runner: shares 0, 1, 2 in turn
+        calls.append(n)
+        for i in range(n):
+            fn(i, n)
+    for step in range(5):
+        grads = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+        opts[0].update(params[0], grads)
+        opts[1].update(params[1], grads, split=split)
+    assert calls == [3] * 5
+    for k in shapes:
+        np.testing.assert_array_equal(params[1][k], params[0][k], err_msg=k)
+        np.testing.assert_array_equal(opts[1].m[k], opts[0].m[k])
+    # a parameter that is not contiguous is updated whole, in place
+    W = np.zeros((6, 4), np.float32)[:, ::2]
+    Adam().update({"W": W}, {"W": np.ones_like(W)}, split=split)
+    assert np.all(W < 0)
 
 
 def test_predict_and_accuracy_match_the_net():
     net = SimpleConvNet(seed=3)
     rng = np.random.default_rng(3)
     x = rng.random((250, 1, 28, 28), dtype=np.float32)
+    for N in (1, 2, 5, 31, 32, 33, 64, 101):                # any slicing: the layers' scores
+        np.testing.assert_array_equal(FusedSimpleConvNet(net, threads=2).predict(x[:N]), net.predict(x[:N]))
     t = rng.integers(0, 10, 250)
     fused = FusedSimpleConvNet(net)
+    np.testing.assert_array_equal(fused.predict(x), net.predict(x))   # every thread count
     assert fused.accuracy(x, t) == net.accuracy(x, t)
     assert fused.accuracy(x, t, batch_size=7) == net.accuracy(x, t)
     assert fused.accuracy(x.reshape(250, -1), t) == net.accuracy(x, t)        # flat rows too
