@@ -11,14 +11,16 @@ every repeat, so a burst of load from elsewhere hits all of them alike):
   (a) Convolution N=100, C=1, 28x28, 30 filters 5x5, stride 1, pad 0;
   (b) Convolution N=100, C=16, 14x14, 32 filters 3x3, stride 1, pad 1;
   (c) 2x2 max pooling, stride 2, on (100, 30, 24, 24);
-- a SimpleConvNet training step (batch 100: forward, backward, Adam update) and a full epoch of
-  60,000 images (a fresh permutation, 600 steps, gathering each batch), median over ``--epochs``;
+- a SimpleConvNet training step (batch 100: forward, backward, Adam update; each sample times
+  10 steps in a row), evaluating 10,000 images, and a full epoch of 60,000 images (a fresh
+  permutation, 600 steps, gathering each batch), median over ``--epochs``;
 - peak memory of one training step above the process's baseline, in a fresh subprocess per
   implementation (see ``memory_child``: peak RSS via /proc/self/status VmHWM after resetting it,
   and for the NumPy implementations also the peak of NumPy's own allocations via tracemalloc).
 
-Implementations: convlab (float32, with a ``Workspace`` attached for each step as ``Trainer``
-does), ``bench/textbook.py`` (the book's style: float64 im2col buffers, pooling through im2col),
+Implementations: convlab (float32, the fused step and Adam on its threads, as ``Trainer`` runs
+SimpleConvNet), layers (convlab layer by layer, with a ``Workspace`` attached for each step, as
+``Trainer(fused=False)`` does), ``bench/textbook.py`` (the book's style: float64 im2col buffers, pooling through im2col),
 and PyTorch (when importable) with ``torch.set_num_threads``
 set to NumPy's BLAS thread count. All three start from the same weights. Before timing anything
 the script checks that textbook and convlab compute the same loss and gradients.
@@ -64,6 +66,7 @@ except ImportError:                           # torch is optional
 
 IMPLS = ("convlab", "layers", "textbook", "torch")   # layers: convlab without the fused step
 BATCH = 100
+STEPS_PER_SAMPLE = 10     # training steps per timed sample of the step row
 LAYER_CASES = {   # name: (kind, x shape, W shape or pool size, stride, pad)
     "conv_a": ("conv", (100, 1, 28, 28), (30, 1, 5, 5), 1, 0),
     "conv_b": ("conv", (100, 16, 14, 14), (32, 16, 3, 3), 1, 1),
@@ -538,8 +541,13 @@ def main(argv=None):
     x, t, data_desc = get_data(args.data, n_train)
     trainers = {i: make_trainer(i, params) for i in impls}
     xb, tb = x[:BATCH], t[:BATCH]
-    steps = {i: (lambda s=s, X=c(xb), T=c(tb): s(X, T)) for i, (s, c) in trainers.items()}
-    add("step", "SimpleConvNet train step (batch 100)", time_interleaved(steps, repeats, warmup=3))
+    # STEPS_PER_SAMPLE steps in a row per timing: the first step after another library ran
+    # meets its idle threads still spinning (OpenBLAS, OpenMP); in a row, as in training, not.
+    steps = {i: (lambda s=s, X=c(xb), T=c(tb): [s(X, T) for _ in range(STEPS_PER_SAMPLE)])
+             for i, (s, c) in trainers.items()}
+    times = time_interleaved(steps, repeats, warmup=1)
+    add("step", "SimpleConvNet train step (batch 100)",
+        {i: [v / STEPS_PER_SAMPLE for v in ts] for i, ts in times.items()})
     n_eval = min(10000, len(x))
     evals = {i: make_evaluator(i, params, x[:n_eval], t[:n_eval]) for i in impls}
     accs = {i: f() for i, f in evals.items()}

@@ -27,10 +27,11 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
 * ``shift``: data augmentation -- each training image is moved by its own random offset of up to
   ``shift`` pixels in each direction (zeros fill in), so the net sees a slightly different digit
   every epoch and overfits less; 0 (the chapter's setting) turns it off;
-* ``fused`` (default True): a SimpleConvNet-shaped net trains through
-  :class:`convlab.fused.FusedSimpleConvNet`, the same computation in fewer passes over memory
-  (about twice as fast; the loss is the same, gradients agree to float32 rounding); other nets,
-  and ``fused=False``, go layer by layer through ``net.gradient``;
+* ``fused`` (default True): a SimpleConvNet-shaped net trains and is evaluated through
+  :class:`convlab.fused.FusedSimpleConvNet`, the same computation in fewer passes over memory and
+  on every core (``CONVLAB_THREADS`` sets how many), with Adam's update on the same threads
+  (gradients agree with the layers' to float32 rounding; a given thread count repeats its run
+  bit for bit); other nets, and ``fused=False``, go layer by layer through ``net.gradient``;
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
 * checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch appear all

@@ -119,7 +119,26 @@ def test_profile_step_reports_every_layer_of_both_implementations(capsys):
     profile_step = _load("profile_step")
     profile_step.main(["--steps", "2"])
     out = capsys.readouterr().out
-    for impl in ("convlab:", "textbook:"):
+    for impl in ("convlab (fused step, what Trainer runs):", "convlab (layer by layer):", "textbook:"):
         assert impl in out
-    for part in ("Conv1 forward", "Conv1 backward", "Pool1 forward", "Affine1 backward", "Adam update"):
+    for part in ("Conv1 forward", "Conv1 backward", "Pool1 forward", "Affine1 backward"):
         assert out.count(part) == 2, part
+    for part in ("conv + pool forward (fused)", "pool + conv backward (fused)",
+                 "loss, Affine backward (fused)"):
+        assert out.count(part) == 1, part
+    assert out.count("Adam update") == 3
+
+
+def test_bench_convlab_and_layers_trainers_agree():
+    """Every implementation's evaluation counts the same correct answers (the benchmark refuses
+    to time them otherwise), and both convlab trainers (fused step, layers) run."""
+    run = _load("run")
+    rng = np.random.default_rng(7)
+    x, t = rng.random((64, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 64)
+    params = run.initial_params()
+    accs = {impl: run.make_evaluator(impl, params, x, t)() for impl in ("convlab", "layers", "textbook")}
+    assert len(set(accs.values())) == 1, accs
+    for impl in ("convlab", "layers"):                       # both step without error
+        step, conv = run.make_trainer(impl, params)
+        for _ in range(2):
+            step(conv(x), conv(t))
