@@ -65,7 +65,7 @@ def profile(net, opt, x, t, steps, warmup=10, workspace=None):
 
 
 def profile_fused(fused, opt, x, t, steps, warmup=10):
-    """{part: [seconds per step]} for the fused step (convlab.fused, what Trainer runs): its three
+    """{part: [seconds per step]} for the fused step (convlab.fused) on one thread: its three
     named parts are timed by wrapping them on the instance; the rest of ``gradient`` (softmax,
     loss, the affine layers' backward) is the step's gradient time minus those three."""
     times = {}
@@ -92,6 +92,16 @@ def profile_fused(fused, opt, x, t, steps, warmup=10):
     return times
 
 
+def wall_clock(fused, opt, x, t, steps, warmup=10):
+    """Median seconds of a whole fused step (gradient on all worker threads, then Adam on them)."""
+    times = []
+    for step in range(warmup + steps):
+        t0 = time.perf_counter()
+        opt.update(fused.params, fused.gradient(x, t)[1], split=fused.split)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[warmup:]))
+
+
 def owners(net):
     """param name -> (layer name, attribute) for either implementation (W1 -> Conv1.W, ...)."""
     names = [n for n, layer in net.layers.items() if hasattr(layer, "W")]
@@ -110,8 +120,12 @@ def main(argv=None):
     params = {k: v.copy() for k, v in SimpleConvNet(seed=0).params.items()}
     impls = {"convlab": (SimpleConvNet(seed=0), Adam(lr=0.001), Workspace()),
              "textbook": (textbook.SimpleConvNet(params=params), textbook.Adam(lr=0.001), None)}
-    fused_net = SimpleConvNet(seed=0)
-    impls = {"convlab (fused step, what Trainer runs)": (FusedSimpleConvNet(fused_net), Adam(lr=0.001), None),
+    fused = FusedSimpleConvNet(SimpleConvNet(seed=0))
+    wall = wall_clock(fused, Adam(lr=0.001), x, t, args.steps)
+    print(f"convlab fused step as Trainer runs it ({fused.threads} thread(s)): {wall * 1e3:.2f} ms "
+          f"per step (gradient + Adam, median wall clock); its parts, timed on one thread:")
+    impls = {"convlab (fused step, one thread)":
+             (FusedSimpleConvNet(SimpleConvNet(seed=0), threads=1), Adam(lr=0.001), None),
              "convlab (layer by layer)": impls["convlab"], "textbook": impls["textbook"]}
     for name, (net, opt, ws) in impls.items():
         if isinstance(net, FusedSimpleConvNet):

@@ -129,6 +129,15 @@ class AdaGrad(Optimizer):
             params[key] -= self.lr * g / (np.sqrt(self.h[key]) + 1e-7)
 
 
+FLUSH_EVERY, FLUSH_BELOW = 64, 1e-30
+"""Every FLUSH_EVERY updates Adam sets the entries of m and v below FLUSH_BELOW to 0. Such an
+entry moves its weight by at most lr * 1e-30 / 1e-7, nothing at float32 precision; left alone,
+the m of a weight whose gradient stays 0 shrinks by beta1 per step into subnormal numbers
+(below 1.2e-38), which x86 CPUs compute with many times slower (measured on SimpleConvNet:
+the update grew from 1.1 to 3.9 ms after about 1,000 steps). In 64 steps an entry above 1e-30
+cannot shrink below 1e-33, so no entry ever reaches the subnormal range."""
+
+
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) in the book's form: the bias correction is folded into lr_t.
 
@@ -156,17 +165,21 @@ class Adam(Optimizer):
         self.iter += 1
         lr_t = float(self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter))
         arrays = [(params[k], grads[k], self.m[k], self.v[k]) for k in params]
-        if split is None or not all(a.flags.c_contiguous for group in arrays for a in group):
-            for p, g, m, v in arrays:
-                self._step(p, g, m, v, lr_t)
-            return
 
         def share(i, n):
             for group in arrays:
                 size = group[0].size
                 lo, hi = size * i // n, size * (i + 1) // n
                 self._step(*(a.reshape(-1)[lo:hi] for a in group), lr_t)   # views: in place
-        split(share)
+        if split is not None and all(a.flags.c_contiguous for group in arrays for a in group):
+            split(share)
+        else:
+            for p, g, m, v in arrays:
+                self._step(p, g, m, v, lr_t)
+        if self.iter % FLUSH_EVERY == 0:
+            for state in (self.m, self.v):
+                for a in state.values():
+                    a[np.abs(a) < FLUSH_BELOW] = 0
 
     def _step(self, p, g, m, v, lr_t):
         """The update of the arrays p (parameter), g, m, v, all of one shape, in place."""

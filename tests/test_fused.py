@@ -225,3 +225,25 @@ def test_trainer_falls_back_for_other_nets():
     x = rng.random((20, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 20)
     assert Trainer(LeNet(), x, t, x, t, epochs=1, verbose=False).fused is None
+
+
+def test_subnormal_output_gradients_are_flushed():
+    # A very confident net: wrong-class probabilities underflow below the smallest normal
+    # float32, so the layers' output gradient holds subnormal numbers; the fused step zeroes
+    # them (slow on x86 CPUs), which changes no gradient beyond float32 rounding.
+    net = SimpleConvNet(seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 1, 28, 28), dtype=np.float32)
+    t = np.argmax(net.predict(x), axis=1)                   # its own answers: confident and right
+    net.params["W3"] *= 3e4
+    tiny = np.finfo(np.float32).tiny
+    net.gradient(x, t)
+    y = net.last_layer.y
+    assert np.sum((y > 0) & (y < tiny)) > 10                 # subnormal probabilities, really
+    loss, grads = plain(net, x, t)
+    floss, fgrads = FusedSimpleConvNet(net, threads=1).gradient(x, t)
+    subnormal = {k: int(np.sum((g != 0) & (np.abs(g) < tiny))) for k, g in grads.items()}
+    assert sum(subnormal.values()) > 0                       # the layers' gradients have them ...
+    for k, g in fgrads.items():
+        assert not np.any((g != 0) & (np.abs(g) < tiny)), k  # ... the fused step's none
+        np.testing.assert_allclose(g, grads[k], rtol=1e-4, atol=1e-6 * (np.abs(grads[k]).max() + tiny))
