@@ -279,22 +279,25 @@ class FusedSimpleConvNet:
         Q = N * PH * PW
         c, m, col = S.c, S.m, S.col
         dh = dh.reshape(N, FN, PH * PW)
-        d = S.buf("d", (FN, p * p, Q), dh.dtype)                         # gradient of c
         left = S.buf("left", (FN, Q), dh.dtype)                          # not yet routed to a window offset
         hit = S.buf("hit", (FN, Q), bool)
+        dk = S.buf("dk", (FN, Q), dh.dtype)                              # gradient of c[:, k]
         np.copyto(left.reshape(FN, N, PH * PW), dh.transpose(1, 0, 2))
         np.greater(m, 0, out=hit)                                        # the ReLU after pooling
         np.multiply(left, hit, out=left)
         left += 0                                                        # -0.0 -> 0.0, as Relu does
-        for k in range(p * p - 1):                                       # the first maximum wins
-            np.equal(c[:, k], m, out=hit)                                # offset k holds the max
-            np.multiply(left, hit, out=d[:, k])
-            left -= d[:, k]                                              # routed: x - x = 0 exactly
-        np.copyto(d[:, p * p - 1], left)                                 # the rest: the last offset
         K = W.shape[1] * W.shape[2] * W.shape[3]
-        d = d.reshape(FN, p * p * Q)
-        dWb = np.zeros((FN, K + 1), d.dtype)                             # [dW | db] = d @ col.T, by blocks
+        dWb = np.zeros((FN, K + 1), dh.dtype)                            # [dW | db] = d @ col.T
         part = np.empty_like(dWb)
-        for lo, hi in _column_blocks(p * p * Q, FN, K + 1):
-            dWb += np.matmul(d[:, lo:hi], col[:, lo:hi].T, out=part)
+        for k in range(p * p):                                           # the first maximum wins
+            if k < p * p - 1:
+                np.equal(c[:, k], m, out=hit)                            # offset k holds the max
+                np.multiply(left, hit, out=dk)
+                left -= dk                                               # routed: x - x = 0 exactly
+            else:
+                dk = left                                                # the rest: the last offset
+            # this offset's share of dW while dk is still in the cache; its columns of col are
+            # k*Q .. (k+1)*Q - 1 (the (i, j, n, py, px) order)
+            for lo, hi in _column_blocks(Q, FN, K + 1):
+                dWb += np.matmul(dk[:, lo:hi], col[:, k * Q + lo:k * Q + hi].T, out=part)
         return dWb[:, :K].reshape(W.shape), dWb[:, K].copy()

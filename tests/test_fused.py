@@ -247,3 +247,19 @@ def test_subnormal_output_gradients_are_flushed():
     for k, g in fgrads.items():
         assert not np.any((g != 0) & (np.abs(g) < tiny)), k  # ... the fused step's none
         np.testing.assert_allclose(g, grads[k], rtol=1e-4, atol=1e-6 * (np.abs(grads[k]).max() + tiny))
+
+
+def test_blas_control_is_found_where_openblas_offers_it():
+    import sys
+    import threading
+
+    from convlab import blas
+    info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    version = tuple(int(v) for v in str(info.get("version", "0")).split(".")[:3] if v.isdigit())
+    if sys.platform.startswith("linux") and "openblas" in str(info.get("name", "")) and version >= (0, 3, 27):
+        assert blas.thread_local_control()                  # NumPy's OpenBLAS has the call
+    errors = []
+    worker = threading.Thread(target=lambda: errors.append(blas.single_threaded_blas_here()))
+    worker.start()
+    worker.join()
+    assert errors == [None]                                  # callable from any thread, a no-op without control
