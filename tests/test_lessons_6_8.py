@@ -246,6 +246,30 @@ def test_live_curves_callback_draws_each_epoch(fake_data, capsys):
     assert len(fig.axes) == 2
 
 
+def test_chapter_run_estimate_scales_measured_steps(monkeypatch):
+    """Lesson 6's expected time: 600 steps per epoch of 60,000 images, plus one evaluation, times
+    the epochs; the text states those numbers."""
+    rng = np.random.default_rng(0)
+    x, t = np.zeros((60000, 1, 28, 28), np.float32), rng.integers(0, 10, 60000)
+    xt, tt = rng.random((500, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 500)
+    clock = iter(range(0, 10**6, 1))                           # perf_counter: 0, 1, 2, ... seconds
+    monkeypatch.setattr(l6.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(l6.Trainer, "evaluate", lambda self: (0.0, 0.0))
+    seconds, text = l6.chapter_run_estimate(x, t, xt, tt, epochs=20, steps=4)
+    step, evaluation = 1 / 4, 1.0                               # 4 steps in 1 "second"; evaluation 1
+    assert seconds == pytest.approx(20 * (600 * step + evaluation))
+    assert "600 steps" in text and "20 epochs" in text and f"{seconds / 60:.1f} minutes" in text
+
+
+def test_run_chapter_trains_the_chapters_recipe(fake_data, capsys):
+    x, t, xt, tt = fake_data
+    h = l6.run_chapter(x, t, xt, tt, epochs=2)
+    assert len(h["test_acc"]) == 2 and h["config"]["mini_batch_size"] == 100
+    assert h["config"]["optimizer"] == "adam" and h["config"]["optimizer_param"] == {"lr": 0.001}
+    assert h["config"]["seed"] == 0 and h["config"]["net"]["net"] == "simple"
+    assert capsys.readouterr().out.count("Image object") == 2     # the live curves, once per epoch
+
+
 def test_confusion_matrix_counts_match_a_loop():
     rng = np.random.default_rng(1)
     t, y = rng.integers(0, 10, 500), rng.integers(0, 10, 500)
