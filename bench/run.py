@@ -119,6 +119,14 @@ def initial_params(seed=0):
     return {k: v.copy() for k, v in SimpleConvNet(seed=seed).params.items()}
 
 
+def convlab_net(params):
+    """A convlab SimpleConvNet holding copies of ``params``."""
+    net = SimpleConvNet(seed=0)
+    for k, p in net.params.items():
+        p[...] = params[k]
+    return net
+
+
 class TorchSimpleConvNet:
     """The same net in PyTorch: Conv2d - ReLU - MaxPool2d - Linear - ReLU - Linear, cross-entropy
     loss, torch.optim.Adam(lr=0.001). Built from convlab's initial weights."""
@@ -150,18 +158,14 @@ def make_trainer(impl, params):
     """step(x, t) for one training step of SimpleConvNet with Adam(lr=0.001), plus a converter
     from NumPy batches to what that implementation eats."""
     if impl == "convlab":                     # what convlab.train.Trainer runs for this net
-        net = SimpleConvNet(seed=0)
-        for k, p in net.params.items():
-            p[...] = params[k]
+        net = convlab_net(params)
         opt, fused = Adam(lr=0.001), fused_for(net)
 
         def step(x, t):
             opt.update(net.params, fused.gradient(x, t)[1], split=fused.split)
         return step, lambda a: a
     if impl == "layers":                      # the layer-by-layer path (Trainer(fused=False))
-        net = SimpleConvNet(seed=0)
-        for k, p in net.params.items():
-            p[...] = params[k]
+        net = convlab_net(params)
         opt = Adam(lr=0.001)
         ws = Workspace()                      # as convlab.train.Trainer does
 
@@ -270,9 +274,7 @@ def make_evaluator(impl, params, x, t):
     evaluates (convlab: the fused predict in chunks of EVAL_BATCH; textbook: 100; torch: 100,
     no_grad). Every implementation counts the same correct answers (the weights are the same)."""
     if impl in ("convlab", "layers"):
-        net = SimpleConvNet(seed=0)
-        for k, p in net.params.items():
-            p[...] = params[k]
+        net = convlab_net(params)
         target = fused_for(net) if impl == "convlab" else net
         return lambda: target.accuracy(x, t, batch_size=EVAL_BATCH)
     if impl == "textbook":

@@ -24,6 +24,7 @@ from convlab.lessons.check import compare_guess  # noqa: E402
 from convlab.nets import Net  # noqa: E402
 from convlab.lessons import lesson00, lesson01, lesson02  # noqa: E402
 from convlab.lessons.ui import View  # noqa: E402
+import notebook_cells as nbc  # noqa: E402
 
 R = lesson01.OUTPUT_SIZE_RANGES
 C = lesson02.CONV_STEP_RANGES
@@ -583,25 +584,16 @@ def test_compare_guess_one_line(capsys, guess, start, ok):
 NOTEBOOK_NAMES = ["00_start_here", "01_output_size", "02_convolution"]
 
 
-def _cells(name):
-    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
-
-
-def _output_text(cell):
-    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-                   for o in cell.get("outputs", []))
-
-
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_no_solution_is_shown_in_the_notebook(name):
     """No committed output passes a check, and each solution is loaded only on demand: a
     commented-out solutions.show line with no output, naming a solution that exists."""
-    cells = _cells(name)
+    cells = nbc.cells(name)
     shows = 0
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
-        out, src = _output_text(cell), "".join(cell["source"])
+        out, src = nbc.output_text(cell), "".join(cell["source"])
         assert not re.search(r"^PASS", out, re.M), src
         for line in src.splitlines():
             if "solutions.show(" in line:
@@ -682,11 +674,11 @@ def test_conv2d_naive_exercise_in_the_notebook(capsys):
     """The stub cell is implement.STUBS' text; its committed check output is the 'not written
     yet' line; the lesson's check passes the solution and fails the stub."""
     from convlab.lessons.implement import STUBS
-    cells = [c for c in _cells("02_convolution") if c["cell_type"] == "code"]
+    cells = [c for c in nbc.cells("02_convolution") if c["cell_type"] == "code"]
     srcs = ["".join(c["source"]) for c in cells]
     k = srcs.index(STUBS["conv2d_naive"])
     assert srcs[k + 1] == "check_conv2d_naive(conv2d_naive)"
-    assert _output_text(cells[k + 1]).startswith("FAIL: not yet. Hint: not written yet")
+    assert nbc.output_text(cells[k + 1]).startswith("FAIL: not yet. Hint: not written yet")
     assert srcs[k + 2].startswith('# solutions.show("conv2d_naive")')
     assert lesson02.check_conv2d_naive(solutions.conv2d_naive) is True
     _one_line(capsys, "PASS: ")

@@ -26,6 +26,7 @@ from convlab.lessons import lesson03 as l3, lesson04 as l4, lesson05 as l5  # no
 from convlab.lessons.ui import View  # noqa: E402
 
 import reference as ref  # noqa: E402
+import notebook_cells as nbc  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MY_NOTEBOOKS = ["03_pooling.ipynb", "04_im2col.ipynb", "05_forward_backward.ipynb"]
@@ -461,8 +462,7 @@ EXERCISES = {"03_pooling.ipynb": (l3, ["max_pool", "pool_shape"], ["max_pool_nai
 
 
 def _cells(notebook):
-    nb = json.loads((NOTEBOOKS / notebook).read_text(encoding="utf-8"))
-    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+    return [c for c in nbc.cells(notebook) if c["cell_type"] == "code"]
 
 
 def _out(cell):

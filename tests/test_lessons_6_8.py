@@ -30,6 +30,7 @@ from convlab.lessons import lesson08 as l8  # noqa: E402
 from convlab.lessons.ui import View  # noqa: E402
 from convlab.nets import AlexNetStyle, DeepConvNet, LeNet, Net, SimpleConvNet, build_net  # noqa: E402
 from convlab.pretrained import load_history  # noqa: E402
+import notebook_cells as nbc  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 JUNK = [None, "abc", [[1], [2, 3]], float("nan"), object()]
@@ -826,23 +827,14 @@ def test_answers_computed_independently():
 NOTEBOOK_NAMES = ["06_training", "07_what_the_network_sees", "08_classic_cnns"]
 
 
-def _cells(name):
-    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
-
-
-def _output_text(cell):
-    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
-                   for o in cell.get("outputs", []))
-
-
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_no_solution_is_shown_in_the_notebook(name):
     """No committed output passes a check; every exercise cell holds a placeholder and is followed
     by a commented-out solutions.show line (no output) naming an existing answer."""
-    cells = [c for c in _cells(name) if c["cell_type"] == "code"]
+    cells = [c for c in nbc.cells(name) if c["cell_type"] == "code"]
     shows = []
     for i, cell in enumerate(cells):
-        out, src = _output_text(cell), "".join(cell["source"])
+        out, src = nbc.output_text(cell), "".join(cell["source"])
         assert not re.search(r"^PASS", out, re.M), src
         if "solutions.show(" in src:
             assert src.startswith("# solutions.show(") and "\n" not in src and not cell["outputs"]
@@ -851,7 +843,7 @@ def test_no_solution_is_shown_in_the_notebook(name):
             shows.append(shown)
             asker = "".join(cells[i - 1]["source"])
             assert f"check_{shown}(" in asker and "answer = ...   #" in asker
-            assert re.search(r"^FAIL: not yet", _output_text(cells[i - 1]), re.M)
+            assert re.search(r"^FAIL: not yet", nbc.output_text(cells[i - 1]), re.M)
     checks = sum("".join(c["source"]).count(".check_") for c in cells)
     assert len(shows) == checks > 0
 
@@ -871,10 +863,10 @@ def test_the_first_code_cell_requires_mnist(name):
 
 
 def test_lesson6_predict_then_check_before_lr_01():
-    cells = [c for c in _cells("06_training") if c["cell_type"] == "code"]
+    cells = [c for c in nbc.cells("06_training") if c["cell_type"] == "code"]
     i = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("my_guess = None"))
     truth = "".join(cells[i + 1]["source"])
     assert "train_briefly(30, 5, 1, 100, 0.1" in truth and "compare_guess(my_guess" in truth
-    assert _output_text(cells[i + 1]).count("No guess yet") == 1
+    assert nbc.output_text(cells[i + 1]).count("No guess yet") == 1
     before = "".join("".join(c["source"]) for c in cells[:i])
     assert "0.1, data" not in before and "1e-1" not in before       # lr = 0.1 not trained before the guess
