@@ -38,6 +38,7 @@ import numpy as np
 from .arith import check_int
 from .blas import single_threaded_blas_here, thread_local_control
 from .layers import Affine, Convolution, Pooling, Relu, check_labels
+from .optim import Adam, share
 from .workspace import Workspace
 
 __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
@@ -125,7 +126,7 @@ class FusedSimpleConvNet:
         self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="convlab-fused",
                                          initializer=single_threaded_blas_here)
                       if self.threads > 1 else None)
-        self._sum = _Slice()                                             # the summed gradients
+        self._batch = _Slice()                                           # arrays of the whole batch
 
     # -- the workers ----------------------------------------------------------------------------
     def _run(self, fn, jobs):
@@ -160,24 +161,28 @@ class FusedSimpleConvNet:
 
     # -- forward ----------------------------------------------------------------------------
     def _conv_pool(self, S, x):
-        """Conv (bias included) and max pooling, before the ReLU, for the images x of slice S.
-        Keeps for backward: ``S.col`` (K+1, p*p*N*PH*PW), ``S.c`` the conv outputs (FN, p*p,
-        N*PH*PW) and ``S.m`` their window maxima (FN, N*PH*PW). Returns S.m."""
+        """Conv (bias included) and max pooling, before the ReLU, for the images x of slice S,
+        images last: column q = (py, px, n). Keeps for backward: ``S.col`` (K+1, p*p*Q), ``S.c``
+        the conv outputs (FN, p*p, Q) and ``S.m`` their window maxima (FN, Q), Q = PH*PW*N.
+        Returns S.m."""
         W, b, p = self.conv.W, self.conv.b, self.pool.pool_h
         FN, C, FH, FW = W.shape
         P0, P1 = self.conv.pad
-        if P0 or P1:
-            x = np.pad(x, ((0, 0), (0, 0), (P0, P0), (P1, P1)))          # (N, C, H', W')
-        N, _, Hp, Wp = x.shape
+        N, _, H, W_ = x.shape
+        Hp, Wp = H + 2 * P0, W_ + 2 * P1
         OH, OW = Hp - FH + 1, Wp - FW + 1
         PH, PW = OH // p, OW // p
-        K, Q = C * FH * FW, N * PH * PW                                  # weights per filter, windows
-        col = S.buf("col", (K + 1, p, p, N, PH, PW), x.dtype)           # columns in (i, j, n, py, px) order
+        K, Q = C * FH * FW, PH * PW * N                                  # weights per filter, windows
+        xT = S.buf("xT", (C, Hp, Wp, N), x.dtype)                        # the images last, padded
+        if P0 or P1:
+            xT.fill(0)
+        np.copyto(xT[:, P0:P0 + H, P1:P1 + W_], x.transpose(1, 2, 3, 0))
+        col = S.buf("col", (K + 1, p, p, PH, PW, N), x.dtype)           # columns in (i, j, py, px, n) order
         for r in range(K):                                               # row r = (c, fy, fx)
             c, fy, fx = r // (FH * FW), r // FW % FH, r % FW
-            patch = x[:, c, fy:fy + OH, fx:fx + OW]                      # (N, OH, OW) view
-            # output pixel (p*py + i, p*px + j) of image n goes to column (i, j, n, py, px)
-            np.copyto(col[r], patch.reshape(N, PH, p, PW, p).transpose(2, 4, 0, 1, 3))
+            patch = xT[c, fy:fy + OH, fx:fx + OW]                        # (OH, OW, N) view
+            # output pixel (p*py + i, p*px + j) of image n goes to column (i, j, py, px, n)
+            np.copyto(col[r], patch.reshape(PH, p, PW, p, N).transpose(1, 3, 0, 2, 4))
         col[K] = 1                                                       # the bias row, as in Convolution
         col = col.reshape(K + 1, p * p * Q)
         Wb = np.concatenate([W.reshape(FN, K), b.reshape(FN, 1)], axis=1, dtype=x.dtype)  # (FN, K+1)
@@ -192,16 +197,22 @@ class FusedSimpleConvNet:
         S.shape, S.col, S.c, S.m = (N, FN, PH, PW), col, c, m
         return m
 
-    def _head(self, S, m):
-        """ReLU of the pooled maps m (FN, N*PH*PW), then Affine - ReLU - Affine: the scores (N, M)."""
+    def _head(self, S, m, hT=None, r=None):
+        """ReLU of the pooled maps m (FN, PH*PW*N), then Affine - ReLU - Affine: the scores (N, M).
+        Writes the Affine inputs into ``hT`` (D, N), the pooled maps as Affine1 flattens them
+        but images last, and ``r`` (N, hidden) if given."""
         N, FN, PH, PW = S.shape
-        h = S.buf("h", (N, FN, PH * PW), m.dtype)                        # the pooled maps, (C, H, W) order
-        np.maximum(m.reshape(FN, N, PH * PW).transpose(1, 0, 2), 0, out=h)
-        h = h.reshape(N, FN * PH * PW)                                   # (N, D) as Affine1 flattens
+        D, hidden = self.affine1.W.shape
+        if hT is None:
+            hT, r = S.buf("hT", (D, N), m.dtype), S.buf("r", (N, hidden), m.dtype)
+        np.maximum(m.reshape(D, N), 0, out=hT)                           # row d = (f, py, px): Affine1's order
+        h = hT.T                                                         # (N, D) view, as Affine1 sees it
+        if N <= 2:      # OpenBLAS multiplies one or two rows in another order when they come transposed
+            h = np.ascontiguousarray(h)
         u = h @ self.affine1.W + self.affine1.b                          # (N, hidden)
-        r = np.maximum(u, 0)
+        np.maximum(u, 0, out=r)
         s = r @ self.affine2.W + self.affine2.b                          # (N, M) scores
-        S.h, S.u, S.r = h, u, r
+        S.u = u
         return s
 
     def _as_images(self, x):
@@ -231,30 +242,64 @@ class FusedSimpleConvNet:
     def gradient(self, x, t):
         """(loss, grads): the mean cross-entropy of the batch and the gradients keyed like
         ``params`` (W1, b1, W2, b2, W3, b3), the numbers of ``net.gradient(x, t)``."""
+        loss, grads, W2_rows = self._gradient_but_W2(x, t)
+        self.split(W2_rows)
+        return loss, grads
+
+    def step(self, x, t, optimizer):
+        """One training step, ``optimizer.update(params, gradient(x, t))``; returns the loss.
+        With Adam, each worker computes its rows of the largest gradient, dW2 (``optim.share``),
+        and updates those rows of every parameter at once: no thread has to add up the slices'
+        dW2, and each worker's rows are still in its cache for the update."""
+        loss, grads, W2_rows = self._gradient_but_W2(x, t)
+        if isinstance(optimizer, Adam):
+            optimizer.update(self.params, grads, split=lambda update: self.split(
+                lambda i, n: (W2_rows(i, n), update(i, n))))
+        else:
+            self.split(W2_rows)
+            optimizer.update(self.params, grads)
+        return loss
+
+    def _gradient_but_W2(self, x, t):
+        """(loss, grads, W2_rows): every gradient but dW2, which ``W2_rows(i, n)`` fills in, rows
+        ``share(len(W2), i, n)`` at a time, from the whole batch (as Affine does)."""
         x = self._as_images(x)
         N = x.shape[0]
         t = check_labels(t, N, self.affine2.W.shape[1])
-        parts = self._run(lambda S, lo, hi: self._slice_gradient(S, x[lo:hi], t[lo:hi], N), self._jobs(N))
-        loss = float(np.concatenate([nll for nll, _ in parts]).mean())  # as SoftmaxWithLoss: a mean
-        if len(parts) == 1:
-            return loss, parts[0][1]
-        grads = {}
-        for k, g in parts[0][1].items():                                 # slices added in a fixed order
-            grads[k] = np.add(g, parts[1][1][k], out=self._sum.buf(k, g.shape, g.dtype))
-            for _, other in parts[2:]:
-                grads[k] += other[k]
-        return loss, grads
+        D, hidden = self.affine1.W.shape
+        B = self._batch                                                  # arrays of the whole batch
+        hT, du = B.buf("hT", (D, N), x.dtype), B.buf("du", (N, hidden), x.dtype)
+        r, ds = B.buf("r", (N, hidden), x.dtype), B.buf("ds", (N, self.affine2.W.shape[1]), x.dtype)
 
-    def _slice_gradient(self, S, x, t, N):
-        """(-log p of the right class per image, gradients) for the images x of slice S; ``N``
-        is the whole batch, so the slices' gradients add up to the batch's mean."""
+        def slice_(S, lo, hi):                                           # images lo:hi of hT, r, ds, du
+            return self._slice_gradient(S, x[lo:hi], t[lo:hi], N, hT[:, lo:hi], r[lo:hi], ds[lo:hi], du[lo:hi])
+        parts = self._run(slice_, self._jobs(N))
+        loss = float(np.concatenate([nll for nll, _, _ in parts]).mean())   # as SoftmaxWithLoss: a mean
+        dW1, db1 = parts[0][1], parts[0][2]
+        if len(parts) > 1:                                               # slices added in a fixed order
+            dW1, db1 = dW1 + parts[1][1], db1 + parts[1][2]
+            for _, dW, db in parts[2:]:
+                dW1 += dW
+                db1 += db
+        grads = {"W1": dW1, "b1": db1, "W2": B.buf("W2", (D, hidden), x.dtype), "b2": du.sum(axis=0),
+                 "W3": r.T @ ds, "b3": ds.sum(axis=0)}
+
+        def W2_rows(i, n):
+            lo, hi = share(D, i, n)
+            np.matmul(hT[lo:hi], du, out=grads["W2"][lo:hi])            # (D/n, N) @ (N, hidden)
+        return loss, grads, W2_rows
+
+    def _slice_gradient(self, S, x, t, N, hT, r, ds, du):
+        """-log p of the right class per image, dW1 and db1 for the images x of slice S; ``N``
+        is the whole batch, so the slices' gradients add up to the batch's mean. Writes its
+        images of the whole batch's hT, r, ds and du (for the Affine gradients)."""
         n = len(x)
-        s = self._head(S, self._conv_pool(S, x))                         # (n, M)
+        s = self._head(S, self._conv_pool(S, x), hT, r)                  # (n, M)
         # softmax with loss, as SoftmaxWithLoss computes it
         z = s - s.max(axis=1, keepdims=True)
         log_y = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         nll = -log_y[np.arange(n), t]
-        ds = np.exp(log_y)                                               # (n, M): y, then y - onehot
+        np.exp(log_y, out=ds)                                            # (n, M): y, then y - onehot
         ds[np.arange(n), t] -= 1
         ds *= 1.0 / N
         # A confident net's exp(log y) of a wrong class can underflow below the smallest normal
@@ -263,31 +308,29 @@ class FusedSimpleConvNet:
         # through the backward products row by row, and x86 CPUs compute with subnormals many
         # times slower. Entries below 1e-30 are set to 0: no gradient notices in float32.
         ds[np.abs(ds) < 1e-30] = 0
-        grads = {"W3": S.r.T @ ds, "b3": ds.sum(axis=0)}
-        du = ds @ self.affine2.W.T                                       # (n, hidden)
+        np.matmul(ds, self.affine2.W.T, out=du)                          # (n, hidden)
         du *= S.u > 0                                                    # Relu2
         du += 0                                                          # -0.0 -> 0.0, as Relu does
-        grads["W2"], grads["b2"] = S.h.T @ du, du.sum(axis=0)
-        dh = du @ self.affine1.W.T                                       # (n, FN*PH*PW)
-        grads["W1"], grads["b1"] = self._conv_pool_backward(S, dh)
-        return nll, grads
+        dhT = S.buf("dhT", (len(self.affine1.W), n), x.dtype)            # (D, n): images last
+        np.matmul(self.affine1.W, du.T, out=dhT)
+        dW1, db1 = self._conv_pool_backward(S, dhT)
+        return nll, dW1, db1
 
-    def _conv_pool_backward(self, S, dh):
-        """dW1, db1 from dh (N, FN*PH*PW), the gradient of the pooled-and-ReLU'd maps of slice S."""
+    def _conv_pool_backward(self, S, dhT):
+        """dW1, db1 from dhT (D, N), the gradient of the pooled-and-ReLU'd maps of slice S
+        (row d = (f, py, px), images last: the layout of S.m). Overwrites dhT."""
         N, FN, PH, PW = S.shape
         W, p = self.conv.W, self.pool.pool_h
-        Q = N * PH * PW
+        Q = PH * PW * N
         c, m, col = S.c, S.m, S.col
-        dh = dh.reshape(N, FN, PH * PW)
-        left = S.buf("left", (FN, Q), dh.dtype)                          # not yet routed to a window offset
+        left = dhT.reshape(FN, Q)                                        # not yet routed to a window offset
         hit = S.buf("hit", (FN, Q), bool)
-        dk = S.buf("dk", (FN, Q), dh.dtype)                              # gradient of c[:, k]
-        np.copyto(left.reshape(FN, N, PH * PW), dh.transpose(1, 0, 2))
+        dk = S.buf("dk", (FN, Q), left.dtype)                            # gradient of c[:, k]
         np.greater(m, 0, out=hit)                                        # the ReLU after pooling
         np.multiply(left, hit, out=left)
         left += 0                                                        # -0.0 -> 0.0, as Relu does
         K = W.shape[1] * W.shape[2] * W.shape[3]
-        dWb = np.zeros((FN, K + 1), dh.dtype)                            # [dW | db] = d @ col.T
+        dWb = np.zeros((FN, K + 1), left.dtype)                          # [dW | db] = d @ col.T
         part = np.empty_like(dWb)
         for k in range(p * p):                                           # the first maximum wins
             if k < p * p - 1:
@@ -297,7 +340,7 @@ class FusedSimpleConvNet:
             else:
                 dk = left                                                # the rest: the last offset
             # this offset's share of dW while dk is still in the cache; its columns of col are
-            # k*Q .. (k+1)*Q - 1 (the (i, j, n, py, px) order)
+            # k*Q .. (k+1)*Q - 1 (the (i, j, py, px, n) order)
             for lo, hi in _column_blocks(Q, FN, K + 1):
                 dWb += np.matmul(dk[:, lo:hi], col[:, k * Q + lo:k * Q + hi].T, out=part)
         return dWb[:, :K].reshape(W.shape), dWb[:, K].copy()

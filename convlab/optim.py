@@ -138,6 +138,12 @@ the update grew from 1.1 to 3.9 ms after about 1,000 steps). In 64 steps an entr
 cannot shrink below 1e-33, so no entry ever reaches the subnormal range."""
 
 
+def share(length, i, n):
+    """The rows lo:hi, of an array with ``length`` rows, that call i of n works on when an update
+    is split (``Adam.update``'s ``split``): n contiguous shares, as even as whole rows allow."""
+    return length * i // n, length * (i + 1) // n
+
+
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) in the book's form: the bias correction is folded into lr_t.
 
@@ -157,7 +163,7 @@ class Adam(Optimizer):
     def update(self, params, grads, split=None):
         """One Adam step on every parameter. ``split``: optional runner that calls fn(i, n) for
         i in range(n), e.g. on n threads (``FusedSimpleConvNet.split``); call i then updates the
-        i-th of n contiguous shares of every parameter. The arithmetic of each number is the
+        rows ``share(len(p), i, n)`` of every parameter p. The arithmetic of each number is the
         same either way, so the result does not depend on n."""
         if self.m is None:
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
@@ -166,16 +172,14 @@ class Adam(Optimizer):
         lr_t = float(self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter))
         arrays = [(params[k], grads[k], self.m[k], self.v[k]) for k in params]
 
-        def share(i, n):
+        def rows(i, n):
             for group in arrays:
-                size = group[0].size
-                lo, hi = size * i // n, size * (i + 1) // n
-                self._step(*(a.reshape(-1)[lo:hi] for a in group), lr_t)   # views: in place
-        if split is not None and all(a.flags.c_contiguous for group in arrays for a in group):
-            split(share)
+                lo, hi = share(len(group[0]), i, n)
+                self._step(*(a[lo:hi] for a in group), lr_t)             # views: in place
+        if split is not None:
+            split(rows)
         else:
-            for p, g, m, v in arrays:
-                self._step(p, g, m, v, lr_t)
+            rows(0, 1)
         if self.iter % FLUSH_EVERY == 0:
             for state in (self.m, self.v):
                 for a in state.values():

@@ -172,13 +172,8 @@ class Trainer:
     def train_step(self, x_batch, t_batch):
         """One gradient step on one mini-batch; returns its loss (a float)."""
         net = self.network
-        if self.fused is not None:
-            loss, grads = self.fused.gradient(x_batch, t_batch)
-            if isinstance(self.optimizer, Adam):            # Adam on the fused step's threads too
-                self.optimizer.update(net.params, grads, split=self.fused.split)
-            else:
-                self.optimizer.update(net.params, grads)
-            return loss
+        if self.fused is not None:                      # gradient and update, on its threads
+            return self.fused.step(x_batch, t_batch, self.optimizer)
         with self.workspace.attached(net):      # what the layers make here lives until the next step
             grads = net.gradient(x_batch, t_batch)
         self.optimizer.update(net.params, grads)
