@@ -162,7 +162,7 @@ def make_trainer(impl, params):
         opt, fused = Adam(lr=0.001), fused_for(net)
 
         def step(x, t):
-            opt.update(net.params, fused.gradient(x, t)[1], split=fused.split)
+            fused.step(x, t, opt)
         return step, lambda a: a
     if impl == "layers":                      # the layer-by-layer path (Trainer(fused=False))
         net = convlab_net(params)

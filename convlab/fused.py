@@ -34,6 +34,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .arith import check_int
 from .blas import single_threaded_blas_here, thread_local_control
@@ -45,21 +46,6 @@ __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
 
 EVAL_BATCH = 100    # images per worker and predict() call when evaluating: measured fastest
 MIN_SLICE = 16      # fewer images than this per worker: one thread does the batch
-
-GEMM_BLOCK_MNK = 720_000
-"""Multiply-adds per GEMM call in the conv products, which have a short inner dimension
-(C*FH*FW + 1) and tens of thousands of columns. OpenBLAS (0.3.31 here) multiplies small
-products without packing; measured on one core for 50 images, cutting the columns into blocks
-below this size made the conv forward 0.46 ms instead of 1.15 and dW1 0.69 ms instead of 1.13
-(blocks of 1,440 columns or more: no gain). See ``_column_blocks``."""
-
-
-def _column_blocks(n_cols, M, K):
-    """Column ranges (lo, hi) of an (M, K) @ (K, n_cols) product, each at most GEMM_BLOCK_MNK
-    multiply-adds (at least 64 columns)."""
-    step = max(64, GEMM_BLOCK_MNK // (M * K))
-    return [(lo, min(lo + step, n_cols)) for lo in range(0, n_cols, step)]
-
 
 def default_threads():
     """Worker threads: ``CONVLAB_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` /
@@ -177,18 +163,17 @@ class FusedSimpleConvNet:
         if P0 or P1:
             xT.fill(0)
         np.copyto(xT[:, P0:P0 + H, P1:P1 + W_], x.transpose(1, 2, 3, 0))
-        col = S.buf("col", (K + 1, p, p, PH, PW, N), x.dtype)           # columns in (i, j, py, px, n) order
-        for r in range(K):                                               # row r = (c, fy, fx)
-            c, fy, fx = r // (FH * FW), r // FW % FH, r % FW
-            patch = xT[c, fy:fy + OH, fx:fx + OW]                        # (OH, OW, N) view
-            # output pixel (p*py + i, p*px + j) of image n goes to column (i, j, py, px, n)
-            np.copyto(col[r], patch.reshape(PH, p, PW, p, N).transpose(1, 3, 0, 2, 4))
+        # im2col: column (i, j, py, px, n) of row (c, fy, fx) is input pixel (p*py + i + fy,
+        # p*px + j + fx) of channel c of image n; one copy from the windows' view
+        win = sliding_window_view(xT, (FH, FW), axis=(1, 2))            # (C, OH, OW, N, FH, FW) view
+        win = win.reshape(C, PH, p, PW, p, N, FH, FW)                    # oy = p*py + i, ox = p*px + j
+        col = S.buf("col", (K + 1, p * p * PH, PW * N), x.dtype)
+        np.copyto(col[:K].reshape(C, FH, FW, p, p, PH, PW, N), win.transpose(0, 6, 7, 2, 4, 1, 3, 5))
         col[K] = 1                                                       # the bias row, as in Convolution
-        col = col.reshape(K + 1, p * p * Q)
         Wb = np.concatenate([W.reshape(FN, K), b.reshape(FN, 1)], axis=1, dtype=x.dtype)  # (FN, K+1)
-        c = S.buf("c", (FN, p * p * Q), x.dtype)                         # conv outputs, bias included
-        for lo, hi in _column_blocks(p * p * Q, FN, K + 1):
-            np.matmul(Wb, col[:, lo:hi], out=c[:, lo:hi])
+        c = S.buf("c", (FN, p * p * PH, PW * N), x.dtype)                # conv outputs, bias included
+        # one GEMM per (offset i, j, row py): PW*N columns each, stacked in one matmul call
+        np.matmul(Wb, col.transpose(1, 0, 2), out=c.transpose(1, 0, 2))  # (p*p*PH, FN, PW*N)
         c = c.reshape(FN, p * p, Q)
         m = S.buf("m", (FN, Q), x.dtype)
         np.copyto(m, c[:, 0])
@@ -322,16 +307,15 @@ class FusedSimpleConvNet:
         N, FN, PH, PW = S.shape
         W, p = self.conv.W, self.pool.pool_h
         Q = PH * PW * N
-        c, m, col = S.c, S.m, S.col
+        c, m = S.c, S.m
         left = dhT.reshape(FN, Q)                                        # not yet routed to a window offset
         hit = S.buf("hit", (FN, Q), bool)
         dk = S.buf("dk", (FN, Q), left.dtype)                            # gradient of c[:, k]
         np.greater(m, 0, out=hit)                                        # the ReLU after pooling
         np.multiply(left, hit, out=left)
         left += 0                                                        # -0.0 -> 0.0, as Relu does
-        K = W.shape[1] * W.shape[2] * W.shape[3]
-        dWb = np.zeros((FN, K + 1), left.dtype)                          # [dW | db] = d @ col.T
-        part = np.empty_like(dWb)
+        K1 = S.col.shape[0]                                              # C*FH*FW + 1 (the bias row)
+        parts = S.buf("parts", (p * p, PH, FN, K1), left.dtype)          # [dW | db] of each GEMM
         for k in range(p * p):                                           # the first maximum wins
             if k < p * p - 1:
                 np.equal(c[:, k], m, out=hit)                            # offset k holds the max
@@ -339,8 +323,10 @@ class FusedSimpleConvNet:
                 left -= dk                                               # routed: x - x = 0 exactly
             else:
                 dk = left                                                # the rest: the last offset
-            # this offset's share of dW while dk is still in the cache; its columns of col are
-            # k*Q .. (k+1)*Q - 1 (the (i, j, py, px, n) order)
-            for lo, hi in _column_blocks(Q, FN, K + 1):
-                dWb += np.matmul(dk[:, lo:hi], col[:, k * Q + lo:k * Q + hi].T, out=part)
+            # this offset's share of [dW | db] = dk @ col.T while dk is still in the cache: one
+            # GEMM per pooled row py (the forward's blocks), stacked in one matmul call
+            col_k = S.col[:, k * PH:(k + 1) * PH]                        # (K+1, PH, PW*N)
+            np.matmul(dk.reshape(FN, PH, PW * N).transpose(1, 0, 2), col_k.transpose(1, 2, 0), out=parts[k])
+        dWb = parts.sum(axis=(0, 1))                                     # (FN, K+1)
+        K = K1 - 1
         return dWb[:, :K].reshape(W.shape), dWb[:, K].copy()
