@@ -11,12 +11,13 @@ Where no such OpenBLAS is loaded (MKL, Apple Accelerate, an older OpenBLAS, not 
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 
 import numpy as np  # noqa: F401  -- NumPy must have loaded its BLAS before we look for it
 
-__all__ = ["thread_local_control", "single_threaded_blas_here"]
+__all__ = ["thread_local_control", "single_threaded_blas_here", "single_threaded_blas"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,3 +49,18 @@ def single_threaded_blas_here():
     fn = _set_local()
     if fn is not None:
         fn(1)
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """The calling thread's BLAS calls are single-threaded inside the ``with`` block, and as
+    before after it. ``convlab.fused`` runs one slice of a batch on the calling thread this way."""
+    fn = _set_local()
+    if fn is None:
+        yield
+        return
+    previous = fn(1)                                    # returns the thread's count until now
+    try:
+        yield
+    finally:
+        fn(previous)

@@ -37,7 +37,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .arith import check_int
-from .blas import single_threaded_blas_here, thread_local_control
+from .blas import single_threaded_blas, single_threaded_blas_here, thread_local_control
 from .layers import Affine, Convolution, Pooling, Relu, check_labels
 from .optim import Adam, share
 from .workspace import Workspace
@@ -109,28 +109,33 @@ class FusedSimpleConvNet:
         threads = default_threads() if threads is None else check_int("threads", threads, 1)
         self.threads = threads if thread_local_control() else 1
         self._slices = [_Slice() for _ in range(self.threads)]
-        self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="convlab-fused",
+        self._pool = (ThreadPoolExecutor(self.threads - 1, thread_name_prefix="convlab-fused",
                                          initializer=single_threaded_blas_here)
                       if self.threads > 1 else None)
         self._batch = _Slice()                                           # arrays of the whole batch
 
     # -- the workers ----------------------------------------------------------------------------
     def _run(self, fn, jobs):
-        """[fn(*job) for job in jobs], one job per worker thread. Returns only when every job has
-        finished, even on Ctrl-C (then re-raised): no worker is left writing into arrays."""
+        """[fn(*job) for job in jobs]: the first job on the calling thread (its BLAS made
+        single-threaded meanwhile), each other job on a worker thread. Returns only when every
+        job has finished, even on Ctrl-C (then re-raised): no worker is left writing into arrays."""
         if self._pool is None or len(jobs) == 1:
             return [fn(*job) for job in jobs]
-        futures = [self._pool.submit(fn, *job) for job in jobs]
-        interrupted = None
-        while True:
-            try:
-                wait(futures)
-                break
-            except KeyboardInterrupt as e:                               # let the workers finish
-                interrupted = e
-        if interrupted is not None:
-            raise interrupted
-        return [f.result() for f in futures]
+        futures = [self._pool.submit(fn, *job) for job in jobs[1:]]
+        try:
+            with single_threaded_blas():
+                first = fn(*jobs[0])
+        finally:
+            interrupted = None
+            while True:
+                try:
+                    wait(futures)
+                    break
+                except KeyboardInterrupt as e:                           # let the workers finish
+                    interrupted = e
+            if interrupted is not None:
+                raise interrupted
+        return [first] + [f.result() for f in futures]
 
     def _jobs(self, N):
         """(slice, lo, hi) for each worker: contiguous ranges of the N images, at least
@@ -270,7 +275,7 @@ class FusedSimpleConvNet:
                  "W3": r.T @ ds, "b3": ds.sum(axis=0)}
 
         def W2_rows(i, n):
-            lo, hi = share(D, i, n)
+            lo, hi = share(grads["W2"], i, n)
             np.matmul(hT[lo:hi], du, out=grads["W2"][lo:hi])            # (D/n, N) @ (N, hidden)
         return loss, grads, W2_rows
 

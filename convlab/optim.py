@@ -138,10 +138,18 @@ the update grew from 1.1 to 3.9 ms after about 1,000 steps). In 64 steps an entr
 cannot shrink below 1e-33, so no entry ever reaches the subnormal range."""
 
 
-def share(length, i, n):
-    """The rows lo:hi, of an array with ``length`` rows, that call i of n works on when an update
-    is split (``Adam.update``'s ``split``): n contiguous shares, as even as whole rows allow."""
-    return length * i // n, length * (i + 1) // n
+SPLIT_MIN = 16_384
+"""Arrays of fewer numbers than this are not split (``share``): a share of a small array saves less
+than the extra NumPy calls cost (each one waits for the GIL while other threads run)."""
+
+
+def share(a, i, n):
+    """The rows lo:hi of array ``a`` that call i of n works on when an update is split
+    (``Adam.update``'s ``split``): n contiguous shares of the rows, as even as whole rows allow;
+    an array of fewer than SPLIT_MIN numbers goes whole to call 0."""
+    if a.size < SPLIT_MIN:
+        return (0, len(a)) if i == 0 else (0, 0)
+    return len(a) * i // n, len(a) * (i + 1) // n
 
 
 class Adam(Optimizer):
@@ -163,7 +171,7 @@ class Adam(Optimizer):
     def update(self, params, grads, split=None):
         """One Adam step on every parameter. ``split``: optional runner that calls fn(i, n) for
         i in range(n), e.g. on n threads (``FusedSimpleConvNet.split``); call i then updates the
-        rows ``share(len(p), i, n)`` of every parameter p. The arithmetic of each number is the
+        rows ``share(p, i, n)`` of every parameter p. The arithmetic of each number is the
         same either way, so the result does not depend on n."""
         if self.m is None:
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
@@ -174,8 +182,9 @@ class Adam(Optimizer):
 
         def rows(i, n):
             for group in arrays:
-                lo, hi = share(len(group[0]), i, n)
-                self._step(*(a[lo:hi] for a in group), lr_t)             # views: in place
+                lo, hi = share(group[0], i, n)
+                if hi > lo:
+                    self._step(*(a[lo:hi] for a in group), lr_t)         # views: in place
         if split is not None:
             split(rows)
         else:
