@@ -2,28 +2,35 @@
 
 The layer-by-layer path (``net.gradient``; ``notebooks/06_training.ipynb``) is what a learner
 reads. For the one network that the chapter trains for 20 epochs, :class:`FusedSimpleConvNet`
-computes the same numbers with less work, using three facts the layers cannot use one at a time:
+computes the same numbers with less work, using facts the layers cannot use one at a time:
 
 1. ReLU and max pooling commute, gradients included: ``relu(maxpool(c)) == maxpool(relu(c))``,
    and a window whose maximum is <= 0 passes no gradient either way. Pooling first makes the
    ReLU four times cheaper (``pool=2``) and removes the ReLU mask over the big conv output.
-2. The columns of the im2col matrix can come in any order. Ordering them by window offset first,
-   (i, j, n, py, px), puts the conv outputs of one pooling offset side by side: max pooling is
-   then ``pool**2 - 1`` ``np.maximum`` calls over contiguous blocks, not a reduction over a
-   strided 6-D view, and the pooled result needs no reshuffle.
+2. The columns of the im2col matrix can come in any order. Ordering them by window offset and
+   with the images last, (i, j, py, px, n), puts the conv outputs of one pooling offset side by
+   side (max pooling is one ``np.max`` over contiguous blocks) and the pooled maps in the order
+   the affine layer needs, images last: ``W2 @ du.T`` then gives their gradient in the same
+   layout, with no transposed copies. With the images last, im2col copies contiguous runs of
+   images, one copy from a ``sliding_window_view``.
 3. The first layer needs no input gradient (the plain path skips it too).
-4. The conv products have a short inner dimension and tens of thousands of columns; cut into
-   column blocks they run in OpenBLAS's faster small-matrix kernels (``GEMM_BLOCK_MNK``).
+4. The conv products have a short inner dimension and tens of thousands of columns. They run as
+   one GEMM per (window offset, pooled row) of PW*N columns, all in one stacked ``np.matmul``
+   call: small enough for OpenBLAS's faster small-matrix kernels, one Python call.
 
 The conv GEMM is the plain path's own (``[W | b] @ [col; 1]``, see ``layers.Convolution``) with
 permuted columns, so the forward pass and the loss are bit for bit the plain path's (a test
 checks this). Backward sums the same products in another order: gradients agree to float32
 rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling``.
 
-Both cores: a batch is split into ``threads`` slices of images, and each worker thread runs the
-whole step on its slice with single-threaded BLAS (``convlab.blas``), into its own arrays; the
-main thread adds the slices' gradients in a fixed order, so a given thread count gives the same
-numbers run after run. ``split`` lends the same workers to Adam (``optim.Adam.update``).
+Both cores: a batch is split into ``threads`` slices of images. The calling thread runs the
+first slice and a worker thread each other slice, every one with single-threaded BLAS
+(``convlab.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
+from all slices, its rows split over the same threads (``optim.share``); ``step`` has Adam update
+each thread's rows right there (``Adam.update``'s ``split``), so no thread adds up the whole
+dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
+numbers run after run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL
+and must take it back, and with two threads that handoff waits for the other thread.
 
 ``tests/test_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
 faster it is: ``docs/speed.md``.
@@ -239,8 +246,8 @@ class FusedSimpleConvNet:
     def step(self, x, t, optimizer):
         """One training step, ``optimizer.update(params, gradient(x, t))``; returns the loss.
         With Adam, each worker computes its rows of the largest gradient, dW2 (``optim.share``),
-        and updates those rows of every parameter at once: no thread has to add up the slices'
-        dW2, and each worker's rows are still in its cache for the update."""
+        and updates those rows of every parameter at once: dW2 is never added up by one thread
+        alone, and each worker's rows are still in its cache for the update."""
         loss, grads, W2_rows = self._gradient_but_W2(x, t)
         if isinstance(optimizer, Adam):
             optimizer.update(self.params, grads, split=lambda update: self.split(

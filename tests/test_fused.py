@@ -145,7 +145,7 @@ def test_adam_split_into_shares_changes_nothing():
     for k in shapes:
         np.testing.assert_array_equal(params[1][k], params[0][k], err_msg=k)
         np.testing.assert_array_equal(opts[1].m[k], opts[0].m[k])
-    # a parameter that is not contiguous is updated whole, in place
+    # a parameter that is not contiguous is updated in place too (shares are rows)
     W = np.zeros((6, 4), np.float32)[:, ::2]
     Adam().update({"W": W}, {"W": np.ones_like(W)}, split=split)
     assert np.all(W < 0)
@@ -263,3 +263,66 @@ def test_blas_control_is_found_where_openblas_offers_it():
     worker.start()
     worker.join()
     assert errors == [None]                                  # callable from any thread, a no-op without control
+
+
+def test_share_gives_every_row_to_exactly_one_call():
+    from convlab.optim import SPLIT_MIN, share
+    for shape in [(4320, 100), (30, 1, 5, 5), (10,), (SPLIT_MIN,), (7, SPLIT_MIN)]:
+        a = np.empty(shape, np.float32)
+        for n in (1, 2, 3, 8):
+            rows = [share(a, i, n) for i in range(n)]
+            covered = np.concatenate([np.arange(lo, hi) for lo, hi in rows])
+            np.testing.assert_array_equal(covered, np.arange(len(a)))   # each row once, in order
+            if a.size < SPLIT_MIN:
+                assert rows[0] == (0, len(a))                  # small: whole to call 0
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("opt", ["adam", "sgd"])
+def test_step_equals_gradient_then_update(threads, opt):
+    # step() computes dW2 on the workers and, with Adam, updates each worker's rows at once:
+    # the parameters must be those of gradient() followed by a plain update(), bit for bit
+    from convlab.optim import make_optimizer
+    rng = np.random.default_rng(5)
+    x = rng.random((64, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 64)
+    nets = [SimpleConvNet(seed=2), SimpleConvNet(seed=2)]
+    fused = [FusedSimpleConvNet(net, threads=threads) for net in nets]
+    opts = [make_optimizer(opt, lr=0.01), make_optimizer(opt, lr=0.01)]
+    for _ in range(3):
+        loss = fused[0].step(x, t, opts[0])
+        loss2, grads = fused[1].gradient(x, t)
+        opts[1].update(nets[1].params, grads)
+        assert loss == loss2
+    for k in nets[0].params:
+        np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k], err_msg=k)
+
+
+def test_a_failing_job_on_the_calling_thread_waits_for_the_workers():
+    import threading
+    import time
+    fused = FusedSimpleConvNet(SimpleConvNet(seed=0), threads=2)
+    if fused.threads < 2:
+        pytest.skip("no per-thread BLAS control: one thread")
+    done = threading.Event()
+
+    def job(i, n):
+        if i == 0:                                           # the calling thread's job
+            raise KeyboardInterrupt
+        time.sleep(0.2)
+        done.set()
+    with pytest.raises(KeyboardInterrupt):
+        fused.split(job)
+    assert done.is_set()                                     # no worker left running
+
+
+def test_single_threaded_blas_restores_the_threads_count():
+    from convlab import blas
+    fn = blas._set_local()
+    if fn is None:
+        pytest.skip("no per-thread BLAS control here")
+    before = fn(3)
+    fn(before)                                               # (a probe: fn returns the count until now)
+    with blas.single_threaded_blas():
+        assert fn(1) == 1
+    assert fn(before) == before
