@@ -54,6 +54,7 @@ __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
 EVAL_BATCH = 100    # images per worker and predict() call when evaluating: measured fastest
 MIN_SLICE = 16      # fewer images than this per worker: one thread does the batch
 
+
 def default_threads():
     """Worker threads: ``CONVLAB_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` /
     ``OMP_NUM_THREADS`` (what limits NumPy's BLAS), else the CPUs this process may use."""
@@ -72,7 +73,7 @@ def fused_for(net, threads=None):
 
 class _Slice:
     """One worker's share of a batch: its own scratch arrays, and what its forward pass keeps for
-    the backward pass (``col``, ``c``, ``m``, ``h``, ``u``, ``r``, ``shape``)."""
+    the backward pass (``col``, ``c``, ``m``, ``hT``, ``u``, ``shape``)."""
 
     def __init__(self):
         self._ws = Workspace()
@@ -84,7 +85,8 @@ class _Slice:
 class FusedSimpleConvNet:
     """Conv - ReLU - max pool - Affine - ReLU - Affine - softmax loss, as ``SimpleConvNet``'s
     layers compute it, in fewer passes (module docstring). Shares ``net.params``: an optimiser
-    updating them updates both. ``gradient(x, t)`` -> (loss, grads); ``predict``; ``accuracy``.
+    updating them updates both. ``gradient(x, t)`` -> (loss, grads); ``step(x, t, optimizer)``
+    -> loss (what ``Trainer`` calls); ``predict``; ``accuracy``.
     ``threads``: worker threads (default :func:`default_threads`; 1 where the BLAS cannot be
     made single-threaded per thread). Its arrays are reused from call to call: copy a result
     you want to keep past the next call."""
