@@ -185,10 +185,11 @@ class Adam(Optimizer):
                 lo, hi = share(group[0], i, n)
                 if hi > lo:
                     self._step(*(a[lo:hi] for a in group), lr_t)         # views: in place
-        if split is not None:
-            split(rows)
+        if split is None:
+            for p, g, m, v in arrays:
+                self._step(p, g, m, v, lr_t)
         else:
-            rows(0, 1)
+            split(rows)
         if self.iter % FLUSH_EVERY == 0:
             for state in (self.m, self.v):
                 for a in state.values():

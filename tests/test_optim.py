@@ -193,3 +193,10 @@ def test_adam_never_lets_m_or_v_become_subnormal_and_weights_do_not_notice(monke
     w_flushed, subnormal_flushed = train(flush=True)
     assert subnormal_plain and not subnormal_flushed           # the test can tell them apart
     np.testing.assert_array_equal(w_flushed, w_plain)           # and no weight moved differently
+
+
+def test_adam_updates_a_0d_parameter_in_place():
+    # a net of your own may hold a scalar parameter (e.g. a temperature)
+    T = np.array(1.0)
+    Adam(lr=0.1).update({"T": T}, {"T": np.array(2.0)})
+    assert T.shape == () and T < 1.0
