@@ -53,8 +53,12 @@ class RunFolder:
         from .atomic import FolderInUse
         try:
             if not os.path.isdir(self.out):
-                os.makedirs(self.out)
-                self.created = True
+                try:
+                    os.makedirs(self.out)
+                    self.created = True
+                except FileExistsError:             # another process made it just now: the
+                    if not os.path.isdir(self.out):  # lock below decides who gets it
+                        raise
             self.lock.acquire()                     # also proves the folder is writable
         except FolderInUse as e:
             raise RunFolderError(f"--out {e}") from None

@@ -320,3 +320,24 @@ def test_resume_checks_the_stored_options_like_typed_ones(tmp_path, capsys, key,
     with pytest.raises(SystemExit) as e:
         main(["train", "--resume", "--epochs", "2", "--out", str(out)])
     assert e.value.code == 2 and words in one_line(capsys.readouterr().err)
+
+
+def test_a_folder_made_by_another_process_in_between_is_used(tmp_path, monkeypatch):
+    # The race behind test_two_processes_into_one_folder, made certain: the folder does not
+    # exist when checked and exists when this process tries to make it (the other one did).
+    from convlab import runfolder
+    out = tmp_path / "run"
+    out.mkdir()
+    real_isdir, calls = os.path.isdir, []
+
+    def isdir_late(path):
+        calls.append(path)
+        return False if len(calls) == 1 else real_isdir(path)
+    monkeypatch.setattr(runfolder.os.path, "isdir", isdir_late)
+    folder = runfolder.RunFolder(str(out))
+    folder.open()                                 # no "not a writable folder: File exists"
+    try:
+        assert not folder.created                 # not ours: close() must not remove it
+    finally:
+        folder.close()
+    assert out.is_dir()
