@@ -65,7 +65,7 @@ from .fused import EVAL_BATCH, fused_for
 from .layers import check_labels
 from .nets import params_digest
 from .npz import read_npz
-from .optim import Adam, make_optimizer
+from .optim import make_optimizer
 from .workspace import Workspace
 
 __all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history"]
