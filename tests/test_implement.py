@@ -642,3 +642,225 @@ def test_convlab_exercises_gathers_the_six_checks_and_every_solution_passes(caps
     for name in solutions.NAMES:
         assert getattr(exercises, f"check_{name}")(getattr(solutions, name)) is True
     assert capsys.readouterr().out.count("PASS") == len(solutions.NAMES)
+
+
+# ------------------------------------------------- the learner's code cannot escape a check --
+
+def _alarm_free():
+    import signal
+    return signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) if hasattr(signal, "setitimer") else True
+
+
+def exits_builtin(*a, **k):
+    exit()                                          # Python's own exit(): closes stdin, SystemExit
+
+
+def raises_system_exit(*a, **k):
+    raise SystemExit(0)
+
+
+def calls_sys_exit(*a, **k):
+    import sys
+    sys.exit("done")
+
+
+@pytest.mark.parametrize("name", im.NAMES)
+@pytest.mark.parametrize("fn, said", [(exits_builtin, "SystemExit(None)"),
+                                      (raises_system_exit, "SystemExit(0)"),
+                                      (calls_sys_exit, "SystemExit('done')")])
+def test_exit_is_a_fail_not_the_end(name, fn, said, capsys):
+    import builtins
+    before = builtins.exit
+    line = fails_with(CHECKS[name], fn, capsys, "tried to end the program", said, "`return`",
+                      f"of {fn.__name__}", case=1)
+    assert "Traceback" not in line
+    assert builtins.exit is before                  # put back after the check
+
+
+def test_ipython_exit_in_the_notebook_namespace_is_caught(capsys):
+    """In a notebook, ``exit`` is IPython's, which does not raise but shuts the kernel down a
+    moment later: while the check runs, the learner's ``exit`` raises SystemExit instead."""
+    asked = []
+
+    class ExitAutocall:                             # what IPython puts into the user namespace
+        def __call__(self):
+            asked.append(True)
+    ns = {"exit": ExitAutocall(), "quit": ExitAutocall()}
+    exec("def conv2d_naive(x, W, b, stride=1, pad=0):\n    exit()\n", ns)
+    before = ns["exit"]
+    fails_with(check_conv2d_naive, ns["conv2d_naive"], capsys, "tried to end the program", case=1)
+    assert asked == [] and ns["exit"] is before
+
+
+@pytest.mark.parametrize("name", im.NAMES)
+def test_ctrl_c_stops_the_check_with_one_line(name, capsys):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt                     # what Ctrl-C or the stop button raises
+    fails_with(CHECKS[name], interrupted, capsys, "interrupted (Ctrl-C", case=1)
+
+
+def forever(*a, **k):
+    while True:
+        pass
+
+
+def swallows_once(*a, **k):
+    try:
+        while True:
+            pass
+    except BaseException:                           # the learner's catch-all: a second loop
+        pass
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("way", ["alarm", "trace"])
+@pytest.mark.parametrize("name", ["conv2d_naive", "max_pool_backward"])
+def test_a_loop_that_never_ends_is_stopped(name, way, monkeypatch, capsys):
+    """SIGALRM where there is one (a Unix main thread), else a trace hook (Windows, Pyodide):
+    both stop the loop and say where it was; neither leaves anything behind."""
+    import signal
+    import sys
+    if way == "alarm" and not (hasattr(signal, "setitimer") and _alarm_free()):
+        pytest.skip("no free SIGALRM timer here")
+    if way == "trace":
+        if sys.gettrace() is not None:
+            pytest.skip("a debugger or coverage tool traces this run")
+        monkeypatch.setattr(im, "_alarm_usable", lambda: False)
+    handler = signal.getsignal(signal.SIGALRM) if hasattr(signal, "SIGALRM") else None
+    monkeypatch.setattr(im, "TIME_LIMIT", 0.3)
+    fails_with(CHECKS[name], forever, capsys, "still running after 0.3 s", "line", "of forever",
+               "loop that never ends", case=1)
+    assert sys.gettrace() is None
+    if handler is not None:
+        assert signal.getsignal(signal.SIGALRM) is handler and _alarm_free()
+
+
+def test_the_alarm_comes_again_if_the_learner_catches_it(monkeypatch, capsys):
+    import signal
+    if not (hasattr(signal, "setitimer") and im._alarm_usable()):
+        pytest.skip("no SIGALRM here")
+    monkeypatch.setattr(im, "TIME_LIMIT", 0.2)
+    fails_with(check_conv2d_naive, swallows_once, capsys, "still running", case=1)
+
+
+def test_no_time_limit_under_a_debugger_and_its_hook_is_kept(monkeypatch, capsys):
+    """Where neither way is possible (no signals, and a debugger already tracing) the check runs
+    without a limit rather than break the debugger."""
+    import sys
+    monkeypatch.setattr(im, "_alarm_usable", lambda: False)
+    calls = []
+
+    def debugger(frame, event, arg):
+        calls.append(event)
+        return None                                 # no line events: cheap
+    previous = sys.gettrace()
+    sys.settrace(debugger)
+    try:
+        ok, _ = run(check_im2col, so.im2col, capsys)
+        assert sys.gettrace() is debugger
+    finally:
+        sys.settrace(previous)
+    assert ok and calls
+
+
+def test_call_returns_the_result_or_why():
+    assert im.call(lambda a, b=1: a + b, 2, b=3) == (5, None)
+    got, why = im.call(raises_system_exit)
+    assert got is None and "SystemExit(0)" in why
+
+
+def test_answer_check_turns_exit_and_ctrl_c_into_one_line(capsys):
+    from convlab.lessons.check import answer_check
+
+    @answer_check
+    def check_thing(answer):
+        return answer()                             # e.g. a check that reads a learner's object
+    for fn, phrase in [(raises_system_exit, "tried to end the program"),
+                       (lambda: (_ for _ in ()).throw(KeyboardInterrupt), "interrupted")]:
+        assert check_thing(fn) is False
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and out.startswith("FAIL: ") and phrase in out, out
+
+
+# ------------------------------------------------------------ a near miss is refused --
+
+def _nudged(name, how, part=0):
+    """The worked solution with its result (or, for conv_backward, result ``part``) off by a
+    little: scaled by 1 + 1e-6 or 1 + 1e-8, or its last element nudged by 1e-6."""
+    sol = getattr(so, name)
+
+    def nudge(a):
+        a = a.copy()
+        if how == "scaled 1e-6":
+            return a * (1 + 1e-6)
+        if how == "scaled 1e-8":
+            return a * (1 + 1e-8)
+        a.flat[-1] += 1e-6 * max(1.0, abs(a.flat[-1]))
+        return a
+
+    def fn(*a, **k):
+        out = sol(*a, **k)
+        if name == "conv_backward":
+            return tuple(nudge(o) if i == part else o for i, o in enumerate(out))
+        return nudge(out)
+    return fn
+
+
+NEAR_MISSES = [(name, how, part) for name in im.NAMES
+               for how in ("scaled 1e-6", "scaled 1e-8", "last element + 1e-6")
+               for part in (range(3) if name == "conv_backward" else [0])]
+
+
+@pytest.mark.parametrize("name, how, part", NEAR_MISSES)
+def test_a_near_miss_is_refused(name, how, part, capsys):
+    """The issue's planted bug: a check accepted results off by 1e-4. Every check now refuses a
+    result off by 1e-6 (or 1e-8) and says it is nearly right."""
+    line = fails_with(CHECKS[name], _nudged(name, how, part), capsys, "nearly right")
+    if name == "conv_backward":
+        assert ("dx", "dW", "db")[part] + " is nearly right" in line, line
+
+
+def conv_reversed(x, W, b, stride=1, pad=0):
+    """Right, summing one product at a time in reverse order: another float64 rounding."""
+    N, C, H, Wd = x.shape
+    FN, _, FH, FW = W.shape
+    OH, OW = (H + 2 * pad - FH) // stride + 1, (Wd + 2 * pad - FW) // stride + 1
+    xp = pad0(x, pad)
+    out = np.zeros((N, FN, OH, OW))
+    for n in range(N):
+        for f in range(FN):
+            for oy in range(OH):
+                for ox in range(OW):
+                    s = b[f]
+                    for c in reversed(range(C)):
+                        for i in reversed(range(FH)):
+                            for j in reversed(range(FW)):
+                                s += xp[n, c, oy * stride + i, ox * stride + j] * W[f, c, i, j]
+                    out[n, f, oy, ox] = s
+    return out
+
+
+def conv_backward_reversed(x, W, b, dout, stride=1, pad=0):
+    """Right, accumulating the output cells in reverse order."""
+    N, C, H, Wd = x.shape
+    FN, _, FH, FW = W.shape
+    OH, OW = dout.shape[2:]
+    xp = pad0(x, pad)
+    dxp, dW, db = np.zeros_like(xp), np.zeros_like(W), np.zeros_like(b)
+    for n in reversed(range(N)):
+        for f in reversed(range(FN)):
+            for oy in reversed(range(OH)):
+                for ox in reversed(range(OW)):
+                    d, y, xx = dout[n, f, oy, ox], oy * stride, ox * stride
+                    db[f] += d
+                    dW[f] += d * xp[n, :, y:y + FH, xx:xx + FW]
+                    dxp[n, :, y:y + FH, xx:xx + FW] += d * W[f]
+    return dxp[:, :, pad:pad + H, pad:pad + Wd], dW, db
+
+
+@pytest.mark.parametrize("check, fn", [(check_conv2d_naive, conv_reversed),
+                                       (check_conv_backward, conv_backward_reversed)])
+def test_the_tolerance_leaves_room_for_float64_rounding(check, fn, capsys):
+    """Tight, not too tight: sums in another order (different rounding) still pass."""
+    assert run(check, fn, capsys)[0]

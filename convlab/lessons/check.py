@@ -32,11 +32,18 @@ def report(ok: bool, success: str, hint: str = "") -> bool:
 
 def answer_check(fn):
     """Decorator for ``check_*`` functions: an exception raised while checking (a malformed
-    answer the check did not foresee) becomes a FAIL line quoting it, never a traceback."""
+    answer the check did not foresee) becomes a FAIL line quoting it, never a traceback; so do
+    SystemExit (the learner's code calling exit()) and Ctrl-C, which stops the check."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return bool(fn(*args, **kwargs))
+        except SystemExit as e:
+            return report(False, "", f"your code tried to end the program (SystemExit({e.code!r}), "
+                                     f"from exit() or sys.exit()) while the check ran.")
+        except KeyboardInterrupt:
+            return report(False, "", "interrupted (Ctrl-C or the stop button) before the check "
+                                     "finished; run it again.")
         except Exception as e:  # noqa: BLE001 - the learner sees one line, not a traceback
             return report(False, "", f"could not read your answer ({type(e).__name__}: {e}).")
     return wrapper

@@ -12,8 +12,9 @@
 configurations (``conv_cases``, ``pool_cases``, ``col_cases``), simplest first (one image, channel
 and filter, stride 1, no padding), then non-square inputs and filters, several filters, channels
 and images, padding, stride > 1, overlapping windows, then random mixtures; it compares each
-result with convlab's own implementation to a relative tolerance of 1e-7 (``run_check``,
-``compare``) and prints one line:
+result with convlab's own implementation (``run_check``, ``compare``) to float64 rounding: the
+tolerance (RTOL, ATOL) is a thousand times the largest difference loops summing in another order
+give, so a nearly-right result (off by 1e-6, or a float32 detour) fails; and prints one line:
 
     PASS: ...
     FAIL: not yet. Hint: <the likely mistake>. Case k of n (the first with <what is new>): <shapes>
@@ -23,13 +24,20 @@ computes itself (bias forgotten, kernel flipped, overlaps assigned instead of su
 shared ones are ``fold_loop``, ``col2im_overwriting``, ``pad_one_side``, ``size_cause``); when
 none matches, it quotes the first number that differs. ``case(name, k)`` returns case k's
 arguments, to run a failing case by hand. A check never raises: an exception in the learner's
-code is a FAIL line quoting it, and ``NotImplementedError`` reads "not written yet".
+code is a FAIL line quoting it, and ``NotImplementedError`` reads "not written yet"; exit(),
+SystemExit and Ctrl-C become FAIL lines too, and a call running longer than TIME_LIMIT seconds
+is stopped (``call``: every implement-it check calls the learner's code through it).
 This module imports no lesson module (the lesson modules import it).
 """
 from __future__ import annotations
 
+import builtins
 import os
+import signal
+import sys
 import sysconfig
+import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -38,11 +46,15 @@ import numpy as np
 from ..im2col import windows
 from .check import report
 
-__all__ = ["STUBS", "NAMES", "NOT_WRITTEN", "case", "run_check", "compare", "size_cause",
-           "out_size", "conv_cases", "pool_cases", "col_cases", "fold_loop", "col2im_overwriting",
-           "pad_one_side"]
+__all__ = ["STUBS", "NAMES", "NOT_WRITTEN", "TIME_LIMIT", "case", "call", "run_check", "compare",
+           "size_cause", "out_size", "conv_cases", "pool_cases", "col_cases", "fold_loop",
+           "col2im_overwriting", "pad_one_side"]
 
-RTOL, ATOL = 1e-7, 1e-9          # the learner's numbers must agree with convlab's to this
+# The learner's numbers must agree with convlab's to this. Loops summing in any order differ
+# from convlab's by at most 7e-15 over every case (values up to 19), so ATOL keeps a margin of
+# a thousand; any nudge a real mistake makes (1e-8 relative and up) is refused.
+RTOL, ATOL = 1e-10, 1e-11
+TIME_LIMIT = 10.0                # seconds one call of the learner's function may run (``call``)
 NOT_WRITTEN = ("not written yet: replace `raise NotImplementedError` with your code, then run "
                "this check again.")
 
@@ -66,28 +78,127 @@ _LIBRARY_DIRS = tuple(os.path.realpath(d) + os.sep for d in {
     sysconfig.get_paths()["stdlib"]})
 
 
-def _where(exc: BaseException) -> str:
-    """' (line 7 of conv2d_naive: `out[...] = ...`)': the last frame of the learner's own code."""
+def _where(exc: BaseException, at: str = "") -> str:
+    """' (line 7 of conv2d_naive: `out[...] = ...`)': the last frame of the learner's own code
+    (``at`` goes before "line")."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not os.path.realpath(f.filename).startswith(_LIBRARY_DIRS)]
     if not frames:
         return ""
     f = frames[-1]
     line = (f.line or "").strip()
-    return f" (line {f.lineno} of {f.name}" + (f": `{line[:80]}`)" if line else ")")
+    return f" ({at + ' ' if at else ''}line {f.lineno} of {f.name}" + (f": `{line[:80]}`)" if line else ")")
+
+
+class _TimeUp(BaseException):
+    """Raised inside the learner's function once it has run for longer than TIME_LIMIT (a
+    BaseException, so the learner's own ``except Exception`` does not swallow it)."""
+
+
+def _alarm_usable() -> bool:
+    """True where SIGALRM can interrupt this thread: a Unix main thread whose interval timer
+    is free (not Windows, not Pyodide in a browser, not a worker thread)."""
+    return (hasattr(signal, "setitimer") and sys.platform != "emscripten"
+            and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
+
+
+def _with_alarm(seconds, run):
+    """run() with SIGALRM raising _TimeUp after ``seconds``, and every 0.5 s after that should
+    the learner's code catch it; the previous handler is restored."""
+    armed = [True]
+
+    def on_alarm(signum, frame):
+        if armed[0]:
+            raise _TimeUp
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
+        return run()
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _with_trace(seconds, run):
+    """run() under a sys.settrace hook that raises _TimeUp at the first line run after
+    ``seconds`` (where there are no signals: Windows, Pyodide). Without a limit when a
+    debugger or coverage tool already traces this thread: theirs is left alone."""
+    if sys.gettrace() is not None:
+        return run()
+    end = time.monotonic() + seconds
+
+    def tracer(frame, event, arg):
+        if time.monotonic() > end:
+            raise _TimeUp                        # CPython then removes the hook itself
+        return tracer
+    sys.settrace(tracer)
+    try:
+        return run()
+    finally:
+        sys.settrace(None)
+
+
+def _exit_raiser(code=None):
+    raise SystemExit(code)
+
+
+def _without_exit(fn, run):
+    """run() with ``exit``/``quit`` raising SystemExit where the learner's code finds them: in a
+    notebook they are IPython's, which would shut the kernel down instead of raising, and
+    Python's own close stdin first."""
+    spaces = [vars(builtins)]
+    g = getattr(getattr(fn, "__func__", fn), "__globals__", None)
+    if g is None:
+        g = getattr(sys.modules.get(getattr(fn, "__module__", None) or ""), "__dict__", None)
+    if isinstance(g, dict) and g is not spaces[0]:
+        spaces.append(g)
+    saved = [(ns, name, ns[name]) for ns in spaces for name in ("exit", "quit") if name in ns]
+    for ns, name, _ in saved:
+        ns[name] = _exit_raiser
+    try:
+        return run()
+    finally:
+        for ns, name, value in saved:
+            ns[name] = value
+
+
+def call(fn, *args, **kwargs):
+    """Call the learner's ``fn(*args, **kwargs)``: (result, None), or (None, why) when it raised
+    (quoted with its line), was not written yet, called exit() or raised SystemExit, was stopped
+    by Ctrl-C, or ran longer than TIME_LIMIT seconds. Never raises, never ends the process; the
+    time limit is a SIGALRM timer where there is one, else a trace hook (Windows, Pyodide)."""
+    def run():
+        return fn(*args, **kwargs)
+
+    def limited():
+        return _with_alarm(TIME_LIMIT, run) if _alarm_usable() else _with_trace(TIME_LIMIT, run)
+    try:
+        return _without_exit(fn, limited), None
+    except NotImplementedError:
+        return None, NOT_WRITTEN
+    except _TimeUp as e:
+        return None, (f"your function was still running after {TIME_LIMIT:g} s, so the check "
+                      f"stopped it{_where(e, 'at')}; a loop that never ends, such as a `while` whose "
+                      f"condition never changes, does this")
+    except SystemExit as e:
+        return None, (f"your function tried to end the program: SystemExit({e.code!r}), from "
+                      f"exit(), sys.exit() or raise SystemExit{_where(e)}; give the result back "
+                      f"with `return` instead")
+    except KeyboardInterrupt as e:
+        return None, f"interrupted (Ctrl-C or the stop button) while your function ran{_where(e)}"
+    except Exception as e:  # noqa: BLE001 - quoted to the learner, never a traceback
+        msg = str(e)
+        msg = msg if len(msg) <= 160 else msg[:157] + "..."
+        return None, f"your function raised {type(e).__name__}: {msg}{_where(e)}"
 
 
 def _call(fn, case: _Case):
     """Run fn on fresh copies of the case's arrays: (result, copies, None) or (None, None, error)."""
     args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in case.args)
-    try:
-        return fn(*args, **case.kwargs), args, None
-    except NotImplementedError:
-        return None, None, NOT_WRITTEN
-    except Exception as e:  # noqa: BLE001 - quoted to the learner, never a traceback
-        msg = str(e)
-        msg = msg if len(msg) <= 160 else msg[:157] + "..."
-        return None, None, f"your function raised {type(e).__name__}: {msg}{_where(e)}"
+    got, err = call(fn, *args, **case.kwargs)
+    return (None, None, err) if err is not None else (got, args, None)
 
 
 def _changed(case: _Case, copies, names) -> str | None:
@@ -205,6 +316,11 @@ def compare(name: str, layout: str, got, want, variants=(), shape_hint=None) -> 
             return hint
     bad = ~np.isclose(got, want, rtol=RTOL, atol=ATOL)
     idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    off = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-300))
+    if off < 1e-4:                                   # nearly right: show the digits that differ
+        return (f"{name} is nearly right but not quite: at index {idx} expected {want[idx]:.15g}, "
+                f"got {got[idx]:.15g} (off by up to {off:.1g} of the largest value, more than "
+                f"float64 rounding: a float32 step, or a small number added somewhere?)")
     return (f"{name} differs from convlab's at index {idx}: expected {want[idx]:.6g}, got "
             f"{got[idx]:.6g} ({int(bad.sum())} of {bad.size} numbers differ)")
 
