@@ -3,6 +3,8 @@
 #   make lab        install into .venv (if needed) and open the lessons in JupyterLab
 #   make test       install into .venv (if needed) and run the whole suite:
 #                   unit tests, strict nbval over every notebook, the real-browser tests
+#   make test-quick the unit tests without the ones marked slow, Hypothesis's 'quick' profile
+#                   (about a minute; run `make test` before you push)
 #
 # Other targets: install, test-unit, test-notebooks, test-browser, test-py310, data, notebooks,
 # bench, clean. Only Python 3 (>= 3.10), make and bash are needed; everything else goes into .venv.
@@ -24,11 +26,11 @@ STAMP  := $(VENV)/.convlab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 SANITIZE  := notebooks/nbval_sanitize.cfg
 
-.PHONY: help install lab test test-unit test-notebooks test-browser test-py310 data notebooks bench \
+.PHONY: help install lab test test-quick test-unit test-notebooks test-browser test-py310 data notebooks bench \
         clean distclean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "convlab needs Python >= 3.10; this $(PYTHON) is " + sys.version.split()[0])'
@@ -59,6 +61,12 @@ test: install
 
 test-unit: install
 	$(PYTEST) tests --ignore=tests/browser --durations=10
+
+# The quick tier, for while you work: the unit tests minus @pytest.mark.slow (trained nets scored
+# on MNIST, subprocess runs, whole-slider explorer sweeps, ...) with fewer Hypothesis examples.
+# `make test` (what CI runs) still runs everything.
+test-quick: install
+	HYPOTHESIS_PROFILE=quick $(PYTEST) tests --ignore=tests/browser -m 'not slow' -q --durations=5
 
 # Strict nbval (not --nbval-lax), one notebook per pytest run so each lesson's run time is shown
 # and a failure in one lesson does not hide the others. A lesson whose data is not on disk (its

@@ -126,6 +126,7 @@ def test_confusion_matrix_counts():
 
 # ------------------------------------------------------------------------------ real runs --
 
+@pytest.mark.slow
 def test_train_then_evaluate_in_process(mnist_dir, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--net", "simple", "--epochs", "2", "--data-dir", mnist_dir,
@@ -191,6 +192,7 @@ def test_ctrl_c_in_the_first_epoch_keeps_nothing(mnist_dir, tmp_path, monkeypatc
     assert "interrupted: nothing was kept" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_subprocess_train_and_evaluate(mnist_dir, tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")

@@ -167,6 +167,7 @@ KEYS = st.sampled_from(["input_dim", "conv_param", "hidden_size", "output_size",
                         "pool_size", "spec", "modern", "width", "x"])
 
 
+@pytest.mark.slow
 @settings(max_examples=min(150, settings.default.max_examples), deadline=None)
 @given(net=st.sampled_from([None, "simple", "lenet", "lenet-modern", "alexnet", "deep", 3]),
        kwargs=st.dictionaries(KEYS, JSON, max_size=4))

@@ -562,6 +562,7 @@ def test_only_bad_mirrors_leave_nothing(server, tmp_path, bad):
     assert "sha256" in msg if bad == "wrong" else "connection closed after" in msg
 
 
+@pytest.mark.slow
 def test_timeout_falls_through(server, payloads, tmp_path):
     d = tmp_path / "m"
     download_dataset("mnist", d, mirrors=[server.url("slow"), server.url("good")], timeout=0.3,

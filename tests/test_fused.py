@@ -203,12 +203,14 @@ def train_both(dtype, steps=100):
     return np.array(runs[True]["loss"]), np.array(runs[False]["loss"]), runs
 
 
+@pytest.mark.slow
 def test_trainer_uses_it_and_the_losses_match_the_plain_path_float64():
     a, b, _ = train_both(np.float64)
     assert len(a) == 200
     np.testing.assert_allclose(a, b, rtol=1e-9)             # 200 Adam steps apart only by rounding
 
 
+@pytest.mark.slow
 def test_trainer_float32_losses_start_identical_and_stay_close():
     # float32: the first step is bit for bit the same. Rounding differences in dW1 (another
     # summation order) then grow, as any change of summation order would: Adam divides every

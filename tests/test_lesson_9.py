@@ -84,6 +84,7 @@ def test_predict_classes_is_the_argmax_of_predict():
     assert np.allclose(p, soft.max(1), atol=1e-5) and np.all((p > 0.1) & (p <= 1))
 
 
+@pytest.mark.slow
 def test_gallery_names_every_class(fake):
     x, t, _, _ = fake
     for per_class in (1, 6, 40):
@@ -138,6 +139,7 @@ def test_filters_view_shows_both_sets():
 
 
 @pytest.mark.parametrize("name", l9.CLASS_NAMES)
+@pytest.mark.slow
 def test_class_view_over_the_whole_slider(fake, name):
     x, t, y, p = fake
     for start in (0, 999):                              # beyond the class: clipped, never raises
@@ -211,6 +213,7 @@ def test_check_shirt_recall_never_raises_on_junk(fake, capsys, junk):
     assert one_line(capsys).startswith("FAIL")
 
 
+@pytest.mark.slow
 def test_worked_answer_passes_with_the_shipped_net(fashion_test, capsys):
     x, t = fashion_test
     y, _ = l9.predict_classes(load_pretrained("simple", "fashion-mnist"), x)

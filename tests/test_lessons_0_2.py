@@ -389,6 +389,7 @@ EXPLORERS = [(lesson00.demo_explorer, "A 3 x 3 grid has 9 cells"),
 
 
 @pytest.mark.parametrize("make,first", EXPLORERS, ids=[e[0].__name__ for e in EXPLORERS])
+@pytest.mark.slow
 def test_every_control_redraws_text_and_picture(make, first):
     """Each control in turn moves to one extreme and then the other: every move changes the text
     or the picture, both are always there together, never a traceback."""

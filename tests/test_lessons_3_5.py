@@ -138,6 +138,7 @@ IM2COL_RANGES = list(itertools.product((1, 2), (2, 3), (1, 2), (0, 1)))
 
 
 @pytest.mark.parametrize("channels, F, stride, pad", IM2COL_RANGES)
+@pytest.mark.slow
 def test_im2col_view_every_slider_value(channels, F, stride, pad):
     OH = ref.out_size(4, F, stride, pad, 1)
     for row in (0, OH * OH - 1, OH * OH + 5):           # the last one is clamped, not an error
@@ -307,6 +308,7 @@ def _extremes(w):
 
 
 @pytest.mark.parametrize("name", EXPLORERS)
+@pytest.mark.slow
 def test_explorer_redraws_for_every_control(name):
     make, descriptions = EXPLORERS[name]
     box = make()

@@ -361,6 +361,7 @@ def test_filter_responses_match_the_convolution_layer(fake_data):
         analysis.filter_responses(W, b, np.zeros(5))
 
 
+@pytest.mark.slow
 def test_filter_response_view_and_explorer(fake_data):
     x = fake_data[2]
     net = SimpleConvNet(seed=3)
@@ -392,6 +393,7 @@ def test_check_filter_response(fake_data, capsys):
 
 
 @pytest.mark.parametrize("net", [SimpleConvNet(seed=0), DeepConvNet(seed=0)], ids=["simple", "deep"])
+@pytest.mark.slow
 def test_feature_map_view_over_the_slider_range(fake_data, net):
     x, t = fake_data[2], fake_data[3]
     for index in (0, len(x) - 1):                           # the slider's two ends
@@ -414,6 +416,7 @@ def test_feature_map_view_makes_one_forward_pass(fake_data, monkeypatch):
     assert calls == [1]
 
 
+@pytest.mark.slow
 def test_feature_map_explorer_redraws(fake_data):
     net = SimpleConvNet(seed=0)
     _assert_every_control_redraws(l7.feature_map_explorer(net, fake_data[2], fake_data[3], max_maps=2))

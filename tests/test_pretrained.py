@@ -128,6 +128,7 @@ def test_loads_float32_with_consistent_history(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.slow
 def test_scores_what_its_history_says(name, mnist_test):
     x, t = mnist_test
     acc = load_pretrained(name).accuracy(x, t, batch_size=500)
@@ -136,6 +137,7 @@ def test_scores_what_its_history_says(name, mnist_test):
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n == "simple"])
+@pytest.mark.slow
 def test_the_fused_step_scores_the_shipped_weights_like_the_layers(name, mnist_test):
     from convlab.fused import fused_for
     x, t = mnist_test
@@ -146,6 +148,7 @@ def test_the_fused_step_scores_the_shipped_weights_like_the_layers(name, mnist_t
     assert fused.accuracy(x, t) == pytest.approx(load_history(name)["test_acc"][-1], abs=5e-4)
 
 
+@pytest.mark.slow
 def test_simple_beats_the_chapter(mnist_test):
     x, t = mnist_test
     assert len(t) == 10000
@@ -178,12 +181,14 @@ def params_sha(net):
 
 
 @pytest.mark.parametrize("name, recipe", FASHION)
+@pytest.mark.slow
 def test_fashion_scores_what_its_history_says(name, recipe, fashion_test):
     x, t = fashion_test
     acc = load_pretrained(name, "fashion-mnist", recipe).accuracy(x, t, batch_size=500)
     assert acc == pytest.approx(load_history(name, "fashion-mnist", recipe)["test_acc"][-1], abs=5e-4)
 
 
+@pytest.mark.slow
 def test_fashion_simple_reaches_090(fashion_test):
     x, t = fashion_test
     assert len(t) == 10000
@@ -198,6 +203,7 @@ def test_fashion_is_harder_than_mnist():
 
 
 @pytest.mark.skipif("deep" not in SHIPPED, reason="deep net not shipped")
+@pytest.mark.slow
 def test_deep_net_is_the_best(mnist_test):
     x, t = mnist_test
     deep = load_pretrained("deep").accuracy(x, t, batch_size=500)

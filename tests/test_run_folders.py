@@ -101,6 +101,7 @@ def test_a_folder_in_use_is_refused(tmp_path, capsys):
     assert not (out / FolderLock.NAME).exists()
 
 
+@pytest.mark.slow
 def test_two_processes_into_one_folder(tmp_path):
     """Started together: one trains, the other is refused (exit 2) -- never a crash or a mix."""
     out = tmp_path / "run"
@@ -168,6 +169,7 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------- resume --
 
+@pytest.mark.slow
 def test_resume_is_bit_identical_to_one_straight_run(tmp_path, capsys):
     """2 epochs, then --resume --epochs 4 == 4 epochs straight: the same params, bit for bit
     (Adam's m, v and t, the shuffling, shift and dropout streams, the lr schedule all restored)."""
@@ -294,6 +296,7 @@ def test_every_exit_path_leaves_no_lock_or_temporary(tmp_path, monkeypatch):
                                                     "params.npz"]
 
 
+@pytest.mark.slow
 def test_kept_line_names_epochs(tmp_path):
     out = tmp_path / "x"
     assert train(out, epochs=2) == 0
