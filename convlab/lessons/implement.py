@@ -87,7 +87,8 @@ def _where(exc: BaseException, at: str = "") -> str:
         return ""
     f = frames[-1]
     line = (f.line or "").strip()
-    return f" ({at + ' ' if at else ''}line {f.lineno} of {f.name}" + (f": `{line[:80]}`)" if line else ")")
+    where = f" ({at + ' ' if at else ''}line {f.lineno} of {f.name}"
+    return where + (f": `{line[:80]}`)" if line else ")")
 
 
 class _TimeUp(BaseException):
@@ -180,8 +181,8 @@ def call(fn, *args, **kwargs):
         return None, NOT_WRITTEN
     except _TimeUp as e:
         return None, (f"your function was still running after {TIME_LIMIT:g} s, so the check "
-                      f"stopped it{_where(e, 'at')}; a loop that never ends, such as a `while` whose "
-                      f"condition never changes, does this")
+                      f"stopped it{_where(e, 'at')}; a loop that never ends, such as a `while` "
+                      f"whose condition never changes, does this")
     except SystemExit as e:
         return None, (f"your function tried to end the program: SystemExit({e.code!r}), from "
                       f"exit(), sys.exit() or raise SystemExit{_where(e)}; give the result back "
