@@ -1,10 +1,13 @@
-"""Shared test settings. Hypothesis profiles: 'default' (CI) and 'quick' (HYPOTHESIS_PROFILE=quick)."""
+"""Shared test settings. Hypothesis profiles: 'default' (CI) and 'quick' (HYPOTHESIS_PROFILE=quick,
+``make test-quick``). Neither has a deadline or the too-slow health check: on a loaded machine
+both would fail tests for the load, not for the code."""
 import os
 
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("quick", max_examples=20, deadline=None)
+settings.register_profile("quick", max_examples=20, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
