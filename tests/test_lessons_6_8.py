@@ -424,7 +424,7 @@ def test_feature_maps_follow_the_net_shapes(fake_data):
     maps = analysis.feature_maps(net, fake_data[0][0])
     assert [(n, a.shape) for n, a in maps] == [(n, s) for n, s in net.shapes[1:]]
     fig = l7.plot_feature_maps(net, fake_data[0][0], layers=["Conv1", "Pool3"], max_maps=3)
-    assert len(fig.axes) == 3 * 4
+    assert len(fig.axes) == 3 * 4 + 2                 # 3 rows of 1 + 3 panels, a colour bar per map row
     with pytest.raises(ValueError, match="Affine1"):
         l7.plot_feature_maps(net, fake_data[0][0], layers=["Affine1"])
 
@@ -887,6 +887,11 @@ def test_lesson8_question_numbers():
     """Lesson 8's guess: the modern LeNet's epoch-1 test accuracy quoted in the question."""
     assert round(load_history("lenet-modern")["test_acc"][0], 4) == 0.9772
     assert 0.85 < load_history("lenet")["test_acc"][0] < 0.93
+    for name in ("lenet", "lenet-modern"):           # "the same optimiser", "600 steps" an epoch
+        h = load_history(name)
+        assert (h["config"]["optimizer"], h["config"]["optimizer_param"], h["config"]["mini_batch_size"]) == \
+            ("adam", {"lr": 0.001}, 100)
+        assert len(h["loss"]) == 600 * len(h["test_acc"])
 
 
 def test_one_change_at_a_time_changes_one_thing_per_row():
