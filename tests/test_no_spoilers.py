@@ -4,15 +4,17 @@ Two rules, each checked on the notebooks as committed (Run All with no guesses a
 
 1. A guess cell reveals nothing. A cell that hands ``my_guess`` to a check (``compare_guess``
    or a lesson's ``reveal_*``) prints exactly ``check.NO_GUESS`` and nothing else while
-   ``my_guess`` is None: no truth, no explanation, no table printed beside it.
+   ``my_guess`` is None: no truth, no explanation, no table printed beside it. And its truth is
+   not printed above the question either: the cell names its truth in its metadata
+   (``"convlab": {"truth": ...}``, required), which is searched for as in rule 2.
 2. No exercise is answered above its question. Every exercise's reference answer is
    ``solutions.ANSWERS[name]`` (the tests feed each to its check), and its notebook names it in
    the ``# solutions.show("name")`` cell after the check. The text of every output above the
    question (the markdown cell that asks it) is searched for that answer: a shape or an array as
    its numbers in order (however they are bracketed or spaced), a number in its usual spellings.
-   A small whole number (below 100) is everywhere in a lesson's output, so for those the search
-   looks for the places that would give it away, listed in ``CONTEXT`` (an exercise with such an
-   answer and no entry there fails the test: someone has to say what would reveal it).
+   A number of fewer than 3 digits (2, 12, 0.75) is everywhere in a lesson's output, so for those
+   the search looks for the places that would give it away, listed in ``CONTEXT`` (an exercise
+   with such an answer and no entry there fails the test: someone has to say what would reveal it).
 
 The unit tests at the end run both rules on small synthetic notebooks and show that each fails
 where it should.
@@ -82,9 +84,18 @@ def _contains_run(haystack: list[float], needle: list[float], tol: float) -> boo
                for i in range(len(haystack) - n + 1))
 
 
-def revealed(name: str, answer, text: str) -> str | None:
-    """Why ``text`` gives ``answer`` away (a short description), or None if it does not."""
-    for pattern in CONTEXT.get(name, []):
+def _digits(v: float) -> int:
+    """How distinctive a number is: the digits of a whole number (360: 3), the significant
+    digits of a fraction (0.75: 2, 0.689: 3)."""
+    if v == int(v):
+        return len(str(abs(int(v))))
+    return len(f"{abs(v):.12g}".replace(".", "").lstrip("0"))
+
+
+def revealed(name: str, answer, text: str, patterns=()) -> str | None:
+    """Why ``text`` gives ``answer`` away (a short description), or None if it does not.
+    ``patterns``: regexes of outputs that would reveal it (required for a number of fewer than 3 digits)."""
+    for pattern in patterns:
         if re.search(pattern, text):
             return f"matches {pattern!r}"
     flat = _flat(answer)
@@ -92,10 +103,12 @@ def revealed(name: str, answer, text: str) -> str | None:
         return None                                   # an expression: output cannot give it away
     if len(flat) == 1:
         v = flat[0]
-        if v == int(v) and abs(v) < 100:
-            if name not in CONTEXT:
-                raise AssertionError(f"exercise {name!r}: its answer {answer!r} is a small whole number; "
-                                     f"add the outputs that would reveal it to CONTEXT")
+        if _digits(v) < 3:
+            if not patterns:
+                raise AssertionError(f"{name}: its answer {answer!r} has fewer than 3 digits, so it is "
+                                     f"everywhere in a lesson's output; list the outputs that would "
+                                     f"reveal it (CONTEXT, or a guess cell's metadata "
+                                     f'"convlab": {{"reveals": [...]}})')
             return None
         # a fraction is also given away by its rounded spellings (0.689 by 0.69 or 68.9 %)
         tol = 0.0 if v == int(v) else 5e-4
@@ -121,12 +134,33 @@ def exercises(cells):
     return found
 
 
+def guesses(cells):
+    """(index of the guess cell, its truth and revealing patterns from the metadata (None and []
+    if not given), index of the question)."""
+    found = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "code" and GUESS_CALL.search(_src(cell)):
+            question = max(j for j in range(i) if cells[j]["cell_type"] == "markdown")
+            meta = cell.get("metadata", {}).get("convlab", {})
+            found.append((i, meta.get("truth"), meta.get("reveals", []), question))
+    return found
+
+
 def spoilers(cells) -> list[str]:
     """Every break of the two rules in a notebook's cells, as readable lines."""
     problems = []
-    for i, cell in enumerate(cells):
-        if cell["cell_type"] != "code" or not GUESS_CALL.search(_src(cell)):
-            continue
+    for i, truth, patterns, question in guesses(cells):
+        cell = cells[i]
+        if truth is None:
+            problems.append(f"cell {i}: a guess cell must name its truth in its metadata "
+                            f'("convlab": {{"truth": ...}}) so that the outputs above can be searched')
+        else:
+            for j in range(question):
+                why = cells[j]["cell_type"] == "code" and revealed(f"guess in cell {i}", truth,
+                                                                   _text(cells[j]), patterns)
+                if why:
+                    problems.append(f"guess in cell {i} (question in cell {question}): the output of "
+                                    f"cell {j} above it {why}")
         results = [o for o in cell.get("outputs", []) if o.get("output_type") != "stream"]
         stream = "".join("".join(o.get("text", "")) for o in cell.get("outputs", [])
                          if o.get("output_type") == "stream")
@@ -136,7 +170,7 @@ def spoilers(cells) -> list[str]:
     for name, answer, question in exercises(cells):
         for j in range(question):
             if cells[j]["cell_type"] == "code":
-                why = revealed(name, answer, _text(cells[j]))
+                why = revealed(name, answer, _text(cells[j]), CONTEXT.get(name, []))
                 if why:
                     problems.append(f"exercise {name!r} (question in cell {question}): the output of "
                                     f"cell {j} above it {why}")
@@ -181,16 +215,40 @@ def _exercise(name, printed_above):
             _code(f'# solutions.show("{name}")   # remove the # and run to see a solution')]
 
 
+def _guess_cell(src, *texts, truth=24, reveals=(r"\[10\. +24\.",), result=None):
+    cell = _code(src, *texts, result=result)
+    if truth is not None:
+        cell["metadata"]["convlab"] = {"truth": truth, "reveals": list(reveals)}
+    return cell
+
+
 def test_a_guess_cell_that_prints_the_truth_fails():
     guess = [_md("Predict."), _code("my_guess = None")]
-    clean = guess + [_code("compare_guess(my_guess, 24, 'Why.')", NO_GUESS + "\n", result="False")]
+    clean = guess + [_guess_cell("compare_guess(my_guess, 24, 'Why.')", NO_GUESS + "\n", result="False")]
     assert spoilers(clean) == []
-    old = guess + [_code("compare_guess(my_guess, 24, 'Why.')",
-                         "No guess yet (write one into the variable above first). The truth: 24. Why.\n")]
+    old = guess + [_guess_cell("compare_guess(my_guess, 24, 'Why.')",
+                               "No guess yet (write one into the variable above first). The truth: 24. Why.\n")]
     assert "the guess cell shows more" in spoilers(old)[0]
-    beside = guess + [_code("print(back)\ncompare_guess(my_guess, back[1, 1], 'Why.')",
-                            "[[ 1.  4.]\n [10. 24.]]\n", NO_GUESS + "\n")]
+    beside = guess + [_guess_cell("print(back)\ncompare_guess(my_guess, back[1, 1], 'Why.')",
+                                  "[[ 1.  4.]\n [10. 24.]]\n", NO_GUESS + "\n")]
     assert len(spoilers(beside)) == 1
+    unnamed = guess + [_guess_cell("compare_guess(my_guess, 24, 'Why.')", NO_GUESS + "\n", truth=None)]
+    assert "must name its truth" in spoilers(unnamed)[0]
+
+
+@pytest.mark.parametrize("printed,truth,reveals,caught", [
+    ("col2im(im2col(x)):\n [[ 1.  4.  6.  4.]\n [10. 24. 28. 16.]]\n", 24, [r"\[10\. +24\."], True),
+    ("x:\n [[ 1.  2.  3.  4.]\n [ 5.  6.  7.  8.]]\n", 24, [r"\[10\. +24\."], False),
+    ("relative error: 0.75\n", 0.75, [r"relative error:? 0\.75"], True),
+    ("dx:\n [[0.25 0.25 0.5  0.5 ]\n [0.75 0.75 1.   1.  ]]\n", 0.75, [r"relative error:? 0\.75"], False),
+    ("LeNet 1998    test accuracy after epoch 1: 0.8982\n", 0.8982, [], True),
+    ("LeNet modern  test accuracy after epoch 1: 0.9772\n", 0.8982, [], False),
+    ("3x3 max pooling   size of the change   5%\n", "max", [r"size of the change"], True),
+])
+def test_a_guess_answered_above_its_question_fails(printed, truth, reveals, caught):
+    cells = [_code("print(stuff)", printed), _md("Predict."), _code("my_guess = None"),
+             _guess_cell("compare_guess(my_guess, t, 'Why.')", NO_GUESS + "\n", truth=truth, reveals=reveals)]
+    assert bool(spoilers(cells)) is caught
 
 
 @pytest.mark.parametrize("name,printed,caught", [
@@ -219,5 +277,5 @@ def test_an_answer_printed_above_its_question_fails(name, printed, caught):
 
 def test_a_small_answer_without_context_is_refused(monkeypatch):
     monkeypatch.setitem(solutions.ANSWERS, "tiny", (3, "Three."))
-    with pytest.raises(AssertionError, match="small whole number"):
+    with pytest.raises(AssertionError, match="fewer than 3 digits"):
         spoilers(_exercise("tiny", "3\n"))
