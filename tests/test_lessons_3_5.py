@@ -590,3 +590,14 @@ def test_book_pooling_is_exactly_one_of_the_three_cases(C, pool, stride, pad, H,
     else:
         touches_pad = book != ours
         assert np.all(book[touches_pad] == 0) and np.all(ours[touches_pad] < 0)
+
+
+def test_lesson4_intro_step_count_is_the_timed_batch():
+    """Lesson 4's introduction quotes '11,520 steps for the small batch timed in section 6' before
+    that section prints it: 20 images x 24 x 24 output positions of a 5x5 filter on 28x28."""
+    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "04_im2col.ipynb")
+                       .read_text(encoding="utf-8"))["cells"]
+    assert "11,520 steps" in "".join(cells[0]["source"])
+    timed = next("".join(c["source"]) for c in cells if "def race(" in "".join(c["source"]))
+    assert "rng.random((20, 3, 28, 28))" in timed and "im2col(x, 5, 5)" in timed
+    assert 20 * (28 - 5 + 1) ** 2 == 11520
