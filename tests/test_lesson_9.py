@@ -262,3 +262,9 @@ def test_notebook_exercise_check_and_solution_on_demand():
         if "_explorer(" in s:
             assert s.splitlines()[0] == "# NBVAL_IGNORE_OUTPUT", s
     assert not any(re.search(r"\bload_mnist\(", s) for s in src)   # it needs Fashion-MNIST only
+
+
+def test_guess_prompt_mnist_mistakes():
+    """The guess prompt, before the numbers are printed: the shipped SimpleConvNet makes 'fewer
+    than 100 mistakes on MNIST's 10,000 test digits'."""
+    assert round((1 - load_history("simple")["test_acc"][-1]) * 10000) < 100

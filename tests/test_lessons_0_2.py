@@ -20,7 +20,7 @@ from convlab import arith  # noqa: E402
 from convlab.analysis import coverage_1d, coverage_map  # noqa: E402
 from convlab.layers import Convolution  # noqa: E402
 from convlab.lessons import solutions  # noqa: E402
-from convlab.lessons.check import compare_guess  # noqa: E402
+from convlab.lessons.check import NO_GUESS, SHOW, compare_guess  # noqa: E402
 from convlab.nets import Net  # noqa: E402
 from convlab.lessons import lesson00, lesson01, lesson02  # noqa: E402
 from convlab.lessons.ui import View  # noqa: E402
@@ -309,8 +309,8 @@ CHECKS = [
      [4, 4.0, np.int32(4), np.array([4])],
      [0, 1, 2, 3, 5, 4.000001, 3.999999]),
     (lesson02.check_conv_value,
-     [12, 12.0, np.float64(12.0), np.int64(12), np.array(12.0)],
-     [15, 0, 16, 11.999999, 12.000001, -12]),
+     [8, 8.0, np.float64(8.0), np.int64(8), np.array(8.0)],
+     [12, 10, 0, 7.999999, 8.000001, -8]),
     (lesson02.check_conv_output_shape,
      [(10, 16, 32, 32), [10, 16, 32, 32], np.array([10, 16, 32, 32]), np.zeros((10, 16, 32, 32)).shape],
      [(10, 3, 32, 32), (10, 16, 28, 28), (16, 10, 32, 32), (10, 16, 32, 32.5), (10, 16, 32)]),
@@ -512,12 +512,14 @@ def test_check_uncovered_rows_hints_name_the_missing_part(capsys):
     assert "list the rows where windows start" in _one_line(capsys, "FAIL")
 
 
-@pytest.mark.parametrize("guess,start", [(None, "No guess yet"), (4, "Your guess 4 is right"),
+@pytest.mark.parametrize("guess,start", [("show", "The answer (no guess made): 4"), (4, "Your guess 4 is right"),
                                          (0, "Your guess 0 is too low: the truth is 4")])
 def test_reveal_skipped_rows(capsys, guess, start):
     assert lesson01.reveal_skipped_rows(guess, H=7, FH=1, stride=3) is None
     out = _one_line(capsys, start)
     assert "Windows use rows 0, 3, 6 only" in out and "(7 - 1)/3 is exact" in out
+    lesson01.reveal_skipped_rows(None, H=7, FH=1, stride=3)     # no guess: nothing revealed
+    assert _one_line(capsys, "No guess yet") == NO_GUESS + "\n"
     lesson01.reveal_skipped_rows(4, H=10, FH=3, stride=4)     # 3 after the windows, 1 between
     assert "Your guess 4 is right" in _one_line(capsys, "Your")
 
@@ -542,13 +544,13 @@ def test_mnist_download_is_about_11_mb():
 
 
 def test_conv_value_answer_by_explicit_loops():
-    """Output (0, 1) of the book's example with padding 1: the padded 6 x 6 input built by hand."""
+    """Output (3, 0) of the book's example with padding 1: the padded 6 x 6 input built by hand."""
     xp = [[0.0] * 6 for _ in range(6)]
     for r in range(4):
         for c in range(4):
             xp[r + 1][c + 1] = float(lesson02.BOOK_INPUT[r, c])
-    value = sum(xp[0 + a][1 + b] * lesson02.BOOK_FILTER[a, b] for a in range(3) for b in range(3))
-    assert solutions.ANSWERS["conv_value"][0] == value == 12
+    value = sum(xp[3 + a][0 + b] * lesson02.BOOK_FILTER[a, b] for a in range(3) for b in range(3))
+    assert solutions.ANSWERS["conv_value"][0] == value == 8
 
 
 def test_conv_output_shape_and_param_count_answers():
@@ -570,7 +572,8 @@ def test_lesson1_prose_corner_and_centre_counts():
 
 
 @pytest.mark.parametrize("guess,start,ok", [
-    (None, "No guess yet", False), (..., "No guess yet", False), (4, "Your guess 4 is right", True),
+    ("show", "The answer (no guess made): 4", False), (" Show", "The answer (no guess made): 4", False),
+    (4, "Your guess 4 is right", True),
     (np.int64(4), "Your guess 4 is right", True), (4.0, "Your guess 4 is right", True),
     (3, "Your guess 3 is too low: the truth is 4", False),
     (40, "Your guess 40 is too high by a factor of 10.0: the truth is 4", False),
@@ -580,6 +583,22 @@ def test_compare_guess_one_line(capsys, guess, start, ok):
     assert compare_guess(guess, 4, "Because.") is ok
     out = _one_line(capsys, start)
     assert out.endswith(". Because.\n")
+
+
+@pytest.mark.parametrize("guess", [None, ...])
+def test_compare_guess_without_a_guess_reveals_nothing(capsys, guess):
+    """No guess yet: one line saying how to guess or to ask ("show"); neither the truth nor the
+    explanation."""
+    assert compare_guess(guess, 13564800, "Because 784 times 17,280.") is False
+    out = _one_line(capsys, "No guess yet")
+    assert out == NO_GUESS + "\n" and "13" not in out and "Because" not in out
+    assert "my_guess" in out and repr(SHOW) in out
+
+
+def test_compare_guess_show_on_a_string_truth(capsys):
+    assert compare_guess("show", "max", "Why.") is False
+    assert _one_line(capsys, "The answer") == "The answer (no guess made): 'max'. Why.\n"
+    assert compare_guess("max", "max", "Why.") is True
 
 
 NOTEBOOK_NAMES = ["00_start_here", "01_output_size", "02_convolution"]
@@ -657,12 +676,15 @@ def test_fc_vs_conv_counts_the_layers_arrays():
     assert "needs 17,391 times as many parameters" in r["text"]
 
 
-@pytest.mark.parametrize("guess,start", [(None, "No guess yet"), (13564800, "Your guess 13,564,800 is right"),
+@pytest.mark.parametrize("guess,start", [("show", "The answer (no guess made): 13,564,800"),
+                                         (13564800, "Your guess 13,564,800 is right"),
                                          (13547520, "Your guess 13,547,520 is too low")])
 def test_reveal_fc_params(capsys, guess, start):
     assert lesson02.reveal_fc_params(guess) is None
     out = _one_line(capsys, start)
     assert "the convolution needs 780" in out
+    lesson02.reveal_fc_params(None)
+    assert _one_line(capsys, "No guess yet") == NO_GUESS + "\n"
 
 
 def test_shuffle_report():

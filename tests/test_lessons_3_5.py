@@ -390,10 +390,14 @@ def test_check_col_shape(capsys):
 
 
 def test_check_coverage(capsys):
-    right = [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]
+    """5x5 under a 3x3 filter with stride 2, counted by hand: windows at rows/columns 0-2, 2-4."""
+    per_axis = [1, 1, 2, 1, 1]
+    right = [[a * b for b in per_axis] for a in per_axis]
+    assert right[2][2] == 4 and right[0] == [1, 1, 2, 1, 1]
+    stride1 = [[1, 2, 3, 2, 1], [2, 4, 6, 4, 2], [3, 6, 9, 6, 3], [2, 4, 6, 4, 2], [1, 2, 3, 2, 1]]
+    old_4x4 = [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]     # the map the lesson prints
     _convention(l4.check_coverage, [right, np.array(right), np.array(right, dtype=float)],
-                [np.ones((4, 4)), [[1, 2, 2, 1], [2, 3, 3, 2], [2, 3, 3, 2], [1, 2, 2, 1]],
-                 np.array(right) + 1e-3, np.array(right)[:3]], capsys)
+                [np.ones((5, 5)), stride1, old_4x4, np.array(right) + 1e-3, np.array(right)[:3]], capsys)
 
 
 def test_check_pool_backward(capsys):
@@ -541,3 +545,61 @@ def test_what_lessons_3_and_5_say_of_pytorch():
     layer = Pooling(2, 2, 2)
     layer.forward(l5.POOL_BACKWARD_X[None, None])
     np.testing.assert_array_equal(layer.backward(l5.POOL_BACKWARD_DOUT[None, None]), xt.grad.numpy())
+
+
+# ------------------------------------------- lesson 3: what the book's Pooling does with pad --
+
+def test_book_pooling_crashes_when_padding_adds_windows():
+    """Lesson 3, section 6: 4x4 input, 2x2 window, stride 2, pad 1 -> 9 windows, 4 places."""
+    neg = -np.arange(1, 17, dtype=float).reshape(1, 1, 4, 4)
+    with pytest.raises(ValueError):
+        l3.BookPooling(2, 2, stride=2, pad=1).forward(neg)
+    assert "crashes" in l3.book_pooling_report(neg, 2, 2, 1)
+
+
+def test_book_pooling_runs_with_padding_that_adds_no_window():
+    """6x6, 3x3 window, stride 3, pad 1: the book's class runs; its windows are ours, but its
+    padding is 0, which wins a border window of negative values ('wrong'), never of values >= 0."""
+    neg6 = -np.arange(1, 37, dtype=float).reshape(1, 1, 6, 6)
+    book = l3.BookPooling(3, 3, stride=3, pad=1).forward(neg6)[0, 0]
+    ours = Pooling(3, 3, stride=3, pad=1).forward(neg6)[0, 0]
+    assert book.tolist() == [[0, 0], [0, -15]] and ours.tolist() == [[-1, -3], [-13, -15]]
+    assert "NOT the same" in l3.book_pooling_report(neg6, 3, 3, 1)
+    assert np.array_equal(l3.BookPooling(3, 3, stride=3, pad=1).forward(-neg6),
+                          Pooling(3, 3, stride=3, pad=1).forward(-neg6))
+    assert "the same" in l3.book_pooling_report(-neg6, 3, 3, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(2, 3), st.integers(1, 3), st.integers(0, 1), st.integers(4, 8),
+       st.integers(0, 2 ** 31 - 1))
+def test_book_pooling_is_exactly_one_of_the_three_cases(C, pool, stride, pad, H, seed):
+    """Crash iff the padding adds windows; otherwise our numbers, or padding's 0 where a window's
+    real values are all negative."""
+    from convlab.arith import conv_output_size
+    if pad > pool // 2 or H < pool:
+        return
+    x = np.random.default_rng(seed).standard_normal((2, C, H, H))
+    adds = conv_output_size(H, pool, stride, pad) != (H - pool) // stride + 1
+    if adds:
+        with pytest.raises(ValueError):
+            l3.BookPooling(pool, pool, stride, pad).forward(x)
+        return
+    book = l3.BookPooling(pool, pool, stride, pad).forward(x)
+    ours = Pooling(pool, pool, stride=stride, pad=pad).forward(x)
+    if pad == 0:
+        assert np.array_equal(book, ours)
+    else:
+        touches_pad = book != ours
+        assert np.all(book[touches_pad] == 0) and np.all(ours[touches_pad] < 0)
+
+
+def test_lesson4_intro_step_count_is_the_timed_batch():
+    """Lesson 4's introduction quotes '11,520 steps for the small batch timed in section 6' before
+    that section prints it: 20 images x 24 x 24 output positions of a 5x5 filter on 28x28."""
+    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "04_im2col.ipynb")
+                       .read_text(encoding="utf-8"))["cells"]
+    assert "11,520 steps" in "".join(cells[0]["source"])
+    timed = next("".join(c["source"]) for c in cells if "def race(" in "".join(c["source"]))
+    assert "rng.random((20, 3, 28, 28))" in timed and "im2col(x, 5, 5)" in timed
+    assert 20 * (28 - 5 + 1) ** 2 == 11520

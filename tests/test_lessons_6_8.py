@@ -427,7 +427,7 @@ def test_feature_maps_follow_the_net_shapes(fake_data):
     maps = analysis.feature_maps(net, fake_data[0][0])
     assert [(n, a.shape) for n, a in maps] == [(n, s) for n, s in net.shapes[1:]]
     fig = l7.plot_feature_maps(net, fake_data[0][0], layers=["Conv1", "Pool3"], max_maps=3)
-    assert len(fig.axes) == 3 * 4
+    assert len(fig.axes) == 3 * 4 + 2                 # 3 rows of 1 + 3 panels, a colour bar per map row
     with pytest.raises(ValueError, match="Affine1"):
         l7.plot_feature_maps(net, fake_data[0][0], layers=["Affine1"])
 
@@ -873,3 +873,67 @@ def test_lesson6_predict_then_check_before_lr_01():
     assert nbc.output_text(cells[i + 1]).count("No guess yet") == 1
     before = "".join("".join(c["source"]) for c in cells[:i])
     assert "0.1, data" not in before and "1e-1" not in before       # lr = 0.1 not trained before the guess
+
+
+# ------------------------------------------------- issue 18: statements, lesson 8 made active --
+
+def test_lesson6_test_curve_above_train_only_early():
+    """Lesson 6: the shipped run's test curve is above its train curve in epochs 1-7 and below it
+    in every epoch from the 14th on (not 'the test curve higher' throughout)."""
+    h = load_history("simple")
+    above = [e + 1 for e in range(len(h["test_acc"])) if h["test_acc"][e] > h["train_acc"][e]]
+    assert above[:7] == list(range(1, 8)) and max(above) < 14
+    assert max(abs(a - b) for a, b in zip(h["train_acc"], h["test_acc"])) < 0.005
+
+
+def test_lesson8_question_numbers():
+    """Lesson 8's guess: the modern LeNet's epoch-1 test accuracy quoted in the question."""
+    assert round(load_history("lenet-modern")["test_acc"][0], 4) == 0.9772
+    assert 0.85 < load_history("lenet")["test_acc"][0] < 0.93
+    for name in ("lenet", "lenet-modern"):           # "the same optimiser", "600 steps" an epoch
+        h = load_history(name)
+        assert (h["config"]["optimizer"], h["config"]["optimizer_param"], h["config"]["mini_batch_size"]) == \
+            ("adam", {"lr": 0.001}, 100)
+        assert len(h["loss"]) == 600 * len(h["test_acc"])
+
+
+def test_one_change_at_a_time_changes_one_thing_per_row():
+    specs = list(l8.one_change_specs().values())
+    for a, b in zip(specs, specs[1:]):
+        diff = [(x, y) for x, y in zip(a, b) if x != y]
+        kinds = {x[0] if x[0] == y[0] else (x[0], y[0]) for x, y in diff}
+        assert len(kinds) == 1, diff                  # one kind of change per row
+    assert {s[0] for s in specs[0]} >= {"sigmoid"} and {s[1]["mode"] for s in specs[1] if s[0] == "pool"} == {"avg"}
+    assert {s[1]["mode"] for s in specs[2] if s[0] == "pool"} == {"max"}
+    for spec in specs:                                # LeNet's layers and sizes
+        net = Net((1, 28, 28), spec, "xavier", 0)
+        assert sum(p.size for p in net.params.values()) == sum(p.size for p in LeNet(seed=0).params.values())
+
+
+def test_one_change_runs_report(fake_data):
+    x, t, xt, tt = fake_data
+    big = (np.concatenate([x] * 5), np.concatenate([t] * 5), xt, tt)      # 100 images: one step
+    text, runs = l8.one_change_runs(big)
+    lines = text.splitlines()
+    assert lines[0].startswith("1 steps of Adam") and len(lines) == 4
+    assert list(runs) == list(l8.one_change_specs())
+    assert "from the row above" in lines[2] and "from the row above" not in lines[1]
+    assert text == l8.one_change_runs(big)[0]        # seeded
+
+
+def test_feature_maps_one_scale_per_row_and_pre_relu_labels():
+    """Lesson 7: the maps of a row share one colour scale with a colour bar; conv rows are
+    labelled 'before ReLU'."""
+    net = SimpleConvNet(seed=0)
+    image = np.random.default_rng(0).random((1, 28, 28))
+    fig = l7.plot_feature_maps(net, image)
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(s.startswith("Conv1") and "before ReLU" in s for s in labels)
+    assert any(s.startswith("Pool1") and "before ReLU" not in s for s in labels)
+    for r in (1, 2):
+        clims = {ax.images[0].get_clim() for ax in fig.axes[r * 9 + 1:(r + 1) * 9] if ax.images}
+        assert len(clims) == 1
+    assert len(fig.axes) == 3 * 9 + 2                # one colour bar per map row
+    fig = l7.plot_filter_responses(net.params["W1"], net.params["b1"], image, filters=(0, 1, 2))
+    clims = {ax.images[0].get_clim() for ax in fig.axes[5:8] if ax.images}
+    assert len(clims) == 1                           # the responses share one scale

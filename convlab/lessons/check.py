@@ -7,8 +7,8 @@ The convention:
   ``FAIL: ... Hint: ...``, and returns True or False;
 - a nearly-right answer fails: whole numbers must be exact, real numbers must agree to a tolerance
   each check states (a rounded answer is not accepted unless the question asks for rounding).
-Predict-then-check cells use ``compare_guess`` (one line: the guess against the truth, "no guess
-yet" for None, then why).
+Predict-then-check cells use ``compare_guess`` (one line: the guess against the truth, then why;
+with no guess yet it reveals nothing and says how to guess, or how to ask for the answer: "show").
 Checks import nothing from the widget code.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 __all__ = ["report", "as_shape", "as_int", "as_number", "as_array", "answer_check", "close",
-           "compare_guess"]
+           "compare_guess", "NO_GUESS", "SHOW"]
 
 
 def report(ok: bool, success: str, hint: str = "") -> bool:
@@ -113,12 +113,20 @@ def close(got: float, right: float, rel: float = 1e-6, abs_: float = 1e-9) -> bo
     return got is not None and abs(got - right) <= max(rel * abs(right), abs_)
 
 
+#: What ``compare_guess`` asks for to show the answer without a guess.
+SHOW = "show"
+#: The whole line ``compare_guess`` prints when there is no guess yet: no truth, no explanation.
+NO_GUESS = ("No guess yet, so nothing is revealed: write your guess into my_guess in the cell above "
+            f"and run both cells again (or set my_guess = {SHOW!r} to see the answer without guessing).")
+
+
 def compare_guess(guess, truth, explain: str, rel: float = 1e-9) -> bool:
     """Predict, then check: ONE line comparing the learner's guess (written into a variable
     before the truth is shown) with ``truth``, followed by ``explain``. Returns True when the
-    guess is right. ``None`` or ``...`` reads "no guess yet" (the truth is still given);
-    numbers agree to ``rel`` (relative), and a wrong number is called too low or too high by a
-    factor; anything else is compared with ``==``. Never raises on a guess."""
+    guess is right. ``None`` or ``...`` (no guess yet) print ``NO_GUESS`` and reveal nothing;
+    the string ``"show"`` asks for the truth and its explanation without a guess. Numbers agree
+    to ``rel`` (relative), and a wrong number is called too low or too high by a factor; anything
+    else is compared with ``==``. Never raises on a guess."""
     def fmt(v):
         if isinstance(v, str):
             return repr(v)
@@ -126,9 +134,12 @@ def compare_guess(guess, truth, explain: str, rel: float = 1e-9) -> bool:
         if n is None:
             return str(v)
         return f"{int(n):,}" if n.is_integer() else f"{n:.4g}"
+    if guess is None or guess is Ellipsis:
+        sys.stdout.write(NO_GUESS + "\n")
+        return False
     try:
-        if guess is None or guess is Ellipsis:
-            line, ok = f"No guess yet (write one into the variable above first). The truth: {fmt(truth)}", False
+        if isinstance(guess, str) and guess.strip().lower() == SHOW and truth != SHOW:
+            line, ok = f"The answer (no guess made): {fmt(truth)}", False
         elif as_number(truth) is not None and not isinstance(truth, (bool, np.bool_)):
             g, t = as_number(guess), float(as_number(truth))
             if g is None:

@@ -336,14 +336,15 @@ def shuffle_report(seed=0) -> str:
 
 @answer_check
 def check_conv_value(answer) -> bool:
-    """Exercise 1: the output at (0, 1) of the book's example with padding 1, stride 1 and no
-    bias, computed by hand. A whole number, exact (12 and 12.0 both pass)."""
+    """Exercise 1: the output at (3, 0), the bottom-left corner, of the book's example with
+    padding 1, stride 1 and no bias, computed by hand (the lesson prints only the output at
+    (0, 1)). A whole number, exact (8 and 8.0 both pass)."""
     layer = Convolution(BOOK_FILTER[None, None], np.zeros(1), stride=1, pad=1)
-    right = float(layer.forward(BOOK_INPUT[None, None])[0, 0, 0, 1])
+    right = float(layer.forward(BOOK_INPUT[None, None])[0, 0, 3, 0])
     if as_number(answer) == right:
-        return report(True, f"{right:g}: the window at rows 0-2, columns 1-3 of the padded input.")
+        return report(True, f"{right:g}: the window at rows 3-5, columns 0-2 of the padded input.")
     return report(False, "", "pad the 4 x 4 input with a ring of zeros (6 x 6), put the filter on rows "
-                             "0-2 and columns 1-3, multiply cell by cell and add the nine products.")
+                             "3-5 and columns 0-2, multiply cell by cell and add the nine products.")
 
 
 @answer_check

@@ -277,3 +277,43 @@ def check_max_pool_naive(fn):
     return run_check(fn, "max_pool_naive", pool_cases(), ("x",),
                      lambda c: _pool(*c.args, c.geo["S"], c.geo["P"]), _pool_explain,
                      "your max_pool_naive agrees with convlab's Pooling.forward (max, -inf padding)")
+
+
+# ------------------------------------------------------- the book's Pooling, run to see it --
+
+class BookPooling:
+    """The book's ``Pooling`` forward pass (chapter 7), re-written here so the lesson can RUN it
+    rather than describe it: the output size is computed from the input WITHOUT the padding,
+    while ``im2col`` (the book's, lesson 4's worked solution) pads with zeros. Forward only."""
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0):
+        self.pool_h, self.pool_w, self.stride, self.pad = pool_h, pool_w, stride, pad
+
+    def forward(self, x):
+        from .solutions import im2col               # the book's im2col: zero padding
+        N, C, H, W = x.shape
+        out_h = int(1 + (H - self.pool_h) / self.stride)                  # no padding in it
+        out_w = int(1 + (W - self.pool_w) / self.stride)
+        col = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)  # (N*OH*OW, C*PH*PW), padded
+        col = col.reshape(-1, self.pool_h * self.pool_w)                  # one window of one channel per row
+        self.arg_max = np.argmax(col, axis=1)
+        out = np.max(col, axis=1)
+        return out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)      # (N, C, out_h, out_w)
+
+
+def book_pooling_report(x, pool, stride, pad) -> str:
+    """Run the book's Pooling and ours on ``x`` (N, C, H, W) with a square ``pool`` window and
+    say what happened: the book's class crashes, or runs and agrees, or runs and disagrees."""
+    head = f"{x.shape[2]}x{x.shape[3]} input, {pool}x{pool} window, stride {stride}, pad {pad}:"
+    ours = Pooling(pool, pool, stride=stride, pad=pad).forward(x)[0, 0]
+    try:
+        book = BookPooling(pool, pool, stride, pad).forward(x)[0, 0]
+    except ValueError:
+        H, W = x.shape[2:]
+        made = conv_output_size(H, pool, stride, pad) * conv_output_size(W, pool, stride, pad)
+        places = int(1 + (H - pool) / stride) * int(1 + (W - pool) / stride)
+        return (f"{head} the book's Pooling crashes (ValueError in its final reshape: {made} windows "
+                f"per channel for {places} places); ours gives {ours.tolist()}")
+    verdict = "the same" if book.shape == ours.shape and np.array_equal(book, ours) else "NOT the same"
+    return (f"{head} the book's Pooling runs and gives {book.tolist()}; ours gives {ours.tolist()}: "
+            f"{verdict}")

@@ -218,15 +218,22 @@ def check_col_shape(answer) -> bool:
 
 @answer_check
 def check_coverage(answer) -> bool:
-    """Exercise 2: the coverage count map of a 4x4 input under a 3x3 filter, stride 1, pad 0
-    (how many windows contain each pixel), as a 4x4 list of lists or array."""
-    ones = np.ones((1, 1, 4, 4))                                             # (N, C, H, W)
-    want = col2im(im2col(ones, 3, 3), ones.shape, 3, 3)[0, 0]                # (H, W)
+    """Exercise 2: the coverage count map of a 5x5 input under a 3x3 filter, stride 2, pad 0
+    (how many windows contain each pixel), as a 5x5 list of lists or array. (The lesson prints
+    the map for stride 1 on 4x4, so this one has to be worked out.)"""
+    ones = np.ones((1, 1, 5, 5))                                             # (N, C, H, W)
+    want = col2im(im2col(ones, 3, 3, 2), ones.shape, 3, 3, 2)[0, 0]          # (H, W)
     got = as_array(answer, ndim=2)
     ok = got is not None and got.shape == want.shape and np.array_equal(got, want)
+    if ok or got is None or got.shape != want.shape:
+        hint = ("with stride 2 a 3x3 filter fits 2x2 times into 5x5 (rows 0-2 and 2-4, columns 0-2 "
+                "and 2-4); for each pixel, count how many of those four windows contain it. "
+                "The answer has shape (5, 5).")
+    else:
+        hint = ("count per pixel how many of the four windows (rows 0-2 or 2-4, columns 0-2 or 2-4) "
+                "contain it: only row 2 and column 2 are shared by two windows.")
     return report(ok, f"the count map is {want.astype(int).tolist()}: col2im(im2col(x)) is x times this.",
-                  "a 3x3 filter fits 2x2 times into 4x4; for each pixel, count how many of those "
-                  "four windows contain it. The answer has shape (4, 4).")
+                  hint)
 
 
 # ------------------------------------------------------------------------ lesson 4: im2col --

@@ -49,9 +49,10 @@ def _clip_index(index, n):
 # -- learned filters applied to a digit ----------------------------------------------------------
 
 def plot_filter_responses(W, b, image, filters=(0, 1, 2, 3, 4, 5), resp=None):
-    """Top row: the chosen filters; bottom row: the image convolved with each (before the ReLU).
-    Red = strong positive response, blue = negative. ``resp``: ``filter_responses(W, b, image)``
-    if the caller has it already."""
+    """Top row: the chosen filters (each on its own grey scale); bottom row: the image convolved
+    with each, before the ReLU, all on ONE colour scale (a colour bar gives it): red = positive
+    response, blue = negative, white = 0. ``resp``: ``filter_responses(W, b, image)`` if the
+    caller has it already."""
     filters = list(filters)
     resp = filter_responses(W, b, image) if resp is None else resp       # (FN, OH, OW)
     n = len(filters) + 1
@@ -60,13 +61,14 @@ def plot_filter_responses(W, b, image, filters=(0, 1, 2, 3, 4, 5), resp=None):
         ax.axis("off")
     axes[1, 0].imshow(image_chw(image)[0], cmap="gray_r", vmin=0, vmax=1)
     axes[1, 0].set_title("input", fontsize=9)
+    m = float(max(np.abs(resp[k]).max() for k in filters)) or 1.0      # one scale for the row
     for col, k in enumerate(filters, start=1):
         axes[0, col].imshow(np.asarray(W)[k, 0], cmap="gray_r", interpolation="nearest")
         axes[0, col].set_title(f"filter {k}", fontsize=9)
-        m = float(np.abs(resp[k]).max()) or 1.0
-        axes[1, col].imshow(resp[k], cmap="RdBu_r", vmin=-m, vmax=m)
+        im = axes[1, col].imshow(resp[k], cmap="RdBu_r", vmin=-m, vmax=m)
         axes[1, col].set_title(f"response {k}", fontsize=9)
     fig.tight_layout()
+    fig.colorbar(im, ax=list(axes[1, 1:]), fraction=0.03, pad=0.01).ax.tick_params(labelsize=7)
     return fig
 
 
@@ -97,8 +99,11 @@ def filter_response_explorer(W, b, x, filters=(0, 1, 2, 3, 4, 5)):
 
 def plot_feature_maps(net, image, layers=None, max_maps=8, maps=None):
     """One row per layer: the first ``max_maps`` channels of its output for one image, each row
-    titled with the layer's name and output shape (C, H, W). ``layers``: names to show (default:
-    every conv and pool layer). ``maps``: ``feature_maps(net, image)`` if the caller has it."""
+    titled with the layer's name and output shape (C, H, W), and "before ReLU" for a layer whose
+    output goes into a ReLU. The maps of one row share ONE colour scale (viridis, dark = low,
+    yellow = high), given by the colour bar at the row's end; each row has its own scale.
+    ``layers``: names to show (default: every conv and pool layer). ``maps``:
+    ``feature_maps(net, image)`` if the caller has it."""
     if maps is None:
         maps = feature_maps(net, image)
     maps = [(n, a) for n, a in maps if a.ndim == 3]
@@ -110,18 +115,27 @@ def plot_feature_maps(net, image, layers=None, max_maps=8, maps=None):
                          f"{[n for n, _ in maps]}")
     rows = [("input", np.asarray(image, dtype=float).reshape(net.input_dim))] + \
         [(n, a) for n, a in maps if n in layers]
-    fig, axes = plt.subplots(len(rows), max_maps + 1, figsize=(1.25 * (max_maps + 1), 1.35 * len(rows)),
+    order = list(net.layers)
+    before_relu = {n for n, nxt in zip(order, order[1:]) if nxt.startswith("Relu")}
+    fig, axes = plt.subplots(len(rows), max_maps + 1, figsize=(1.25 * (max_maps + 1) + 0.9, 1.35 * len(rows)),
                              squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
+    fig.subplots_adjust(left=0.01, right=0.9, bottom=0.01, top=0.99, wspace=0.08, hspace=0.12)
     for r, (name, a) in enumerate(rows):
         C, H, W = a.shape
-        axes[r, 0].text(0.0, 0.5, f"{name}\n{C}x{H}x{W}", fontsize=9, va="center",
-                        transform=axes[r, 0].transAxes)
+        label = f"{name}\n{C}x{H}x{W}" + ("\nbefore ReLU" if name in before_relu else "")
+        axes[r, 0].text(0.0, 0.5, label, fontsize=9, va="center", transform=axes[r, 0].transAxes)
+        shown = a[:max_maps]
+        lo, hi = float(shown.min()), float(shown.max())
         for c in range(min(C, max_maps)):
-            axes[r, c + 1].imshow(a[c], cmap="gray_r" if name == "input" else "viridis",
-                                  interpolation="nearest")
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99, wspace=0.08, hspace=0.12)
+            im = axes[r, c + 1].imshow(a[c], cmap="gray_r" if name == "input" else "viridis",
+                                       vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+        if name != "input":
+            box = axes[r, -1].get_position()
+            cax = fig.add_axes([0.915, box.y0 + 0.1 * box.height, 0.012, 0.8 * box.height])
+            bar = fig.colorbar(im, cax=cax)
+            bar.ax.tick_params(labelsize=7)
     return fig
 
 

@@ -8,6 +8,8 @@ what a network costs.
     dropout_view(ratio, seed)     -> View: a block of ones through Dropout in training and at test
     dropout_explorer()            sliders ratio and seed (each seed draws another mask)
     plot_costs(nets)              parameters and multiply-adds per image, side by side
+    one_change_specs()            LeNet 1998, then ReLU alone, then max pooling alone (net specs)
+    one_change_runs(data, ...)    -> (text table, {label: history}): those three nets trained briefly
     check_conv_multiply_adds: the exercise
 
 The counts come from ``convlab.analysis.multiply_adds``; the layers from ``convlab.layers``.
@@ -20,11 +22,13 @@ import numpy as np
 from ..analysis import multiply_adds
 from ..arith import conv_output_size
 from ..layers import LRN, Dropout
+from ..nets import Net
+from ..train import Trainer
 from . import ui
 from .check import answer_check, as_number, report
 
 __all__ = ["plot_histories", "LRN_VALUES", "lrn_report", "lrn_view", "lrn_explorer", "dropout_view",
-           "dropout_explorer", "plot_costs", "check_conv_multiply_adds"]
+           "dropout_explorer", "plot_costs", "check_conv_multiply_adds", "one_change_specs", "one_change_runs"]
 
 
 def plot_histories(histories, title=None):
@@ -182,3 +186,43 @@ def check_conv_multiply_adds(answer, C, H, W, FN, FH, FW, stride=1, pad=0) -> bo
                   f"= {right:,} multiply-adds.",
                   "each output number is one dot product of C*FH*FW multiply-adds; there are "
                   "FN * OH * OW output numbers (work out OH and OW first)")
+
+
+# ------------------------------------------------------------- one change at a time --
+
+def one_change_specs():
+    """{label: LeNet spec}: the 1998 design, then the sigmoid replaced by ReLU (nothing else),
+    then also the average subsampling replaced by max pooling (nothing else). The layers and
+    sizes are ``convlab.nets.LeNet``'s; all three start from the same initial-weight scale."""
+    def lenet(act, mode):
+        pool = ("pool", {"size": 2, "mode": mode})
+        return [("conv", {"filter_num": 6, "filter_size": 5, "pad": 2}), (act, {}), pool,
+                ("conv", {"filter_num": 16, "filter_size": 5}), (act, {}), pool,
+                ("affine", {"size": 120}), (act, {}), ("affine", {"size": 84}), (act, {}),
+                ("affine", {"size": 10})]
+    return {"1998: sigmoid, average": lenet("sigmoid", "avg"),
+            "ReLU, average": lenet("relu", "avg"),
+            "ReLU, max": lenet("relu", "max")}
+
+
+def one_change_runs(data, epochs=1, lr=1e-3, seed=0):
+    """Train the three nets of ``one_change_specs`` alike (Adam at ``lr``, batches of 100, the
+    same seed, the same "xavier" initial-weight scale) on ``data`` = (x_train, t_train, x_test,
+    t_test) and return (text table, {label: history}). Seeded: same data, same numbers."""
+    x_train, t_train, x_test, t_test = data
+    runs, lines = {}, []
+    previous = None
+    for label, spec in one_change_specs().items():
+        net = Net((1, 28, 28), spec, "xavier", seed)
+        h = Trainer(net, x_train, t_train, x_test, t_test, epochs=epochs, mini_batch_size=100,
+                    optimizer="adam", optimizer_param={"lr": lr}, train_eval_size=len(x_train),
+                    seed=seed, verbose=False).train()
+        runs[label] = h
+        acc = h["test_acc"][-1]
+        change = "" if previous is None else f"   {acc - previous:+.2f} from the row above"
+        lines.append(f"{label:<24} test accuracy {acc:.2f}{change}")
+        previous = acc
+    steps = epochs * (len(x_train) // 100)
+    head = (f"{steps} steps of Adam (lr {lr:g}) on {len(x_train):,} training digits, "
+            f"test accuracy on {len(x_test):,} test digits:")
+    return "\n".join([head] + lines), runs

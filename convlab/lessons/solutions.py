@@ -154,11 +154,11 @@ ANSWERS["uncovered_rows"] = (4, (
     "  after them:   rows 7, 8, 9 (uncovered(10, 3, stride=4) = (10 - 3) % 4 = 3, the floor drops them)\n"
     "  4 rows in all, all of them input rows (no padding)."))
 
-ANSWERS["conv_value"] = (12, (
-    "Lesson 2. Pad the 4 x 4 input with zeros to 6 x 6. Output (0, 1) is the window at rows 0-2,\n"
-    "columns 1-3 of the padded input: [[0, 0, 0], [1, 2, 3], [0, 1, 2]]. Times the filter\n"
-    "[[2, 0, 1], [0, 1, 2], [1, 0, 2]] cell by cell: 0+0+0 + 0+2+6 + 0+0+4 = 12.\n"
-    "In NumPy: (np.pad(BOOK_INPUT, 1)[0:3, 1:4] * BOOK_FILTER).sum()"))
+ANSWERS["conv_value"] = (8, (
+    "Lesson 2. Pad the 4 x 4 input with zeros to 6 x 6. Output (3, 0) is the window at rows 3-5,\n"
+    "columns 0-2 of the padded input: [[0, 3, 0], [0, 2, 3], [0, 0, 0]]. Times the filter\n"
+    "[[2, 0, 1], [0, 1, 2], [1, 0, 2]] cell by cell: 0+0+0 + 0+2+6 + 0+0+0 = 8.\n"
+    "In NumPy: (np.pad(BOOK_INPUT, 1)[3:6, 0:3] * BOOK_FILTER).sum()"))
 
 ANSWERS["conv_output_shape"] = ((10, 16, 32, 32), (
     "Lesson 2. N = 10 images stay 10; one output channel per filter, FN = 16 (the 3 input\n"
@@ -189,10 +189,14 @@ ANSWERS["col_shape"] = ((8192, 27), (
     "One row per output position of every image: N*OH*OW = 8*32*32 = 8192;\n"
     "one column per weight of a filter: C*FH*FW = 3*3*3 = 27."))
 
-ANSWERS["coverage"] = ([[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]], (
-    "Lesson 4. A 3 x 3 filter fits 2 x 2 times into 4 x 4 (at rows 0 and 1, columns 0 and 1).\n"
-    "A corner pixel is in one window, the other edge pixels in two, the four centre pixels in\n"
-    "all four. col2im counts it for you: col2im(im2col(ones), ...) with ones of shape (1, 1, 4, 4)."))
+ANSWERS["coverage"] = ([[1, 1, 2, 1, 1], [1, 1, 2, 1, 1], [2, 2, 4, 2, 2], [1, 1, 2, 1, 1],
+                        [1, 1, 2, 1, 1]], (
+    "Lesson 4. With stride 2 a 3 x 3 filter fits 2 x 2 times into 5 x 5: at rows 0-2 and 2-4,\n"
+    "columns 0-2 and 2-4. Along one axis, row 2 is in both windows and every other row in one:\n"
+    "[1, 1, 2, 1, 1]. A pixel's count is its row's count times its column's: the centre pixel\n"
+    "is in all four windows, the rest of row 2 and column 2 in two, every other pixel in one.\n"
+    "col2im counts it for you: col2im(im2col(ones, 3, 3, 2), ones.shape, 3, 3, 2) with ones of\n"
+    "shape (1, 1, 5, 5)."))
 
 ANSWERS["pool_backward"] = ([[0, 10, 20, 0], [0, 0, 0, 0], [30, 0, 0, 40], [0, 0, 0, 0]], (
     "Lesson 5. Each window's dout goes to its first maximum (reading row by row); 0 elsewhere:\n"
