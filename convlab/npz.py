@@ -23,11 +23,12 @@ import numpy as np
 
 __all__ = ["NpzArchive", "read_npz"]
 
-# What can go wrong reading a member of a crafted archive: a bad CRC or local header
+# What can go wrong opening a crafted archive or reading a member: a bad CRC or local header
 # (BadZipFile), a stream cut short (EOFError, read_array's ValueError), corrupt deflate data
-# (zlib.error), encryption (RuntimeError), an unknown compression method (NotImplementedError).
-_MEMBER_ERRORS = (ValueError, OSError, EOFError, RuntimeError, NotImplementedError,
-                  zipfile.BadZipFile, zlib.error, KeyError)
+# (zlib.error), encryption (RuntimeError), an unknown compression method or zip version
+# (NotImplementedError).
+_ERRORS = (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+           zlib.error)
 
 
 def read_npz(file_name):
@@ -50,7 +51,7 @@ class NpzArchive:
             self._zf = zipfile.ZipFile(file_name)
         except FileNotFoundError:
             raise
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        except _ERRORS as e:
             raise _not_an_npz(file_name, self.where, e) from None
         self._members, self._headers = {}, {}
         try:
@@ -89,7 +90,7 @@ class NpzArchive:
     def _reading(self, name):
         try:
             yield
-        except _MEMBER_ERRORS as e:
+        except _ERRORS as e:
             if str(e).startswith(self.where):
                 raise
             raise ValueError(f"{self.where}: array {name!r} cannot be read ({e})") from None

@@ -152,6 +152,7 @@ CRAFTED = {
     "item 4: corrupt deflate data": (lambda p: corrupted(p, deflated=True), r"array 'W1'"),
     "item 4: encrypted member": (lambda p: directory_field(p, 8, 0x1), r"array 'W1' cannot be read .*encrypted"),
     "item 4: unknown compression": (lambda p: directory_field(p, 10, 42), r"array 'W1' cannot be read"),
+    "item 4: unknown zip version": (lambda p: directory_field(p, 6, 255), r"not an \.npz archive .*zip file version"),
     "item 4: two members of one name": (lambda p: twice(p), r"holds two arrays named 'W1'"),
 }
 
@@ -168,7 +169,8 @@ def corrupted(path, deflated):
 
 def directory_field(path, offset, value):
     """A zip of one good member, W1.npy, whose zip directory entry has the 2-byte field at
-    ``offset`` set to ``value`` (8: flags, bit 0 = encrypted; 10: compression method)."""
+    ``offset`` set to ``value`` (6: version needed; 8: flags, bit 0 = encrypted; 10: compression
+    method)."""
     zip_with(path, {"W1.npy": npy_bytes(np.zeros(3))})
     raw = bytearray(open(path, "rb").read())
     at = raw.index(b"PK\x01\x02") + offset
@@ -338,3 +340,38 @@ def test_item6_evaluate_refuses_an_unknown_dataset_name_in_one_line(tmp_path, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert re.search(words, err), err
+
+
+@pytest.fixture(scope="module")
+def saved_files(tmp_path_factory):
+    """A small params file as save_params writes it (stored) and the same members deflated."""
+    d = tmp_path_factory.mktemp("damaged")
+    net = small()
+    net.dataset = "mnist"
+    net.save_params(d / "stored.npz")
+    with zipfile.ZipFile(d / "stored.npz") as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    with zipfile.ZipFile(d / "deflated.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return [(d / n).read_bytes() for n in ("stored.npz", "deflated.npz")]
+
+
+@settings(max_examples=min(300, settings.default.max_examples), deadline=None)
+@given(which=st.integers(0, 1), cut=st.floats(0, 1), flips=st.lists(st.tuples(st.floats(0, 1),
+                                                                          st.integers(0, 255)), max_size=3))
+def test_item4_a_damaged_file_gives_a_net_or_one_value_error(tmp_path_factory, saved_files, which, cut, flips):
+    """Truncated or with bytes overwritten anywhere (zip directory, headers, data): load_net
+    returns a net or raises ValueError, never another exception (a search like this one, run
+    longer, found the NotImplementedError of an unknown zip version: see CRAFTED)."""
+    raw = bytearray(saved_files[which])
+    for at, value in flips:
+        raw[int(at * (len(raw) - 1))] = value
+    raw = raw[:max(1, int(cut * len(raw)))] if cut < 0.5 else raw   # half the examples whole
+    path = tmp_path_factory.mktemp("damaged") / "f.npz"
+    path.write_bytes(bytes(raw))
+    try:
+        loaded = load_net(path)
+    except ValueError:
+        return
+    assert isinstance(loaded, Net)
