@@ -1,7 +1,10 @@
 """Crafted and unusual params files (issue 13, items 4 and 5): load_params is all or nothing and
 names the file and the parameter; load_net validates the stored config before it allocates
 anything; `python -m convlab evaluate` turns every such file into one line and exit code 2.
-Whatever the file holds, the only exception is a ValueError (FileNotFoundError for no file)."""
+Whatever the file holds, the only exception is a ValueError (FileNotFoundError for no file).
+Issue 20: no decompression bombs (item 4: names, declared sizes and headers are checked before
+any array is decompressed, measured in bytes by tests/bombs.py), a config nested too deeply
+(item 5) and a dataset name outside the registry (item 6) are one ValueError, too."""
 import io
 import re
 import json
