@@ -23,7 +23,6 @@ that says how to get them. ``python -m convlab.data NAME`` does the same from a 
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import sys
@@ -38,7 +37,8 @@ from typing import Mapping
 
 import numpy as np
 
-from .idx import MAGIC_IMAGES, MAGIC_LABELS, DataFileError, decompress, parse_idx
+from . import idx
+from .idx import MAGIC_IMAGES, MAGIC_LABELS, DataFileError
 
 __all__ = ["load_dataset", "load_mnist", "available", "require", "how_to_get",
            "download_dataset", "find_data_dir", "find_mnist_dir", "read_idx", "Dataset",
@@ -159,21 +159,20 @@ def read_idx(path, expected_magic: int | None = None, sha256: str | None = None)
     """Read one IDX file of unsigned bytes (gzip or plain) and return it as a uint8 array.
 
     Checks, in this order, each failure raising ``DataFileError`` (a ValueError) naming the file:
-    that gzip data decompresses; the magic number (``expected_magic``, e.g. 2051 for images,
-    2049 for labels); that the header's dimensions match the number of bytes; and, when
-    ``sha256`` is given, the sha256 of the decompressed bytes.
+    the magic number (``expected_magic``, e.g. 2051 for images, 2049 for labels); that the
+    header's dimensions are at most ``convlab.idx.MAX_BYTES``; that the bytes after the header are
+    exactly as many as it says (the file is read no further than that, plus one byte); that gzip
+    data decompresses; and, when ``sha256`` is given, the sha256 of the decompressed bytes.
     Parsing is one ``np.frombuffer``: no Python loop over pixels.
     """
     path = Path(path)
-    data = decompress(path, path.read_bytes())
-    array = parse_idx(path, data, expected_magic)
+    array, digest = idx.read(path, expected_magic)
     if sha256 is not None:
-        digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
             raise DataFileError(f"file {path} is corrupt or not the expected file: the sha256 of "
                                 f"its decompressed bytes is {digest}, expected {sha256}; "
                                 + _whose(digest))
-    return array.copy()  # writable, and independent of the bytes object
+    return array  # writable: a view of bytes nothing else holds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,17 +291,22 @@ def _fetch(url: str, tmp, name: str, timeout: float, progress: bool) -> None:
                 tmp.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                if received > idx.MAX_BYTES:
+                    raise OSError(f"the server sent more than {idx.MAX_BYTES:,} bytes, more "
+                                  f"than an IDX file may hold")
     if total is not None and received != total:
         raise OSError(f"connection closed after {received} of {total} bytes")
 
 
 def _check_download(path: Path, sha256: str) -> None:
-    """Raise DataFileError unless ``path`` decompresses to bytes whose sha256 is ``sha256``."""
+    """Raise DataFileError unless ``path`` decompresses to bytes whose sha256 is ``sha256`` (read
+    in chunks, and no more than ``convlab.idx.MAX_BYTES`` of them)."""
     try:
-        data = decompress(path, path.read_bytes())
+        digest = idx.payload_sha256(path)
     except DataFileError:
         raise DataFileError("downloaded bytes are not a complete gzip file") from None
-    digest = hashlib.sha256(data).hexdigest()
+    if digest is None:
+        raise DataFileError(f"downloaded bytes decompress to more than {idx.MAX_BYTES:,} bytes")
     if digest != sha256:
         raise DataFileError(f"downloaded file has sha256 {digest} (of its decompressed bytes), "
                             f"expected {sha256}")

@@ -21,7 +21,7 @@ from .atomic import commit
 from .gradcheck import numerical_gradient as _numerical_gradient
 from .layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss,
                      check_labels)
-from .npz import read_npz
+from .npz import NpzArchive
 
 __all__ = ["Net", "SimpleConvNet", "LeNet", "AlexNetStyle", "DeepConvNet", "build_net", "load_net",
            "NETS", "registry_name", "params_digest"]
@@ -195,12 +195,14 @@ class Net:
     def accuracy(self, x, t, batch_size=100):
         """Fraction of correctly classified samples; every sample counts, a partial last batch too."""
         x = self._check_x(x)
+        if x.shape[0] == 0:              # as predict refuses it: no fraction of no images
+            raise ValueError(f"x must not be empty (at least one sample, N >= 1), got shape {x.shape}")
         t = check_labels(t, x.shape[0], self.output_size)
         batch_size = check_int("batch_size", batch_size, 1)
         correct = 0
         for i in range(0, x.shape[0], batch_size):
             correct += int(np.sum(self.predict(x[i:i + batch_size]).argmax(axis=1) == t[i:i + batch_size]))
-        return correct / max(x.shape[0], 1)
+        return correct / x.shape[0]
 
     # -- gradients ----------------------------------------------------------------------------
     def gradient(self, x, t, train_flg=True):
@@ -231,25 +233,30 @@ class Net:
     def load_params(self, file_name="params.npz"):
         """Load parameters saved by ``save_params``. All or nothing: every name, shape, dtype kind
         (floating point) and value (finite) is checked before any parameter changes; a file made
-        for another input shape or class count is refused with a message that says so."""
-        arrays = read_npz(file_name)
+        for another input shape or class count is refused with a message that says so. Names,
+        shapes and dtypes are checked from the zip directory and the arrays' headers, before any
+        array is read: an unknown or oversized member is never decompressed."""
         where = f"params file {os.fspath(file_name)!r}"
-        if "__config__" in arrays:
-            self._check_made_for_me(_parse_config(arrays.pop("__config__"), where), where)
-        dataset = _parse_dataset(arrays.pop("__dataset__", None), where)
-        missing = sorted(set(self.params) - set(arrays))
-        extra = sorted(set(arrays) - set(self.params))
-        if missing:
-            raise ValueError(f"{where} lacks parameter(s) {missing}; this net needs {sorted(self.params)}")
-        if extra:
-            raise ValueError(f"{where} has unexpected parameter(s) {extra}; this net has {sorted(self.params)}")
-        for k, p in self.params.items():
-            a = arrays[k]
-            if a.dtype.kind != "f":
-                raise ValueError(f"parameter {k} in {where} must hold floating-point numbers, "
-                                 f"got dtype {a.dtype}")
-            if a.shape != p.shape:
-                raise ValueError(f"parameter {k} in {where} has shape {a.shape}, this net expects {p.shape}")
+        with NpzArchive(file_name) as z:
+            if "__config__" in z.names:
+                self._check_made_for_me(_parse_config(_read_config(z, where), where), where)
+            dataset = _parse_dataset(z, where)
+            names = set(z.names) - {"__config__", "__dataset__"}
+            missing = sorted(set(self.params) - names)
+            extra = sorted(names - set(self.params))
+            if missing:
+                raise ValueError(f"{where} lacks parameter(s) {missing}; this net needs {sorted(self.params)}")
+            if extra:
+                raise ValueError(f"{where} has unexpected parameter(s) {extra}; this net has {sorted(self.params)}")
+            for k, p in self.params.items():
+                shape, dtype = z.header(k)
+                if dtype.kind != "f":
+                    raise ValueError(f"parameter {k} in {where} must hold floating-point numbers, "
+                                     f"got dtype {dtype}")
+                if shape != p.shape:
+                    raise ValueError(f"parameter {k} in {where} has shape {shape}, this net expects {p.shape}")
+            arrays = {k: z.read(k) for k in self.params}
+        for k, a in arrays.items():
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"parameter {k} in {where} holds NaN or infinite values "
                                  f"(saved from a diverged run?); expected finite numbers")
@@ -270,31 +277,68 @@ class Net:
         return f"{type(self).__name__} ({n:,} parameters, {self.dtype.name})\n  " + "\n  ".join(rows)
 
 
-def _parse_dataset(entry, where):
-    """The ``__dataset__`` entry of a params file as a name, or None when the file has none."""
-    if entry is None:
+# The longest __config__ a params file may hold (a net's configuration is a few hundred
+# characters; a spec of many layers a few thousand) and how deeply it may nest (a spec: 6 levels).
+_CONFIG_CHARS = 100_000
+_CONFIG_DEPTH = 20
+
+
+def _read_text(z, name, where, what, max_chars):
+    """Entry ``name`` of the open NpzArchive ``z``: one text of at most ``max_chars`` characters,
+    checked from its header before it is read."""
+    shape, dtype = z.header(name)
+    if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * max_chars:
+        raise ValueError(f"{where}: {name} must be {what} of at most {max_chars:,} characters, "
+                         f"got an array {dtype} {shape}")
+    return str(z.read(name))
+
+
+def _read_config(z, where):
+    return _read_text(z, "__config__", where, "one JSON text", _CONFIG_CHARS)
+
+
+def _parse_dataset(z, where):
+    """The ``__dataset__`` entry of the open params file ``z`` (a name in ``DATASETS``), or None
+    when the file has none."""
+    from .data import DATASETS   # here: `import convlab` must not import convlab.data (-m convlab.data)
+    if "__dataset__" not in z.names:
         return None
-    if entry.shape != () or entry.dtype.kind != "U" or not 0 < len(str(entry)) <= 100:
-        raise ValueError(f"{where}: __dataset__ must be one short text (a dataset name), got an "
-                         f"array {entry.dtype} {entry.shape}")
-    return str(entry)
+    name = _read_text(z, "__dataset__", where, "one dataset name", 100)
+    if name not in DATASETS:
+        raise ValueError(f"{where}: __dataset__ must be one of {list(DATASETS)}, got {name!r}")
+    return name
 
 
-def _parse_config(entry, where):
-    """The ``__config__`` entry of a params file as {"net": name or None, "kwargs": dict}."""
-    if entry.shape != () or entry.dtype.kind != "U":
-        raise ValueError(f"{where}: __config__ must be one JSON text, got an array {entry.dtype} {entry.shape}")
+def _depth(value):
+    """How deeply lists and dicts nest in ``value`` (a number or text: 0), without recursion."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d + 1)
+            todo.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def _parse_config(text, where):
+    """The ``__config__`` text of a params file as {"net": name or None, "kwargs": dict}."""
     try:
-        config = json.loads(str(entry))
+        config = json.loads(text)
+        too_deep = _depth(config) > _CONFIG_DEPTH
+    except RecursionError:                  # nested deeper than Python's recursion limit
+        too_deep = True
     except ValueError as e:
         raise ValueError(f"{where}: __config__ is not valid JSON ({e})") from None
+    if too_deep:
+        raise ValueError(f"{where}: __config__ must nest at most {_CONFIG_DEPTH} levels deep "
+                         f"(a net's configuration), got JSON nested deeper")
     if isinstance(config, dict) and "class" in config and "net" not in config:
         config = _from_old_config(config)
     if (not isinstance(config, dict) or set(config) != {"net", "kwargs"}
             or not isinstance(config["kwargs"], dict)
             or not (config["net"] is None or isinstance(config["net"], str))):
         raise ValueError(f"{where}: __config__ must be a JSON object {{\"net\": name or null, "
-                         f"\"kwargs\": {{...}}}}, got {str(entry)[:200]!r}")
+                         f"\"kwargs\": {{...}}}}, got {text[:200]!r}")
     if config["net"] is not None and config["net"] not in NETS:
         raise ValueError(f"{where}: __config__ names an unknown net {config['net']!r}; known: {list(NETS)}")
     cls = Net if config["net"] is None else NETS[config["net"]][0]
@@ -450,15 +494,16 @@ def load_net(file_name, dtype=np.float32, input_dim=None, output_size=None):
     what the caller will feed it and expect from it: a net made for other images or another
     number of classes is refused with a message that says so."""
     where = f"params file {os.fspath(file_name)!r}"
-    arrays = read_npz(file_name)
-    if "__config__" not in arrays:
-        raise ValueError(f"file_name {os.fspath(file_name)!r} has no __config__ entry; build the net "
-                         f"yourself and call net.load_params({os.fspath(file_name)!r})")
-    config = _parse_config(arrays["__config__"], where)
+    with NpzArchive(file_name) as z:
+        budget = sum(int(np.prod(z.header(k)[0], dtype=object)) for k in z.names   # headers only
+                     if k not in ("__config__", "__dataset__"))
+        if "__config__" not in z.names:
+            raise ValueError(f"file_name {os.fspath(file_name)!r} has no __config__ entry; build the "
+                             f"net yourself and call net.load_params({os.fspath(file_name)!r})")
+        config = _parse_config(_read_config(z, where), where)
     kwargs = dict(config["kwargs"])
     if "input_dim" in kwargs:
         kwargs["input_dim"] = tuple(kwargs["input_dim"])
-    budget = sum(a.size for k, a in arrays.items() if k not in ("__config__", "__dataset__"))
     token = _VALUE_BUDGET.set(budget)
     try:
         if config["net"] is None:

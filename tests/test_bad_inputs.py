@@ -75,6 +75,8 @@ CASES = [
     ("net gradient label range", lambda: net().gradient(X_NET, np.array([0, 1, 2, 3])), r"\bt\b.*label 3"),
     ("net accuracy labels long", lambda: net().accuracy(X_NET, np.arange(5) % 3), r"\bt\b"),
     ("net accuracy one-hot width", lambda: net().accuracy(X_NET, np.eye(4)), r"\bt\b.*one-hot"),
+    ("item 6: net accuracy on 0 images", lambda: net().accuracy(X_NET[:0], np.zeros(0, int)), r"\bx\b must not be empty.*\(0, 1, 8, 8\)"),
+    ("item 6: net predict on 0 images", lambda: net().predict(X_NET[:0]), r"\bx\b must not be empty.*\(0, 1, 8, 8\)"),
     ("net accuracy batch_size 0", lambda: net().accuracy(X_NET, np.zeros(4, int), batch_size=0), r"batch_size"),
     ("net filter > input", lambda: SimpleConvNet(input_dim=(1, 4, 4), conv_param=dict(filter_num=2, filter_size=5)), r"kernel 5.*padded input"),
     ("net conv stride 0", lambda: SimpleConvNet(input_dim=(1, 8, 8), conv_param=dict(filter_num=2, filter_size=3, stride=0)), r"stride"),

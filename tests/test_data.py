@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convlab import data
+from convlab import data, idx
 from convlab.data import (DATASETS, FILES, DataFileError, DataUnavailableError, MNISTFileError,
                           MNISTUnavailableError, available, download_dataset, find_data_dir,
                           load_dataset, load_mnist, read_idx, require)
+
+from bombs import MB, gzip_zeros, meter_decompression
 
 REPO = Path(__file__).resolve().parents[1]
 # captured before any test patches the registry
@@ -367,7 +369,7 @@ def test_extra_bytes_are_refused(payloads, tmp_path):
     d = write_dir(tmp_path / "m", payloads, compress=False)
     target = d / FILES[3]
     target.write_bytes(payloads[FILES[3]] + b"\x00\x00")
-    refuse(d, target, "has extra bytes", "but 5 bytes follow")
+    refuse(d, target, "has extra bytes", "header says 3 labels (3 bytes) but more follow")
 
 
 def test_labels_file_under_images_name_has_wrong_magic(payloads, tmp_path):
@@ -404,6 +406,47 @@ def test_label_out_of_range(payloads, tmp_path, monkeypatch):
     set_sha(monkeypatch, FILES[3], hashlib.sha256(bad).hexdigest())
     d = write_dir(tmp_path / "m", {**payloads, FILES[3]: bad})
     refuse(d, d / f"{FILES[3]}.gz", "label 10", "expected class indices 0..9")
+
+
+# --- issue 20, item 4: no decompression bombs -------------------------------------------------
+# The meter counts the bytes zlib produces; a refusal may decompress the four small synthetic
+# files and the bomb's header, never the bomb.
+
+def test_item4_a_gzip_labels_bomb_is_read_only_as_far_as_its_header_says(payloads, tmp_path, monkeypatch):
+    """A 400 kB gzip labels file that decompresses to 400 MB: its header says 3 labels, so 4
+    bytes after the header are read (the fourth says there are extra bytes), not 400 MB."""
+    d = write_dir(tmp_path / "m", payloads)
+    target = d / f"{FILES[3]}.gz"
+    target.write_bytes(gzip.compress(payloads[FILES[3]]) + gzip_zeros(400))
+    assert target.stat().st_size < 500_000
+    read = meter_decompression(monkeypatch)
+    refuse(d, target, "has extra bytes: header says 3 labels (3 bytes) but more follow")
+    assert read[0] < MB
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
+def test_item4_an_idx_header_with_huge_dimensions_is_refused_before_the_data(payloads, tmp_path,
+                                                                             monkeypatch, compress):
+    d = write_dir(tmp_path / "m", payloads, compress)
+    header = struct.pack(">IIII", 2051, 100_000, 100_000, 28)
+    target = d / (f"{FILES[0]}.gz" if compress else FILES[0])
+    target.write_bytes(gzip.compress(header) + gzip_zeros(100) if compress else header + bytes(100))
+    read = meter_decompression(monkeypatch)
+    refuse(d, target, "has a header that says 100000 images of 100000x28 (280,000,000,000 bytes), "
+                      "more than the 1,073,741,824 bytes an IDX file may hold")
+    assert read[0] < MB
+
+
+def test_item4_a_downloaded_bomb_is_refused_when_it_passes_the_largest_idx_file(tmp_path, monkeypatch):
+    """The check of a download hashes the decompressed bytes as they come and stops past
+    idx.MAX_BYTES (made 4 MB here, so that a 64 MB bomb is one)."""
+    monkeypatch.setattr(idx, "MAX_BYTES", 4 * MB, raising=False)
+    bomb = tmp_path / "download.part"
+    bomb.write_bytes(gzip_zeros(64))
+    read = meter_decompression(monkeypatch)
+    with pytest.raises(DataFileError, match="downloaded bytes decompress to more than 4,194,304 bytes"):
+        data._check_download(bomb, "0" * 64)
+    assert read[0] < 6 * MB
 
 
 def test_published_checksums_are_used_by_default(tmp_path):
