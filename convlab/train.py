@@ -34,10 +34,15 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
   bit for bit); other nets, and ``fused=False``, go layer by layer through ``net.gradient``;
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
-* checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch appear all
-  at once, Ctrl-C waits until they are written, and ``history.json`` (renamed last) keeps the
-  SHA-256 of each epoch's params, so anyone can tell which epoch a params file holds
-  (``convlab.nets.params_digest``);
+* checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch are saved
+  atomically as a whole, even if the process is killed meanwhile (``resume()`` finishes or drops
+  a save cut short), Ctrl-C and SIGTERM wait until they are written, and ``history.json``
+  (renamed last) keeps the SHA-256 of each epoch's params, so anyone can tell which epoch a
+  params file holds (``convlab.nets.params_digest``);
+* bad input is refused in the constructor, before any training: non-finite images (naming
+  them), a ``shift`` beyond half the image, a ``checkpoint_dir`` that is a file; a first step
+  that moves a parameter by more than ``STEP_WARNING_RATIO`` times its size warns that the
+  learning rate is far too large;
 * Ctrl-C (KeyboardInterrupt) stops cleanly: ``train()`` puts the net, the optimiser and every
   random stream back to the end of the last complete epoch and returns the history of the
   complete epochs with ``interrupted=True``; calling ``train()`` again continues exactly as if
