@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -348,13 +349,26 @@ def test_a_folder_made_by_another_process_in_between_is_used(tmp_path, monkeypat
 CMD = [sys.executable, "-m", "convlab", "train", *TINY, "--seed", "1"]
 
 
-def run_cli(out, *extra, kill=None, **popen):
-    env = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1", OPENBLAS_NUM_THREADS="1")
-    env.pop("CONVLAB_TEST_KILL_AT", None)
-    if kill is not None:
-        env["CONVLAB_TEST_KILL_AT"] = kill
-    return subprocess.run(CMD + ["--out", str(out), *extra], env=env, capture_output=True,
-                          text=True, timeout=300, **popen)
+def run_cli(out, *extra, kill=None):
+    return run_clis([(out, extra, kill)])[0]
+
+
+def run_clis(runs):
+    """Run `python -m convlab train` for each (out, extra options, kill) two at a time."""
+    done = []
+    for i in range(0, len(runs), 2):
+        started = []
+        for out, extra, kill in runs[i:i + 2]:
+            env = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1", OPENBLAS_NUM_THREADS="1")
+            env.pop("CONVLAB_TEST_KILL_AT", None)
+            if kill is not None:
+                env["CONVLAB_TEST_KILL_AT"] = kill
+            started.append(subprocess.Popen(CMD + ["--out", str(out), *extra], env=env, text=True,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        for p in started:
+            stdout, stderr = p.communicate(timeout=300)
+            done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return done
 
 
 def leftovers(out):
@@ -383,24 +397,28 @@ def test_sigkill_at_every_step_of_an_epochs_save_resumes_bit_identically(tmp_pat
     ref = run_cli(tmp_path / "ref", "--epochs", "3")
     assert ref.returncode == 0, ref.stderr
     ref_h = json.loads((tmp_path / "ref" / "history.json").read_text())
-    kept, k = [], 0
-    while True:
-        k += 1
-        out = tmp_path / f"kill{k:02d}"
-        r = run_cli(out, "--epochs", "2", kill=f"2:{k}")         # commit 2: epoch 2's save
-        if r.returncode == 0:                                    # past the save's last step
-            break
-        assert r.returncode == -signal.SIGKILL, (k, r.returncode, r.stderr)
-        cli.RunFolder.recovered(str(out))                        # what the next run does first
-        assert leftovers(out) == [], k
-        kept.append(one_epoch_everywhere(out))
-        r = run_cli(out, "--resume", "--epochs", "3")
-        assert r.returncode == 0, (k, r.stderr)
-        h = json.loads((out / "history.json").read_text())
-        for key in ("params_sha256", "loss", "test_acc", "train_acc", "best_epoch"):
-            assert h[key] == ref_h[key], (k, key)
-        assert params_digest(load_net(out / "params.npz").params) == ref_h["params_sha256"][-1]
-        assert leftovers(out) == [], k
+    kept, k, finished = [], 0, False
+    while not finished:
+        ks = [k + 1, k + 2]                                      # two at a time
+        k += 2
+        outs = [tmp_path / f"kill{j:02d}" for j in ks]
+        killed = []
+        for j, out, r in zip(ks, outs, run_clis([(o, ("--epochs", "2"), f"2:{j}") for j, o in zip(ks, outs)])):
+            if r.returncode == 0:                                # past the save's last step
+                finished = True
+                continue
+            assert not finished and r.returncode == -signal.SIGKILL, (j, r.returncode, r.stderr)
+            cli.RunFolder.recovered(str(out))                    # what the next run does first
+            assert leftovers(out) == [], j
+            kept.append(one_epoch_everywhere(out))
+            killed.append((j, out))
+        for (j, out), r in zip(killed, run_clis([(o, ("--resume", "--epochs", "3"), None) for _, o in killed])):
+            assert r.returncode == 0, (j, r.stderr)
+            h = json.loads((out / "history.json").read_text())
+            for key in ("params_sha256", "loss", "test_acc", "train_acc", "best_epoch"):
+                assert h[key] == ref_h[key], (j, key)
+            assert params_digest(load_net(out / "params.npz").params) == ref_h["params_sha256"][-1]
+            assert leftovers(out) == [], j
     n = len(kept)
     assert n >= 2 * 6 + 3, kept              # 6 or 7 files: written, journal, renamed, journal removed
     assert kept == [1] * kept.count(1) + [2] * kept.count(2) and kept.count(1) >= 7 and kept.count(2) >= 7, kept
@@ -443,7 +461,7 @@ def test_sigterm_during_training_stops_like_ctrl_c_with_exit_143(tmp_path):
     p = start_cli(out, "--epochs", "50")
     while p.poll() is None and not (out / "history.json").exists() \
             and not any(n.endswith(".tmp") for n in (os.listdir(out) if out.exists() else [])):
-        pass
+        time.sleep(0.002)
     p.send_signal(signal.SIGTERM)
     stdout, err = p.communicate(timeout=120)
     assert p.returncode == 143, err
