@@ -425,11 +425,11 @@ def test_sigkill_at_every_step_of_an_epochs_save_resumes_bit_identically(tmp_pat
 
 
 def test_a_folder_left_mid_save_by_a_kill_is_recovered_by_the_next_run(tmp_path, monkeypatch):
-    """In process: the commit of epoch 2 stops (as if killed) right after the journal is in
-    place; --resume finishes that save and continues from epoch 2."""
+    """In process: the save of epoch 1 of a fresh run stops (as if killed) right after its
+    journal is in place, before history.json exists; --resume finishes that save and continues
+    from epoch 1 instead of finding "no run"."""
     import convlab.atomic as atomic
     out = tmp_path / "run"
-    assert train(out, epochs=1) == 0
 
     class Killed(BaseException):
         pass
@@ -439,13 +439,19 @@ def test_a_folder_left_mid_save_by_a_kill_is_recovered_by_the_next_run(tmp_path,
             raise Killed
     monkeypatch.setattr(atomic, "step_hook", kill)
     with pytest.raises(Killed):
-        main(["train", "--resume", "--epochs", "2", "--out", str(out)])
+        train(out, epochs=1)
     monkeypatch.setattr(atomic, "step_hook", None)
-    assert (out / atomic.JOURNAL).exists()
+    assert (out / atomic.JOURNAL).exists() and not (out / "history.json").exists()
     (out / ".lock").write_text("999999999")                        # as a killed process leaves it
-    assert json.loads((out / "history.json").read_text())["test_acc"].__len__() == 1
-    assert main(["train", "--resume", "--epochs", "3", "--out", str(out)]) == 0
-    assert one_epoch_everywhere(out) == 3 and leftovers(out) == []
+    with pytest.raises(SystemExit) as e:                           # a saved epoch: not a fresh folder
+        train(out, epochs=1)
+    assert e.value.code == 2
+    seen = []
+    monkeypatch.setattr(train_mod.Trainer, "train", lambda self: seen.append(len(self.history["test_acc"]))
+                        or self.history)
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(out)]) == 0
+    assert seen == [1]                                             # resumed after epoch 1
+    assert one_epoch_everywhere(out) == 1 and leftovers(out) == []
 
 
 def start_cli(out, *extra):
@@ -479,12 +485,18 @@ def test_sigterm_in_process_is_like_ctrl_c(tmp_path, monkeypatch, capsys):
         return real_step(self, x, t)
     monkeypatch.setattr(train_mod.Trainer, "train_step", step)
     out = tmp_path / "run"
-    assert train(out, epochs=3) == 143
+    missed = []                                      # SIGTERMs that convlab did not take over
+    previous = signal.signal(signal.SIGTERM, lambda s, f: missed.append(s))
+    try:
+        code = train(out, epochs=3)
+    finally:
+        handed_back = signal.signal(signal.SIGTERM, previous)
+    assert code == 143 and missed == []
     assert one_line(capsys.readouterr().err) == (f"interrupted: {out} keeps epoch 1 of 3 (params.npz, "
                                                  f"history.json, accuracy.png, checkpoints/); continue "
                                                  f"with --resume --out {out}\n")
     assert one_epoch_everywhere(out) == 1 and leftovers(out) == []
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL          # handed back
+    assert handed_back.__name__ == "<lambda>"                           # the previous handler
 
 
 STARTUP = """
