@@ -234,6 +234,7 @@ def main(argv=None):
                 args = _resume_args(parser, argv, args)
             args.argv = argv
             code = args.func(args, parser)
+            stopped_by.append(None)                 # from here on a signal changes nothing
         except KeyboardInterrupt:
             print("interrupted: nothing was written", file=sys.stderr)
             code = 130
@@ -243,7 +244,7 @@ def main(argv=None):
         except (_Failure, OSError) as e:
             print(f"{parser.prog}: error: {e}", file=sys.stderr)
             return getattr(e, "code", 1)
-        if code == 130 and stopped_by:              # 128 + the signal: 130 Ctrl-C, 143 SIGTERM
+        if code == 130 and stopped_by and stopped_by[0]:   # 128 + the signal: 130 Ctrl-C, 143 SIGTERM
             code = 128 + int(stopped_by[0])
         return code
 
@@ -283,7 +284,7 @@ _STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasat
 def _first_ctrl_c_only():
     """The first Ctrl-C or SIGTERM raises KeyboardInterrupt; later ones are ignored, so the way
     out (which only removes a lock file and prints a line) is never cut short. Yields the list
-    that receives the signal's number."""
+    that receives the signal's number (main() puts None there once nothing is to be stopped)."""
     pressed = []
     if threading.current_thread() is not threading.main_thread():
         yield pressed
