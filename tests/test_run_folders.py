@@ -598,3 +598,17 @@ def test_a_huge_learning_rate_warns_in_one_line(tmp_path, capsys):
     assert err.startswith("python -m convlab: warning: the first step changed ")
     assert "the learning rate (100000.0) is probably far too large" in err and "Traceback" not in err
     assert code in (0, 1)
+
+
+@pytest.mark.parametrize("name, words", [("last.npz", "does not hold the params of epoch 2"),
+                                         ("state.npz", "state.npz does not hold the optimiser state")])
+def test_resume_refuses_a_checkpoint_of_an_earlier_epoch(tmp_path, capsys, name, words):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert train(one) == 0 and train(two, epochs=2) == 0
+    shutil.copy(one / "checkpoints" / name, two / "checkpoints" / name)    # epoch 1's file
+    before = snapshot(two)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--epochs", "3", "--out", str(two)])
+    assert e.value.code == 2 and words in one_line(capsys.readouterr().err)
+    assert snapshot(two) == before
