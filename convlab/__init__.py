@@ -3,6 +3,7 @@
 One idea per module: ``arith`` (output sizes), ``im2col`` (im2col/col2im), ``layers``,
 ``nets``, ``optim``, ``gradcheck``, ``data`` (MNIST), ``train`` (Trainer), ``plots``, ``widgets``.
 """
+from . import _startup  # noqa: F401  (first: a Ctrl-C while `python -m convlab` starts is quiet)
 from .arith import conv_output_size, conv_output_size_2d, uncovered
 from .im2col import col2im, im2col
 from .layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss)

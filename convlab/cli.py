@@ -12,14 +12,17 @@ a fresh ``runs/<net>-<date>-<time>``) and updates it after every epoch:
   streams) and ``history.json``: what ``--resume`` continues from.
 
 The files of an epoch are written under temporary names and renamed together, with Ctrl-C held
-back meanwhile, so the folder always describes one complete epoch. Ctrl-C stops training: the
+back meanwhile; a journal makes the save atomic as a whole, so even a process killed at any
+instant (SIGKILL, out of memory, power loss) leaves a folder that describes one complete epoch
+(the next run in it finishes or drops the save that was cut short). Ctrl-C stops training: the
 folder keeps the last complete epoch, one line says so, and the exit code is 130 (pressing it
-again changes nothing). A folder that already holds a run is refused unless ``--resume``
+again changes nothing). SIGTERM (``kill``, a job scheduler, a service manager) does the same
+with exit code 143. A folder that already holds a run is refused unless ``--resume``
 (continue it up to ``--epochs``; options not given are taken from the run) or ``--overwrite``
 (replace it); a lock file keeps a second process out while a run uses the folder.
 
 Exit codes: 0 done, 1 runtime failure (data unavailable, training diverged, a disk error),
-2 bad options or input files, 130 interrupted. Errors are one line on stderr, never a traceback.
+2 bad options or input files, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Errors are one line on stderr, never a traceback.
 
 ``--dataset`` (mnist, the default, or fashion-mnist: ``convlab.data.DATASETS``) chooses the data;
 the params files keep it (``__dataset__``) and so does the history (``dataset``): ``evaluate``
@@ -39,6 +42,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -56,6 +60,16 @@ INPUT_DIM, N_CLASSES = (1, 28, 28), 10  # the images and classes of every datase
 OLD_DATASET = "mnist"                   # what params and histories without a dataset were trained on
 # options --resume takes from the stored run unless given again (the rest describe this session)
 NOT_RESUMED = ("out", "resume", "overwrite", "quiet", "data_dir", "command")
+MAX_WIDTH = 8.0                         # --width: AlexNet-style at 8x has 2,048-unit layers already
+# what the run folder's history.json holds besides the Trainer's history, checked on --resume
+RUN_ENTRIES = {
+    "command": (lambda v: isinstance(v, str), "a string"),
+    "dataset": (lambda v: isinstance(v, str), "a string"),
+    "resumed_by": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+                   "a list of strings (commands)"),
+    "wall_seconds": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
+                     "a number of seconds"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,6 +98,13 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not np.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _width(text):
+    value = _positive_float(text)
+    if value > MAX_WIDTH:
+        raise argparse.ArgumentTypeError(f"expected a channel multiplier in (0, {MAX_WIDTH:g}], got {text!r}")
     return value
 
 
@@ -118,8 +139,9 @@ def build_parser():
                          "1998 (sigmoid, average pooling), lenet-modern (ReLU, max pooling), "
                          "alexnet = AlexNet-style (ReLU, LRN, overlapping pooling, dropout), "
                          "deep = stacked 3x3 convolutions")
-    tr.add_argument("--width", type=_positive_float, default=1.0,
-                    help="channel multiplier for --net alexnet (e.g. 0.5 for a faster, narrower net)")
+    tr.add_argument("--width", type=_width, default=1.0,
+                    help=f"channel multiplier for --net alexnet (e.g. 0.5 for a faster, narrower net; "
+                         f"at most {MAX_WIDTH:g})")
     tr.add_argument("--epochs", type=_int_at_least(1), default=20,
                     help="passes over the training set (with --resume: in total)")
     tr.add_argument("--batch-size", type=_int_at_least(1), default=100,
@@ -130,7 +152,8 @@ def build_parser():
                          "the chapter; 0.8 lets the last epochs settle)")
     tr.add_argument("--shift", type=_int_at_least(0), default=0,
                     help="data augmentation: move each training image by a random offset of up to "
-                         "this many pixels every time it is used (0 = off, as in the chapter)")
+                         "this many pixels every time it is used (0 = off, as in the chapter; at "
+                         "most half the image, 14)")
     tr.add_argument("--optimizer", choices=OPTIMIZER_NAMES, default="adam", help="optimiser")
     tr.add_argument("--seed", type=_int_at_least(0), default=0,
                     help="seeds the weight initialisation, dropout, shuffling and the train "
@@ -191,9 +214,11 @@ def build_parser():
 def run():
     """The process entry point (``python -m convlab``, the ``convlab`` script): ``main()``, then exit.
 
-    main() takes Ctrl-C over while it runs and hands back this "ignore" when it returns, so a
-    Ctrl-C pressed while the process exits cannot turn a clean stop into a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    main() takes Ctrl-C and SIGTERM over while it runs and hands back this "ignore" when it
+    returns, so a signal that arrives while the process exits cannot turn a clean stop into a
+    traceback."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     sys.exit(main())
 
 
@@ -201,23 +226,37 @@ def main(argv=None):
     """Entry point of ``python -m convlab`` and the ``convlab`` script; returns the exit code."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    with _first_ctrl_c_only():
+    with _first_ctrl_c_only() as stopped_by, _warnings_in_one_line(parser.prog):
         try:
             args = parser.parse_args(argv)          # exits with code 2 on bad arguments
             _import_for(args.command)
             if getattr(args, "resume", False):
                 args = _resume_args(parser, argv, args)
             args.argv = argv
-            return args.func(args, parser)
+            code = args.func(args, parser)
+            stopped_by.append(None)                 # from here on a signal changes nothing
         except KeyboardInterrupt:
             print("interrupted: nothing was written", file=sys.stderr)
-            return 130
+            code = 130
         except BrokenPipeError:                     # e.g. `python -m convlab evaluate ... | head`
             _stdout_to_devnull()
             return 1
         except (_Failure, OSError) as e:
             print(f"{parser.prog}: error: {e}", file=sys.stderr)
             return getattr(e, "code", 1)
+        if code == 130 and stopped_by and stopped_by[0]:   # 128 + the signal: 130 Ctrl-C, 143 SIGTERM
+            code = 128 + int(stopped_by[0])
+        return code
+
+
+@contextlib.contextmanager
+def _warnings_in_one_line(prog):
+    """Warnings (e.g. a learning rate far too large) as one line on stderr, without source lines."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _import_for(command):
@@ -237,25 +276,34 @@ class _Failure(Exception):
         self.code = code
 
 
+# Ctrl-C, and what kill, job schedulers, service managers and Jupyter send to stop a process
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
+
+
 @contextlib.contextmanager
 def _first_ctrl_c_only():
-    """The first Ctrl-C raises KeyboardInterrupt; later ones are ignored, so the way out (which
-    only removes a lock file and prints a line) is never cut short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """The first Ctrl-C or SIGTERM raises KeyboardInterrupt; later ones are ignored, so the way
+    out (which only removes a lock file and prints a line) is never cut short. Yields the list
+    that receives the signal's number (main() puts None there once nothing is to be stopped)."""
     pressed = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
 
     def on_ctrl_c(signum, frame):
         if not pressed:
             pressed.append(signum)
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    previous = {}
+    for sig in _STOP_SIGNALS:
+        with contextlib.suppress(OSError, ValueError):
+            previous[sig] = signal.signal(sig, on_ctrl_c)
     try:
-        yield
+        yield pressed
     finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def _stdout_to_devnull():
@@ -308,17 +356,24 @@ def _synthetic_data():
 def _resume_args(parser, argv, args):
     """Parse again with the stored run's options in front of argv: what argv does not give is
     resumed, and the stored values pass the same checks as typed ones."""
-    from .train import load_history
+    from .train import check_history, load_history
     if args.out is None:
         parser.error("--resume needs --out, the run folder to continue")
+    try:
+        RunFolder.recovered(args.out)               # a save cut short by a kill: finish or drop it
+    except RunFolderError as e:
+        raise _Failure(str(e), code=2) from None
     path = os.path.join(args.out, "history.json")
     if not os.path.isfile(path):
         parser.error(f"--resume: --out {args.out!r} holds no run to continue (no history.json)")
     try:
-        stored = load_history(path)["cli_args"]
-        if not isinstance(stored, dict):
-            raise TypeError
-    except (OSError, ValueError, KeyError, TypeError):
+        history = load_history(path)
+        check_history(history, repr(path))
+        check_history(history, repr(path), RUN_ENTRIES)
+    except (OSError, ValueError) as e:
+        parser.error(f"--resume: {e}")
+    stored = history.get("cli_args")
+    if not isinstance(stored, dict):
         parser.error(f"--resume: {path!r} is not a history written by `python -m convlab train`")
     train_parser = next(a for a in parser._actions if a.dest == "command").choices["train"]
     before = []
@@ -331,7 +386,7 @@ def _resume_args(parser, argv, args):
         else:
             before += [action.option_strings[0], str(value)]
     args = parser.parse_args(["train", *before, *argv[1:]])
-    trained_on = load_history(path).get("dataset", OLD_DATASET)
+    trained_on = history.get("dataset", OLD_DATASET)
     if args.dataset != trained_on:
         parser.error(f"--resume: the run in {args.out!r} trains on {trained_on}; got --dataset "
                      f"{args.dataset}")
@@ -342,8 +397,12 @@ def _train(args, parser):
     from .nets import build_net
     from .train import Trainer, TrainingDiverged, write_json
 
+    from .train import max_shift
     if args.width != 1.0 and args.net != "alexnet":
         parser.error(f"--width applies only to --net alexnet, got --net {args.net}")
+    if args.shift > max_shift(INPUT_DIM):
+        parser.error(f"--shift must be at most {max_shift(INPUT_DIM)} (half of the 28x28 image: a "
+                     f"larger shift moves it out of view), got {args.shift}")
     if args.overwrite and args.out is None:
         parser.error("--overwrite needs --out, the run folder to replace")
     out = args.out if args.out is not None else new_run_name(args.net)

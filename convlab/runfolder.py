@@ -1,7 +1,8 @@
 """A training run's folder on disk: its name, whether it holds a run, and the folder while a run
 uses it (created if missing and removed again if nothing was kept, locked against a second
-process, cleared of a killed process's temporaries). ``python -m convlab train`` uses it; the
-files of each epoch are written together by ``convlab.atomic.commit``.
+process, and brought back to its last complete save after a killed process: a save it had
+begun is finished or dropped, see ``convlab.atomic``). ``python -m convlab train`` uses it; the
+files of each epoch are written together, atomically as a whole, by ``convlab.atomic.commit``.
 """
 from __future__ import annotations
 
@@ -30,13 +31,15 @@ def new_run_name(net):
 
 
 def holds_run(out):
-    """Whether the folder ``out`` holds any file of a run."""
-    return any(os.path.exists(os.path.join(out, f)) for f in RUN_FILES)
+    """Whether the folder ``out`` holds any file of a run (or a save a killed run began)."""
+    from .atomic import JOURNAL
+    return any(os.path.exists(os.path.join(out, f)) for f in RUN_FILES + (JOURNAL,))
 
 
 class RunFolder:
     """The run folder while a run uses it: created if missing (and removed again if nothing was
-    kept), locked against a second process, cleared of leftovers of a killed one."""
+    kept), locked against a second process, brought back to its last complete save after a
+    killed one (``convlab.atomic.recover``)."""
 
     def __init__(self, out):
         from .atomic import FolderLock
@@ -44,10 +47,23 @@ class RunFolder:
         self.lock = FolderLock(out)
 
     def open(self):
-        from .atomic import remove_temporaries, sigint_deferred
+        from .atomic import recover, sigint_deferred
         with sigint_deferred():                     # so that close() knows what to undo
             self._open()
-        remove_temporaries(self.out)
+            try:
+                recover(self.out)                   # finish or drop a killed process's save
+            except (OSError, ValueError) as e:
+                self.close()
+                raise RunFolderError(f"--out {self.out!r}: {getattr(e, 'strerror', None) or e}") from None
+
+    @classmethod
+    def recovered(cls, out):
+        """Bring the run folder ``out`` back to its last complete save now (taking its lock for
+        the while), so that it can be read; does nothing to a folder that does not exist."""
+        if os.path.isdir(out):
+            folder = cls(out)
+            folder.open()
+            folder.close()
 
     def _open(self):
         from .atomic import FolderInUse

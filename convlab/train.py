@@ -34,10 +34,15 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
   bit for bit); other nets, and ``fused=False``, go layer by layer through ``net.gradient``;
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
-* checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch appear all
-  at once, Ctrl-C waits until they are written, and ``history.json`` (renamed last) keeps the
-  SHA-256 of each epoch's params, so anyone can tell which epoch a params file holds
-  (``convlab.nets.params_digest``);
+* checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch are saved
+  atomically as a whole, even if the process is killed meanwhile (``resume()`` finishes or drops
+  a save cut short), Ctrl-C and SIGTERM wait until they are written, and ``history.json``
+  (renamed last) keeps the SHA-256 of each epoch's params, so anyone can tell which epoch a
+  params file holds (``convlab.nets.params_digest``);
+* bad input is refused in the constructor, before any training: non-finite images (naming
+  them), a ``shift`` beyond half the image, a ``checkpoint_dir`` that is a file; a first step
+  that moves a parameter by more than ``STEP_WARNING_RATIO`` times its size warns that the
+  learning rate is far too large;
 * Ctrl-C (KeyboardInterrupt) stops cleanly: ``train()`` puts the net, the optimiser and every
   random stream back to the end of the last complete epoch and returns the history of the
   complete epochs with ``interrupted=True``; calling ``train()`` again continues exactly as if
@@ -53,14 +58,16 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import os
 import time
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .arith import check_int
-from .atomic import commit, sigint_deferred
+from .atomic import commit, recover, sigint_deferred
 from .fused import EVAL_BATCH, fused_for
 from .layers import check_labels
 from .nets import params_digest
@@ -68,10 +75,15 @@ from .npz import read_npz
 from .optim import make_optimizer
 from .workspace import Workspace
 
-__all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history"]
+__all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history",
+           "check_history"]
 
 # Configuration entries that may change when a run is resumed.
 RESUMABLE_CHANGES = ("epochs", "max_seconds")
+# A first step that moves some parameter by more than this many times its own size (in norm) gets
+# a warning: the learning rate is far too large (Adam's first step at lr=0.001 moves weights of
+# size 0.01 by about 0.1 times their size).
+STEP_WARNING_RATIO = 10.0
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,6 +118,10 @@ class Trainer:
             raise TypeError(f"callback must be callable (called with the history), got {callback!r}")
         self.callback, self.verbose = callback, bool(verbose)
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
+        if self.checkpoint_dir is not None and os.path.exists(self.checkpoint_dir) \
+                and not os.path.isdir(self.checkpoint_dir):
+            raise ValueError(f"checkpoint_dir must be a folder (created if missing), got "
+                             f"{self.checkpoint_dir!r}, which is a file")
         if max_seconds is not None and (isinstance(max_seconds, bool) or not max_seconds > 0):
             raise ValueError(f"max_seconds must be a positive number of seconds or None, "
                              f"got {max_seconds!r}")
@@ -118,6 +134,10 @@ class Trainer:
         self.input_dim = tuple(getattr(network, "input_dim", self.x_train.shape[1:]))
         if self.shift and len(self.input_dim) != 3:
             raise ValueError(f"shift needs images (C, H, W); the network's input is {self.input_dim}")
+        if self.shift > max_shift(self.input_dim):
+            raise ValueError(f"shift must be at most {max_shift(self.input_dim)} (half of the "
+                             f"{self.input_dim[1]}x{self.input_dim[2]} image: a larger shift "
+                             f"moves it out of view), got {self.shift}")
 
         optimizer_param = {"lr": 0.001} if optimizer_param is None else dict(optimizer_param)
         if isinstance(optimizer, str):
@@ -165,6 +185,15 @@ class Trainer:
         if x.ndim not in (2, 4) or len(x) == 0:
             raise ValueError(f"{xname} must be a non-empty array of images (N, C, H, W) or "
                              f"flattened (N, D), got shape {x.shape}")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise ValueError(f"{xname} must hold real numbers (pixel values), got dtype {x.dtype}")
+        if np.issubdtype(x.dtype, np.floating):
+            finite = np.isfinite(x).reshape(len(x), -1).all(axis=1)           # (N,) per image
+            if not finite.all():
+                bad = np.flatnonzero(~finite)
+                raise ValueError(f"{xname} must hold finite pixel values; {len(bad)} image(s) hold "
+                                 f"NaN or infinity, e.g. {xname}[{bad[0]}]"
+                                 + (f" and {xname}[{bad[1]}]" if len(bad) > 1 else ""))
         t = check_labels(t, len(x), n_out if n_out is not None else int(np.max(t)) + 1, tname)
         return x, t
 
@@ -206,6 +235,7 @@ class Trainer:
         bar = tqdm(total=max(self.epochs - done, 0) * self.steps_per_epoch, disable=not self.verbose,
                    unit="step", mininterval=1.0, dynamic_ncols=True)
         t0 = time.perf_counter()
+        first = {k: p.copy() for k, p in self.network.params.items()} if done == 0 else None
         try:
             for epoch in range(done + 1, self.epochs + 1):
                 bar.set_description(f"epoch {epoch}/{self.epochs}")
@@ -224,6 +254,9 @@ class Trainer:
                     if not np.isfinite(loss):
                         raise _Diverged(epoch, step, f"the loss is {loss}")
                     h["loss"].append(loss)
+                    if first is not None:           # the very first step of the run
+                        self._warn_if_the_step_is_huge(first)
+                        first = None
                     bar.update(1)
                     if len(h["loss"]) % 10 == 0:
                         bar.set_postfix(loss=f"{h['loss'][-1]:.4f}", refresh=False)
@@ -279,6 +312,23 @@ class Trainer:
         finally:
             bar.close()
         return h
+
+    def _warn_if_the_step_is_huge(self, before):
+        """Warn when one step moved a parameter far more than its own size: the learning rate is
+        out of range, even if the loss has not become infinite yet."""
+        ratios = {}
+        for k, p in self.network.params.items():
+            size = float(np.linalg.norm(before[k]))
+            if size > 0:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    ratios[k] = float(np.linalg.norm(p.astype(np.float64) - before[k])) / size
+        if not ratios or not all(np.isfinite(list(ratios.values()))):
+            return                      # not finite: training stops as diverged, which says it
+        worst = max(ratios, key=ratios.get)
+        if ratios[worst] > STEP_WARNING_RATIO:
+            warnings.warn(f"the first step changed {worst} by {ratios[worst]:.3g} times its own size; "
+                          f"the learning rate ({getattr(self.optimizer, 'lr', '?')}) is probably far "
+                          f"too large", RuntimeWarning, stacklevel=3)
 
     # -- the state of a run: captured in memory after every epoch, saved for resume() ----------
     def _streams(self):
@@ -356,14 +406,15 @@ class Trainer:
             raise ValueError(f"resume() needs an optimizer with state() and load_state(), got "
                              f"{type(self.optimizer).__name__}")
         where = f"checkpoint_dir {d!r}"
+        if os.path.isdir(d):
+            recover(d)                  # finish or drop a save a killed process began
         try:
             stored = load_history(os.path.join(d, "history.json"))
         except FileNotFoundError:
             raise ValueError(f"{where} holds no run to resume (no history.json)") from None
         except ValueError as e:
             raise ValueError(f"{where}: history.json is not valid JSON ({e})") from None
-        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
-            raise ValueError(f"{where}: history.json is not a training history")
+        check_history(stored, f"{where}: history.json")
         differ = sorted(k for k in set(stored["config"]) | set(self.history["config"])
                         if k not in RESUMABLE_CHANGES
                         and stored["config"].get(k) != _json_copy(self.history["config"]).get(k))
@@ -374,8 +425,13 @@ class Trainer:
                                          for k in differ))
         done = len(stored.get("train_acc", []))
         digests = stored.get("params_sha256", [])
-        if done < 1 or len(digests) != done or len(stored.get("loss", [])) != done * self.steps_per_epoch:
+        if done < 1 or len(digests) != done or len(stored.get("loss", [])) != done * self.steps_per_epoch \
+                or any(len(stored.get(k, [])) != done for k in ("test_acc", "epoch_seconds")):
             raise ValueError(f"{where}: history.json holds no complete epoch with its params digest")
+        for name in ("last.npz", "state.npz"):
+            if not os.path.isfile(os.path.join(d, name)):
+                raise ValueError(f"{where} has history.json but no {name}: the run cannot be "
+                                 f"continued from there (the file was deleted or moved?)")
         last = read_npz(os.path.join(d, "last.npz"))
         last.pop("__config__", None)
         last.pop("__dataset__", None)
@@ -391,7 +447,7 @@ class Trainer:
             resumed = {"params": last, "optimizer": (arrays, meta["optimizer_values"]),
                        "streams": meta["streams"],
                        "history": dict(stored, config=self.history["config"], interrupted=False)}
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, RecursionError):
             raise bad_state from None
         if (meta.get("epoch") != done or meta.get("optimizer") != type(self.optimizer).__name__
                 or not isinstance(resumed["streams"], dict)
@@ -443,9 +499,56 @@ def _json_copy(obj):
 
 
 def load_history(path):
-    """Read a history written by :func:`save_history`."""
+    """Read a history written by :func:`save_history` (ValueError if it is not JSON)."""
     with open(os.fspath(path), encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except RecursionError:
+            raise ValueError(f"{os.fspath(path)!r} holds JSON nested too deeply to be a history") from None
+
+
+def _is_number(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _list_of(ok):
+    return lambda v: isinstance(v, list) and all(ok(x) for x in v)
+
+
+# what each entry of a history must be (missing entries are left to the code that needs them)
+HISTORY_ENTRIES = {
+    "loss": (_list_of(_is_number), "a list of numbers"),
+    "train_acc": (_list_of(_is_number), "a list of numbers"),
+    "test_acc": (_list_of(_is_number), "a list of numbers"),
+    "epoch_seconds": (_list_of(_is_number), "a list of numbers"),
+    "lr": (_list_of(lambda x: x is None or _is_number(x)), "a list of numbers (or nulls)"),
+    "params_sha256": (_list_of(lambda x: isinstance(x, str)), "a list of strings"),
+    "best_epoch": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+                   "an integer or null"),
+    "best_test_acc": (lambda v: v is None or _is_number(v), "a number or null"),
+    "interrupted": (lambda v: isinstance(v, bool), "true or false"),
+    "stopped_by_time_limit": (lambda v: isinstance(v, bool), "true or false"),
+    "diverged": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "config": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def check_history(history, where, entries=HISTORY_ENTRIES):
+    """Raise ValueError (naming ``where`` and the entry) when ``history`` is not a dict whose
+    entries have the types :class:`Trainer` writes -- e.g. a hand-edited history.json."""
+    if not isinstance(history, dict) or not isinstance(history.get("config"), dict):
+        raise ValueError(f"{where} is not a training history (a JSON object with a config)")
+    for key, (ok, what) in entries.items():
+        if key in history and not ok(history[key]):
+            got = repr(history[key])
+            raise ValueError(f"{where}: {key!r} must be {what}, got "
+                             f"{got if len(got) <= 40 else got[:37] + '...'}")
+
+
+def max_shift(input_dim):
+    """The largest ``shift`` that keeps part of an image of ``input_dim`` (C, H, W) in view: half
+    its smaller side."""
+    return min(input_dim[-2:]) // 2 if len(input_dim) == 3 else 0
 
 
 def _json_default(o):

@@ -1,5 +1,6 @@
 """convlab.atomic: saving several files together, holding Ctrl-C back during a save, the folder
 lock. Real SIGINTs are sent to this very process (the main thread), as a terminal would."""
+import json
 import os
 import signal
 import subprocess
@@ -7,7 +8,8 @@ import sys
 
 import pytest
 
-from convlab.atomic import FolderInUse, FolderLock, commit, remove_temporaries, sigint_deferred
+import convlab.atomic as atomic
+from convlab.atomic import FolderInUse, FolderLock, commit, recover, remove_temporaries, sigint_deferred
 
 
 def writer(data):
@@ -88,3 +90,110 @@ def test_folder_lock(tmp_path):
         FolderLock(tmp_path).acquire()
     with pytest.raises(OSError):
         FolderLock(tmp_path / "missing").acquire()            # not writable: OSError, not FolderInUse
+
+
+# ------------------------------------- a save is atomic as a whole, even under a hard kill --
+
+def snapshots_of_a_commit(tmp_path, monkeypatch, files):
+    """Run commit(files) in tmp_path/"work" and copy the folder just before every step it takes:
+    each copy is exactly what a process killed (SIGKILL) at that instant would leave."""
+    import shutil
+    work, shots = tmp_path / "work", []
+
+    def hook(number, step):
+        shots.append(tmp_path / f"shot{step:02d}")
+        shutil.copytree(work, shots[-1])
+    monkeypatch.setattr(atomic, "step_hook", hook)
+    commit([(work / name, writer(data)) for name, data in files])
+    return shots
+
+
+def contents(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_kill_at_any_step_of_a_commit_leaves_all_old_or_all_new_files(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    old = {"sub/a": b"old a", "sub/b": b"old b", "history": b"old h"}
+    for name, data in old.items():
+        (work / name).write_bytes(data)
+    new = {"sub/a": b"new a", "sub/b": b"new b", "sub/c": b"new c", "history": b"new h"}
+    shots = snapshots_of_a_commit(tmp_path, monkeypatch, list(new.items()))
+    assert len(shots) == 2 * len(new) + 4          # writes, journal written, in place, renames, removed, end
+    kept = []
+    for shot in shots:
+        recover(shot)
+        kept.append("new" if contents(shot) == new else "old" if contents(shot) == old else contents(shot))
+    # up to the journal's rename the old files stay; from then on the new ones are complete
+    assert kept == ["old"] * (len(new) + 2) + ["new"] * (len(new) + 2), kept
+    assert contents(work) == new
+
+
+def test_a_reader_who_never_recovers_sees_the_last_file_renamed_last(tmp_path, monkeypatch):
+    """The files are renamed in list order, so the last one (a history) never describes files
+    that are not there yet."""
+    work = tmp_path / "work"
+    work.mkdir()
+    names = ["a", "b", "history"]
+    for name in names:
+        (work / name).write_bytes(b"1")
+    for shot in snapshots_of_a_commit(tmp_path, monkeypatch, [(n, b"2") for n in names]):
+        now = [(shot / n).read_bytes() for n in names]
+        assert now == sorted(now, reverse=True), now   # the new ones are a prefix of the list
+
+
+def test_recover_finishes_a_half_renamed_commit_and_refuses_a_strange_journal(tmp_path):
+    (tmp_path / "a").write_bytes(b"new a")                       # renamed already
+    (tmp_path / "b.1.tmp").write_bytes(b"new b")                 # not yet
+    (tmp_path / "b").write_bytes(b"old b")
+    (tmp_path / "stray.2.tmp").write_bytes(b"half")              # a write cut short: garbage
+    (tmp_path / atomic.JOURNAL).write_text(json.dumps({"renames": [["a.1.tmp", "a"], ["b.1.tmp", "b"]]}))
+    recover(tmp_path)
+    assert contents(tmp_path) == {"a": b"new a", "b": b"new b"}
+    recover(tmp_path)                                           # nothing to do: nothing changes
+    assert contents(tmp_path) == {"a": b"new a", "b": b"new b"}
+    for bad in ("{", json.dumps({"renames": [["../x.tmp", "a"]]}), json.dumps({"renames": [["b", "a"]]}),
+                "[" * 100000 + "]" * 100000):
+        (tmp_path / atomic.JOURNAL).write_text(bad)
+        with pytest.raises(ValueError, match="journal|outside|not a temporary"):
+            recover(tmp_path)
+    assert (tmp_path / "a").read_bytes() == b"new a"
+
+
+def test_a_failing_write_after_others_leaves_no_journal(tmp_path):
+    def broken(f):
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError):
+        commit([(tmp_path / "a", writer(b"1")), (tmp_path / "b", writer(b"2")), (tmp_path / "c", broken)])
+    assert os.listdir(tmp_path) == []
+
+
+def test_sigterm_is_deferred_like_ctrl_c(tmp_path):
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda s, f: seen.append("SIGTERM handled"))
+    try:
+        def terminate(f):
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+            seen.append("written")
+            f.write(b"x")
+        commit([(tmp_path / "a", terminate), (tmp_path / "b", writer(b"y"))])
+        seen.append("committed")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == ["written", "SIGTERM handled", "committed"]
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_lock_works_without_fcntl_and_without_os_kill(tmp_path, monkeypatch):
+    """Windows has no fcntl, Pyodide no other processes (and no os.kill): the lock file needs
+    neither; without os.kill a lock of another process id is a leftover and is taken over."""
+    monkeypatch.setitem(sys.modules, "fcntl", None)             # `import fcntl` fails
+    with FolderLock(tmp_path):
+        with pytest.raises(FolderInUse):
+            FolderLock(tmp_path).acquire()
+    monkeypatch.delattr(os, "kill")
+    (tmp_path / ".lock").write_text(str(os.getpid() + 1))
+    with FolderLock(tmp_path) as lock:
+        assert lock.held and (tmp_path / ".lock").read_text() == str(os.getpid())

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -344,3 +345,273 @@ def test_a_folder_made_by_another_process_in_between_is_used(tmp_path, monkeypat
     finally:
         folder.close()
     assert out.is_dir()
+
+
+# ------------------------------- issue 20: hard kills, SIGTERM, hostile inputs, portability --
+
+CMD = [sys.executable, "-m", "convlab", "train", *TINY, "--seed", "1"]
+
+
+def run_cli(out, *extra, kill=None):
+    return run_clis([(out, extra, kill)])[0]
+
+
+def run_clis(runs):
+    """Run `python -m convlab train` for each (out, extra options, kill) two at a time."""
+    done = []
+    for i in range(0, len(runs), 2):
+        started = []
+        for out, extra, kill in runs[i:i + 2]:
+            env = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1", OPENBLAS_NUM_THREADS="1")
+            env.pop("CONVLAB_TEST_KILL_AT", None)
+            if kill is not None:
+                env["CONVLAB_TEST_KILL_AT"] = kill
+            started.append(subprocess.Popen(CMD + ["--out", str(out), *extra], env=env, text=True,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        for p in started:
+            stdout, stderr = p.communicate(timeout=300)
+            done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return done
+
+
+def leftovers(out):
+    from convlab.atomic import JOURNAL
+    return [p.name for p in out.rglob("*") if p.name.endswith(".tmp") or p.name in (".lock", JOURNAL)]
+
+
+def one_epoch_everywhere(out):
+    """The folder's files all describe the same epoch E (returned)."""
+    h = json.loads((out / "history.json").read_text())
+    E = len(h["test_acc"])
+    inner = json.loads((out / "checkpoints" / "history.json").read_text())
+    assert inner["params_sha256"] == h["params_sha256"] and inner["loss"] == h["loss"]
+    for f in ("params.npz", "checkpoints/last.npz"):
+        assert params_digest(load_net(out / f).params) == h["params_sha256"][E - 1], f
+    from convlab.npz import read_npz
+    assert json.loads(str(read_npz(out / "checkpoints" / "state.npz")["__state__"]))["epoch"] == E
+    return E
+
+
+@pytest.mark.slow
+def test_sigkill_at_every_step_of_an_epochs_save_resumes_bit_identically(tmp_path):
+    """A real process SIGKILLs itself before each step of epoch 2's save in turn
+    (CONVLAB_TEST_KILL_AT, see convlab.atomic); `--resume` then always ends bit for bit where an
+    uninterrupted run ends. The steps are counted until a run is no longer killed."""
+    ref = run_cli(tmp_path / "ref", "--epochs", "3")
+    assert ref.returncode == 0, ref.stderr
+    ref_h = json.loads((tmp_path / "ref" / "history.json").read_text())
+    kept, k, finished = [], 0, False
+    while not finished:
+        ks = [k + 1, k + 2]                                      # two at a time
+        k += 2
+        outs = [tmp_path / f"kill{j:02d}" for j in ks]
+        killed = []
+        for j, out, r in zip(ks, outs, run_clis([(o, ("--epochs", "2"), f"2:{j}") for j, o in zip(ks, outs)])):
+            if r.returncode == 0:                                # past the save's last step
+                finished = True
+                continue
+            assert not finished and r.returncode == -signal.SIGKILL, (j, r.returncode, r.stderr)
+            cli.RunFolder.recovered(str(out))                    # what the next run does first
+            assert leftovers(out) == [], j
+            kept.append(one_epoch_everywhere(out))
+            killed.append((j, out))
+        for (j, out), r in zip(killed, run_clis([(o, ("--resume", "--epochs", "3"), None) for _, o in killed])):
+            assert r.returncode == 0, (j, r.stderr)
+            h = json.loads((out / "history.json").read_text())
+            for key in ("params_sha256", "loss", "test_acc", "train_acc", "best_epoch"):
+                assert h[key] == ref_h[key], (j, key)
+            assert params_digest(load_net(out / "params.npz").params) == ref_h["params_sha256"][-1]
+            assert leftovers(out) == [], j
+    n = len(kept)
+    assert n >= 2 * 6 + 3, kept              # 6 or 7 files: written, journal, renamed, journal removed
+    assert kept == [1] * kept.count(1) + [2] * kept.count(2) and kept.count(1) >= 7 and kept.count(2) >= 7, kept
+
+
+def test_a_folder_left_mid_save_by_a_kill_is_recovered_by_the_next_run(tmp_path, monkeypatch):
+    """In process: the save of epoch 1 of a fresh run stops (as if killed) right after its
+    journal is in place, before history.json exists; --resume finishes that save and continues
+    from epoch 1 instead of finding "no run"."""
+    import convlab.atomic as atomic
+    out = tmp_path / "run"
+
+    class Killed(BaseException):
+        pass
+
+    def kill(number, step):
+        if (out / atomic.JOURNAL).exists():    # the first step after the journal is in place
+            raise Killed
+    monkeypatch.setattr(atomic, "step_hook", kill)
+    with pytest.raises(Killed):
+        train(out, epochs=1)
+    monkeypatch.setattr(atomic, "step_hook", None)
+    assert (out / atomic.JOURNAL).exists() and not (out / "history.json").exists()
+    (out / ".lock").write_text("999999999")                        # as a killed process leaves it
+    with pytest.raises(SystemExit) as e:                           # a saved epoch: not a fresh folder
+        train(out, epochs=1)
+    assert e.value.code == 2
+    seen = []
+    monkeypatch.setattr(train_mod.Trainer, "train", lambda self: seen.append(len(self.history["test_acc"]))
+                        or self.history)
+    assert main(["train", "--resume", "--epochs", "2", "--out", str(out)]) == 0
+    assert seen == [1]                                             # resumed after epoch 1
+    assert one_epoch_everywhere(out) == 1 and leftovers(out) == []
+
+
+def start_cli(out, *extra):
+    env = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1", OPENBLAS_NUM_THREADS="1")
+    return subprocess.Popen(CMD + ["--out", str(out), *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_during_training_stops_like_ctrl_c_with_exit_143(tmp_path):
+    """SIGTERM (kill, a scheduler, a service manager) when the first save appears: that save is
+    finished, the line is the Ctrl-C one, the code 143, and no lock or temporary is left."""
+    out = tmp_path / "run"
+    p = start_cli(out, "--epochs", "50")
+    while p.poll() is None and not (out / "history.json").exists() \
+            and not any(n.endswith(".tmp") for n in (os.listdir(out) if out.exists() else [])):
+        time.sleep(0.002)
+    p.send_signal(signal.SIGTERM)
+    stdout, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err
+    assert one_line(err).startswith(f"interrupted: {out} keeps epoch ")
+    E = one_epoch_everywhere(out)
+    assert f"keeps epoch {E} of 50" in err and E >= 1 and leftovers(out) == []
+
+
+def test_sigterm_in_process_is_like_ctrl_c(tmp_path, monkeypatch, capsys):
+    real_step = train_mod.Trainer.train_step
+
+    def step(self, x, t):
+        if len(self.history["loss"]) == 3:                 # epoch 2, after one step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(self, x, t)
+    monkeypatch.setattr(train_mod.Trainer, "train_step", step)
+    out = tmp_path / "run"
+    missed = []                                      # SIGTERMs that convlab did not take over
+    previous = signal.signal(signal.SIGTERM, lambda s, f: missed.append(s))
+    try:
+        code = train(out, epochs=3)
+    finally:
+        handed_back = signal.signal(signal.SIGTERM, previous)
+    assert code == 143 and missed == []
+    assert one_line(capsys.readouterr().err) == (f"interrupted: {out} keeps epoch 1 of 3 (params.npz, "
+                                                 f"history.json, accuracy.png, checkpoints/); continue "
+                                                 f"with --resume --out {out}\n")
+    assert one_epoch_everywhere(out) == 1 and leftovers(out) == []
+    assert handed_back.__name__ == "<lambda>"                           # the previous handler
+
+
+STARTUP = """
+import os, signal, sys
+class SignalWhenImported:                  # delivers the signal while convlab imports NumPy
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.{sig})
+        return None
+sys.meta_path.insert(0, SignalWhenImported())
+from convlab.cli import run
+run()
+"""
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_while_the_command_starts_is_one_line(tmp_path, sig, code):
+    """The `convlab` script (or python -m convlab) stopped while it imports: no traceback."""
+    script = tmp_path / "bin" / "convlab"
+    script.parent.mkdir()
+    script.write_text(STARTUP.replace("{sig}", sig))
+    env = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1")
+    r = subprocess.run([sys.executable, str(script), "train", "--out", str(tmp_path / "run")],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (code, "interrupted: nothing was written\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_into_a_run_folder_without_fcntl(tmp_path):
+    """Windows and Pyodide have no fcntl: the package imports and a run folder works."""
+    code = ("import sys; sys.modules['fcntl'] = None\n"
+            "from convlab.cli import main\n"
+            f"sys.exit(main(['train', '--epochs', '2', '--out', {str(tmp_path / 'run')!r}, *{TINY!r}]))")
+    env = dict(os.environ, CONVLAB_SYNTHETIC_DATA="1", OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert one_epoch_everywhere(tmp_path / "run") == 2 and leftovers(tmp_path / "run") == []
+
+
+@pytest.mark.parametrize("where, entry, value, words", [
+    ("history.json", "resumed_by", 5, "'resumed_by' must be a list of strings"),
+    ("history.json", "wall_seconds", "x", "'wall_seconds' must be a number of seconds"),
+    ("history.json", "test_acc", "ab", "'test_acc' must be a list of numbers"),
+    ("checkpoints/history.json", "test_acc", "ab", "'test_acc' must be a list of numbers"),
+    ("history.json", "dataset", ["mnist"], "'dataset' must be a string"),
+])
+def test_resume_refuses_a_hand_edited_history_in_one_line(tmp_path, capsys, where, entry, value, words):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    h = json.loads((out / where).read_text())
+    h[entry] = value
+    (out / where).write_text(json.dumps(h))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--epochs", "2", "--out", str(out)])
+    assert e.value.code == 2 and words in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("where", ["history.json", "checkpoints/history.json"])
+def test_resume_refuses_json_nested_100000_deep_in_one_line(tmp_path, capsys, where):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    (out / where).write_text('{"config": ' + "[" * 100000 + "]" * 100000 + "}")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--epochs", "2", "--out", str(out)])
+    assert e.value.code == 2 and "nested too deeply" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("missing", ["checkpoints/last.npz", "checkpoints/state.npz"])
+def test_resume_without_a_checkpoint_file_is_exit_2_naming_it(tmp_path, capsys, missing):
+    out = tmp_path / "run"
+    assert train(out) == 0
+    (out / missing).unlink()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--epochs", "2", "--out", str(out)])
+    err = one_line(capsys.readouterr().err)
+    assert e.value.code == 2 and f"no {missing.split('/')[1]}" in err and "Errno" not in err
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--shift", "1000000"], "--shift must be at most 14"),
+    (["--shift", "15"], "--shift must be at most 14"),
+    (["--net", "alexnet", "--width", "1e9"], "--width: expected a channel multiplier in (0, 8]"),
+])
+def test_sizes_that_would_exhaust_memory_are_refused_up_front(tmp_path, capsys, monkeypatch, extra, words):
+    _no_training(monkeypatch)
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--out", str(tmp_path / "run"), *TINY, *extra])
+    assert e.value.code == 2 and words in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_huge_learning_rate_warns_in_one_line(tmp_path, capsys):
+    code = train(tmp_path / "run", "--lr", "1e5", "--optimizer", "sgd")
+    err = capsys.readouterr().err
+    assert err.startswith("python -m convlab: warning: the first step changed ")
+    assert "the learning rate (100000.0) is probably far too large" in err and "Traceback" not in err
+    assert code in (0, 1)
+
+
+@pytest.mark.parametrize("name, words", [("last.npz", "does not hold the params of epoch 2"),
+                                         ("state.npz", "state.npz does not hold the optimiser state")])
+def test_resume_refuses_a_checkpoint_of_an_earlier_epoch(tmp_path, capsys, name, words):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert train(one) == 0 and train(two, epochs=2) == 0
+    shutil.copy(one / "checkpoints" / name, two / "checkpoints" / name)    # epoch 1's file
+    before = snapshot(two)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", "--epochs", "3", "--out", str(two)])
+    assert e.value.code == 2 and words in one_line(capsys.readouterr().err)
+    assert snapshot(two) == before

@@ -330,6 +330,8 @@ def test_resume_refuses_another_configuration(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["params of another epoch", "state of another epoch",
+                                    "params of an earlier epoch", "state of an earlier epoch",
+                                    "no last.npz", "no state.npz",
                                     "state missing an array", "garbage state"])
 def test_resume_is_all_or_nothing(tmp_path, damage):
     import shutil
@@ -339,6 +341,14 @@ def test_resume_is_all_or_nothing(tmp_path, damage):
         shutil.copy(tmp_path / "two" / "last.npz", tmp_path / "last.npz")
     elif damage == "state of another epoch":
         shutil.copy(tmp_path / "two" / "state.npz", tmp_path / "state.npz")
+    elif damage.endswith("of an earlier epoch"):          # epoch 1's file in a run at epoch 2
+        name = "last.npz" if damage.startswith("params") else "state.npz"
+        shutil.copy(tmp_path / name, tmp_path / "one.npz")
+        for f in ("last.npz", "state.npz", "history.json", "best.npz"):
+            shutil.copy(tmp_path / "two" / f, tmp_path / f)
+        shutil.copy(tmp_path / "one.npz", tmp_path / name)
+    elif damage.startswith("no "):
+        (tmp_path / damage[3:]).unlink()
     elif damage == "state missing an array":
         with np.load(tmp_path / "state.npz") as z:
             arrays = {k: z[k] for k in z.files if k != "optimizer/m/W1"}
@@ -448,3 +458,162 @@ def test_plot_history_is_the_chapter_figure():
     assert ax.get_ylim() == (0.0, 1.0)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
     plt.close(ax.figure)
+
+
+# ------------------------------------------------ a kill at any instant of a save (issue 20) --
+
+def saves_killed_at_every_step(tmp_path, monkeypatch, epochs=2, **kw):
+    """Train ``epochs`` epochs into tmp_path/"ck" and copy the folder just before every step of
+    the last epoch's save: each copy is what a SIGKILL at that instant leaves."""
+    import shutil
+    import convlab.atomic as atomic
+    shots = []
+    tr = interrupt_trainer(at=[], epochs=epochs, checkpoint_dir=tmp_path / "ck", **kw)
+
+    def hook(number, step):
+        if len(tr.history["train_acc"]) == epochs:
+            shots.append(tmp_path / f"shot{step:02d}")
+            shutil.copytree(tmp_path / "ck", shots[-1])
+    monkeypatch.setattr(atomic, "step_hook", hook)
+    tr.train()
+    monkeypatch.setattr(atomic, "step_hook", None)
+    return tr, shots
+
+
+def test_a_kill_at_any_step_of_an_epochs_save_resumes_bit_identically(tmp_path, monkeypatch):
+    kw = dict(optimizer="adam", shift=1, lr_decay=0.8, seed=5)
+    straight = interrupt_trainer(at=[], epochs=3, **kw)
+    hs = straight.train()
+    _, shots = saves_killed_at_every_step(tmp_path, monkeypatch, **kw)
+    files = 4 if hs["test_acc"][1] > hs["test_acc"][0] else 3   # last, [best,] state, history
+    assert len(shots) == 2 * files + 4                # writes, journal, its rename, renames, removal, end
+    kept = []
+    for shot in shots:
+        tr = interrupt_trainer(at=[], epochs=3, checkpoint_dir=shot, **kw)
+        kept.append(len(tr.resume().history["test_acc"]))
+        h = tr.train()
+        assert h["params_sha256"] == hs["params_sha256"] and h["loss"] == hs["loss"], shot.name
+        for k, p in straight.network.params.items():
+            assert np.array_equal(tr.network.params[k], p), (shot.name, k)
+        assert sorted(p.name for p in shot.iterdir()) == ["best.npz", "history.json", "last.npz", "state.npz"]
+    # before the journal is in place the folder keeps epoch 1; from then on, epoch 2
+    assert kept == [1] * (files + 2) + [2] * (files + 2), kept
+
+
+def test_the_history_is_committed_last(tmp_path, monkeypatch):
+    """Whoever reads a checkpoint folder without recovering it (another program, a person) never
+    finds a history that describes params or state not written yet."""
+    _, shots = saves_killed_at_every_step(tmp_path, monkeypatch)
+    for shot in shots:
+        h = load_history(shot / "history.json")
+        E = len(h["test_acc"])
+        assert train_mod.params_digest(load_net(shot / "last.npz").params) == h["params_sha256"][E - 1] \
+            or E == 1, shot.name                      # epoch 1's history may precede epoch 2's files
+        if E == 2:
+            state = json.loads(str(np.load(shot / "state.npz")["__state__"]))
+            assert state["epoch"] == 2, shot.name
+
+
+@pytest.mark.parametrize("entry, value, words", [
+    ("test_acc", "ab", "'test_acc' must be a list of numbers"),
+    ("loss", [0.5, "x"], "'loss' must be a list of numbers"),
+    ("params_sha256", [5], "'params_sha256' must be a list of strings"),
+    ("best_epoch", "1", "'best_epoch' must be an integer"),
+    ("config", [], "not a training history"),
+])
+def test_resume_refuses_a_hand_edited_history_in_one_error(tmp_path, entry, value, words):
+    tr = _resumable(tmp_path)
+    h = load_history(tmp_path / "history.json")
+    h[entry] = value
+    (tmp_path / "history.json").write_text(json.dumps(h))
+    with pytest.raises(ValueError, match=words):
+        tr.resume()
+
+
+def test_resume_refuses_json_nested_too_deeply(tmp_path):
+    tr = _resumable(tmp_path)
+    (tmp_path / "history.json").write_text('{"config": ' + "[" * 100000 + "]" * 100000 + "}")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        tr.resume()
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_history(tmp_path / "history.json")
+
+
+def test_the_constructor_refuses_what_would_fail_after_an_epoch(tmp_path):
+    with pytest.raises(ValueError, match=r"shift must be at most 4 .* got 1000000"):
+        make_trainer(shift=10**6)
+    make_trainer(shift=4)                                       # half the 8x8 image: fine
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="checkpoint_dir must be a folder.*which is a file"):
+        make_trainer(checkpoint_dir=tmp_path / "file")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_images_are_refused_up_front_naming_them(bad):
+    x = X_TRAIN.copy()
+    x[7, 0, 3, 3] = bad
+    x[150, 0, 0, 0] = bad
+    with pytest.raises(ValueError, match=r"x_train must hold finite pixel values; 2 image\(s\) hold "
+                                         r"NaN or infinity, e.g. x_train\[7\] and x_train\[150\]"):
+        Trainer(make_net(), x, T_TRAIN, X_TEST, T_TEST)
+    with pytest.raises(ValueError, match=r"x_test .*x_test\[7\]"):
+        Trainer(make_net(), X_TRAIN, T_TRAIN, x[:57], T_TEST)
+
+
+def test_a_step_far_larger_than_the_weights_warns(recwarn):
+    make_trainer(epochs=1).train()                              # lr 0.01: no word
+    assert not [w for w in recwarn if "learning rate" in str(w.message)]
+    with pytest.warns(RuntimeWarning, match=r"first step changed \w+ by .* times its own size; the "
+                                            r"learning rate \(1000.0\) is probably far too large"):
+        try:
+            make_trainer(epochs=1, optimizer="sgd", optimizer_param={"lr": 1000.0}).train()
+        except train_mod.TrainingDiverged:
+            pass
+
+
+# ------------------------------------------------------ the training loop's bookkeeping --
+
+def test_dropout_is_active_in_the_trainers_steps():
+    """One step on the whole set: its loss is the loss with dropout on (train mode), with the
+    very masks the Dropout layer's stream draws, not the test-mode loss."""
+    import copy
+    tr = make_trainer(epochs=1, mini_batch_size=203)
+    tr.network.layers["Dropout1"].ratio = 0.5
+    twin = copy.deepcopy(tr.network)                 # same weights, same dropout stream
+    order = np.random.default_rng(np.random.SeedSequence(0).spawn(3)[1]).permutation(203)
+    train_mode = float(twin.loss(X_TRAIN[order], T_TRAIN[order], train_flg=True))
+    test_mode = float(twin.loss(X_TRAIN[order], T_TRAIN[order], train_flg=False))
+    h = tr.train()
+    assert h["loss"][0] == pytest.approx(train_mode, rel=1e-6)
+    assert abs(train_mode - test_mode) > 1e-3       # so the two cannot be confused
+
+
+def test_training_accuracy_is_measured_on_the_fixed_random_subset():
+    """Labels that only the subset's images carry correctly: its accuracy is 1.0, any other
+    choice of images (the first ones, a fresh sample) scores less."""
+    tr = make_trainer(epochs=1)
+    idx = tr.train_eval_idx
+    assert not np.array_equal(idx, np.arange(len(idx)))     # a random subset, not the first images
+    pred = tr.network.predict(X_TRAIN).argmax(axis=1)
+    t = (pred + 1) % 4                                       # wrong everywhere ...
+    t[idx] = pred[idx]                                       # ... except on the subset
+    tr.t_train = t
+    train_acc, test_acc = tr.evaluate()
+    assert train_acc == 1.0
+    assert test_acc == tr.network.accuracy(X_TEST, T_TEST)
+
+
+def test_per_epoch_bookkeeping(tmp_path):
+    """params_sha256 is each epoch's end, best_epoch the first of equal best accuracies, and
+    best.npz is written only by a better epoch."""
+    ends = []
+    tr = make_trainer(epochs=3, checkpoint_dir=tmp_path,
+                      callback=lambda h: ends.append(train_mod.params_digest(tr.network.params)))
+    real = tr.evaluate
+    tr.evaluate = lambda: (real()[0], 0.5)                   # every epoch ties
+    h = tr.train()
+    assert h["params_sha256"] == ends and len(set(ends)) == 3
+    assert h["best_epoch"] == 1 and h["best_test_acc"] == 0.5 and h["test_acc"] == [0.5] * 3
+    assert train_mod.params_digest(load_net(tmp_path / "best.npz").params) == ends[0]
+    assert train_mod.params_digest(load_net(tmp_path / "last.npz").params) == ends[2]
+    assert h["lr"] == [0.01] * 3 and len(h["epoch_seconds"]) == 3
