@@ -1,0 +1,400 @@
+"""Lesson 10 (your own CNN): convlab/lessons/layer_checks.py, convlab/lessons/lesson10.py and
+notebooks/10_your_own_cnn.ipynb.
+
+check_convolution_layer and check_pooling_layer pass the worked solutions (solutions.Convolution,
+solutions.Pooling) and convlab's own layers, read the stubs as "not written yet", and refuse
+wrong classes written as a learner would (each a small class of its own), each with a hint that
+names its mistake; every call prints one line and never raises. The capstone runs with the
+solution classes on small data: the initial loss is about ln 10, the net over-fits 100 images
+within the lesson's stated number of steps, and the same seed through convlab's layers gives
+the same losses to float rounding. The committed notebook holds the stubs exactly, shows no
+solution, and states the numbers its code prints."""
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convlab import exercises, layers
+from convlab.im2col import col2im, im2col
+from convlab.lessons import lesson10 as l10
+from convlab.lessons import solutions as so
+from convlab.lessons.layer_checks import check_convolution_layer, check_pooling_layer
+from convlab.lessons.stubs import LAYER_NAMES, LAYER_STUBS
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "10_your_own_cnn.ipynb"
+CHECKS = {"Convolution": check_convolution_layer, "Pooling": check_pooling_layer}
+
+
+def run(check, cls, capsys):
+    ok = check(cls)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    assert isinstance(ok, bool)
+    assert lines[0].startswith("PASS: " if ok else "FAIL: "), lines[0]
+    return ok, lines[0]
+
+
+def fails_with(check, cls, capsys, *phrases):
+    ok, line = run(check, cls, capsys)
+    assert not ok, line
+    for p in phrases:
+        assert p.lower() in line.lower(), f"{p!r} not in {line!r}"
+    return line
+
+
+# ------------------------------------------------------------------------ every check alike --
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_solution_and_library_pass(name, capsys):
+    for cls in (getattr(so, name), getattr(layers, name)):
+        ok, line = run(CHECKS[name], cls, capsys)
+        assert ok and "cases" in line, line
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_stub_reads_not_written_yet(name, capsys):
+    ns = {"np": np}
+    exec(LAYER_STUBS[name], ns)
+    fails_with(CHECKS[name], ns[name], capsys, "not written yet")
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_junk_never_raises(name, capsys):
+    for junk in (None, 3, "Convolution", so.Pooling(2, 2)):
+        run(CHECKS[name], junk, capsys)
+    fails_with(CHECKS[name], getattr(so, name).__new__(getattr(so, name)), capsys, "class itself")
+
+
+def test_exported_from_exercises():
+    assert exercises.check_convolution_layer is check_convolution_layer
+    assert exercises.check_pooling_layer is check_pooling_layer
+    assert {"check_convolution_layer", "check_pooling_layer"} <= set(exercises.__all__)
+
+
+def test_solutions_show_the_classes(capsys):
+    for name in LAYER_NAMES:
+        so.show(name)
+        assert f"class {name}:" in capsys.readouterr().out
+
+
+def test_stub_docstrings_name_every_shape():
+    conv, pool = LAYER_STUBS["Convolution"], LAYER_STUBS["Pooling"]
+    for s in ("(FN, C, FH, FW)", "(N, C, H, W)", "(N, FN, OH, OW)", "(N*OH*OW, C*FH*FW)", "(FN,)"):
+        assert s in conv, s
+    for s in ("(N, C, H, W)", "(N, C, OH, OW)", "-inf", "argmax", "FIRST"):
+        assert s in pool, s
+
+
+# ------------------------------------------------------------ wrong Convolution classes --
+# Each is written as a learner would, on convlab's im2col/col2im (as the lesson allows).
+
+class ConvNoTranspose(so.Convolution):
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
+        N, _, H, W = x.shape
+        OH, OW = (H + 2 * self.pad - FH) // self.stride + 1, (W + 2 * self.pad - FW) // self.stride + 1
+        self.x, self.col = x, im2col(x, FH, FW, self.stride, self.pad)
+        self.col_W = self.W.reshape(FN, -1).T
+        return (self.col @ self.col_W + self.b).reshape(N, FN, OH, OW)      # transpose missing
+
+
+class ConvWrongTranspose(so.Convolution):
+    def forward(self, x):
+        out = super().forward(x)                                   # (N, FN, OH, OW)
+        return out.transpose(0, 1, 3, 2)                           # i.e. transpose(0, 3, 2, 1)
+
+
+class ConvColWNotTransposed(so.Convolution):
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
+        col = im2col(x, FH, FW, self.stride, self.pad)
+        out = col @ self.W.reshape(FN, -1) + self.b                 # needs .T
+        return out
+
+
+class ConvColWReshapedWrong(so.Convolution):
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
+        N, _, H, W = x.shape
+        OH, OW = (H + 2 * self.pad - FH) // self.stride + 1, (W + 2 * self.pad - FW) // self.stride + 1
+        self.x, self.col = x, im2col(x, FH, FW, self.stride, self.pad)
+        self.col_W = self.W.reshape(-1, FN)                         # right shape, wrong numbers
+        return (self.col @ self.col_W + self.b).reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)
+
+
+class ConvDbWrongAxis(so.Convolution):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        FN = self.W.shape[0]
+        self.db = dout.transpose(0, 2, 3, 1).reshape(-1, FN).sum(axis=1)   # axis 0 is right
+        return dx
+
+
+class ConvDWNotReshaped(so.Convolution):
+    def backward(self, dout):
+        FN = self.W.shape[0]
+        d = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.db = d.sum(axis=0)
+        self.dW = self.col.T @ d                                    # (C*FH*FW, FN), left so
+        return col2im(d @ self.col_W.T, self.x.shape, *self.W.shape[2:], self.stride, self.pad)
+
+
+class ConvDWReshapedNoTranspose(so.Convolution):
+    def backward(self, dout):
+        FN, C, FH, FW = self.W.shape
+        d = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.db = d.sum(axis=0)
+        self.dW = (self.col.T @ d).reshape(FN, C, FH, FW)           # .T missing
+        return col2im(d @ self.col_W.T, self.x.shape, FH, FW, self.stride, self.pad)
+
+
+class ConvDoutNoTranspose(so.Convolution):
+    def backward(self, dout):
+        FN, C, FH, FW = self.W.shape
+        d = dout.reshape(-1, FN)                                    # transpose(0, 2, 3, 1) missing
+        self.db = d.sum(axis=0)
+        self.dW = (self.col.T @ d).T.reshape(FN, C, FH, FW)
+        return col2im(d @ self.col_W.T, self.x.shape, FH, FW, self.stride, self.pad)
+
+
+class ConvStateNotKept(so.Convolution):
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
+        N, _, H, W = x.shape
+        OH, OW = (H + 2 * self.pad - FH) // self.stride + 1, (W + 2 * self.pad - FW) // self.stride + 1
+        col = im2col(x, FH, FW, self.stride, self.pad)              # a local only
+        out = col @ self.W.reshape(FN, -1).T + self.b
+        return out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)
+
+
+class ConvStateOnClass(so.Convolution):
+    def forward(self, x):
+        out = super().forward(x)
+        ConvStateOnClass.saved = (self.x, self.col)                 # shared by every layer
+        return out
+
+    def backward(self, dout):
+        self.x, self.col = ConvStateOnClass.saved
+        return super().backward(dout)
+
+
+class ConvModifiesInput(so.Convolution):
+    def forward(self, x):
+        x -= x.mean()                                               # in place: the caller's x
+        return super().forward(x)
+
+
+class ConvAccumulatesDW(so.Convolution):
+    def forward(self, x):
+        self.dW_sum = np.zeros_like(self.W)
+        return super().forward(x)
+
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW_sum += self.dW                                      # adds up over calls
+        self.dW = self.dW_sum
+        return dx
+
+
+class ConvNoBias(so.Convolution):
+    def forward(self, x):
+        return super().forward(x) - self.b[None, :, None, None]
+
+
+class ConvCol2imAssigns(so.Convolution):
+    def backward(self, dout):
+        super().backward(dout)
+        FN, C, FH, FW = self.W.shape
+        d = dout.transpose(0, 2, 3, 1).reshape(-1, FN) @ self.col_W.T
+        N, _, H, W = self.x.shape
+        S, P = self.stride, self.pad
+        OH, OW = dout.shape[2:]
+        c = d.reshape(N, OH, OW, C, FH, FW).transpose(0, 3, 4, 5, 1, 2)
+        img = np.zeros((N, C, H + 2 * P + S - 1, W + 2 * P + S - 1))
+        for i in range(FH):
+            for j in range(FW):
+                img[:, :, i:i + S * OH:S, j:j + S * OW:S] = c[:, :, i, j]   # = where += is right
+        return img[:, :, P:P + H, P:P + W]
+
+
+CONV_WRONG = [
+    (ConvNoTranspose, ["reshape without the transpose", "transpose(0, 3, 1, 2)"]),
+    (ConvWrongTranspose, ["the wrong transpose"]),
+    (ConvColWNotTransposed, ["col_W not transposed"]),
+    (ConvColWReshapedWrong, ["col_W not transposed", "W.reshape(-1, FN)"]),
+    (ConvDbWrongAxis, ["db summed over the wrong axis"]),
+    (ConvDWNotReshaped, ["dW not reshaped back"]),
+    (ConvDWReshapedNoTranspose, ["dW reshaped back without the transpose"]),
+    (ConvDoutNoTranspose, ["dout reshaped without the transpose"]),
+    (ConvStateNotKept, ["keep it on the layer in forward"]),
+    (ConvStateOnClass, ["kept on the class"]),
+    (ConvModifiesInput, ["forward changed its input x in place"]),
+    (ConvAccumulatesDW, ["backward called twice", "+="]),
+    (ConvNoBias, ["bias b is missing"]),
+    (ConvCol2imAssigns, ["col2im assigns (=)"]),
+]
+
+
+@pytest.mark.parametrize("cls, phrases", CONV_WRONG, ids=[c.__name__ for c, _ in CONV_WRONG])
+def test_wrong_convolution_refused_with_its_hint(cls, phrases, capsys):
+    fails_with(check_convolution_layer, cls, capsys, *phrases)
+
+
+def test_convolution_hints_differ():
+    lines = set()
+    for cls, _ in CONV_WRONG:
+        import contextlib
+        import io
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            check_convolution_layer(cls)
+        lines.add(buf.getvalue().split(" Case ")[0])
+    assert len(lines) == len(CONV_WRONG)
+
+
+# ---------------------------------------------------------------- wrong Pooling classes --
+
+def _pool_rows(layer, x, pad_value):
+    """x's windows as rows (N*OH*OW*C, PH*PW), padded with pad_value, and (N, OH, OW, C)."""
+    N, C, H, W = x.shape
+    PH, PW, S, P = layer.pool_h, layer.pool_w, layer.stride, layer.pad
+    OH, OW = (H + 2 * P - PH) // S + 1, (W + 2 * P - PW) // S + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)), constant_values=pad_value)
+    return im2col(xp, PH, PW, S, 0).reshape(-1, PH * PW), (N, OH, OW, C)
+
+
+class PoolNoTranspose(so.Pooling):
+    def forward(self, x):
+        rows, (N, OH, OW, C) = _pool_rows(self, x, -np.inf)
+        self.x, self.arg_max = x, rows.argmax(axis=1)
+        return rows.max(axis=1).reshape(N, C, OH, OW)               # rows run (n, oy, ox, c)
+
+
+class PoolWrongTranspose(so.Pooling):
+    def forward(self, x):
+        rows, (N, OH, OW, C) = _pool_rows(self, x, -np.inf)
+        self.x, self.arg_max = x, rows.argmax(axis=1)
+        return rows.max(axis=1).reshape(N, OH, OW, C).transpose(0, 3, 2, 1)
+
+
+class PoolZeroPadding(so.Pooling):
+    def forward(self, x):                                           # im2col's zero padding
+        N, C, H, W = x.shape
+        PH, PW, S, P = self.pool_h, self.pool_w, self.stride, self.pad
+        OH, OW = (H + 2 * P - PH) // S + 1, (W + 2 * P - PW) // S + 1
+        rows = im2col(x, PH, PW, S, P).reshape(-1, PH * PW)
+        self.x, self.arg_max = x, rows.argmax(axis=1)
+        return rows.max(axis=1).reshape(N, OH, OW, C).transpose(0, 3, 1, 2)
+
+
+class PoolEveryTie(so.Pooling):
+    def forward(self, x):
+        out = super().forward(x)
+        rows, _ = _pool_rows(self, x, -np.inf)
+        self.mask = rows == rows.max(axis=1, keepdims=True)         # every tied maximum
+        return out
+
+    def backward(self, dout):
+        N, C, H, W = self.x.shape
+        PH, PW, S, P = self.pool_h, self.pool_w, self.stride, self.pad
+        dmax = self.mask * dout.transpose(0, 2, 3, 1).reshape(-1, 1)
+        dxp = col2im(dmax.reshape(-1, C * PH * PW), (N, C, H + 2 * P, W + 2 * P), PH, PW, S, 0)
+        return dxp[:, :, P:P + H, P:P + W]
+
+
+class PoolLastTie(so.Pooling):
+    def forward(self, x):
+        out = super().forward(x)
+        rows, _ = _pool_rows(self, x, -np.inf)
+        k = rows.shape[1]
+        self.arg_max = k - 1 - np.argmax(rows[:, ::-1], axis=1)     # the last maximum
+        return out
+
+
+class PoolDoutNoTranspose(so.Pooling):
+    def backward(self, dout):
+        N, C, H, W = self.x.shape
+        PH, PW, S, P = self.pool_h, self.pool_w, self.stride, self.pad
+        dmax = np.zeros((dout.size, PH * PW))
+        dmax[np.arange(dout.size), self.arg_max] = dout.flatten()   # transpose(0, 2, 3, 1) missing
+        dxp = col2im(dmax.reshape(-1, C * PH * PW), (N, C, H + 2 * P, W + 2 * P), PH, PW, S, 0)
+        return dxp[:, :, P:P + H, P:P + W]
+
+
+class PoolCol2imAssigns(so.Pooling):
+    def backward(self, dout):
+        N, C, H, W = self.x.shape
+        PH, PW, S, P = self.pool_h, self.pool_w, self.stride, self.pad
+        OH, OW = dout.shape[2:]
+        dmax = np.zeros((dout.size, PH * PW))
+        dmax[np.arange(dout.size), self.arg_max] = dout.transpose(0, 2, 3, 1).flatten()
+        c = dmax.reshape(N, OH, OW, C, PH, PW)
+        img = np.zeros((N, C, H + 2 * P, W + 2 * P))
+        for oy in range(OH):
+            for ox in range(OW):
+                img[:, :, oy * S:oy * S + PH, ox * S:ox * S + PW] = c[:, oy, ox]   # = not +=
+        return img[:, :, P:P + H, P:P + W]
+
+
+class PoolStateNotKept(so.Pooling):
+    def forward(self, x):
+        rows, (N, OH, OW, C) = _pool_rows(self, x, -np.inf)
+        return rows.max(axis=1).reshape(N, OH, OW, C).transpose(0, 3, 1, 2)   # argmax forgotten
+
+
+class PoolChangesArgmax(so.Pooling):
+    def backward(self, dout):
+        N, C, H, W = self.x.shape
+        PH, PW, S, P = self.pool_h, self.pool_w, self.stride, self.pad
+        dmax = np.zeros((dout.size, PH * PW))
+        self.arg_max += np.arange(dout.size) * PH * PW               # flat indices, in place
+        dmax.flat[self.arg_max] = dout.transpose(0, 2, 3, 1).flatten()
+        dxp = col2im(dmax.reshape(-1, C * PH * PW), (N, C, H + 2 * P, W + 2 * P), PH, PW, S, 0)
+        return dxp[:, :, P:P + H, P:P + W]
+
+
+class PoolBookSizes(so.Pooling):
+    def forward(self, x):                                           # the book's sizes: no pad
+        N, C, H, W = x.shape
+        OH = int(1 + (H - self.pool_h) / self.stride)
+        OW = int(1 + (W - self.pool_w) / self.stride)
+        rows, _ = _pool_rows(self, x, -np.inf)
+        self.x, self.arg_max = x, rows.argmax(axis=1)
+        return rows.max(axis=1).reshape(N, OH, OW, C).transpose(0, 3, 1, 2)
+
+
+class PoolModifiesInput(so.Pooling):
+    def forward(self, x):
+        np.maximum(x, -1.0, out=x)                                  # clips the caller's x
+        return super().forward(x)
+
+
+class PoolDoutInPlace(so.Pooling):
+    def backward(self, dout):
+        dout *= 2.0                                                 # the caller's dout
+        return super().backward(dout / 2.0)
+
+
+POOL_WRONG = [
+    (PoolNoTranspose, ["reshape without the transpose"]),
+    (PoolWrongTranspose, ["the wrong transpose"]),
+    (PoolZeroPadding, ["padding that wins", "-inf"]),
+    (PoolEveryTie, ["every tied maximum"]),
+    (PoolLastTie, ["argmax ties", "LAST maximum"]),
+    (PoolDoutNoTranspose, ["dout flattened without the transpose"]),
+    (PoolCol2imAssigns, ["col2im assigns (=)"]),
+    (PoolStateNotKept, ["keep it on the layer in forward", "self.arg_max"]),
+    (PoolChangesArgmax, ["called a second time", "must not change what forward kept"]),
+    (PoolBookSizes, ["ignores the padding"]),
+    (PoolModifiesInput, ["forward changed its input x in place"]),
+    (PoolDoutInPlace, ["backward changed its input dout in place"]),
+]
+
+
+@pytest.mark.parametrize("cls, phrases", POOL_WRONG, ids=[c.__name__ for c, _ in POOL_WRONG])
+def test_wrong_pooling_refused_with_its_hint(cls, phrases, capsys):
+    fails_with(check_pooling_layer, cls, capsys, *phrases)
