@@ -21,6 +21,7 @@ from convlab import exercises, layers
 from convlab.im2col import col2im, im2col
 from convlab.lessons import lesson10 as l10
 from convlab.lessons import solutions as so
+from convlab.lessons.implement import conv_cases, pool_cases
 from convlab.lessons.layer_checks import check_convolution_layer, check_pooling_layer
 from convlab.lessons.stubs import LAYER_NAMES, LAYER_STUBS
 
@@ -244,18 +245,6 @@ def test_wrong_convolution_refused_with_its_hint(cls, phrases, capsys):
     fails_with(check_convolution_layer, cls, capsys, *phrases)
 
 
-def test_convolution_hints_differ():
-    lines = set()
-    for cls, _ in CONV_WRONG:
-        import contextlib
-        import io
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            check_convolution_layer(cls)
-        lines.add(buf.getvalue().split(" Case ")[0])
-    assert len(lines) == len(CONV_WRONG)
-
-
 # ---------------------------------------------------------------- wrong Pooling classes --
 
 def _pool_rows(layer, x, pad_value):
@@ -398,3 +387,212 @@ POOL_WRONG = [
 @pytest.mark.parametrize("cls, phrases", POOL_WRONG, ids=[c.__name__ for c, _ in POOL_WRONG])
 def test_wrong_pooling_refused_with_its_hint(cls, phrases, capsys):
     fails_with(check_pooling_layer, cls, capsys, *phrases)
+
+
+@pytest.mark.parametrize("check, wrong", [(check_convolution_layer, CONV_WRONG),
+                                          (check_pooling_layer, POOL_WRONG)], ids=["conv", "pool"])
+def test_each_wrong_class_has_its_own_hint(check, wrong, capsys):
+    hints = set()
+    for cls, _ in wrong:
+        check(cls)
+        hints.add(capsys.readouterr().out.split(" Case ")[0])
+    assert len(hints) == len(wrong)
+
+
+# ------------------------------------------------------------------- the capstone (lesson10) --
+
+def _digits_like(n, seed=0):
+    r = np.random.default_rng(seed)
+    return r.random((n, 1, 28, 28)).astype(np.float32), r.integers(0, 10, n)
+
+
+def _stub_classes():
+    ns = {"np": np}
+    for name in LAYER_NAMES:
+        exec(LAYER_STUBS[name], ns)
+    return ns["Convolution"], ns["Pooling"]
+
+
+def test_use_layers_says_which_in_one_line(capsys):
+    conv, pool = l10.use_layers(*_stub_classes())
+    out = capsys.readouterr().out.splitlines()
+    assert (conv, pool) == (layers.Convolution, layers.Pooling)
+    assert len(out) == 1 and "not written yet" in out[0] and "convlab's" in out[0]
+    conv, pool = l10.use_layers(ConvNoBias, so.Pooling)
+    out = capsys.readouterr().out.splitlines()
+    assert (conv, pool) == (layers.Convolution, layers.Pooling)
+    assert len(out) == 1 and "does not pass" in out[0]
+    conv, pool = l10.use_layers(so.Convolution, so.Pooling)
+    out = capsys.readouterr().out.splitlines()
+    assert (conv, pool) == (so.Convolution, so.Pooling)
+    assert len(out) == 1 and "YOUR classes" in out[0]
+
+
+def test_net_from_solution_classes_equals_net_from_library_classes():
+    x, t = _digits_like(20)
+    a = l10.SimpleConvNet(so.Convolution, so.Pooling, seed=3)
+    b = l10.SimpleConvNet(layers.Convolution, layers.Pooling, seed=3)
+    assert a.loss(x, t) == pytest.approx(b.loss(x, t), rel=1e-12)
+    ga, gb = a.gradient(x, t), b.gradient(x, t)
+    for k in ga:
+        assert np.allclose(ga[k], gb[k], rtol=1e-9, atol=1e-12), k
+
+
+def test_initial_loss_is_about_ln10():
+    x, t = _digits_like(100)
+    for conv, pool in ((so.Convolution, so.Pooling), (layers.Convolution, layers.Pooling)):
+        loss = l10.SimpleConvNet(conv, pool, seed=0, dtype=np.float32).loss(x, t)
+        assert abs(loss - math.log(10)) < 0.02 * math.log(10)      # the guess cell's tolerance
+
+
+def test_side_by_side_agrees_for_solutions_and_not_for_a_bug():
+    x, t = _digits_like(60, seed=1)
+    mine, theirs = l10.side_by_side(so.Convolution, so.Pooling, x, t, steps=4, batch_size=20)
+    assert len(mine) == len(theirs) == 4
+    assert max(abs(a - c) for a, c in zip(mine, theirs)) < 1e-9
+    bad, theirs = l10.side_by_side(l10.with_db_as_mean(so.Convolution), so.Pooling, x, t,
+                                   steps=4, batch_size=20)
+    assert max(abs(a - c) for a, c in zip(bad, theirs)) > 1e-6
+
+
+def test_db_as_mean_error_is_31_of_32_and_a_bug():
+    """The explanation the guess cell prints: N*OH*OW = 32 positions, error 1 - 1/32 = 0.969."""
+    rng = np.random.default_rng(0)
+    x, W, b = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    dout = rng.standard_normal((2, 4, 4, 4))
+    good, bad = so.Convolution(W, b, 2, 1), l10.with_db_as_mean(so.Convolution)(W, b, 2, 1)
+    for layer in (good, bad):
+        assert layer.forward(x).shape == dout.shape
+        layer.backward(dout)
+    assert l10.error_size(0.0) == "a" and l10.error_size(1e-4) == "b"
+    assert rel_error_of(bad.db, good.db) == pytest.approx(31 / 32)
+    assert l10.error_size(rel_error_of(bad.db, good.db)) == "c"
+    assert np.allclose(bad.dW, good.dW)
+
+
+def rel_error_of(a, b):
+    from convlab.gradcheck import rel_error
+    return rel_error(a, b)
+
+
+def test_guess_without_a_guess_reveals_nothing(capsys):
+    for nothing in (None, ...):
+        assert l10.guess(nothing, "c", "the truth is c", "write a letter") is False
+        out = capsys.readouterr().out
+        assert out.startswith("No guess yet") and "truth" not in out and "c" not in out.split(":")[1][:3]
+    assert l10.guess("c", "c", "because", "how") is True
+    assert "right" in capsys.readouterr().out
+    assert l10.guess(2.3, math.log(10), "ln 10", "how", rel=0.02) is True
+    assert l10.guess(1.0, math.log(10), "ln 10", "how", rel=0.02) is False
+    capsys.readouterr()
+
+
+def _mnist_or_skip():
+    import os
+
+    from convlab.data import available, load_mnist
+    if not available("mnist"):
+        if os.environ.get("CONVLAB_REQUIRE_MNIST") == "1":
+            pytest.fail("MNIST is required (CONVLAB_REQUIRE_MNIST=1) but not on disk")
+        pytest.skip("MNIST is not on this machine")
+    return load_mnist(flatten=False)
+
+
+def test_solution_net_overfits_100_images_within_the_stated_steps():
+    (x, t), _ = _mnist_or_skip()
+    net = l10.SimpleConvNet(so.Convolution, so.Pooling, seed=0, dtype=np.float32)
+    steps = l10.steps_to_fit(net, x[:100], t[:100], max_steps=l10.OVERFIT_STEPS)
+    assert steps is not None and steps <= l10.OVERFIT_STEPS
+    assert net.accuracy(x[:100], t[:100]) == 1.0 or steps == l10.OVERFIT_STEPS
+
+
+def test_a_broken_net_does_not_overfit():
+    """The over-fit check can fail: with db averaged and no learning in the convolution's W it
+    does not reach 100 % on random labels within the stated steps."""
+    x, t = _digits_like(100, seed=2)
+    net = l10.SimpleConvNet(l10.with_db_as_mean(so.Convolution), so.Pooling, seed=0, dtype=np.float32)
+    net.params["W2"][...] = 0                                       # the hidden layer is dead
+    assert l10.steps_to_fit(net, x, t, max_steps=5) is None
+
+
+# ------------------------------------------------------------------------- the notebook --
+
+def _cells():
+    return json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+
+
+def _src(c):
+    return "".join(c["source"])
+
+
+def _out(c):
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in c.get("outputs", []))
+
+
+def test_notebook_needs_mnist():
+    meta = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["metadata"]
+    assert meta["convlab"]["needs"] == ["mnist"]
+
+
+def test_notebook_holds_the_stubs_and_solutions_on_demand():
+    srcs = [_src(c) for c in _cells()]
+    for name, check in (("Convolution", "check_convolution_layer"), ("Pooling", "check_pooling_layer")):
+        k = srcs.index(LAYER_STUBS[name])                           # the stub, exactly
+        assert srcs[k + 2] == f"{check}({name})"
+        assert srcs[k + 3] == f'# solutions.show("{name}")   # remove the # and run to see a solution'
+    cells = _cells()
+    for c in cells:
+        if c["cell_type"] == "code" and "solutions.show(" in _src(c):
+            assert _src(c).startswith("#") and not c["outputs"]
+        if c["cell_type"] == "code" and _src(c).startswith(("check_convolution_layer(", "check_pooling_layer(")):
+            assert "not written yet" in _out(c)
+
+
+def test_notebook_runs_on_the_library_until_the_classes_are_written():
+    cells = _cells()
+    [c] = [c for c in cells if "lesson.use_layers(" in _src(c)]
+    assert _out(c).strip().splitlines() == [
+        "Your Convolution and Pooling are not written yet: the cells below run on convlab's classes "
+        "(write yours in section 1, then run these cells again)."]
+
+
+def test_notebook_guesses_reveal_nothing_without_a_guess():
+    cells = _cells()
+    guesses = [k for k, c in enumerate(cells) if "lesson.guess(" in _src(c)]
+    assert len(guesses) == 2
+    for k in guesses:
+        out = "".join("".join(o.get("text", "")) for o in cells[k]["outputs"]).strip()   # printed
+        assert out.startswith("No guess yet") and len(out.splitlines()) == 1, out
+        assert not re.search(r"\d", out), out                       # no number, no letter answer
+        assert "= ..." in _src(cells[k - 1])                       # the guess cell before it
+    # nothing above a guess states its answer
+    before = "".join(_out(c) for c in cells[:guesses[1]])
+    assert "2.30" not in before and "ln 10" not in "".join(_src(c) for c in cells[:guesses[1]]
+                                                              if c["cell_type"] == "markdown")
+
+
+def test_notebook_prose_numbers_are_the_code_s():
+    md = "".join(_src(c) for c in _cells() if c["cell_type"] == "markdown")
+    assert f"within {l10.OVERFIT_STEPS} steps" in md
+    assert f"{l10.TRAIN_STEPS} steps" in md and str(l10.TARGET_ACCURACY) in md
+    outs = "".join(_out(c) for c in _cells())
+    assert f"within {l10.OVERFIT_STEPS} steps: True" in outs
+    assert f"at least {l10.TARGET_ACCURACY}: True" in outs
+    assert "largest difference below 1e-9: True" in outs
+    assert "33 configurations" in md and "32 configurations" in md
+    assert len(conv_cases(backward=True)) == 33 and len(pool_cases(backward=True)) == 32
+
+
+def test_training_with_the_solution_classes_lowers_the_loss():
+    """The training cell's code path with the solution classes, on 200 easy made-up images
+    (the label is the brightest of ten horizontal bands)."""
+    r = np.random.default_rng(4)
+    t = r.integers(0, 10, 200)
+    x = r.random((200, 1, 28, 28)).astype(np.float32) * 0.2
+    for i, k in enumerate(t):
+        x[i, 0, 2 * k + 4:2 * k + 6] += 0.8
+    net = l10.SimpleConvNet(so.Convolution, so.Pooling, seed=0, dtype=np.float32)
+    losses = l10.train(net, x, t, 24, batch_size=40, lr=0.002, progress=False)
+    assert len(losses) == 24 and np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    assert l10.time_per_step(net, x, t, batch_size=40, steps=1) > 0
