@@ -507,8 +507,8 @@ def test_solution_net_overfits_100_images_within_the_stated_steps():
 
 
 def test_a_broken_net_does_not_overfit():
-    """The over-fit check can fail: with db averaged and no learning in the convolution's W it
-    does not reach 100 % on random labels within the stated steps."""
+    """The over-fit check can fail: a net whose hidden layer is dead (W2 = 0, so ReLU passes no
+    gradient back and W2 stays 0) gives every image the same scores and never fits."""
     x, t = _digits_like(100, seed=2)
     net = l10.SimpleConvNet(l10.with_db_as_mean(so.Convolution), so.Pooling, seed=0, dtype=np.float32)
     net.params["W2"][...] = 0                                       # the hidden layer is dead
@@ -596,3 +596,23 @@ def test_training_with_the_solution_classes_lowers_the_loss():
     losses = l10.train(net, x, t, 24, batch_size=40, lr=0.002, progress=False)
     assert len(losses) == 24 and np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
     assert l10.time_per_step(net, x, t, batch_size=40, steps=1) > 0
+
+
+def test_prose_claims_about_the_checks_and_the_net(capsys):
+    """What the notebook says of the checks' cases and of the net's layers."""
+    check_convolution_layer(so.Convolution)
+    check_pooling_layer(so.Pooling)
+    conv_line, pool_line = capsys.readouterr().out.splitlines()
+    assert "33 cases" in conv_line and "3 filters" in conv_line and "stride 1 to 3, pad 0 to 2" in conv_line
+    assert "32 cases" in pool_line
+    assert any(c.features >= {"tied maxima"} for c in pool_cases(backward=True))
+    md = "".join(_src(c) for c in _cells() if c["cell_type"] == "markdown")
+    assert "stride up to 3, padding up to 2" in md
+    net = l10.SimpleConvNet(layers.Convolution, layers.Pooling, seed=0)
+    shapes = {k: p.shape for k, p in net.params.items()}
+    assert shapes == {"W1": (30, 1, 5, 5), "b1": (30,), "W2": (4320, 100), "b2": (100,),
+                      "W3": (100, 10), "b3": (10,)}
+    assert "30 filters of 5×5" in md and "`Affine` (100)" in md and "(2×2, stride 2)" in md
+    assert abs(net.params["W2"].std() - 0.01) < 0.001 and not net.params["b1"].any()
+    assert f"learning rate {l10.TRAIN_LR}" in md and "learning rate 0.001" in md
+    assert "50,000 images" in md and l10.TRAIN_STEPS * 100 == 50_000
