@@ -23,6 +23,7 @@ import time
 from collections import OrderedDict
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .. import layers
 from ..optim import Adam
@@ -172,7 +173,6 @@ def error_size(err):
 def train(net, x, t, steps, batch_size=100, lr=0.001, seed=0, progress=True):
     """``steps`` Adam steps on random mini-batches of (x, t) (an epoch-free loop, the order fixed
     by ``seed``). Returns the loss of each step's batch (before its update), a list."""
-    from tqdm.auto import tqdm
     rng = np.random.default_rng(seed)
     opt, losses = Adam(lr=lr), []
     for _ in tqdm(range(steps), disable=not progress, desc="training", unit="step"):
