@@ -11,9 +11,11 @@
         gradcheck_lab.py lesson 5's gradient check with switches that break a layer
         implement.py     the machinery every implement-it check shares (cases, comparing,
                          hints); stubs.py the stub cells the learner starts from
+        layer_checks.py  lesson 10's checks of whole layer classes (Convolution, Pooling),
+                         on implement's machinery
         solutions.py     every worked solution, shown only when the learner asks
 
 A notebook imports its own lesson module, e.g. ``from convlab.lessons import lesson03``.
 Numbers that draw nothing live in the core (``convlab.analysis``), importable without matplotlib;
-``convlab.exercises`` gathers the six implement-it checks.
+``convlab.exercises`` gathers the implement-it checks (lesson 10's layer classes included).
 """

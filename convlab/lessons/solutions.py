@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 __all__ = ["NAMES", "show", "conv2d_naive", "max_pool_naive", "im2col", "col2im",
-           "conv_backward", "max_pool_backward"]
+           "conv_backward", "max_pool_backward", "Convolution", "Pooling", "LAYER_NAMES"]
 
 
 def conv2d_naive(x, W, b, stride=1, pad=0):
@@ -252,13 +252,85 @@ ANSWERS["shirt_recall"] = (0.689, (
     "the precision: of the images called Shirt, the share that are shirts.)"))
 
 
+# ---- lesson 10: the book's Convolution and Pooling classes ----
+# Built on the im2col and col2im above (a learner may use theirs from lesson 4 or convlab's);
+# lesson 10's checks (convlab.lessons.layer_checks) compare them with convlab.layers.
+
+class Convolution:
+    """Lesson 10: the book's convolution layer through im2col. W (FN, C, FH, FW), b (FN,)."""
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W, self.b = W, b
+        self.stride, self.pad = stride, pad
+        self.x = self.col = self.col_W = None       # forward keeps these for backward
+        self.dW = self.db = None                    # backward sets these
+
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
+        N, _, H, W = x.shape
+        OH = (H + 2 * self.pad - FH) // self.stride + 1
+        OW = (W + 2 * self.pad - FW) // self.stride + 1
+        col = im2col(x, FH, FW, self.stride, self.pad)          # (N*OH*OW, C*FH*FW)
+        col_W = self.W.reshape(FN, -1).T                        # (C*FH*FW, FN)
+        out = col @ col_W + self.b                              # (N*OH*OW, FN)
+        out = out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)  # (N, FN, OH, OW)
+        self.x, self.col, self.col_W = x, col, col_W
+        return out
+
+    def backward(self, dout):
+        FN, C, FH, FW = self.W.shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)       # (N*OH*OW, FN), rows as col's
+        self.db = np.sum(dout, axis=0)                          # (FN,)
+        dW = self.col.T @ dout                                  # (C*FH*FW, FN)
+        self.dW = dW.T.reshape(FN, C, FH, FW)                   # back to W's shape
+        dcol = dout @ self.col_W.T                              # (N*OH*OW, C*FH*FW)
+        return col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad)   # (N, C, H, W)
+
+
+class Pooling:
+    """Lesson 10: the book's max pooling layer through im2col, -inf padding, first maximum."""
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0):
+        self.pool_h, self.pool_w = pool_h, pool_w
+        self.stride, self.pad = stride, pad
+        self.x = self.arg_max = None                # forward keeps these for backward
+
+    def forward(self, x):
+        N, C, H, W = x.shape
+        PH, PW, S, P = self.pool_h, self.pool_w, self.stride, self.pad
+        OH = (H + 2 * P - PH) // S + 1
+        OW = (W + 2 * P - PW) // S + 1
+        # -inf padding: a padded cell never wins, even against negative numbers
+        xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)), constant_values=-np.inf)
+        col = im2col(xp, PH, PW, S, 0)                          # (N*OH*OW, C*PH*PW)
+        col = col.reshape(-1, PH * PW)                          # (N*OH*OW*C, PH*PW): a window a row
+        arg_max = np.argmax(col, axis=1)                        # the FIRST maximum on a tie
+        out = np.max(col, axis=1)                               # (N*OH*OW*C,)
+        out = out.reshape(N, OH, OW, C).transpose(0, 3, 1, 2)   # (N, C, OH, OW)
+        self.x, self.arg_max = x, arg_max
+        return out
+
+    def backward(self, dout):
+        N, C, H, W = self.x.shape
+        PH, PW, S, P = self.pool_h, self.pool_w, self.stride, self.pad
+        dout = dout.transpose(0, 2, 3, 1)                       # (N, OH, OW, C): col's row order
+        dmax = np.zeros((dout.size, PH * PW), dtype=dout.dtype)  # (N*OH*OW*C, PH*PW)
+        dmax[np.arange(self.arg_max.size), self.arg_max] = dout.reshape(-1)
+        dcol = dmax.reshape(-1, C * PH * PW)                    # (N*OH*OW, C*PH*PW)
+        dxp = col2im(dcol, (N, C, H + 2 * P, W + 2 * P), PH, PW, S, 0)  # the padded input's grad
+        return dxp[:, :, P:P + H, P:P + W]                      # cut the padding off
+
+#: The lesson-10 layer classes (shown by show("Convolution"), show("Pooling")).
+LAYER_NAMES = ("Convolution", "Pooling")
+
+
 def show(name: str) -> None:
     """Print the solution ``name``: the source of an implement-it solution (``NAMES``), or a worked
     answer (``ANSWERS``) with how to get it. The lessons call it only when the learner asks."""
-    if name in NAMES:
+    if name in NAMES + LAYER_NAMES:
         print(inspect.getsource(globals()[name]))
     elif name in ANSWERS:
         answer, how = ANSWERS[name]
         print(f"{how}\nAnswer: {answer!r}")
     else:
-        raise ValueError(f"name must be one of {', '.join(NAMES + tuple(ANSWERS))}, got {name!r}")
+        raise ValueError(f"name must be one of {', '.join(NAMES + LAYER_NAMES + tuple(ANSWERS))}, got {name!r}")

@@ -7,7 +7,7 @@ machinery in ``convlab.lessons.implement``, the worked solutions in ``convlab.le
 """
 from __future__ import annotations
 
-__all__ = ["STUBS", "NAMES"]
+__all__ = ["STUBS", "NAMES", "LAYER_STUBS", "LAYER_NAMES"]
 
 STUBS = {
     "conv2d_naive": '''def conv2d_naive(x, W, b, stride=1, pad=0):
@@ -95,3 +95,72 @@ STUBS = {
 
 #: The exercises in lesson order.
 NAMES = tuple(STUBS)
+
+# ---- lesson 10: the book's layer classes (checked by convlab.lessons.layer_checks) ----
+# A class stub: __init__ is written for you; forward and backward raise NotImplementedError.
+
+LAYER_STUBS = {
+    "Convolution": '''class Convolution:
+    """The book's convolution layer, through im2col (one matrix product per forward pass).
+
+    W: (FN, C, FH, FW)  FN filters over C channels;  b: (FN,)  one bias per filter.
+    forward(x)     x (N, C, H, W) -> out (N, FN, OH, OW)
+        col   = im2col(x, FH, FW, stride, pad)          (N*OH*OW, C*FH*FW): a window per row
+        col_W = W reshaped to (FN, C*FH*FW), then transposed: (C*FH*FW, FN)
+        out   = col @ col_W + b                         (N*OH*OW, FN): rows run (n, oy, ox)
+        reshape to (N, OH, OW, FN), then transpose to (N, FN, OH, OW).
+        Keep what backward needs on self (x, col, col_W). Do not modify x.
+    backward(dout) dout (N, FN, OH, OW) -> dx (N, C, H, W); sets self.dW (FN, C, FH, FW)
+        and self.db (FN,). Bring dout into out's row layout (N*OH*OW, FN) first; then
+        db = its column sums, dW = (col.T @ it) brought back to W's shape,
+        dx = col2im(it @ col_W.T, x's shape, FH, FW, stride, pad).
+        Calling backward twice with the same dout gives the same answer.
+    Use your im2col and col2im from lesson 4, or convlab's (from convlab.im2col import ...).
+    """
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W, self.b = W, b
+        self.stride, self.pad = stride, pad
+        self.x = self.col = self.col_W = None       # forward keeps these for backward
+        self.dW = self.db = None                    # backward sets these
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError''',
+
+    "Pooling": '''class Pooling:
+    """The book's max pooling layer, through im2col: the maximum of every pool_h x pool_w window.
+
+    forward(x)     x (N, C, H, W) -> out (N, C, OH, OW),
+                   OH = (H + 2*pad - pool_h) // stride + 1 (OW likewise, with W and pool_w)
+        pad x with -inf, not zeros, so that padding never wins (not even over negative numbers):
+            xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+        col = im2col(xp, pool_h, pool_w, stride, 0)    (N*OH*OW, C*pool_h*pool_w)
+        reshape col to (-1, pool_h*pool_w): one window per row, rows run (n, oy, ox, c);
+        the max of each row is out, its np.argmax (the FIRST maximum on a tie) is kept for
+        backward; reshape out to (N, OH, OW, C), then transpose to (N, C, OH, OW).
+        Keep what backward needs on self (x, arg_max). Do not modify x.
+    backward(dout) dout (N, C, OH, OW) -> dx (N, C, H, W): each window's dout goes to its
+        argmax cell (in the rows' order: transpose dout to (N, OH, OW, C) first), every other
+        cell gets 0; reshape to (N*OH*OW, C*pool_h*pool_w), col2im onto the padded shape
+        (N, C, H + 2*pad, W + 2*pad) with pad 0, and cut the padding off.
+        Calling backward twice with the same dout gives the same answer.
+    pad is at most half the window (pool_h // 2, pool_w // 2).
+    """
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0):
+        self.pool_h, self.pool_w = pool_h, pool_w
+        self.stride, self.pad = stride, pad
+        self.x = self.arg_max = None                # forward keeps these for backward
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError''',
+}
+
+#: The lesson-10 class exercises in lesson order.
+LAYER_NAMES = tuple(LAYER_STUBS)
