@@ -364,8 +364,9 @@ def check_affine_input_size(answer, filter_num=30, filter_size=5, stride=1, pad=
 
 @answer_check
 def check_accuracy_from_confusion(answer, cm) -> bool:
-    """Exercise 2: the accuracy read off the confusion matrix ``cm``; exact to 1e-6 relative
-    (a rounded value such as 0.9267 fails: compute it, do not copy digits)."""
+    """Exercise 2: the accuracy read off the confusion matrix ``cm``; exact to float64 rounding
+    (``check.close``: 1e-12 relative, so 1 - mistakes / total passes too), while a rounded value
+    such as 0.9267 or a value off by one part in a billion fails: compute it, do not copy digits."""
     cm = np.asarray(cm)
     right = np.trace(cm) / cm.sum()
     ok = close(as_number(answer), right)
