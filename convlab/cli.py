@@ -439,13 +439,10 @@ def _resume(trainer, run, args, out, parser):
 
 def _save_plot(history, f, title):
     """The chapter's figure as PNG; its Description names the epoch and params digest shown."""
-    from matplotlib.figure import Figure
-    from .lessons.draw import plot_history
-    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
-    plot_history(history, ax=fig.subplots(), title=title)
+    from .plot import save_accuracy_png
     epoch = len(history["test_acc"])
-    fig.savefig(f, format="png", dpi=90, metadata={
-        "Description": f"epoch {epoch}, params sha256 {history['params_sha256'][epoch - 1]}"})
+    save_accuracy_png(history, f, title, description=f"epoch {epoch}, params sha256 "
+                                                     f"{history['params_sha256'][epoch - 1]}")
 
 
 # -------------------------------------------------------------------------------- evaluate --

@@ -13,6 +13,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
 
 from ..analysis import image_chw
+from ..plot import accuracy_curves
 
 __all__ = ["PAD_GREY", "FIRST", "LAST", "NOW", "cells", "outline", "finish", "labelled_cells",
            "grid_axes", "window_colors", "lighten", "cell_text", "block", "plot_history",
@@ -122,31 +123,18 @@ def block(ax, x, y, depth, height, width, color, label=None, skew=0.45):
     return x + width + dx
 
 
-def plot_history(history, ax=None, title=None):
-    """The chapter's training figure: train accuracy ('o') and test accuracy ('s') per epoch,
-    y from 0 to 1. ``history`` is the dict ``Trainer.train()`` returns (or a shipped
-    ``*_history.json``). Redraw it from a Trainer callback to watch the curves grow live.
-    Taught in ``notebooks/06_training.ipynb``; ``python -m convlab train`` saves it as a PNG.
+def plot_history(history, ax=None, title=None, ylim=(0.0, 1.0), epochs=None):
+    """The lessons' one accuracy-curve plotter: the chapter's figure, train ('o') and test ('s')
+    accuracy per epoch, drawn by the core's ``convlab.plot.accuracy_curves`` (the same figure
+    ``python -m convlab train`` saves as accuracy.png). ``history``: the dict ``Trainer.train()``
+    returns (or a shipped ``*_history.json``), or several runs as {label: history} (one colour
+    per run, train dashed). ``ax``: draw there (default: a new figure); ``ylim``: the accuracy
+    axis, None to fit; ``epochs``: the planned number, fixing the x axis of a run still growing.
+    Returns the Axes. Taught in ``notebooks/06_training.ipynb``.
     """
-    train_acc, test_acc = list(history["train_acc"]), list(history["test_acc"])
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.8))
-    epochs = np.arange(1, len(train_acc) + 1)
-    ax.plot(epochs, train_acc, marker="o", markevery=1, label="train")
-    ax.plot(epochs[:len(test_acc)], test_acc, marker="s", markevery=1, label="test")
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.0)
-    if len(epochs):
-        ax.set_xlim(0, len(epochs) + 1)
-        ax.set_xticks(epochs if len(epochs) <= 20 else epochs[::max(1, len(epochs) // 10)])
-        ax.annotate(f"test {test_acc[-1]:.4f}", (epochs[len(test_acc) - 1], test_acc[-1]),
-                    xytext=(0, -18), textcoords="offset points", ha="right", fontsize=9)
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    if title is not None:
-        ax.set_title(title)
-    return ax
+    return accuracy_curves(ax, history, ylim=ylim, epochs=epochs, title=title)
 
 
 def plot_confusion_matrix(cm, title=None, class_names=None):
