@@ -225,8 +225,9 @@ def _import_for(command):
     initialisation of a compiled module (matplotlib's) can crash the interpreter as it exits."""
     from .atomic import sigint_deferred
     with sigint_deferred():
-        for module in {"train": ("train", "data", "lessons.draw"), "evaluate": ("data", "analysis")}[command]:
-            importlib.import_module(f".{module}", __package__)
+        for module in {"train": (".train", ".data", ".plot", "matplotlib.figure", "matplotlib.backends.backend_agg"),
+                       "evaluate": (".data", ".analysis")}[command]:
+            importlib.import_module(module, __package__)
 
 
 class _Failure(Exception):
