@@ -144,6 +144,7 @@ def test_no_module_outside_the_lessons_imports_matplotlib_or_widgets():
     assert ui_imports(names) == {}
 
 
+@pytest.mark.slow                                 # a fresh interpreter loading matplotlib: ~1 s
 def test_the_import_probe_can_fail():
     found = ui_imports(["convlab.arith", "convlab.lessons.draw"])
     assert list(found) == ["matplotlib"] and found["matplotlib"].startswith("lessons/draw.py:")

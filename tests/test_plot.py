@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
@@ -53,6 +54,7 @@ def test_save_accuracy_png_writes_a_png_with_its_description(tmp_path):
     assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow                                 # a fresh interpreter loading matplotlib: ~1 s
 def test_importing_it_loads_no_matplotlib_and_drawing_needs_no_pyplot(tmp_path):
     code = ("import sys, convlab.plot as p; assert 'matplotlib' not in sys.modules; "
             f"p.save_accuracy_png({H!r}, {str(tmp_path / 'b.png')!r}); "
