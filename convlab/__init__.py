@@ -1,7 +1,11 @@
 """convlab: convolutional neural networks from scratch in NumPy, with interactive lessons.
 
-One idea per module: ``arith`` (output sizes), ``im2col`` (im2col/col2im), ``layers``,
-``nets``, ``optim``, ``gradcheck``, ``data`` (MNIST), ``train`` (Trainer), ``plots``, ``widgets``.
+The core, one idea per module (NumPy only; none imports matplotlib or ipywidgets when imported):
+``arith`` (output sizes), ``im2col`` (im2col/col2im), ``layers``, ``nets``, ``optim``,
+``gradcheck``, ``data`` (MNIST, Fashion-MNIST), ``train`` (Trainer), ``analysis`` (the numbers
+the lessons show), ``pretrained`` (the shipped nets), ``plot`` (the accuracy figure; matplotlib
+only while it draws) and ``cli`` (``python -m convlab``). The lessons live in ``lessons`` (one
+module per notebook, with matplotlib and ipywidgets); ``exercises`` is their public face.
 """
 from . import _startup  # noqa: F401  (first: a Ctrl-C while `python -m convlab` starts is quiet)
 from .arith import conv_output_size, conv_output_size_2d, uncovered

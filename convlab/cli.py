@@ -264,8 +264,9 @@ def _import_for(command):
     initialisation of a compiled module (matplotlib's) can crash the interpreter as it exits."""
     from .atomic import sigint_deferred
     with sigint_deferred():
-        for module in {"train": ("train", "data", "lessons.draw"), "evaluate": ("data", "analysis")}[command]:
-            importlib.import_module(f".{module}", __package__)
+        for module in {"train": (".train", ".data", ".plot", "matplotlib.figure", "matplotlib.backends.backend_agg"),
+                       "evaluate": (".data", ".analysis")}[command]:
+            importlib.import_module(module, __package__)
 
 
 class _Failure(Exception):
@@ -498,13 +499,10 @@ def _resume(trainer, run, args, out, parser):
 
 def _save_plot(history, f, title):
     """The chapter's figure as PNG; its Description names the epoch and params digest shown."""
-    from matplotlib.figure import Figure
-    from .lessons.draw import plot_history
-    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
-    plot_history(history, ax=fig.subplots(), title=title)
+    from .plot import save_accuracy_png
     epoch = len(history["test_acc"])
-    fig.savefig(f, format="png", dpi=90, metadata={
-        "Description": f"epoch {epoch}, params sha256 {history['params_sha256'][epoch - 1]}"})
+    save_accuracy_png(history, f, title, description=f"epoch {epoch}, params sha256 "
+                                                     f"{history['params_sha256'][epoch - 1]}")
 
 
 # -------------------------------------------------------------------------------- evaluate --

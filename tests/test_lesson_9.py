@@ -185,9 +185,27 @@ def test_accuracy_view_lists_every_shipped_fashion_run():
 def test_check_shirt_recall_right_in_every_form(fake, capsys):
     _, t, y, _ = fake
     cm = confusion_matrix(t, y)                         # shirts: 1 of 4 -> 0.25
-    for answer in (0.25, np.float32(0.25), [0.25], np.array([0.25]), (0.25,), 1 / 4, 0.2504):
+    for answer in (0.25, np.float32(0.25), [0.25], np.array([0.25]), (0.25,), 1 / 4,
+                   1 - np.delete(cm[6], 6).sum() / cm[6].sum()):         # computed another way
         assert l9.check_shirt_recall(answer, cm) is True
         assert one_line(capsys).startswith("PASS: recall of Shirt = 1 / 4 = 0.2500")
+
+
+def test_check_shirt_recall_refuses_a_near_miss_and_a_rounded_value(capsys):
+    cm = np.eye(10, dtype=np.int64) * 90
+    cm[6, 6], cm[6, 0], cm[6, 2] = 689, 200, 111         # recall 689 / 1000; 2 / 3 below
+    cm[2, 2], cm[2, 6] = 1, 2
+    for answer in (0.689 * (1 + 1e-9), 0.689 + 5e-5, 0.6894):
+        assert l9.check_shirt_recall(answer, cm) is False
+        assert "rounded" in one_line(capsys)
+    assert l9.check_shirt_recall(cm[6, 6] / cm[6].sum(), cm) is True
+    one_line(capsys)
+    cm[6, 0] += 1                                       # 689 / 1001: three decimals are not enough
+    right = 689 / 1001
+    assert l9.check_shirt_recall(round(right, 3), cm) is False
+    assert "rounded" in one_line(capsys)
+    assert l9.check_shirt_recall(1 - 312 / 1001, cm) is True
+    one_line(capsys)
 
 
 @pytest.mark.parametrize("answer, hint", [
@@ -196,6 +214,7 @@ def test_check_shirt_recall_right_in_every_form(fake, capsys):
     (25, "percentage"),
     (0.025, "not by all test images"),
     (0.2506, "row 6"),                                  # nearly right is wrong
+    (0.2504, "rounded"),
     (0.75, "row 6"),
 ])
 def test_check_shirt_recall_hints(fake, capsys, answer, hint):

@@ -333,13 +333,27 @@ def test_check_affine_input_size(capsys):
 
 def test_check_accuracy_from_confusion(capsys):
     toy = np.array([[50, 2, 0], [3, 40, 5], [0, 1, 49]])
-    for right in (139 / 150, np.float64(139 / 150), np.float32(139 / 150), np.array(139 / 150),
-                  [139 / 150], np.trace(toy) / toy.sum()):
+    off_diagonal = toy.sum() - np.trace(toy)
+    for right in (139 / 150, np.float64(139 / 150), np.array(139 / 150), [139 / 150],
+                  np.trace(toy) / toy.sum(), 1 - off_diagonal / toy.sum(),     # computed another way
+                  np.mean(np.repeat(np.arange(3), toy.sum(1)) == np.concatenate(
+                      [np.repeat(np.arange(3), r) for r in toy]))):
         assert l6.check_accuracy_from_confusion(right, toy) is True
         assert _one_line(capsys).startswith("PASS")
-    for wrong in (0.5, 139, toy.sum() / np.trace(toy), 0.9267, round(139 / 150, 3), "0.93", *JUNK):
+    for wrong in (0.5, 139, toy.sum() / np.trace(toy), 0.9267, round(139 / 150, 3), "0.93",
+                  139 / 150 * (1 + 1e-9), 139 / 150 + 1e-10,                 # near misses
+                  np.float32(139 / 150),                                    # float32 rounding: 1.6e-8
+                  *JUNK):
         assert l6.check_accuracy_from_confusion(wrong, toy) is False
         assert _one_line(capsys).startswith("FAIL: not yet. Hint:")
+
+
+def test_check_close_default_is_float64_rounding():
+    from convlab.lessons.check import close
+    right = 139 / 150
+    assert close(right, right) and close(1 - 11 / 150, right) and close(right * (1 + 1e-13), right)
+    assert not close(right * (1 + 1e-9), right) and not close(round(right, 6), right)
+    assert not close(None, right) and close(0.0, 0.0) and not close(1e-12, 0.0)
 
 
 # ---------------------------------------------------------------- lesson 7 ----
@@ -383,8 +397,14 @@ def test_check_filter_response(fake_data, capsys):
     for form in (right, right[None, None], right.tolist(), right.astype(np.float64)):   # (1, 1, 24, 24) too
         assert l7.check_filter_response(form, W, b, x[0], 4) is True
         assert _one_line(capsys).startswith("PASS")
+    x64, W64 = x[0, 0].astype(np.float64), W[4, 0].astype(np.float64)
+    loop = np.array([[np.sum(x64[i:i + 5, j:j + 5] * W64) for j in range(24)] for i in range(24)])
+    assert l7.check_filter_response(loop + b[4], W, b, x[0], 4) is True   # another summation order
+    _one_line(capsys)
     for wrong in (right - 0.1,                                    # bias forgotten
                   right * 1.01,                                   # nearly right
+                  right * (1 + 5e-5),                             # a near miss
+                  right + 5e-5 * np.abs(right).max(),
                   right[:20], *JUNK):
         assert l7.check_filter_response(wrong, W, b, x[0], 4) is False
         assert _one_line(capsys).startswith("FAIL")

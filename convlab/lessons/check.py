@@ -108,8 +108,10 @@ def as_array(answer, ndim: int | None = None) -> np.ndarray | None:
     return a if np.all(np.isfinite(a)) else None
 
 
-def close(got: float, right: float, rel: float = 1e-6, abs_: float = 1e-9) -> bool:
-    """``got`` equals ``right`` up to the check's stated tolerance (default 1e-6 relative)."""
+def close(got: float, right: float, rel: float = 1e-12, abs_: float = 1e-15) -> bool:
+    """``got`` equals ``right`` up to the check's stated tolerance. The default (1e-12 relative,
+    1e-15 absolute near 0) is float64's rounding with room for a learner's other summation order
+    (a few units in the last place), and refuses any rounded or nearly-right value."""
     return got is not None and abs(got - right) <= max(rel * abs(right), abs_)
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
 
 from ..analysis import image_chw
+from ..plot import accuracy_curves
 
-__all__ = ["PAD_GREY", "FIRST", "LAST", "NOW", "cells", "outline", "finish", "labelled_cells",
-           "grid_axes", "window_colors", "lighten", "cell_text", "block", "plot_history",
-           "plot_confusion_matrix", "plot_mistakes", "plot_filters"]
+__all__ = ["PAD_GREY", "FIRST", "LAST", "NOW", "cells", "outline", "finish", "window_colors", "lighten",
+           "cell_text", "block", "plot_history", "plot_confusion_matrix", "plot_mistakes", "plot_filters"]
 
 #: Colours every lesson uses alike: padding, the first window, the last window, the current one.
 PAD_GREY = "#d9d9d9"
@@ -24,24 +24,33 @@ FIRST, LAST, NOW = "#1f77b4", "#ff7f0e", "#d62728"
 
 
 def cells(ax, n_rows, n_cols, x0=0.0, y0=0.0, face="white", values=None, fmt="{:g}",
-           fontsize=9, lw=0.6):
-    """Draw an n_rows x n_cols grid at (x0, y0). ``face`` is a colour, a function (r, c) -> colour,
-    or an (n_rows, n_cols, 3) RGB array. One image plus one line collection (fast), then text."""
+          fontsize=9, lw=0.6, label=None, edgecolor="#555555"):
+    """The one grid primitive: an n_rows x n_cols grid of cells with its top-left corner at
+    (x0, y0), so several grids can share one axes. ``face``: one colour, a function (r, c) ->
+    colour, or one colour per cell (nested lists, or an (n_rows, n_cols, 3 or 4) RGB(A) array).
+    ``values``: what to write in each cell, with ``fmt`` (a format string or a function such as
+    ``cell_text``). ``label``: a line above the grid. Drawn as one image plus one line collection
+    (fast), then the text. Finish the axes with ``finish``."""
     if callable(face):
         rgb = np.array([[to_rgb(face(r, c)) for c in range(n_cols)] for r in range(n_rows)])
-    elif isinstance(face, np.ndarray):
-        rgb = face
-    else:
+    elif isinstance(face, str) or (isinstance(face, tuple) and np.ndim(face) == 1):
         rgb = np.broadcast_to(np.array(to_rgb(face)), (n_rows, n_cols, 3))
+    elif isinstance(face, np.ndarray) and face.dtype.kind == "f" and face.shape[-1:] in ((3,), (4,)):
+        rgb = face[..., :3]
+    else:
+        rgb = np.array([[to_rgb(face[r][c]) for c in range(n_cols)] for r in range(n_rows)])
     ax.imshow(rgb, extent=(x0, x0 + n_cols, y0 + n_rows, y0), interpolation="nearest", zorder=0)
     segs = [[(x0, y0 + r), (x0 + n_cols, y0 + r)] for r in range(n_rows + 1)]
     segs += [[(x0 + c, y0), (x0 + c, y0 + n_rows)] for c in range(n_cols + 1)]
-    ax.add_collection(LineCollection(segs, colors="#555555", linewidths=lw, zorder=1))
+    ax.add_collection(LineCollection(segs, colors=edgecolor, linewidths=lw, zorder=1))
     if values is not None:
+        show = fmt if callable(fmt) else fmt.format
         for r in range(n_rows):
             for c in range(n_cols):
-                ax.text(x0 + c + 0.5, y0 + r + 0.5, fmt.format(values[r][c]), ha="center",
+                ax.text(x0 + c + 0.5, y0 + r + 0.5, show(values[r][c]), ha="center",
                         va="center", fontsize=fontsize, zorder=3)
+    if label:
+        ax.text(x0 + n_cols / 2, y0 - 0.4, label, ha="center", va="bottom", fontsize=fontsize + 1)
 
 
 def outline(ax, r, c, h, w, color, x0=0.0, y0=0.0, lw=2.5, ls="-"):
@@ -49,9 +58,11 @@ def outline(ax, r, c, h, w, color, x0=0.0, y0=0.0, lw=2.5, ls="-"):
                        edgecolor=color, lw=lw, ls=ls))
 
 
-def finish(ax, width, height, title=None):
+def finish(ax, width, height, title=None, above=0.3):
+    """Square cells, row 0 at the top, no ticks, a margin of 0.3 cell around ``width`` x
+    ``height`` cells (``above``: room at the top, e.g. 1.4 for the labels ``cells`` writes)."""
     ax.set_xlim(-0.3, width + 0.3)
-    ax.set_ylim(height + 0.3, -0.3)
+    ax.set_ylim(height + 0.3, -above)
     ax.set_aspect("equal")
     ax.axis("off")
     if title:
@@ -65,36 +76,6 @@ def cell_text(v):
     if float(v).is_integer():
         return str(int(v))
     return f"{v:.2f}".rstrip("0")
-
-
-def labelled_cells(ax, values, facecolors=None, title="", fontsize=9, origin=(0, 0), edgecolor="0.6"):
-    """Draw a 2-D array as a grid of labelled cells (row 0 at the top) on ``ax``.
-
-    ``facecolors``: None (white) or an array of colours with one entry per cell.
-    ``origin``: (x, y) of the top-left corner, so several grids can share one axes.
-    Taught in notebooks/03_pooling.ipynb and notebooks/04_im2col.ipynb.
-    """
-    values = np.asarray(values, dtype=float)
-    rows, cols = values.shape
-    x0, y0 = origin
-    cells = [plt.Rectangle((x0 + j, y0 + i), 1, 1) for i in range(rows) for j in range(cols)]
-    faces = ["white"] * len(cells) if facecolors is None else [fc for r in facecolors for fc in r]
-    ax.add_collection(PatchCollection(cells, facecolors=faces, edgecolors=edgecolor, linewidths=0.8))
-    for i in range(rows):
-        for j in range(cols):
-            ax.text(x0 + j + 0.5, y0 + i + 0.5, cell_text(values[i, j]), ha="center", va="center",
-                    fontsize=fontsize)
-    if title:
-        ax.text(x0 + cols / 2, y0 - 0.4, title, ha="center", va="bottom", fontsize=fontsize + 1)
-    return ax
-
-
-def grid_axes(ax, width, height):
-    """Square cells, row 0 at the top, no ticks."""
-    ax.set_xlim(-0.2, width + 0.2)
-    ax.set_ylim(height + 0.2, -1.4)
-    ax.set_aspect("equal")
-    ax.axis("off")
 
 
 def window_colors(n):
@@ -122,31 +103,18 @@ def block(ax, x, y, depth, height, width, color, label=None, skew=0.45):
     return x + width + dx
 
 
-def plot_history(history, ax=None, title=None):
-    """The chapter's training figure: train accuracy ('o') and test accuracy ('s') per epoch,
-    y from 0 to 1. ``history`` is the dict ``Trainer.train()`` returns (or a shipped
-    ``*_history.json``). Redraw it from a Trainer callback to watch the curves grow live.
-    Taught in ``notebooks/06_training.ipynb``; ``python -m convlab train`` saves it as a PNG.
+def plot_history(history, ax=None, title=None, ylim=(0.0, 1.0), epochs=None):
+    """The lessons' one accuracy-curve plotter: the chapter's figure, train ('o') and test ('s')
+    accuracy per epoch, drawn by the core's ``convlab.plot.accuracy_curves`` (the same figure
+    ``python -m convlab train`` saves as accuracy.png). ``history``: the dict ``Trainer.train()``
+    returns (or a shipped ``*_history.json``), or several runs as {label: history} (one colour
+    per run, train dashed). ``ax``: draw there (default: a new figure); ``ylim``: the accuracy
+    axis, None to fit; ``epochs``: the planned number, fixing the x axis of a run still growing.
+    Returns the Axes. Taught in ``notebooks/06_training.ipynb``.
     """
-    train_acc, test_acc = list(history["train_acc"]), list(history["test_acc"])
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.8))
-    epochs = np.arange(1, len(train_acc) + 1)
-    ax.plot(epochs, train_acc, marker="o", markevery=1, label="train")
-    ax.plot(epochs[:len(test_acc)], test_acc, marker="s", markevery=1, label="test")
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.0)
-    if len(epochs):
-        ax.set_xlim(0, len(epochs) + 1)
-        ax.set_xticks(epochs if len(epochs) <= 20 else epochs[::max(1, len(epochs) // 10)])
-        ax.annotate(f"test {test_acc[-1]:.4f}", (epochs[len(test_acc) - 1], test_acc[-1]),
-                    xytext=(0, -18), textcoords="offset points", ha="right", fontsize=9)
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    if title is not None:
-        ax.set_title(title)
-    return ax
+    return accuracy_curves(ax, history, ylim=ylim, epochs=epochs, title=title)
 
 
 def plot_confusion_matrix(cm, title=None, class_names=None):

@@ -16,7 +16,7 @@ from ..arith import conv_output_size, uncovered
 from ..layers import Pooling
 from . import ui
 from .check import answer_check, as_array, as_shape, report
-from .draw import grid_axes, labelled_cells, lighten, window_colors
+from .draw import cell_text, cells, finish, lighten, window_colors
 from .implement import compare, pool_cases, run_check, size_cause
 from .ui import View
 
@@ -153,7 +153,7 @@ def plot_pooling(x, pool, stride, pad, mode="max", out=None, arg=None):
     gap = 2
     fig, ax = plt.subplots(figsize=(0.5 * (Wp + gap + max(OW, 1)) + 1, 0.5 * max(Hp, OH) + 1.2))
     title = f"input {H}x{W}" + (f" + padding {pad} ({'-inf' if mode == 'max' else '0'}, grey)" if pad else "")
-    labelled_cells(ax, xp, shade, title=title, fontsize=8)
+    cells(ax, Hp, Wp, face=shade, values=xp, fmt=cell_text, label=title, fontsize=8)
     for k in range(OH * OW):
         oy, ox = divmod(k, OW)
         y, xx = oy * stride, ox * stride
@@ -166,8 +166,9 @@ def plot_pooling(x, pool, stride, pad, mode="max", out=None, arg=None):
                                     edgecolor=colors[k], lw=1.5))
     if out is not None:
         fc = [[lighten(colors[i * OW + j]) for j in range(OW)] for i in range(OH)]
-        labelled_cells(ax, out, fc, title=f"{mode} pooling -> {OH}x{OW}", fontsize=8, origin=(Wp + gap, 0))
-    grid_axes(ax, Wp + gap + max(OW, 1), max(Hp, OH))
+        cells(ax, OH, OW, x0=Wp + gap, face=fc, values=out, fmt=cell_text,
+              label=f"{mode} pooling -> {OH}x{OW}", fontsize=8)
+    finish(ax, Wp + gap + max(OW, 1), max(Hp, OH), above=1.4)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.03)
     return fig
 
@@ -186,13 +187,14 @@ def plot_shift(x, xs, y, ys, mode="max", pool=None):
             size = np.abs(b - a).sum() / max(np.abs(a).sum(), 1e-300)
             title = (f"{what}, shifted: {changed.sum()} of {changed.size} changed (red),\n"
                      f"by {100 * size:.0f}% of the values' size" if col else what)
-            labelled_cells(ax, m, fc, title=title, fontsize=7 if m.shape[1] > 8 else 9)
+            cells(ax, *m.shape, face=fc, values=m, fmt=cell_text, label=title,
+                  fontsize=7 if m.shape[1] > 8 else 9)
             if pool and row == 0:
                 for k in range(0, m.shape[0] + 1, pool):
                     ax.plot([0, m.shape[1]], [k, k], color="k", lw=1.5)
                 for k in range(0, m.shape[1] + 1, pool):
                     ax.plot([k, k], [0, m.shape[0]], color="k", lw=1.5)
-            grid_axes(ax, m.shape[1], m.shape[0])
+            finish(ax, m.shape[1], m.shape[0], above=1.4)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.03)
     return fig
 

@@ -17,7 +17,7 @@ from ..arith import conv_output_size
 from ..im2col import col2im, fold, im2col, windows
 from . import ui
 from .check import answer_check, as_array, as_shape, report
-from .draw import grid_axes, labelled_cells, lighten, window_colors
+from .draw import cell_text, cells, finish, lighten, window_colors
 from .implement import (col2im_overwriting, col_cases, compare, fold_loop, out_size, pad_one_side,
                         run_check, size_cause)
 from .ui import View
@@ -144,7 +144,7 @@ def plot_im2col(x, filter_size, stride, pad, row=0, col=None):
                                                 ox * stride <= j < ox * stride + F) else
                    ("0.88" if (i < pad or j < pad or i >= pad + H or j >= pad + W) else "white"))
                   for j in range(Wp)] for i in range(Hp)]
-        labelled_cells(ax, xp[c], shade, title=f"channel {c}", fontsize=8, origin=(x0, 0))
+        cells(ax, Hp, Wp, x0=x0, face=shade, values=xp[c], fmt=cell_text, label=f"channel {c}", fontsize=8)
         for k in range(n):
             ky, kx = divmod(k, OW)
             ax.add_patch(plt.Rectangle((x0 + kx * stride + 0.08, ky * stride + 0.08), F - 0.16, F - 0.16,
@@ -152,14 +152,14 @@ def plot_im2col(x, filter_size, stride, pad, row=0, col=None):
                                        alpha=1 if k == row else 0.6))
     cx = width_in + 2
     fc = [[lighten(colors[k], 0.3 if k == row else 0.7) for _ in range(col.shape[1])] for k in range(n)]
-    labelled_cells(ax, col, fc, title=f"col: ({n}, {col.shape[1]}) = (N*OH*OW, C*FH*FW)", fontsize=7,
-                   origin=(cx, 0))
+    cells(ax, *col.shape, x0=cx, face=fc, values=col, fmt=cell_text,
+          label=f"col: ({n}, {col.shape[1]}) = (N*OH*OW, C*FH*FW)", fontsize=7)
     ax.add_patch(plt.Rectangle((cx, row), col.shape[1], 1, fill=False, edgecolor=colors[row], lw=3))
     for c in range(1, C):
         ax.plot([cx + c * F * F] * 2, [0, n], color="k", lw=1.5)
     for k in range(n):
         ax.text(cx - 0.2, k + 0.5, str(k), ha="right", va="center", fontsize=7, color="0.3")
-    grid_axes(ax, cx + col.shape[1], max(Hp, n))
+    finish(ax, cx + col.shape[1], max(Hp, n), above=1.4)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.03)
     return fig
 

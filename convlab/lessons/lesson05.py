@@ -16,7 +16,7 @@ import numpy as np
 from ..im2col import fold, windows
 from ..layers import Convolution, Pooling
 from .check import answer_check, as_array, report
-from .draw import grid_axes, labelled_cells
+from .draw import cell_text, cells, finish
 from .gradcheck_lab import gradcheck_explorer, gradcheck_rows, gradcheck_view, plot_gradcheck
 from .implement import (col2im_overwriting, compare, conv_cases, fold_loop, pad_one_side,
                         pool_cases, run_check, size_cause)
@@ -62,8 +62,8 @@ def plot_pool_backward(x, dout, dx, mode="max", winners=()):
                lambda i, j: dx[i, j] != 0)]
     for ax, (m, title, marked) in zip(axes, panels):
         fc = [["#fde2a8" if marked(i, j) else "white" for j in range(m.shape[1])] for i in range(m.shape[0])]
-        labelled_cells(ax, m, fc, title=title, fontsize=9)
-        grid_axes(ax, max(m.shape[1], 4), max(m.shape[0], 4))
+        cells(ax, *m.shape, face=fc, values=m, fmt=cell_text, label=title, fontsize=9)
+        finish(ax, max(m.shape[1], 4), max(m.shape[0], 4), above=1.4)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.9, bottom=0.03, wspace=0.15)
     return fig
 

@@ -37,6 +37,7 @@ from ..pretrained import WEIGHTS_DIR
 from ..train import Trainer, load_history
 from . import ui
 from .check import answer_check, as_int, as_number, close, report
+from .draw import plot_history
 
 __all__ = ["LiveCurves", "draw_live_curves", "SIMPLE_SLIDERS", "LR_SLIDER", "simple_convnet_report",
            "simple_convnet_view", "train_briefly", "train_view", "hyperparameter_explorer",
@@ -49,19 +50,10 @@ __all__ = ["LiveCurves", "draw_live_curves", "SIMPLE_SLIDERS", "LR_SLIDER", "sim
 # -- a short live run ----------------------------------------------------------------------------
 
 def draw_live_curves(history, epochs=None):
-    """Accuracy per epoch (train 'o', test 's') and loss per step of a (running) history; the
+    """Accuracy per epoch (``draw.plot_history``) and loss per step of a (running) history; the
     figure ``LiveCurves`` redraws. ``epochs``: the planned number (fixes the x axis)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    ep = np.arange(1, len(history["test_acc"]) + 1)
-    last = epochs or max(len(ep), 1)
-    ax1.plot(ep, history["train_acc"], marker="o", label="train")
-    ax1.plot(ep, history["test_acc"], marker="s", label="test")
-    ax1.set_xlim(0.5, last + 0.5)
-    ax1.set_xticks(np.arange(1, last + 1))
-    ax1.set_ylim(0, 1)
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("accuracy")
-    ax1.legend(loc="lower right")
+    plot_history(history, ax=ax1, epochs=epochs or None)
     ax2.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], lw=0.8)
     ax2.set_xlabel("step (mini-batch)")
     ax2.set_ylabel("loss")
@@ -288,24 +280,14 @@ def recipe_report(runs, last=5):
 
 
 def plot_recipes(runs, zoom=(0.96, 1.0)):
-    """Two panels of the same runs ({label: history}): left, the chapter's figure (accuracy from 0
-    to 1, where every curve hugs the top); right, the accuracy axis zoomed to ``zoom``, where the
-    curves can be told apart. Train: dashed with circles; test: solid with squares."""
+    """Two panels of the same runs ({label: history}), both drawn by ``draw.plot_history``: left,
+    the chapter's figure (accuracy from 0 to 1, where every curve hugs the top); right, the
+    accuracy axis zoomed to ``zoom``, where the curves can be told apart. Train: dashed with
+    circles; test: solid with squares."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for ax, ylim, title in ((axes[0], (0, 1.0), "the chapter's axis: 0 to 1"),
-                            (axes[1], zoom, f"zoomed: {zoom[0]:g} to {zoom[1]:g}")):
-        for label, h in runs.items():
-            ep = np.arange(1, len(h["test_acc"]) + 1)
-            line, = ax.plot(ep, h["test_acc"], marker="s", markersize=4, label=f"{label}: test")
-            ax.plot(ep, h["train_acc"], marker="o", markersize=3, ls="--", color=line.get_color(),
-                    alpha=0.7, label=f"{label}: train")
-        ax.set_ylim(*ylim)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3)
-        ax.set_title(title, fontsize=10)
-    axes[1].legend(fontsize=8, loc="lower right")
+    plot_history(runs, ax=axes[0], title="the chapter's axis: 0 to 1")
+    plot_history(runs, ax=axes[1], ylim=zoom, title=f"zoomed: {zoom[0]:g} to {zoom[1]:g}")
+    axes[0].get_legend().remove()
     fig.tight_layout()
     return fig
 
@@ -364,8 +346,9 @@ def check_affine_input_size(answer, filter_num=30, filter_size=5, stride=1, pad=
 
 @answer_check
 def check_accuracy_from_confusion(answer, cm) -> bool:
-    """Exercise 2: the accuracy read off the confusion matrix ``cm``; exact to 1e-6 relative
-    (a rounded value such as 0.9267 fails: compute it, do not copy digits)."""
+    """Exercise 2: the accuracy read off the confusion matrix ``cm``; exact to float64 rounding
+    (``check.close``: 1e-12 relative, so 1 - mistakes / total passes too), while a rounded value
+    such as 0.9267 or a value off by one part in a billion fails: compute it, do not copy digits."""
     cm = np.asarray(cm)
     right = np.trace(cm) / cm.sum()
     ok = close(as_number(answer), right)

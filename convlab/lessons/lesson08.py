@@ -26,30 +26,24 @@ from ..nets import Net
 from ..train import Trainer
 from . import ui
 from .check import answer_check, as_number, report
+from .draw import plot_history
 
 __all__ = ["plot_histories", "LRN_VALUES", "lrn_report", "lrn_view", "lrn_explorer", "dropout_view",
            "dropout_explorer", "plot_costs", "check_conv_multiply_adds", "one_change_specs", "one_change_runs"]
 
 
 def plot_histories(histories, title=None):
-    """Compare training runs side by side: left, test (and train) accuracy per epoch of each run;
-    right, the loss per step (moving mean over up to 50 steps). ``histories``: {label: history}."""
+    """Compare training runs side by side: left, test (and train) accuracy per epoch of each run
+    (``draw.plot_history``, the axis fitted to the data); right, the loss per step (moving mean
+    over up to 50 steps). ``histories``: {label: history}."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for label, h in histories.items():
-        ep = np.arange(1, len(h["test_acc"]) + 1)
-        line, = ax1.plot(ep, h["test_acc"], marker="s", markersize=4, label=f"{label} test")
-        ax1.plot(ep, h["train_acc"], marker="o", markersize=3, ls="--", color=line.get_color(),
-                 alpha=0.6, label=f"{label} train")
+    plot_history(histories, ax=ax1, ylim=None)
+    for line, (label, h) in zip(ax1.get_lines()[::2], histories.items()):   # test lines: one per run
         loss = np.asarray(h["loss"], dtype=float)
         k = max(1, min(50, len(loss) // 10))
         smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
         steps_per_epoch = len(loss) / max(len(h["test_acc"]), 1)
         ax2.plot((np.arange(len(smooth)) + k) / steps_per_epoch, smooth, color=line.get_color(), label=label)
-    ax1.set_xlabel("epoch")
-    ax1.xaxis.get_major_locator().set_params(integer=True)
-    ax1.set_ylabel("accuracy")
-    ax1.legend(fontsize=8)
-    ax1.grid(alpha=0.3)
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("training loss (moving mean)")
     ax2.set_yscale("log")

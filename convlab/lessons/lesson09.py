@@ -28,7 +28,7 @@ from ..analysis import confusion_matrix
 from ..pretrained import shipped
 from ..pretrained import load_history as _load_history
 from . import ui
-from .check import answer_check, as_number, report
+from .check import answer_check, as_number, close, report
 from .draw import plot_confusion_matrix, plot_mistakes
 from .lesson08 import plot_histories
 
@@ -252,18 +252,22 @@ def class_explorer(x, t, y, p):
 @answer_check
 def check_shirt_recall(answer, cm) -> bool:
     """The exercise: the recall of Shirt (class 6) read from the confusion matrix ``cm`` (rows:
-    true class): shirts recognised / all shirts, a fraction in [0, 1] to within 0.0005."""
+    true class): shirts recognised / all shirts, a fraction in [0, 1], computed, not rounded:
+    exact to float64 rounding (``check.close``). A rounded value fails with a hint saying so."""
     cm = np.asarray(cm)
     right = cm[SHIRT, SHIRT] / cm[SHIRT].sum()
     got = as_number(answer)
     if got is None:
         return report(False, "", "give one number, a fraction between 0 and 1 "
                                  "(e.g. 0.5 means half the shirts were recognised).")
-    if abs(got - right) <= 5e-4:
+    if close(got, right):
         return report(True, f"recall of Shirt = {cm[SHIRT, SHIRT]} / {cm[SHIRT].sum()} = {right:.4f}: "
                             f"the net misses about {1 - right:.0%} of the shirts.")
     precision = cm[SHIRT, SHIRT] / max(cm[:, SHIRT].sum(), 1)
-    if abs(got - precision) <= 5e-4:
+    if abs(got - right) <= 5e-4:                        # the hints below recognise rounded values too
+        hint = ("that is the recall rounded (or nearly right); give the exact fraction: "
+                "compute it from cm rather than copying digits.")
+    elif abs(got - precision) <= 5e-4:
         hint = ("that divides by the COLUMN (all images predicted Shirt: the precision); recall "
                 "divides by the ROW, all images that are shirts.")
     elif got == cm[SHIRT, SHIRT]:
