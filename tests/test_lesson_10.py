@@ -10,8 +10,8 @@ within the lesson's stated number of steps, and the same seed through convlab's 
 the same losses to float rounding. The committed notebook holds the stubs exactly, shows no
 solution, and states the numbers its code prints."""
 import json
+import inspect
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from convlab import exercises, layers
 from convlab.im2col import col2im, im2col
 from convlab.lessons import lesson10 as l10
 from convlab.lessons import solutions as so
+from convlab.lessons.check import NO_GUESS
 from convlab.lessons.implement import conv_cases, pool_cases
 from convlab.lessons.layer_checks import check_convolution_layer, check_pooling_layer
 from convlab.lessons.stubs import LAYER_NAMES, LAYER_STUBS
@@ -474,18 +475,6 @@ def rel_error_of(a, b):
     return rel_error(a, b)
 
 
-def test_guess_without_a_guess_reveals_nothing(capsys):
-    for nothing in (None, ...):
-        assert l10.guess(nothing, "c", "the truth is c", "write a letter") is False
-        out = capsys.readouterr().out
-        assert out.startswith("No guess yet") and "truth" not in out and "c" not in out.split(":")[1][:3]
-    assert l10.guess("c", "c", "because", "how") is True
-    assert "right" in capsys.readouterr().out
-    assert l10.guess(2.3, math.log(10), "ln 10", "how", rel=0.02) is True
-    assert l10.guess(1.0, math.log(10), "ln 10", "how", rel=0.02) is False
-    capsys.readouterr()
-
-
 def _mnist_or_skip():
     import os
 
@@ -560,19 +549,57 @@ def test_notebook_runs_on_the_library_until_the_classes_are_written():
         "(write yours in sections 1 and 2, then run these cells again)."]
 
 
+def _guess_cells(cells):
+    return [k for k, c in enumerate(cells) if c["cell_type"] == "code" and "compare_guess(my_guess" in _src(c)]
+
+
 def test_notebook_guesses_reveal_nothing_without_a_guess():
+    """Both guess cells go through check.compare_guess: with no guess, its one NO_GUESS line."""
     cells = _cells()
-    guesses = [k for k, c in enumerate(cells) if "lesson.guess(" in _src(c)]
-    assert len(guesses) == 2
+    guesses = _guess_cells(cells)
+    assert len(guesses) == 2 and "lesson.guess(" not in "".join(_src(c) for c in cells)
     for k in guesses:
-        out = "".join("".join(o.get("text", "")) for o in cells[k]["outputs"]).strip()   # printed
-        assert out.startswith("No guess yet") and len(out.splitlines()) == 1, out
-        assert not re.search(r"\d", out), out                       # no number, no letter answer
-        assert "= ..." in _src(cells[k - 1])                       # the guess cell before it
-    # nothing above a guess states its answer
+        printed = "".join("".join(o.get("text", "")) for o in cells[k]["outputs"])
+        assert printed == NO_GUESS + "\n", printed
+        assert _src(cells[k - 1]).startswith("my_guess = ...")      # the guess, in the cell before
+    # nothing above the loss guess states its answer
     before = "".join(_out(c) for c in cells[:guesses[1]])
     assert "2.30" not in before and "ln 10" not in "".join(_src(c) for c in cells[:guesses[1]]
                                                               if c["cell_type"] == "markdown")
+
+
+def test_guess_truths_in_the_metadata_are_the_code_s():
+    """The truths the guess cells name in their metadata (tests/test_no_spoilers.py searches the
+    outputs above for them) are what the cells compute, with the solution classes."""
+    cells = _cells()
+    db_cell, loss_cell = (cells[k] for k in _guess_cells(cells))
+    rng = np.random.default_rng(0)                                  # the notebook's conv_errors
+    x, W, b = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    dout = rng.standard_normal((2, 4, 4, 4))
+    good, bad = so.Convolution(W, b, 2, 1), l10.with_db_as_mean(so.Convolution)(W, b, 2, 1)
+    for layer in (good, bad):
+        layer.forward(x)
+        layer.backward(dout)
+    assert db_cell["metadata"]["convlab"]["truth"] == l10.error_size(rel_error_of(bad.db, good.db))
+    (x, t), _ = _mnist_or_skip()
+    for conv, pool in ((so.Convolution, so.Pooling), (layers.Convolution, layers.Pooling)):
+        loss0 = l10.SimpleConvNet(conv, pool, seed=0, dtype=np.float32).loss(x[:100], t[:100])
+        assert loss_cell["metadata"]["convlab"]["truth"] == pytest.approx(loss0, abs=5e-5)
+
+
+def test_pooling_gradcheck_input_has_no_near_ties():
+    """Section 3: "no two values of a window are within h of each other" for the notebook's
+    input (the fourth draw of its rng), so the numerical gradient of max pooling is exact."""
+    from convlab.lessons.implement import windows
+    rng = np.random.default_rng(0)
+    for shape in ((2, 3, 7, 7), (4, 3, 3, 3), (4,), (2, 4, 4, 4)):     # x, W, b, dout
+        rng.standard_normal(shape)
+    xp = rng.standard_normal((2, 3, 6, 5))
+    v = windows(xp, 3, 2, 1, 1, pad_value=-np.inf).reshape(-1, 6)
+    gaps = [np.diff(np.sort(row[np.isfinite(row)])).min() for row in v if np.isfinite(row).sum() > 1]
+    assert min(gaps) > 100 * 1e-5                                  # h of numerical_gradient
+    src = "".join(_src(c) for c in _cells())
+    assert "xp = rng.standard_normal((2, 3, 6, 5))" in src and "Pool(3, 2, stride=1, pad=1)" in src
 
 
 def test_notebook_prose_numbers_are_the_code_s():
@@ -608,7 +635,10 @@ def test_prose_claims_about_the_checks_and_the_net(capsys):
     conv_line, pool_line = capsys.readouterr().out.splitlines()
     assert "33 cases" in conv_line and "3 filters" in conv_line and "stride 1 to 3, pad 0 to 2" in conv_line
     assert "32 cases" in pool_line
-    assert any(c.features >= {"tied maxima"} for c in pool_cases(backward=True))
+    cases = pool_cases(backward=True)
+    assert any(c.features >= {"tied maxima"} for c in cases)
+    assert any(c.features >= {"overlapping windows"} for c in cases)
+    assert any(c.kwargs["pad"] > 0 and c.args[0].max() < 0 for c in cases)   # all negative, padded
     md = " ".join("".join(_src(c) for c in _cells() if c["cell_type"] == "markdown").split())
     assert "stride up to 3, padding up to 2" in md
     net = l10.SimpleConvNet(layers.Convolution, layers.Pooling, seed=0)
@@ -619,3 +649,13 @@ def test_prose_claims_about_the_checks_and_the_net(capsys):
     assert abs(net.params["W2"].std() - 0.01) < 0.001 and not net.params["b1"].any()
     assert f"learning rate {l10.TRAIN_LR}" in md and "learning rate 0.001" in md
     assert "50,000 images" in md and l10.TRAIN_STEPS * 100 == 50_000
+    assert "the mean of three gradient computations" in md
+    assert inspect.signature(l10.time_per_step).parameters["steps"].default == 3
+
+
+def test_prose_sizes_of_mnist():
+    """Section 6 trains on "all 60,000 training images" and tests on "the 10,000 test images"."""
+    (x, _), (x_test, _) = _mnist_or_skip()
+    assert len(x) == 60_000 and len(x_test) == 10_000
+    md = " ".join("".join(_src(c) for c in _cells() if c["cell_type"] == "markdown").split())
+    assert "all 60,000 training images" in md and "the 10,000 test images" in md

@@ -9,7 +9,6 @@ convlab's Relu, Affine and SoftmaxWithLoss), and trains it.
     use_layers(Convolution, Pooling)  each of the learner's classes once written, else
                                       convlab's, with ONE line saying which
     with_db_as_mean(cls)              a copy of a Convolution class with a bug (db averaged)
-    guess(my_guess, truth, ...)       predict, then check: no guess, no answer
     error_size(err)                   "a" (about 1e-10), "b" (about 1e-4) or "c" (about 1)
     train(net, x, t, steps, ...)      Adam steps on mini-batches with a progress bar
     steps_to_fit(net, x, t, ...)      steps until the training accuracy is 100 %
@@ -27,10 +26,9 @@ from tqdm.auto import tqdm
 
 from .. import layers
 from ..optim import Adam
-from .check import compare_guess
 from .layer_checks import check_convolution_layer, check_pooling_layer  # noqa: F401 (the lesson's)
 
-__all__ = ["SimpleConvNet", "use_layers", "with_db_as_mean", "guess", "train", "steps_to_fit",
+__all__ = ["SimpleConvNet", "use_layers", "with_db_as_mean", "train", "steps_to_fit",
            "time_per_step", "side_by_side", "error_size", "check_convolution_layer",
            "check_pooling_layer", "OVERFIT_STEPS", "TRAIN_STEPS", "TRAIN_LR", "TARGET_ACCURACY"]
 
@@ -153,15 +151,8 @@ def with_db_as_mean(Convolution):
 
 
 # ------------------------------------------------------------------------ predict, then check --
-
-def guess(my_guess, truth, explain, how, rel=1e-9):
-    """Predict, then check. No guess (None or ...): one line saying how to guess, and nothing
-    about the truth. Otherwise ``compare_guess``'s line: the guess against the truth, and why."""
-    if my_guess is None or my_guess is Ellipsis:
-        print(f"No guess yet: {how}, then run this cell again.")
-        return False
-    return compare_guess(my_guess, truth, explain, rel=rel)
-
+# The lesson's guess cells call check.compare_guess (the one way to check a guess); this gives
+# the truth of the first one.
 
 def error_size(err):
     """The size class of a relative error: "a" about 1e-10 (right), "b" about 1e-4, "c" about 1."""
