@@ -25,28 +25,30 @@ rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling`
 
 Both cores: a batch is split into ``threads`` slices of images. The calling thread runs the
 first slice and a worker thread each other slice, every one with single-threaded BLAS
-(``convlab.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
-from all slices, its rows split over the same threads (``optim.share``); ``step`` has Adam update
-each thread's rows right there (``Adam.update``'s ``split``), so no thread adds up the whole
+(``convlab.fast.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
+from all slices, its rows split over the same threads (``fast.optim.share``); ``step`` has Adam update
+each thread's rows right there (``fast.optim.update``'s ``split``), so no thread adds up the whole
 dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
 numbers run after run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL
 and must take it back, and with two threads that handoff waits for the other thread.
 
-``tests/test_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
+``tests/test_fast_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
 faster it is: ``docs/speed.md``.
 """
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .arith import check_int
+from ..arith import check_int
+from ..layers import Affine, Convolution, Pooling, Relu, check_labels
+from ..optim import Adam
 from .blas import single_threaded_blas, single_threaded_blas_here, thread_local_control
-from .layers import Affine, Convolution, Pooling, Relu, check_labels
-from .optim import Adam, share
+from .optim import share, update
 from .workspace import Workspace
 
 __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
@@ -63,6 +65,18 @@ def default_threads():
         if value.isdigit() and int(value) > 0:
             return int(value)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def threads_start():
+    """True if this Python can start a thread (Pyodide cannot: ``Thread.start`` raises
+    RuntimeError there); without threads the fused step runs on the calling thread alone."""
+    try:
+        t = threading.Thread(target=int)
+        t.start()
+        t.join()
+        return True
+    except RuntimeError:
+        return False
 
 
 def fused_for(net, threads=None):
@@ -91,6 +105,8 @@ class FusedSimpleConvNet:
     made single-threaded per thread). Its arrays are reused from call to call: copy a result
     you want to keep past the next call."""
 
+    eval_batch = EVAL_BATCH     # images per worker when evaluating (what Trainer.evaluate uses)
+
     @staticmethod
     def why_not(net):
         """None if ``net`` fits the fused step, else a sentence saying what does not."""
@@ -116,7 +132,7 @@ class FusedSimpleConvNet:
         self.input_dim = tuple(net.input_dim)
         self.params = net.params
         threads = default_threads() if threads is None else check_int("threads", threads, 1)
-        self.threads = threads if thread_local_control() else 1
+        self.threads = threads if threads > 1 and thread_local_control() and threads_start() else 1
         self._slices = [_Slice() for _ in range(self.threads)]
         self._pool = (ThreadPoolExecutor(self.threads - 1, thread_name_prefix="convlab-fused",
                                          initializer=single_threaded_blas_here)
@@ -247,13 +263,13 @@ class FusedSimpleConvNet:
 
     def step(self, x, t, optimizer):
         """One training step, ``optimizer.update(params, gradient(x, t))``; returns the loss.
-        With Adam, each worker computes its rows of the largest gradient, dW2 (``optim.share``),
+        With Adam, each worker computes its rows of the largest gradient, dW2 (``fast.optim.share``),
         and updates those rows of every parameter at once: dW2 is never added up by one thread
         alone, and each worker's rows are still in its cache for the update."""
         loss, grads, W2_rows = self._gradient_but_W2(x, t)
-        if isinstance(optimizer, Adam):
-            optimizer.update(self.params, grads, split=lambda update: self.split(
-                lambda i, n: (W2_rows(i, n), update(i, n))))
+        if type(optimizer) is Adam:
+            update(optimizer, self.params, grads, split=lambda rows: self.split(
+                lambda i, n: (W2_rows(i, n), rows(i, n))))
         else:
             self.split(W2_rows)
             optimizer.update(self.params, grads)
