@@ -4,7 +4,7 @@ checkout's convlab against another checkout's (e.g. the main branch before a ref
     python bench/ab.py /path/to/other/checkout [--steps 5] [--repeats 7] [--batch 100]
 
 Both packages are loaded side by side (the other one under the name ``convlab_b``), every net is
-built from the same seed in both, and the two steps take turns inside every repeat, so load from
+built from the same seed in both, and the two take turns inside every repeat (who goes first alternates), so load from
 elsewhere hits both alike. Prints each net's median step time in both and the ratio this / other
 (below 1: this checkout is faster). Evaluation of 1,000 images is timed the same way.
 """
@@ -64,8 +64,9 @@ def main(argv=None):
         ev = {k: [] for k in trainers}
         for tr in trainers.values():                       # warm up: arrays, threads, caches
             tr.train_step(xb, tb)
-        for _ in range(args.repeats):
-            for k, tr in trainers.items():
+        for rep in range(args.repeats):
+            order = list(trainers.items())
+            for k, tr in (order if rep % 2 == 0 else order[::-1]):   # who goes first alternates
                 t0 = time.perf_counter()
                 for _ in range(args.steps):
                     tr.train_step(xb, tb)

@@ -194,3 +194,16 @@ def test_max_pooling_with_inf_and_nan_matches_torch_and_the_loops(impl, case, ki
     np.testing.assert_allclose(dx, reference.pool_backward(dout, x, PH, PW, S, P, "max"), rtol=0,
                                atol=ATOL)
     assert dx.sum() == pytest.approx(dout.sum())                       # nothing lost in padding
+
+
+@pytest.mark.parametrize("impl", ["layers.Relu", "fast Relu"])
+def test_relu_with_inf_and_nan_matches_torch(impl):
+    from convlab.fast.layers import Relu as FastRelu
+    x = np.array([[np.nan, -np.inf, np.inf, -1.0, 0.0, -0.0, 2.0]])
+    layer = Relu() if impl == "layers.Relu" else FastRelu()
+    tx = leaf(x)
+    tout = F.relu(tx)
+    np.testing.assert_array_equal(layer.forward(x), tout.detach().numpy())
+    dout = np.arange(1.0, 8.0)[None]
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(layer.backward(dout), tx.grad.numpy())

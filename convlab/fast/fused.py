@@ -37,6 +37,7 @@ faster it is: ``docs/speed.md``.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -237,11 +238,12 @@ class FusedSimpleConvNet:
         """Class scores (N, M) before the softmax, equal to ``net.predict(x)``."""
         x = self._as_images(x)
         out = np.empty((len(x), self.affine2.W.shape[1]), x.dtype)
-
-        def scores(S, lo, hi):
-            out[lo:hi] = self._head(S, self._conv_pool(S, x[lo:hi]))
-        self._run(scores, self._jobs(len(x)))
+        self._run(self._scores, [(S, x[lo:hi], out[lo:hi]) for S, lo, hi in self._jobs(len(x))])
         return out
+
+    def _scores(self, S, x, out):
+        """The scores of the images x of slice S, written into ``out`` (a slice of predict's)."""
+        out[...] = self._head(S, self._conv_pool(S, x))
 
     def accuracy(self, x, t, batch_size=EVAL_BATCH):
         """Fraction of x classified as t, like ``net.accuracy`` (every sample counts); each
@@ -257,8 +259,8 @@ class FusedSimpleConvNet:
     def gradient(self, x, t):
         """(loss, grads): the mean cross-entropy of the batch and the gradients keyed like
         ``params`` (W1, b1, W2, b2, W3, b3), the numbers of ``net.gradient(x, t)``."""
-        loss, grads, W2_rows = self._gradient_but_W2(x, t)
-        self.split(W2_rows)
+        loss, grads = self._gradient_but_W2(x, t)
+        self.split(self._dW2_rows)
         return loss, grads
 
     def step(self, x, t, optimizer):
@@ -266,18 +268,26 @@ class FusedSimpleConvNet:
         With Adam, each worker computes its rows of the largest gradient, dW2 (``fast.optim.share``),
         and updates those rows of every parameter at once: dW2 is never added up by one thread
         alone, and each worker's rows are still in its cache for the update."""
-        loss, grads, W2_rows = self._gradient_but_W2(x, t)
+        loss, grads = self._gradient_but_W2(x, t)
         if type(optimizer) is Adam:
-            update(optimizer, self.params, grads, split=lambda rows: self.split(
-                lambda i, n: (W2_rows(i, n), rows(i, n))))
+            update(optimizer, self.params, grads, split=self._split_after_dW2)
         else:
-            self.split(W2_rows)
+            self.split(self._dW2_rows)
             optimizer.update(self.params, grads)
         return loss
 
+    def _split_after_dW2(self, rows):
+        """The ``split`` runner ``step`` hands to Adam's update: each worker i of n computes its
+        rows of dW2, then ``rows(i, n)`` updates the same rows of every parameter."""
+        self.split(functools.partial(self._dW2_then, rows))
+
+    def _dW2_then(self, rows, i, n):
+        self._dW2_rows(i, n)
+        rows(i, n)
+
     def _gradient_but_W2(self, x, t):
-        """(loss, grads, W2_rows): every gradient but dW2, which ``W2_rows(i, n)`` fills in, rows
-        ``share(len(W2), i, n)`` at a time, from the whole batch (as Affine does)."""
+        """(loss, grads): every gradient but dW2, whose array ``grads["W2"]`` :meth:`_dW2_rows`
+        fills in, rows ``share(len(W2), i, n)`` at a time, from the whole batch (as Affine does)."""
         x = self._as_images(x)
         N = x.shape[0]
         t = check_labels(t, N, self.affine2.W.shape[1])
@@ -286,29 +296,30 @@ class FusedSimpleConvNet:
         du, r = B.buf("du", (N, hidden), x.dtype), B.buf("r", (N, hidden), x.dtype)
         ds = B.buf("ds", (N, self.affine2.W.shape[1]), x.dtype)
         jobs = self._jobs(N)
-
-        def slice_(S, lo, hi):                                           # images lo:hi of r, ds, du
-            return self._slice_gradient(S, x[lo:hi], t[lo:hi], N, r[lo:hi], ds[lo:hi], du[lo:hi])
-        parts = self._run(slice_, jobs)
+        parts = self._run(self._slice_gradient, [(S, x[lo:hi], t[lo:hi], N, r[lo:hi], ds[lo:hi],
+                                                  du[lo:hi]) for S, lo, hi in jobs])
         loss = float(np.concatenate([nll for nll, _, _ in parts]).mean())   # as SoftmaxWithLoss: a mean
         _, dW1, db1 = parts[0]                                           # fresh arrays of slice 0
         for _, dW, db in parts[1:]:                                      # slices added in a fixed order
             dW1 += dW
             db1 += db
         dW2 = B.buf("W2", (D, hidden), x.dtype)
+        self._dW2_from = (jobs, du, dW2)                                 # what _dW2_rows needs
         grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": du.sum(axis=0), "W3": r.T @ ds, "b3": ds.sum(axis=0)}
+        return loss, grads
 
-        def W2_rows(i, n):
-            # dW2 = h.T @ du = sum over the slices of their hT @ du; each slice keeps its hT (D, n)
-            # in its own array: one batch-wide (D, N) array would have two threads writing into
-            # the same cache lines, row after row (measured: 3-5% slower)
-            lo, hi = share(dW2, i, n)
-            (S, a, b), *others = jobs
-            np.matmul(S.hT[lo:hi], du[a:b], out=dW2[lo:hi])              # (D/n, n) @ (n, hidden)
-            part = self._slices[i].buf("dW2 part", (hi - lo, hidden), x.dtype)   # reused, step after step
-            for S, a, b in others:
-                dW2[lo:hi] += np.matmul(S.hT[lo:hi], du[a:b], out=part)
-        return loss, grads, W2_rows
+    def _dW2_rows(self, i, n):
+        """Rows ``share(dW2, i, n)`` of dW2 = h.T @ du = the sum over the slices of their hT @ du,
+        for the batch of the last :meth:`_gradient_but_W2`. Each slice keeps its hT (D, n) in its
+        own array: one batch-wide (D, N) array would have two threads writing into the same
+        cache lines, row after row (measured: 3-5% slower)."""
+        jobs, du, dW2 = self._dW2_from
+        lo, hi = share(dW2, i, n)
+        (S, a, b), *others = jobs
+        np.matmul(S.hT[lo:hi], du[a:b], out=dW2[lo:hi])                  # (D/n, n) @ (n, hidden)
+        part = self._slices[i].buf("dW2 part", (hi - lo, dW2.shape[1]), dW2.dtype)  # reused
+        for S, a, b in others:
+            dW2[lo:hi] += np.matmul(S.hT[lo:hi], du[a:b], out=part)
 
     def _slice_gradient(self, S, x, t, N, r, ds, du):
         """-log p of the right class per image, dW1 and db1 for the images x of slice S; ``N``

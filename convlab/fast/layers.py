@@ -96,7 +96,8 @@ class Relu(layers.Relu):
 
     def forward(self, x):
         x = checked(self, "x", x)
-        self.mask = np.greater(x, 0, out=empty(self, "mask", x.shape, bool))   # True where x > 0
+        mask = np.less_equal(x, 0, out=empty(self, "mask", x.shape, bool))
+        self.mask = np.logical_not(mask, out=mask)       # True where not x <= 0 (NaN passes, as torch)
         out = np.maximum(x, 0, out=empty(self, "out", x.shape, x.dtype))        # x is untouched
         self.out_shape, self.out_dtype = out.shape, out.dtype
         return out
