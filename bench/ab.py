@@ -1,81 +1,82 @@
-"""Same-process A/B of the training step as ``Trainer`` runs it, for every registry net: this
-checkout's convlab against another checkout's (e.g. the main branch before a refactor).
+"""A/B of the training step and the evaluation as ``Trainer`` runs them, for every registry net:
+this checkout's convlab against another checkout's (e.g. the main branch before a refactor).
 
-    python bench/ab.py /path/to/other/checkout [--steps 5] [--repeats 7] [--batch 100]
+    python bench/ab.py /path/to/other/checkout [--rounds 5] [--steps 5] [--nets simple,deep]
 
-Both packages are loaded side by side (the other one under the name ``convlab_b``), every net is
-built from the same seed in both, and the two take turns inside every repeat (who goes first alternates), so load from
-elsewhere hits both alike. Prints each net's median step time in both and the ratio this / other
-(below 1: this checkout is faster). Evaluation of 1,000 images is timed the same way.
+Each measurement runs in a fresh process (two convlab packages in one process disturb each
+other's timings: an A/A run of this very checkout against a copy of itself came out 1.35x in one
+process). The two checkouts take turns, round after round, who goes first alternating, so load
+from elsewhere hits both alike; the table gives the medians over the rounds and the ratio
+this / other (below 1: this checkout is faster).
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import json
+import os
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+NETS = ("simple", "lenet", "lenet-modern", "alexnet", "deep")
 
-import convlab  # noqa: E402
-import convlab.train  # noqa: E402,F401
+CHILD = r"""
+import json, sys, time
+import numpy as np
+from convlab.nets import build_net
+from convlab.train import Trainer
+name, steps, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+x = rng.random((1000, 1, 28, 28), dtype=np.float32)
+t = rng.integers(0, 10, 1000)
+tr = Trainer(build_net(name, seed=0), x, t, x, t, epochs=1, mini_batch_size=batch,
+             train_eval_size=1000, verbose=False)
+xb, tb = x[:batch], t[:batch]
+for _ in range(2):
+    tr.train_step(xb, tb)                                   # warm up: arrays, threads, caches
+times = []
+for _ in range(steps):
+    t0 = time.perf_counter()
+    tr.train_step(xb, tb)
+    times.append(time.perf_counter() - t0)
+t0 = time.perf_counter()
+tr.evaluate()                                               # 1,000 + 1,000 images
+print(json.dumps({"step": sorted(times)[len(times) // 2], "eval": time.perf_counter() - t0}))
+"""
 
 
-def load_other(root):
-    """The convlab package of checkout ``root``, imported as ``convlab_b``."""
-    spec = importlib.util.spec_from_file_location(
-        "convlab_b", Path(root) / "convlab" / "__init__.py",
-        submodule_search_locations=[str(Path(root) / "convlab")])
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["convlab_b"] = mod
-    spec.loader.exec_module(mod)
-    importlib.import_module("convlab_b.train")
-    return mod
+def measure(root, name, steps, batch):
+    env = dict(os.environ, PYTHONPATH=str(root))
+    out = subprocess.run([sys.executable, "-c", CHILD, name, str(steps), str(batch)], env=env,
+                         cwd=str(root), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def trainer(pkg, name, x, t):
-    net = pkg.nets.build_net(name, seed=0)
-    return pkg.train.Trainer(net, x, t, x[:1000], t[:1000], epochs=1, mini_batch_size=len(x),
-                             train_eval_size=1000, verbose=False)
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("other", help="root of the other checkout (holding convlab/)")
-    ap.add_argument("--steps", type=int, default=5, help="steps per timed sample")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per process (their median)")
     ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--nets", default=",".join(convlab.nets.NETS))
+    ap.add_argument("--nets", default=",".join(NETS))
     args = ap.parse_args(argv)
-    other = load_other(args.other)
-    rng = np.random.default_rng(0)
-    x = rng.random((1000, 1, 28, 28), dtype=np.float32)
-    t = rng.integers(0, 10, 1000)
-    xb, tb = x[:args.batch], t[:args.batch]
+    roots = {"this": HERE.parent, "other": Path(args.other).resolve()}
     print(f"{'net':<14s} {'step this':>10s} {'step other':>11s} {'ratio':>6s}   "
-          f"{'eval this':>10s} {'eval other':>11s} {'ratio':>6s}")
+          f"{'eval this':>10s} {'eval other':>11s} {'ratio':>6s}", flush=True)
     for name in args.nets.split(","):
-        trainers = {"this": trainer(convlab, name, x, t), "other": trainer(other, name, x, t)}
-        step = {k: [] for k in trainers}
-        ev = {k: [] for k in trainers}
-        for tr in trainers.values():                       # warm up: arrays, threads, caches
-            tr.train_step(xb, tb)
-        for rep in range(args.repeats):
-            order = list(trainers.items())
-            for k, tr in (order if rep % 2 == 0 else order[::-1]):   # who goes first alternates
-                t0 = time.perf_counter()
-                for _ in range(args.steps):
-                    tr.train_step(xb, tb)
-                step[k].append((time.perf_counter() - t0) / args.steps)
-                t0 = time.perf_counter()
-                tr.evaluate()
-                ev[k].append(time.perf_counter() - t0)
-        s = {k: float(np.median(v)) for k, v in step.items()}
-        e = {k: float(np.median(v)) for k, v in ev.items()}
+        got = {k: [] for k in roots}
+        for r in range(args.rounds):
+            order = list(roots) if r % 2 == 0 else list(roots)[::-1]   # who goes first alternates
+            for k in order:
+                got[k].append(measure(roots[k], name, args.steps, args.batch))
+        s = {k: median([g["step"] for g in v]) for k, v in got.items()}
+        e = {k: median([g["eval"] for g in v]) for k, v in got.items()}
         print(f"{name:<14s} {s['this'] * 1e3:8.1f}ms {s['other'] * 1e3:9.1f}ms "
               f"{s['this'] / s['other']:6.2f}   {e['this']:9.2f}s {e['other']:10.2f}s "
               f"{e['this'] / e['other']:6.2f}", flush=True)

@@ -66,7 +66,7 @@ def profile(net, opt, x, t, steps, warmup=10, workspace=None):
 
 
 def profile_fused(fused, opt, x, t, steps, warmup=10):
-    """{part: [seconds per step]} for the fused step (convlab.fused) on one thread: its three
+    """{part: [seconds per step]} for the fused step (convlab.fast.fused) on one thread: its three
     named parts are timed by wrapping them on the instance; the rest of ``gradient`` (softmax,
     loss, the affine layers' backward) is the step's gradient time minus those three."""
     times = {}
