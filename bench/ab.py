@@ -7,7 +7,8 @@ Each measurement runs in a fresh process (two convlab packages in one process di
 other's timings: an A/A run of this very checkout against a copy of itself came out 1.35x in one
 process). The two checkouts take turns, round after round, who goes first alternating, so load
 from elsewhere hits both alike; the table gives the medians over the rounds and the ratio
-this / other (below 1: this checkout is faster).
+this / other (below 1: this checkout is faster), of wall time and of the process's CPU time (less
+sensitive to load from elsewhere; it counts every thread, spinning included).
 """
 from __future__ import annotations
 
@@ -35,14 +36,16 @@ tr = Trainer(build_net(name, seed=0), x, t, x, t, epochs=1, mini_batch_size=batc
 xb, tb = x[:batch], t[:batch]
 for _ in range(2):
     tr.train_step(xb, tb)                                   # warm up: arrays, threads, caches
-times = []
+times, cpu = [], []
 for _ in range(steps):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     tr.train_step(xb, tb)
     times.append(time.perf_counter() - t0)
-t0 = time.perf_counter()
+    cpu.append(time.process_time() - c0)
+t0, c0 = time.perf_counter(), time.process_time()
 tr.evaluate()                                               # 1,000 + 1,000 images
-print(json.dumps({"step": sorted(times)[len(times) // 2], "eval": time.perf_counter() - t0}))
+print(json.dumps({"step": sorted(times)[len(times) // 2], "eval": time.perf_counter() - t0,
+                  "step_cpu": sorted(cpu)[len(cpu) // 2], "eval_cpu": time.process_time() - c0}))
 """
 
 
@@ -67,19 +70,21 @@ def main(argv=None):
     ap.add_argument("--nets", default=",".join(NETS))
     args = ap.parse_args(argv)
     roots = {"this": HERE.parent, "other": Path(args.other).resolve()}
-    print(f"{'net':<14s} {'step this':>10s} {'step other':>11s} {'ratio':>6s}   "
-          f"{'eval this':>10s} {'eval other':>11s} {'ratio':>6s}", flush=True)
+    print(f"{'net':<14s} {'step this':>10s} {'step other':>11s} {'ratio':>6s} {'cpu ratio':>9s}   "
+          f"{'eval this':>10s} {'eval other':>11s} {'ratio':>6s} {'cpu ratio':>9s}", flush=True)
     for name in args.nets.split(","):
         got = {k: [] for k in roots}
         for r in range(args.rounds):
             order = list(roots) if r % 2 == 0 else list(roots)[::-1]   # who goes first alternates
             for k in order:
                 got[k].append(measure(roots[k], name, args.steps, args.batch))
-        s = {k: median([g["step"] for g in v]) for k, v in got.items()}
-        e = {k: median([g["eval"] for g in v]) for k, v in got.items()}
+        m = {f: {k: median([g[f] for g in v]) for k, v in got.items()}
+             for f in ("step", "eval", "step_cpu", "eval_cpu")}
+        s, e = m["step"], m["eval"]
         print(f"{name:<14s} {s['this'] * 1e3:8.1f}ms {s['other'] * 1e3:9.1f}ms "
-              f"{s['this'] / s['other']:6.2f}   {e['this']:9.2f}s {e['other']:10.2f}s "
-              f"{e['this'] / e['other']:6.2f}", flush=True)
+              f"{s['this'] / s['other']:6.2f} {m['step_cpu']['this'] / m['step_cpu']['other']:9.2f}   "
+              f"{e['this']:9.2f}s {e['other']:10.2f}s {e['this'] / e['other']:6.2f} "
+              f"{m['eval_cpu']['this'] / m['eval_cpu']['other']:9.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -192,3 +192,36 @@ def test_no_proc_means_no_blas_control(monkeypatch):
         return real_open(path, *args, **kwargs)
     monkeypatch.setattr(builtins, "open", no_proc)
     assert blas._set_local.__wrapped__() is None
+
+
+def test_dropout_is_active_in_trainer_steps_and_not_in_evaluation():
+    """A net with dropout trains with fresh masks at every step (train_flg=True) and is
+    evaluated without them: a plan that ran in test mode would pass every other test."""
+    net = build_net("deep", seed=5)
+    x, t = batch(net, N=16, seed=5)
+    trainer = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=16, verbose=False)
+    dropouts = [layer for layer in trainer.fast.layers.values() if hasattr(layer, "rng")]
+    assert dropouts
+    trainer.train_step(x, t)
+    first = [d.mask.copy() for d in dropouts]
+    assert all(m is not None and (m == 0).any() for m in first)
+    trainer.train_step(x, t)
+    assert any(not np.array_equal(a, d.mask) for a, d in zip(first, dropouts))   # fresh masks
+    trainer.fast.accuracy(x, t)
+    assert all(d.mask is None for d in dropouts)                                # test mode
+
+
+@pytest.mark.parametrize("input_dim", [(1, 28, 27), (1, 27, 28)])
+def test_a_conv_output_odd_on_one_axis_only_gets_the_layer_plan(input_dim):
+    """The fused step needs whole pooling windows on both axes; otherwise the net still gets
+    the fast layer plan, with the layers' numbers."""
+    from convlab.nets import SimpleConvNet
+    net = SimpleConvNet(input_dim=input_dim, seed=0, dtype=np.float64)
+    assert "must split into whole" in FusedSimpleConvNet.why_not(net)
+    plan = compile_net(net)
+    assert isinstance(plan, LayerPlan)
+    x, t = batch(net, N=4)
+    (y1, g1, _), (y2, g2, _) = layers_vs_plan(net, x, t)
+    np.testing.assert_allclose(y2, y1, rtol=1e-12, atol=1e-15)
+    for k in g1:
+        np.testing.assert_allclose(g2[k], g1[k], rtol=1e-9, atol=1e-12 * np.abs(g1[k]).max())
