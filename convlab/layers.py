@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arith import check_int, pair
-from .im2col import fold, window_geometry, windows
+from .im2col import col2im, fold, im2col, window_geometry, windows
 
 __all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "Affine", "Dropout", "SoftmaxWithLoss",
            "LRN", "softmax", "cross_entropy_error", "check_labels", "checked"]
@@ -107,9 +107,8 @@ class Convolution:
         FN, C, FH, FW = self.W.shape
         N = x.shape[0]
         _, OH, OW = self.output_shape(x.shape[1:])
-        # im2col: one row per output pixel (n, oy, ox), one column per weight (c, fy, fx)
-        win = windows(x, FH, FW, self.stride, self.pad, self.dilation)   # (N, C, OH, OW, FH, FW)
-        col = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, -1)   # (N*OH*OW, C*FH*FW)
+        # one row per output pixel (n, oy, ox), one column per weight (c, fy, fx)
+        col = im2col(x, FH, FW, self.stride, self.pad, self.dilation)    # (N*OH*OW, C*FH*FW)
         col_W = self.W.reshape(FN, -1).T.astype(x.dtype)                 # (C*FH*FW, FN)
         out = col @ col_W + self.b.astype(x.dtype)                       # (N*OH*OW, FN)
         out = out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)           # (N, FN, OH, OW)
@@ -125,9 +124,7 @@ class Convolution:
         if not self.need_dx:
             return None
         dcol = dout @ self.col_W.T                                       # (N*OH*OW, C*FH*FW)
-        N, _, OH, OW = self.out_shape
-        dwin = dcol.reshape(N, OH, OW, C, FH, FW).transpose(0, 3, 1, 2, 4, 5)
-        return fold(dwin, self.x_shape, self.stride, self.pad, self.dilation)  # col2im: (N, C, H, W)
+        return col2im(dcol, self.x_shape, FH, FW, self.stride, self.pad, self.dilation)  # (N, C, H, W)
 
 
 # ----------------------------------------------------------------------------------- pooling --
