@@ -1,9 +1,7 @@
 """convlab: convolutional neural networks from scratch in NumPy, with interactive lessons.
 
-One idea per module: ``arith`` (output sizes), ``im2col`` (im2col/col2im), ``layers`` (the
-book's layer classes), ``nets``, ``optim`` (the book's update rules), ``gradcheck``, ``data``
-(MNIST, Fashion-MNIST), ``train`` (Trainer), ``fast`` (the fast path Trainer runs: the only home
-of speed code), ``analysis``, ``pretrained``, ``cli``; the lessons' code is in ``lessons``.
+One idea per module: ``arith`` (output sizes), ``im2col`` (im2col/col2im), ``layers``,
+``nets``, ``optim``, ``gradcheck``, ``data`` (MNIST), ``train`` (Trainer), ``plots``, ``widgets``.
 """
 from .arith import conv_output_size, conv_output_size_2d, uncovered
 from .im2col import col2im, im2col
