@@ -4,7 +4,7 @@ convlab layer by layer, and the textbook.
     python bench/profile_step.py                # default threads
     python bench/profile_step.py --threads 1    # steadier on a busy machine
 
-Times the fused step's parts (convlab.fused), every layer's forward and backward, the loss and the Adam update inside real training
+Times the fused step's parts (convlab.fast.fused), every layer's forward and backward, the loss and the Adam update inside real training
 steps (batch 100, synthetic MNIST-shaped images), medians over ``--steps`` after a warm-up, and
 prints each part in ms and as a share of the step. Use it to decide what to optimise next;
 ``bench/run.py`` is the benchmark that compares implementations.
@@ -30,10 +30,11 @@ sys.path.insert(0, str(HERE.parent))
 
 import textbook  # noqa: E402
 
-from convlab.fused import FusedSimpleConvNet  # noqa: E402
+from convlab.fast.fused import FusedSimpleConvNet  # noqa: E402
+from convlab.fast.plan import LayerPlan  # noqa: E402
+from convlab.fast.workspace import Workspace  # noqa: E402
 from convlab.nets import SimpleConvNet  # noqa: E402
 from convlab.optim import Adam  # noqa: E402
-from convlab.workspace import Workspace  # noqa: E402
 
 
 def profile(net, opt, x, t, steps, warmup=10, workspace=None):
@@ -65,7 +66,7 @@ def profile(net, opt, x, t, steps, warmup=10, workspace=None):
 
 
 def profile_fused(fused, opt, x, t, steps, warmup=10):
-    """{part: [seconds per step]} for the fused step (convlab.fused) on one thread: its three
+    """{part: [seconds per step]} for the fused step (convlab.fast.fused) on one thread: its three
     named parts are timed by wrapping them on the instance; the rest of ``gradient`` (softmax,
     loss, the affine layers' backward) is the step's gradient time minus those three."""
     times = {}
@@ -118,7 +119,7 @@ def main(argv=None):
     x = rng.random((100, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 100)
     params = {k: v.copy() for k, v in SimpleConvNet(seed=0).params.items()}
-    impls = {"convlab": (SimpleConvNet(seed=0), Adam(lr=0.001), Workspace()),
+    impls = {"convlab": (LayerPlan(SimpleConvNet(seed=0)), Adam(lr=0.001), Workspace()),
              "textbook": (textbook.SimpleConvNet(params=params), textbook.Adam(lr=0.001), None)}
     fused = FusedSimpleConvNet(SimpleConvNet(seed=0))
     wall = wall_clock(fused, Adam(lr=0.001), x, t, args.steps)

@@ -19,8 +19,8 @@ every repeat, so a burst of load from elsewhere hits all of them alike):
   and for the NumPy implementations also the peak of NumPy's own allocations via tracemalloc).
 
 Implementations: convlab (float32, the fused step and Adam on its threads, as ``Trainer`` runs
-SimpleConvNet), layers (convlab layer by layer, with a ``Workspace`` attached for each step, as
-``Trainer(fused=False)`` does), ``bench/textbook.py`` (the book's style: float64 im2col buffers, pooling through im2col),
+SimpleConvNet), layers (convlab's fast layer twins, ``convlab.fast.plan.LayerPlan``, what
+``Trainer`` runs for the other nets), ``bench/textbook.py`` (the book's style: float64 im2col buffers, pooling through im2col),
 and PyTorch (when importable) with ``torch.set_num_threads``
 set to NumPy's BLAS thread count. All three start from the same weights. Before timing anything
 the script checks that textbook and convlab compute the same loss and gradients.
@@ -52,11 +52,12 @@ sys.path.insert(0, str(HERE.parent))          # convlab from this checkout, even
 
 import textbook  # noqa: E402
 
-from convlab.fused import EVAL_BATCH, fused_for  # noqa: E402
-from convlab.layers import Convolution, Pooling  # noqa: E402
+from convlab.fast.fused import EVAL_BATCH, fused_for  # noqa: E402
+from convlab.fast.layers import Convolution, Pooling  # noqa: E402
+from convlab.fast.plan import LayerPlan  # noqa: E402
+from convlab.fast.workspace import Workspace  # noqa: E402
 from convlab.nets import SimpleConvNet  # noqa: E402
 from convlab.optim import Adam  # noqa: E402
-from convlab.workspace import Workspace  # noqa: E402
 
 try:
     import torch
@@ -164,15 +165,11 @@ def make_trainer(impl, params):
         def step(x, t):
             fused.step(x, t, opt)
         return step, lambda a: a
-    if impl == "layers":                      # the layer-by-layer path (Trainer(fused=False))
-        net = convlab_net(params)
-        opt = Adam(lr=0.001)
-        ws = Workspace()                      # as convlab.train.Trainer does
+    if impl == "layers":                      # the fast layer twins (what other nets get)
+        plan, opt = LayerPlan(convlab_net(params)), Adam(lr=0.001)
 
         def step(x, t):
-            with ws.attached(net):
-                grads = net.gradient(x, t)
-            opt.update(net.params, grads)
+            plan.step(x, t, opt)
         return step, lambda a: a
     if impl == "textbook":
         net = textbook.SimpleConvNet(params=params)
@@ -275,7 +272,7 @@ def make_evaluator(impl, params, x, t):
     no_grad). Every implementation counts the same correct answers (the weights are the same)."""
     if impl in ("convlab", "layers"):
         net = convlab_net(params)
-        target = fused_for(net) if impl == "convlab" else net
+        target = fused_for(net) if impl == "convlab" else LayerPlan(net)
         return lambda: target.accuracy(x, t, batch_size=EVAL_BATCH)
     if impl == "textbook":
         net = textbook.SimpleConvNet(params=params)

@@ -1,144 +1,130 @@
-"""Layers with the book's contract: ``forward(x)`` returns the output, ``backward(dout)`` returns
-dx and stores parameter gradients next to the parameters (``W``/``dW``, ``b``/``db``).
+"""The layers of chapter 7, written the book's way: ``forward(x)`` returns the output,
+``backward(dout)`` returns dx and keeps parameter gradients next to the parameters (``W``/``dW``,
+``b``/``db``).
 
 Taught in ``notebooks/05_forward_backward.ipynb`` (Convolution, Pooling) and used by every net.
 Symbols follow the book: N batch, C channels, H/W height/width, FN filters, FH/FW filter size,
-OH/OW output size. Rules every layer keeps:
+OH/OW output size, PH/PW pooling window. What every layer keeps to:
 
-* **dtype**: a layer computes in the dtype of its input x. Float input keeps its dtype (float32
-  in, float32 out); integer and bool input becomes float64; complex input is refused. The
-  output, dx and dout (cast if needed) have that dtype; parameters of another float dtype are
-  used cast to it, and dW, db come back in the parameters' own dtype, ready for the update.
-* **no surprises in memory**: no layer modifies x or dout, and none writes into an array it
-  handed out. Big arrays come from ``empty(self, name, shape, dtype)``: plain ``np.empty``,
-  unless a training loop has attached a :class:`convlab.workspace.Workspace` for a step (then
-  results are valid until its next step; see that module).
-* **clear errors**: an empty batch, complex input, a dout whose shape is not the forward
-  output's, and ``backward()`` before any ``forward()`` are refused, saying what was expected.
-* **conventions at kinks** (the same as PyTorch): ReLU'(0) = 0; max pooling sends a window's
-  gradient to its FIRST maximum when several are equal.
+* **dtype**: a layer computes in the dtype of its input x (integer and bool input becomes
+  float64, complex input is refused); dW and db come back in the parameters' own dtype.
+* **no surprises**: no layer modifies x or dout.
+* **clear errors**: :func:`checked` refuses an empty batch, complex numbers, a dout whose shape
+  is not the forward output's and ``backward()`` before ``forward()``, saying what was expected.
+* **kinks as in PyTorch**: ReLU'(0) = 0; max pooling sends a window's gradient to its first
+  maximum, a NaN in a window wins (the last NaN, as PyTorch), and padding never wins.
 
-The speed tricks (a running maximum for pooling, the stride-1 col2im) live in named, tested
-helpers in ``convlab/fastpath.py``.
+These classes are the reference answer to lesson 5: plain NumPy, one idea per line. The speed
+behind ``Trainer`` is their twins in ``convlab/fast/`` (same numbers, other tricks).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .arith import check_int, pair
-from .fastpath import conv_backward_dx, window_max, window_max_backward
-from .im2col import fold, im2col_transposed, window_geometry, windows
-from .workspace import empty
+from .im2col import col2im, fold, im2col, window_geometry, windows
 
 __all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "Affine", "Dropout", "SoftmaxWithLoss",
-           "LRN", "softmax", "cross_entropy_error", "check_labels"]
+           "LRN", "softmax", "cross_entropy_error", "check_labels", "checked"]
 
 
-def _real(name, a):
-    """a as an array of real numbers: float kept, int/bool -> float64, anything else refused."""
+def checked(layer, name, a, ndim=None, layout="(N, C, H, W)"):
+    """``a`` as an array of real numbers fit for ``layer``, or a clear error. Every check of the
+    layers is here, out of their arithmetic:
+
+    * any array: real numbers (float kept, int/bool -> float64, complex refused), ``ndim``
+      dimensions (laid out as ``layout``) if given;
+    * ``name == "x"``: at least one value;
+    * ``name == "dout"`` with a ``layer``: after a forward pass, of that pass's output shape (cast
+      to its dtype).
+    """
     a = np.asarray(a)
     if a.dtype.kind not in "biuf":
         got = "complex numbers" if a.dtype.kind == "c" else f"dtype {a.dtype}"
         raise ValueError(f"{name} must hold real numbers (float, int or bool), got {got}")
-    return a if a.dtype.kind == "f" else a.astype(np.float64)
-
-
-def _check_x(x, ndim=None, layout="(N, C, H, W)"):
-    """x as a real float array of ``ndim`` dimensions holding at least one value."""
-    x = _real("x", x)
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"x must be {ndim}-D {layout}, got shape {x.shape}")
-    if x.size == 0:
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {a.shape}")
+    if name == "x" and a.size == 0:
         raise ValueError(f"x must not be empty (at least one sample, N >= 1, and no zero-length "
-                         f"axis), got shape {x.shape}")
-    return x
+                         f"axis), got shape {a.shape}")
+    if name == "dout" and layer is not None:
+        if getattr(layer, "out_shape", None) is None:
+            raise RuntimeError(f"{type(layer).__name__}.backward() called before forward(): there "
+                               f"is no forward pass to differentiate")
+        if a.shape != layer.out_shape:
+            raise ValueError(f"dout must have the shape of the forward output {layer.out_shape}, "
+                             f"got {a.shape}")
+        a = a.astype(layer.out_dtype, copy=False)
+    return a
 
 
-def _check_dout(layer, dout):
-    """dout as an array with the shape of ``layer``'s last forward output, in its dtype."""
-    if getattr(layer, "out_shape", None) is None:
-        raise RuntimeError(f"{type(layer).__name__}.backward() called before forward(): there is "
-                           f"no forward pass to differentiate")
-    dout = _real("dout", dout)
-    if dout.shape != layer.out_shape:
-        raise ValueError(f"dout must have the shape of the forward output {layer.out_shape}, "
-                         f"got {dout.shape}")
-    return dout.astype(layer.out_dtype, copy=False)
+def _remember(layer, out):
+    """Note the shape and dtype of ``out`` (what backward's dout must match); return out."""
+    layer.out_shape, layer.out_dtype = out.shape, out.dtype
+    return out
 
 
 # ------------------------------------------------------------------------------- convolution --
 
 class Convolution:
-    """2-D convolution (cross-correlation, as in the book) via im2col and one GEMM.
+    """2-D convolution (cross-correlation, as in the book) through im2col and one matrix product.
 
-    W: (FN, C, FH, FW), b: (FN,). x: (N, C, H, W) -> out: (N, FN, OH, OW).
-    The column matrix is the book's, transposed (``im2col_transposed``), with a row of ones
-    added for the bias; backward's input gradient is ``fastpath.conv_backward_dx`` (col2im).
-    ``stride``, ``pad`` and ``dilation`` are ints or (h, w) pairs. Set ``need_dx = False`` on a
-    first layer: backward then skips the input gradient (nobody needs it) and returns None.
+    W: (FN, C, FH, FW), b: (FN,). x: (N, C, H, W) -> out: (N, FN, OH, OW). ``stride``, ``pad``
+    and ``dilation`` are ints or (h, w) pairs. ``need_dx = False`` (a first layer): backward
+    skips the input gradient, which nobody needs, and returns None.
     """
 
     def __init__(self, W, b, stride=1, pad=0, dilation=1):
-        W, b = _real("W", W), _real("b", b)
-        if W.ndim != 4:
-            raise ValueError(f"W must be 4-D (FN, C, FH, FW), got shape {W.shape}")
-        if b.shape != (W.shape[0],):
-            raise ValueError(f"b must have shape (FN,) = ({W.shape[0]},) to match W {W.shape}, "
-                             f"got {b.shape}")
-        self.W, self.b = W, b
-        self.stride, self.pad, self.dilation = pair("stride", stride, 1), pair("pad", pad, 0), \
-            pair("dilation", dilation, 1)
+        self.W = checked(self, "W", W, 4, "(FN, C, FH, FW)")
+        self.b = checked(self, "b", b)
+        if self.b.shape != (self.W.shape[0],):
+            raise ValueError(f"b must have shape (FN,) = ({self.W.shape[0]},) to match W "
+                             f"{self.W.shape}, got {self.b.shape}")
+        self.stride, self.pad = pair("stride", stride, 1), pair("pad", pad, 0)
+        self.dilation = pair("dilation", dilation, 1)
         self.need_dx = True
+        self.x_shape = self.col = self.col_W = self.out_shape = None
         self.dW = self.db = None
-        self.x_shape = self.col = self.out_shape = None
 
     def output_shape(self, input_shape):
         """(FN, OH, OW) for an input of shape (C, H, W)."""
         C, H, W = input_shape
         FN, _, FH, FW = self.W.shape
-        *_, OH, OW, _, _, _ = window_geometry((1, C, H, W), FH, FW, self.stride, self.pad, self.dilation)
+        *_, OH, OW, _, _, _ = window_geometry((1, C, H, W), FH, FW, self.stride, self.pad,
+                                              self.dilation)
         return (FN, OH, OW)
 
-    def forward(self, x):
-        x = _check_x(x, 4)
-        FN, C, FH, FW = self.W.shape
-        N, _, H, W = x.shape
-        if x.shape[1] != C:
+    def _check_channels(self, x):
+        if x.shape[1] != self.W.shape[1]:
             raise ValueError(f"x has {x.shape[1]} channel(s) (shape {x.shape}) but W of shape "
-                             f"(FN, C, FH, FW) = {self.W.shape} expects C = {C}")
-        _, OH, OW = self.output_shape((C, H, W))
-        K = C * FH * FW                                                 # weights per filter
-        # The book's im2col, transposed: one column per output pixel (im2col_transposed). One
-        # more row of ones below it: the bias is the weight of an input that is always 1, so
-        # [W | b] @ col is the whole convolution in one GEMM (and backward gets db from a GEMM).
-        col = empty(self, "col", (K + 1, N * OH * OW), x.dtype)         # (C*FH*FW + 1, N*OH*OW)
-        im2col_transposed(x, FH, FW, self.stride, self.pad, self.dilation, out=col[:K])
-        col[K] = 1
-        Wb = np.concatenate([self.W.reshape(FN, K), self.b.reshape(FN, 1)], axis=1,
-                            dtype=x.dtype)                              # (FN, C*FH*FW + 1)
-        prod = np.matmul(Wb, col, out=empty(self, "filters_first", (FN, N * OH * OW), x.dtype))
-        out = empty(self, "out", (N, FN, OH, OW), x.dtype)
-        np.copyto(out, prod.reshape(FN, N, OH, OW).transpose(1, 0, 2, 3))  # (N, FN, OH, OW)
-        self.x_shape, self.col = x.shape, col
-        self.out_shape, self.out_dtype = out.shape, out.dtype
-        return out
+                             f"(FN, C, FH, FW) = {self.W.shape} expects C = {self.W.shape[1]}")
+
+    def forward(self, x):
+        x = checked(self, "x", x, 4)
+        self._check_channels(x)
+        FN, C, FH, FW = self.W.shape
+        N = x.shape[0]
+        _, OH, OW = self.output_shape(x.shape[1:])
+        # one row per output pixel (n, oy, ox), one column per weight (c, fy, fx)
+        col = im2col(x, FH, FW, self.stride, self.pad, self.dilation)    # (N*OH*OW, C*FH*FW)
+        col_W = self.W.reshape(FN, -1).T.astype(x.dtype)                 # (C*FH*FW, FN)
+        out = col @ col_W + self.b.astype(x.dtype)                       # (N*OH*OW, FN)
+        out = out.reshape(N, OH, OW, FN).transpose(0, 3, 1, 2)           # (N, FN, OH, OW)
+        self.x_shape, self.col, self.col_W = x.shape, col, col_W
+        return _remember(self, out)
 
     def backward(self, dout):
-        dout = _check_dout(self, dout)                                  # (N, FN, OH, OW)
+        dout = checked(self, "dout", dout)                               # (N, FN, OH, OW)
         FN, C, FH, FW = self.W.shape
-        N, _, OH, OW = dout.shape
-        K = C * FH * FW
-        # dout with filters first, in the array that held forward's GEMM result (no longer used)
-        d = empty(self, "filters_first", (FN, N * OH * OW), dout.dtype)  # (FN, N*OH*OW)
-        np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))
-        dWb = d @ self.col.T                                            # (FN, C*FH*FW + 1) = [dW | db]
-        self.dW = dWb[:, :K].reshape(FN, C, FH, FW).astype(self.W.dtype, copy=False)
-        self.db = dWb[:, K].astype(self.b.dtype)                        # (FN,): the ones row's weight
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)                # (N*OH*OW, FN)
+        self.db = dout.sum(axis=0).astype(self.b.dtype)                  # (FN,)
+        self.dW = (self.col.T @ dout).T.reshape(FN, C, FH, FW).astype(self.W.dtype)
         if not self.need_dx:
             return None
-        # dx = col2im(W_col.T @ d): see conv_backward_dx for the faster stride-1 fold
-        return conv_backward_dx(d, self.W.astype(d.dtype, copy=False), self.x_shape, self.stride,
-                                self.pad, self.dilation, owner=self)   # (N, C, H, W)
+        dcol = dout @ self.col_W.T                                       # (N*OH*OW, C*FH*FW)
+        return col2im(dcol, self.x_shape, FH, FW, self.stride, self.pad, self.dilation)  # (N, C, H, W)
 
 
 # ----------------------------------------------------------------------------------- pooling --
@@ -151,14 +137,30 @@ def _pool_size(name, value):
     return check_int(name, value, 1)
 
 
+def first_max(col, real):
+    """Column of the winner of each row of ``col`` (rows: windows, columns: window cells), as
+    PyTorch's max pooling picks it: the first maximum; but the last NaN if a row holds NaN; and
+    only among the real cells (``real``: False where the cell is padding), so a window of -inf
+    sends its gradient to its first real cell, never to the padding."""
+    arg = np.argmax(col, axis=1)                                     # first maximum (or first NaN)
+    nan = np.isnan(col)
+    rows = nan.any(axis=1)
+    if rows.any():                                                   # the LAST NaN of the row
+        arg[rows] = col.shape[1] - 1 - np.argmax(nan[rows, ::-1], axis=1)
+    lost = ~real[np.arange(len(arg)), arg]                           # a padding cell won (a tie)
+    if lost.any():
+        arg[lost] = np.argmax(real[lost], axis=1)                    # the first real cell
+    return arg
+
+
 class Pooling:
     """Max or average pooling over pool_h x pool_w windows. x: (N, C, H, W) -> (N, C, OH, OW).
 
     No parameters; the channel count is unchanged. ``pool_h`` and ``pool_w`` are integers;
     ``stride`` (default: the window, so windows tile) and ``pad`` are ints or (h, w) pairs.
-    ``pad`` pads max pooling with -inf (padding never wins) and average pooling with zeros
-    (counted in the mean, as PyTorch's default); like PyTorch, ``pad`` may be at most half the
-    window. Max pooling sends each gradient to the first maximum of its window (PyTorch's rule).
+    Max pooling pads with -inf (and padding never wins, see :func:`first_max`); average pooling
+    pads with zeros, counted in the mean (PyTorch's default). Like PyTorch, ``pad`` may be at
+    most half the window.
     """
 
     def __init__(self, pool_h, pool_w, stride=None, pad=0, mode="max"):
@@ -175,32 +177,38 @@ class Pooling:
 
     def output_shape(self, input_shape):
         C, H, W = input_shape
-        *_, OH, OW, _, _, _ = window_geometry((1, C, H, W), self.pool_h, self.pool_w, self.stride, self.pad)
+        *_, OH, OW, _, _, _ = window_geometry((1, C, H, W), self.pool_h, self.pool_w, self.stride,
+                                              self.pad)
         return (C, OH, OW)
 
     def forward(self, x):
-        x = _check_x(x, 4)
+        x = checked(self, "x", x, 4)
         PH, PW = self.pool_h, self.pool_w
-        fill = -np.inf if self.mode == "max" else 0.0                   # what padding holds
-        win = windows(x, PH, PW, self.stride, self.pad, pad_value=fill)  # (N, C, OH, OW, PH, PW) view
-        if self.mode == "avg":
-            out = win.mean(axis=(4, 5))                                 # (N, C, OH, OW)
-        else:
-            # max and argmax of each window: arg_max = i*PW + j of the first maximum
-            out, self.arg_max = window_max(win, owner=self)             # (N, C, OH, OW) each
+        N = x.shape[0]
+        C, OH, OW = self.output_shape(x.shape[1:])
         self.x_shape = x.shape
-        self.out_shape, self.out_dtype = out.shape, out.dtype
-        return out
+        if self.mode == "avg":
+            col = windows(x, PH, PW, self.stride, self.pad).reshape(-1, PH * PW)
+            return _remember(self, col.mean(axis=1).reshape(N, C, OH, OW))
+        # im2col with the windows as rows: (N*C*OH*OW, PH*PW), padding -inf
+        col = windows(x, PH, PW, self.stride, self.pad, pad_value=-np.inf).reshape(-1, PH * PW)
+        real = windows(np.ones((1, 1) + x.shape[2:], bool), PH, PW, self.stride, self.pad,
+                       pad_value=False)                                  # (1, 1, OH, OW, PH, PW)
+        real = np.broadcast_to(real, (N, C, OH, OW, PH, PW)).reshape(-1, PH * PW)
+        self.arg_max = first_max(col, real).reshape(N, C, OH, OW)        # i*PW + j of each winner
+        out = np.max(col, axis=1)
+        return _remember(self, out.reshape(N, C, OH, OW))
 
     def backward(self, dout):
-        dout = _check_dout(self, dout)                                  # (N, C, OH, OW)
+        dout = checked(self, "dout", dout)                               # (N, C, OH, OW)
         PH, PW = self.pool_h, self.pool_w
-        if self.mode == "avg":                          # every cell of a window gets an equal share
-            dwin = np.broadcast_to((dout / (PH * PW))[..., None, None], dout.shape + (PH, PW))
-            return fold(dwin, self.x_shape, self.stride, self.pad)      # (N, C, H, W)
-        # each window's gradient goes to its (first) maximum; overlapping windows add up
-        return window_max_backward(dout, self.arg_max, self.x_shape, (PH, PW), self.stride,
-                                   self.pad, owner=self)                # (N, C, H, W)
+        if self.mode == "avg":                   # every cell of a window gets an equal share
+            dcol = np.repeat(dout.reshape(-1, 1) / (PH * PW), PH * PW, axis=1)
+        else:                                    # each window's gradient goes to its winner
+            dcol = np.zeros((dout.size, PH * PW), dout.dtype)            # (N*C*OH*OW, PH*PW)
+            dcol[np.arange(dout.size), self.arg_max.ravel()] = dout.ravel()
+        dwin = dcol.reshape(dout.shape + (PH, PW))                       # (N, C, OH, OW, PH, PW)
+        return fold(dwin, self.x_shape, self.stride, self.pad)           # col2im: (N, C, H, W)
 
 
 # ------------------------------------------------------------------------------- activations --
@@ -212,16 +220,15 @@ class Relu:
         self.mask = self.out_shape = None
 
     def forward(self, x):
-        x = _check_x(x)
-        self.mask = np.greater(x, 0, out=empty(self, "mask", x.shape, bool))   # True where x > 0
-        out = np.maximum(x, 0, out=empty(self, "out", x.shape, x.dtype))        # x is untouched
-        self.out_shape, self.out_dtype = out.shape, out.dtype
-        return out
+        x = checked(self, "x", x)
+        self.mask = (x <= 0)
+        out = x.copy()
+        out[self.mask] = 0
+        return _remember(self, out)
 
     def backward(self, dout):
-        dout = _check_dout(self, dout)
-        dx = np.multiply(dout, self.mask, out=empty(self, "dx", dout.shape, dout.dtype))  # 0 where x <= 0
-        dx += 0                                 # turns -0.0 (negative dout times False) into 0.0
+        dx = checked(self, "dout", dout).copy()
+        dx[self.mask] = 0
         return dx
 
 
@@ -232,13 +239,12 @@ class Sigmoid:
         self.out = self.out_shape = None
 
     def forward(self, x):
-        x = _check_x(x)
-        self.out = np.exp(-np.logaddexp(0, -x)).astype(x.dtype, copy=False)
-        self.out_shape, self.out_dtype = self.out.shape, self.out.dtype
-        return self.out
+        x = checked(self, "x", x)
+        self.out = np.exp(-np.logaddexp(0, -x)).astype(x.dtype, copy=False)  # = 1 / (1 + exp(-x))
+        return _remember(self, self.out)
 
     def backward(self, dout):
-        dout = _check_dout(self, dout)
+        dout = checked(self, "dout", dout)
         return dout * (1.0 - self.out) * self.out
 
 
@@ -249,34 +255,32 @@ class Affine:
     the input's shape. W: (D, M), b: (M,)."""
 
     def __init__(self, W, b):
-        W, b = _real("W", W), _real("b", b)
-        if W.ndim != 2:
-            raise ValueError(f"W must be 2-D (D, M), got shape {W.shape}")
-        if b.shape != (W.shape[1],):
-            raise ValueError(f"b must have shape (M,) = ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
-        self.W, self.b = W, b
-        self.dW = self.db = None
+        self.W = checked(self, "W", W, 2, "(D, M)")
+        self.b = checked(self, "b", b)
+        if self.b.shape != (self.W.shape[1],):
+            raise ValueError(f"b must have shape (M,) = ({self.W.shape[1]},) to match W "
+                             f"{self.W.shape}, got {self.b.shape}")
         self.x = self.x_shape = self.out_shape = None
+        self.dW = self.db = None
 
     def forward(self, x):
-        x = _check_x(x)
+        x = checked(self, "x", x)
         if x.ndim < 2:
             raise ValueError(f"x must be at least 2-D (N, D...), got shape {x.shape}")
-        x2 = x.reshape(x.shape[0], -1)                                  # (N, D)
-        if x2.shape[1] != self.W.shape[0]:
-            raise ValueError(f"x of shape {x.shape} flattens to D = {x2.shape[1]} features but W of "
-                             f"shape (D, M) = {self.W.shape} expects D = {self.W.shape[0]}")
-        self.x, self.x_shape = x2, x.shape
-        out = x2 @ self.W.astype(x.dtype, copy=False) + self.b.astype(x.dtype, copy=False)  # (N, M)
-        self.out_shape, self.out_dtype = out.shape, out.dtype
-        return out
+        self.x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)                               # (N, D)
+        if self.x.shape[1] != self.W.shape[0]:
+            raise ValueError(f"x of shape {x.shape} flattens to D = {self.x.shape[1]} features but "
+                             f"W of shape (D, M) = {self.W.shape} expects D = {self.W.shape[0]}")
+        out = self.x @ self.W.astype(x.dtype, copy=False) + self.b.astype(x.dtype, copy=False)
+        return _remember(self, out)                                      # (N, M)
 
     def backward(self, dout):
-        dout = _check_dout(self, dout)                                  # (N, M)
-        self.dW = (self.x.T @ dout).astype(self.W.dtype, copy=False)    # (D, M)
-        self.db = dout.sum(axis=0).astype(self.b.dtype, copy=False)     # (M,)
-        dx = dout @ self.W.astype(dout.dtype, copy=False).T             # (N, D)
-        return dx.reshape(self.x_shape)                                 # (N, ...) like x
+        dout = checked(self, "dout", dout)                               # (N, M)
+        self.dW = (self.x.T @ dout).astype(self.W.dtype, copy=False)     # (D, M)
+        self.db = dout.sum(axis=0).astype(self.b.dtype, copy=False)      # (M,)
+        dx = dout @ self.W.astype(dout.dtype, copy=False).T              # (N, D)
+        return dx.reshape(self.x_shape)                                  # (N, ...) like x
 
 
 # ----------------------------------------------------------------------------------- dropout --
@@ -295,8 +299,8 @@ class Dropout:
         self.mask = self.out_shape = None
 
     def forward(self, x, train_flg=True):
-        x = _check_x(x)
-        self.out_shape, self.out_dtype = x.shape, x.dtype
+        x = checked(self, "x", x)
+        _remember(self, x)
         if not train_flg or self.ratio == 0:
             self.mask = None
             return x.copy()
@@ -305,7 +309,7 @@ class Dropout:
         return x * self.mask
 
     def backward(self, dout):
-        dout = _check_dout(self, dout)
+        dout = checked(self, "dout", dout)
         return dout.copy() if self.mask is None else dout * self.mask
 
 
@@ -333,14 +337,13 @@ class LRN:
         return cs[:, top] - cs[:, bot]                                          # (N, C, H, W)
 
     def forward(self, x):
-        x = _check_x(x, 4)
+        x = checked(self, "x", x, 4)
         self.x = x
         self.scale = self.k + (self.alpha / self.n) * self._window_sum(x * x)   # (N, C, H, W)
-        self.out_shape, self.out_dtype = x.shape, x.dtype
-        return x * self.scale ** -self.beta
+        return _remember(self, x * self.scale ** -self.beta)
 
     def backward(self, dout):
-        dout = _check_dout(self, dout)
+        dout = checked(self, "dout", dout)
         x, s, b = self.x, self.scale, self.beta
         # y_c = x_c s_c^-b;  dy_c/dx_j = delta_cj s_c^-b - 2 b alpha/n x_c x_j s_c^(-b-1) [j in win(c)]
         g = dout * x * s ** (-b - 1)                                            # (N, C, H, W)
@@ -416,9 +419,7 @@ class SoftmaxWithLoss:
         self.y = self.t = None
 
     def forward(self, x, t):
-        x = _check_x(x)
-        if x.ndim != 2:
-            raise ValueError(f"x must be 2-D scores (N, K), got shape {x.shape}")
+        x = checked(self, "x", x, 2, "scores (N, K)")
         N, K = x.shape
         self.t = check_labels(t, N, K)                                  # (N,) integer labels
         z = x - x.max(axis=1, keepdims=True)                            # (N, K), row max 0
@@ -430,7 +431,7 @@ class SoftmaxWithLoss:
         if self.y is None:
             raise RuntimeError("SoftmaxWithLoss.backward() called before forward(): there is no "
                                "forward pass to differentiate")
-        dout = _real("dout", dout)
+        dout = checked(None, "dout", dout)                              # a number
         if dout.shape != ():
             raise ValueError(f"dout must be a scalar (the gradient of the scalar loss), got shape "
                              f"{dout.shape}")

@@ -129,29 +129,6 @@ class AdaGrad(Optimizer):
             params[key] -= self.lr * g / (np.sqrt(self.h[key]) + 1e-7)
 
 
-FLUSH_EVERY, FLUSH_BELOW = 64, 1e-30
-"""Every FLUSH_EVERY updates Adam sets the entries of m and v below FLUSH_BELOW to 0. Such an
-entry moves its weight by at most lr * 1e-30 / 1e-7, nothing at float32 precision; left alone,
-the m of a weight whose gradient stays 0 shrinks by beta1 per step into subnormal numbers
-(below 1.2e-38), which x86 CPUs compute with many times slower (measured on SimpleConvNet:
-the update grew from 1.1 to 3.9 ms after about 1,000 steps). In 64 steps an entry above 1e-30
-cannot shrink below 1e-33, so no entry ever reaches the subnormal range."""
-
-
-SPLIT_MIN = 16_384
-"""Arrays of fewer numbers than this are not split (``share``): a share of a small array saves less
-than the extra NumPy calls cost (each one waits for the GIL while other threads run)."""
-
-
-def share(a, i, n):
-    """The rows lo:hi of array ``a`` that call i of n works on when an update is split
-    (``Adam.update``'s ``split``): n contiguous shares of the rows, as even as whole rows allow;
-    an array of fewer than SPLIT_MIN numbers goes whole to call 0."""
-    if a.size < SPLIT_MIN:
-        return (0, len(a)) if i == 0 else (0, 0)
-    return len(a) * i // n, len(a) * (i + 1) // n
-
-
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) in the book's form: the bias correction is folded into lr_t.
 
@@ -168,50 +145,16 @@ class Adam(Optimizer):
         self.beta2 = _check_number("beta2", beta2, 0, 1)
         self.iter = 0
 
-    def update(self, params, grads, split=None):
-        """One Adam step on every parameter. ``split``: optional runner that calls fn(i, n) for
-        i in range(n), e.g. on n threads (``FusedSimpleConvNet.split``); call i then updates the
-        rows ``share(p, i, n)`` of every parameter p. The arithmetic of each number is the
-        same either way, so the result does not depend on n."""
+    def update(self, params, grads):
         if self.m is None:
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
             self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.iter += 1
         lr_t = float(self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter))
-        arrays = [(params[k], grads[k], self.m[k], self.v[k]) for k in params]
-
-        def rows(i, n):
-            for group in arrays:
-                lo, hi = share(group[0], i, n)
-                if hi > lo:
-                    self._step(*(a[lo:hi] for a in group), lr_t)         # views: in place
-        if split is None:
-            for p, g, m, v in arrays:
-                self._step(p, g, m, v, lr_t)
-        else:
-            split(rows)
-        if self.iter % FLUSH_EVERY == 0:
-            for state in (self.m, self.v):
-                for a in state.values():
-                    a[np.abs(a) < FLUSH_BELOW] = 0
-
-    def _step(self, p, g, m, v, lr_t):
-        """The update of the arrays p (parameter), g, m, v, all of one shape, in place."""
-        # The same arithmetic as the three lines in the class docstring, in the same order, but
-        # through two scratch arrays (out=...) instead of five fresh temporaries.
-        a, b = np.empty_like(m), np.empty_like(m)
-        np.subtract(g, m, out=a)
-        a *= 1 - self.beta1
-        m += a                                        # m += (1 - beta1) * (g - m)
-        np.multiply(g, g, out=a)
-        a -= v
-        a *= 1 - self.beta2
-        v += a                                        # v += (1 - beta2) * (g*g - v)
-        np.sqrt(v, out=a)
-        a += 1e-7
-        np.multiply(m, lr_t, out=b)
-        b /= a
-        p -= b                                        # W -= lr_t * m / (sqrt(v) + 1e-7)
+        for key in params:
+            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
+            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
+            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "adam": Adam}

@@ -27,11 +27,12 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
 * ``shift``: data augmentation -- each training image is moved by its own random offset of up to
   ``shift`` pixels in each direction (zeros fill in), so the net sees a slightly different digit
   every epoch and overfits less; 0 (the chapter's setting) turns it off;
-* ``fused`` (default True): a SimpleConvNet-shaped net trains and is evaluated through
-  :class:`convlab.fused.FusedSimpleConvNet`, the same computation in fewer passes over memory and
-  on every core (``CONVLAB_THREADS`` sets how many), with Adam's update on the same threads
-  (gradients agree with the layers' to float32 rounding; a given thread count repeats its run
-  bit for bit); other nets, and ``fused=False``, go layer by layer through ``net.gradient``;
+* ``fused`` (default True): the net trains and is evaluated through its fast plan
+  (:func:`convlab.fast.compile_net`): a SimpleConvNet-shaped net through the fused step on every
+  core (``CONVLAB_THREADS`` sets how many), any other convlab net through fast twins of its
+  layers; the numbers are the layers' (gradients to float rounding; a given thread count repeats
+  its run bit for bit). ``fused=False``, and a net the fast path cannot plan (it says why), go
+  layer by layer through ``net.gradient``;
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
   budget (``stopped_by_time_limit=True``);
 * checkpoints are saved together (``convlab.atomic.commit``): the files of an epoch are saved
@@ -68,12 +69,11 @@ from tqdm.auto import tqdm
 
 from .arith import check_int
 from .atomic import commit, recover, sigint_deferred
-from .fused import EVAL_BATCH, fused_for
+from .fast import compile_net
 from .layers import check_labels
 from .nets import params_digest
 from .npz import read_npz
 from .optim import make_optimizer
-from .workspace import Workspace
 
 __all__ = ["Trainer", "TrainingDiverged", "random_shift", "save_history", "load_history",
            "check_history"]
@@ -161,9 +161,8 @@ class Trainer:
         self.rng = np.random.default_rng(shuffle_ss)
         self.shift_rng = np.random.default_rng(shift_ss)
         self.steps_per_epoch = -(-N // self.batch_size)                       # ceil: last batch smaller
-        self.workspace = Workspace()    # layers reuse their big arrays from step to step (convlab.workspace)
-        # SimpleConvNet's step in fewer passes, same numbers (convlab.fused); None for other nets
-        self.fused = fused_for(network) if fused else None
+        # the net's fast plan, same numbers (convlab.fast); None: layer by layer
+        self.fast = compile_net(network) if fused else None
 
         config = getattr(network, "config", None)
         self.history = {
@@ -201,10 +200,9 @@ class Trainer:
     def train_step(self, x_batch, t_batch):
         """One gradient step on one mini-batch; returns its loss (a float)."""
         net = self.network
-        if self.fused is not None:                      # gradient and update, on its threads
-            return self.fused.step(x_batch, t_batch, self.optimizer)
-        with self.workspace.attached(net):      # what the layers make here lives until the next step
-            grads = net.gradient(x_batch, t_batch)
+        if self.fast is not None:                       # gradient and update, fast
+            return self.fast.step(x_batch, t_batch, self.optimizer)
+        grads = net.gradient(x_batch, t_batch)
         self.optimizer.update(net.params, grads)
         # The loss of this batch, read from the forward pass gradient() just ran (the book's
         # SoftmaxWithLoss keeps y and t); a probability that underflowed counts as the tiniest
@@ -216,8 +214,8 @@ class Trainer:
     def evaluate(self):
         """(train accuracy on the fixed subset, test accuracy on the full test set)."""
         net, bs = self.network, self.eval_batch_size
-        if self.fused is not None:              # same predictions; chunks of EVAL_BATCH fit the caches
-            net, bs = self.fused, min(bs, EVAL_BATCH)
+        if self.fast is not None:               # same predictions, fast
+            net, bs = self.fast, min(bs, self.fast.eval_batch or bs)
         idx = self.train_eval_idx
         train_acc = net.accuracy(self.x_train[idx], self.t_train[idx], batch_size=bs)
         test_acc = net.accuracy(self.x_test, self.t_test, batch_size=bs)

@@ -86,13 +86,14 @@ def pool_forward(x, ph_, pw_, stride=None, pad=0, mode="max"):
             for i in range(OH):
                 for j in range(OW):
                     vals = [xp[n, c, i * sh + u, j * sw + v] for u in range(ph_) for v in range(pw_)]
-                    out[n, c, i, j] = max(vals) if mode == "max" else sum(vals) / (ph_ * pw_)
+                    out[n, c, i, j] = np.max(vals) if mode == "max" else sum(vals) / (ph_ * pw_)
     return out
 
 
 def pool_backward(dout, x, ph_, pw_, stride=None, pad=0, mode="max"):
-    """dx of L = sum(out * dout): max sends each gradient to its window's (first) maximum,
-    average spreads it evenly over the window (padding cells swallow their share)."""
+    """dx of L = sum(out * dout): max sends each gradient to its window's winner as PyTorch's
+    loop picks it (the real cells in order, starting from the first at -inf; a cell wins if
+    greater, or if NaN); average spreads it evenly over the window (padding swallows its share)."""
     (sh, sw) = _pair(stride if stride is not None else (ph_, pw_))
     (ph, pw) = _pair(pad)
     N, C, H, W = x.shape
@@ -105,11 +106,17 @@ def pool_backward(dout, x, ph_, pw_, stride=None, pad=0, mode="max"):
                 for j in range(OW):
                     g = dout[n, c, i, j]
                     if mode == "max":
-                        best, bu, bv = -np.inf, 0, 0
+                        best, bu, bv = -np.inf, None, None
                         for u in range(ph_):
                             for v in range(pw_):
-                                if xp[n, c, i * sh + u, j * sw + v] > best:
-                                    best, bu, bv = xp[n, c, i * sh + u, j * sw + v], u, v
+                                y, z = i * sh + u, j * sw + v
+                                if not (ph <= y < ph + H and pw <= z < pw + W):
+                                    continue                        # padding never wins
+                                val = xp[n, c, y, z]
+                                if bu is None:                      # the first real cell
+                                    bu, bv = u, v
+                                if val > best or np.isnan(val):
+                                    best, bu, bv = val, u, v
                         dxp[n, c, i * sh + bu, j * sw + bv] += g
                     else:
                         for u in range(ph_):

@@ -12,7 +12,7 @@ import pytest
 from convlab.layers import Convolution, Pooling, Relu
 from convlab.nets import SimpleConvNet
 from convlab.optim import Adam
-from convlab.workspace import Workspace
+from convlab.fast.plan import LayerPlan
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -77,7 +77,7 @@ def test_bench_agreement_check_and_epoch_runner():
     (lambda: Convolution(np.ones((2, 3, 3, 3)), np.zeros(2), pad=1), (2, 3, 5, 5)),
 ])
 def test_results_a_caller_holds_are_never_overwritten(make, shape):
-    """Without a workspace (convlab/workspace.py) layers never reuse an array: an output or
+    """Without a workspace (convlab/fast/workspace.py) layers never reuse an array: an output or
     input gradient kept by the caller survives later calls unchanged."""
     layer = make()
     rng = np.random.default_rng(5)
@@ -104,12 +104,10 @@ def test_repeated_training_steps_are_reproducible():
     x, t = rng.random((8, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 8)
     nets = [SimpleConvNet(seed=6), SimpleConvNet(seed=6)]
     opts = [Adam(), Adam()]
-    workspaces = [Workspace(), Workspace()]       # reused arrays, as in Trainer
+    plans = [LayerPlan(net) for net in nets]      # reused arrays, as in Trainer
     for step in range(3):
-        for net, opt, ws in zip(nets, opts, workspaces):
-            with ws.attached(net):
-                grads = net.gradient(x, t)
-            opt.update(net.params, grads)
+        for plan, opt in zip(plans, opts):
+            plan.step(x, t, opt)
         nets[1].predict(rng.random((5, 1, 28, 28), dtype=np.float32))   # extra work on net 2
     for k in nets[0].params:
         np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k])

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import example, given, strategies as st
 
+from convlab import layers as plain_layers
+from convlab.fast import layers as fast_layers
 from convlab.gradcheck import numerical_gradient, rel_error
 from convlab.layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid,
                             SoftmaxWithLoss, softmax)
@@ -206,13 +208,17 @@ def test_gradcheck_catches_a_wrong_backward():
 
 # ------------------------------------------------------------- plain-loop references, 1e-10 --
 
+IMPLS = {"layers": plain_layers, "fast twins": fast_layers}
+"""The layer classes and their fast twins (convlab/fast/layers.py) meet the same references."""
+
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
 @given(case=conv_case(max_dilation=3), xkind=kinds, wkind=kinds, zero_bias=st.booleans(), seed=seeds)
-def test_convolution_matches_loop_reference(case, xkind, wkind, zero_bias, seed):
+def test_convolution_matches_loop_reference(impl, case, xkind, wkind, zero_bias, seed):
     xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
     x, Wt = values(rng, xs, xkind), values(rng, ws, wkind)
     b = np.zeros(ws[0]) if zero_bias else rng.standard_normal(ws[0])
-    layer = Convolution(Wt, b, S, P, D)
+    layer = impl.Convolution(Wt, b, S, P, D)
     out = layer.forward(x)
     ref = conv_forward(x, Wt, b, S, P, D)
     assert out.shape == ref.shape == (xs[0], ws[0], out_size(xs[2], ws[2], S[0], P[0], D[0]),
@@ -226,15 +232,16 @@ def test_convolution_matches_loop_reference(case, xkind, wkind, zero_bias, seed)
     np.testing.assert_allclose(layer.db, rdb, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
 @given(case=pool_case(), kind=kinds, seed=seeds)
 @example(case=((1, 2, 6, 6), (2, 2), (2, 2), (0, 0), "max"), kind="relu", seed=0)
 @example(case=((2, 2, 5, 6), (3, 3), (1, 2), (1, 1), "max"), kind="ties", seed=0)
-def test_pooling_matches_loop_reference(case, kind, seed):
+def test_pooling_matches_loop_reference(impl, case, kind, seed):
     """Ties included: after a ReLU whole windows are 0, and the gradient must go to the first."""
     xs, (PH, PW), S, P, mode = case
     rng = np.random.default_rng(seed)
     x = values(rng, xs, kind)
-    layer = Pooling(PH, PW, S, P, mode)
+    layer = impl.Pooling(PH, PW, S, P, mode)
     out = layer.forward(x)
     ref = pool_forward(x, PH, PW, S, P, mode)
     assert out.shape == ref.shape
@@ -244,13 +251,14 @@ def test_pooling_matches_loop_reference(case, kind, seed):
                                rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
 @given(shape=shapes4, kind=kinds, seed=seeds)
 @example(shape=(2, 2, 3, 3), kind="zeros", seed=0)
-def test_relu_matches_loop_reference(shape, kind, seed):
+def test_relu_matches_loop_reference(impl, shape, kind, seed):
     """Exactly: including x == 0 (gradient 0) and x == -0.0."""
     rng = np.random.default_rng(seed)
     x = values(rng, shape, kind)
-    layer = Relu()
+    layer = impl.Relu()
     np.testing.assert_array_equal(layer.forward(x), relu_forward(x))
     dout = rng.standard_normal(shape)
     np.testing.assert_array_equal(layer.backward(dout), relu_backward(dout, x))
@@ -290,24 +298,27 @@ def test_lrn_matches_loop_reference(shape, n, kind, seed):
 
 # --------------------------------------------------------------------- conventions at kinks --
 
-def test_max_pooling_ties_go_to_the_first_maximum():
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
+def test_max_pooling_ties_go_to_the_first_maximum(impl):
     x = np.array([[[[1.0, 1.0], [1.0, 1.0]]]])
-    layer = Pooling(2, 2)
+    layer = impl.Pooling(2, 2)
     layer.forward(x)
     np.testing.assert_array_equal(layer.backward(np.array([[[[5.0]]]]))[0, 0], [[5, 0], [0, 0]])
 
 
-def test_max_pooling_ties_among_zeros_and_negative_zeros():
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
+def test_max_pooling_ties_among_zeros_and_negative_zeros(impl):
     """-0.0 == 0.0: a tie, so the first of the window wins whichever sign it carries."""
     x = np.array([[[[-0.0, 0.0, 0.0, -0.0], [0.0, 0.0, -0.0, -0.0]]]])
-    layer = Pooling(2, 2)
+    layer = impl.Pooling(2, 2)
     np.testing.assert_array_equal(layer.forward(x), [[[[0.0, 0.0]]]])
     np.testing.assert_array_equal(layer.backward(np.array([[[[2.0, -3.0]]]]))[0, 0],
                                   [[2, 0, -3, 0], [0, 0, 0, 0]])
 
 
-def test_relu_gradient_at_exactly_zero_is_zero():
-    layer = Relu()
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
+def test_relu_gradient_at_exactly_zero_is_zero(impl):
+    layer = impl.Relu()
     x = np.array([[-1.0, -0.0, 0.0, 1e-300, 2.0]])
     np.testing.assert_array_equal(layer.forward(x), [[0, 0, 0, 1e-300, 2]])
     dx = layer.backward(-np.ones((1, 5)))
@@ -315,10 +326,11 @@ def test_relu_gradient_at_exactly_zero_is_zero():
     assert not np.signbit(dx[0, :3]).any()                     # +0.0, not -0.0
 
 
-def test_max_pooling_padding_never_wins_over_zeros():
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
+def test_max_pooling_padding_never_wins_over_zeros(impl):
     """Padding holds -inf, so a window of zeros and padding sends its gradient to a real zero."""
     x = np.zeros((1, 1, 2, 2))
-    layer = Pooling(2, 2, stride=2, pad=1)
+    layer = impl.Pooling(2, 2, stride=2, pad=1)
     np.testing.assert_array_equal(layer.forward(x), np.zeros((1, 1, 2, 2)))
     np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 2, 2))), np.ones((1, 1, 2, 2)))
 
@@ -482,7 +494,7 @@ def test_no_layer_modifies_its_input_or_its_output(i, dtype):
 
 @pytest.mark.parametrize("i", range(9))
 def test_results_held_by_the_caller_survive_later_calls(i):
-    """Without a workspace (see convlab/workspace.py) every result is the caller's to keep:
+    """Without a workspace (see convlab/fast/workspace.py; the plain layers never take one) every result is the caller's to keep:
     outputs and gradients of a first call stay intact through later calls with other data."""
     rng = np.random.default_rng(i)
     name, x1, fwd, bwd = make_layers(np.float64, rng)[i]

@@ -139,7 +139,7 @@ def test_scores_what_its_history_says(name, mnist_test):
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n == "simple"])
 @pytest.mark.slow
 def test_the_fused_step_scores_the_shipped_weights_like_the_layers(name, mnist_test):
-    from convlab.fused import fused_for
+    from convlab.fast import fused_for
     x, t = mnist_test
     net = load_pretrained(name)
     fused = fused_for(net)                  # what Trainer.evaluate uses for this net

@@ -151,3 +151,59 @@ def test_conv_relu_pool_on_digits_matches_torch(N, FN, pad, seed):
     close(dx, tx.grad)
     close(conv.dW, tW.grad)
     close(conv.db, tb.grad)
+
+
+# ------------------------------------------------- max pooling with -inf and NaN (issue 20) --
+
+def _fast_pooling(*args):
+    from convlab.fast.layers import Pooling as FastPooling
+    return FastPooling(*args)
+
+
+POOLINGS = {"layers.Pooling": Pooling, "fast Pooling": _fast_pooling}
+
+
+def _with_specials(rng, x, share):
+    x = x.copy()
+    x[rng.random(x.shape) < share] = -np.inf
+    x[rng.random(x.shape) < share] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("impl", POOLINGS)
+@given(case=pool_case(max_size=4), kind=kinds, seed=seeds, share=st.sampled_from([0.1, 0.4, 0.9]))
+@example(case=((1, 1, 3, 3), (3, 3), (1, 1), (1, 1), "max"), kind="normal", seed=0, share=1.0)
+def test_max_pooling_with_inf_and_nan_matches_torch_and_the_loops(impl, case, kind, seed, share):
+    """NaN propagates and takes the gradient (the last NaN of a window, as PyTorch's loop); a
+    real cell always beats padding, even in a window of -inf (the example: all -inf, 3x3
+    windows with pad 1: every one of the 9 gradients reaches the input)."""
+    import reference
+    xs, (PH, PW), S, P, _ = case
+    rng = np.random.default_rng(seed)
+    x = _with_specials(rng, values(rng, xs, kind), share)
+    layer = POOLINGS[impl](PH, PW, S, P, "max")
+    out = layer.forward(x)
+    tx = leaf(x)
+    tout = F.max_pool2d(tx, (PH, PW), stride=S, padding=P)
+    np.testing.assert_array_equal(out, tout.detach().numpy())          # NaN where torch has NaN
+    np.testing.assert_array_equal(out, reference.pool_forward(x, PH, PW, S, P, "max"))
+    dout = rng.standard_normal(out.shape)
+    tout.backward(torch.tensor(dout))
+    dx = layer.backward(dout)
+    close(dx, tx.grad)
+    np.testing.assert_allclose(dx, reference.pool_backward(dout, x, PH, PW, S, P, "max"), rtol=0,
+                               atol=ATOL)
+    assert dx.sum() == pytest.approx(dout.sum())                       # nothing lost in padding
+
+
+@pytest.mark.parametrize("impl", ["layers.Relu", "fast Relu"])
+def test_relu_with_inf_and_nan_matches_torch(impl):
+    from convlab.fast.layers import Relu as FastRelu
+    x = np.array([[np.nan, -np.inf, np.inf, -1.0, 0.0, -0.0, 2.0]])
+    layer = Relu() if impl == "layers.Relu" else FastRelu()
+    tx = leaf(x)
+    tout = F.relu(tx)
+    np.testing.assert_array_equal(layer.forward(x), tout.detach().numpy())
+    dout = np.arange(1.0, 8.0)[None]
+    tout.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(layer.backward(dout), tx.grad.numpy())

@@ -1,15 +1,16 @@
-"""The speed tricks behind ``convlab/layers.py``, one named function each.
+"""The kernels of the fast layer twins (``convlab/fast/layers.py``), one named function each.
 
-Every function's docstring gives the plain NumPy it stands for; ``tests/test_fastpath.py``
+Every function's docstring gives the plain NumPy it stands for; ``tests/test_fast_kernels.py``
 proves each one equal to that plain version (and the layers are checked against loop
-references and PyTorch besides). Big results come from :func:`convlab.workspace.empty`, so a
-training loop that attaches a :class:`~convlab.workspace.Workspace` reuses them.
+references and PyTorch besides). Big results come from :func:`convlab.fast.workspace.empty`, so
+a training loop that attaches a :class:`~convlab.fast.workspace.Workspace` reuses them.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .im2col import col2im_transposed, col2im_wide
+from ..im2col import col2im_transposed, col2im_wide
+from ..im2col import windows
 from .workspace import empty
 
 __all__ = ["conv_backward_dx", "window_max", "window_max_backward"]
@@ -43,10 +44,12 @@ def conv_backward_dx(d, W, x_shape, stride, pad, dilation, owner=None):
     return col2im_wide(dcol, x_shape, FH, FW, pad, dilation)
 
 
-def window_max(win, owner=None):
+def window_max(win, x_shape, stride, pad, owner=None):
     """Maximum of every window and where it is: (out, arg), both (N, C, OH, OW), from the
-    windows ``win`` (N, C, OH, OW, PH, PW) (a strided view, see ``convlab.im2col.windows``).
-    ``arg`` holds i*PW + j of the FIRST maximum of each window (PyTorch's rule for ties).
+    windows ``win`` (N, C, OH, OW, PH, PW) (a strided view of the input of shape ``x_shape``
+    padded with -inf by ``pad``, windows ``stride`` apart (both (h, w) pairs); see ``convlab.im2col.windows``). ``arg`` holds
+    i*PW + j of the winner of each window as ``convlab.layers.first_max`` picks it: the FIRST
+    maximum, the last NaN, never the padding (PyTorch's rules).
 
     Plain version: ``flat = win.reshape(N, C, OH, OW, PH*PW)``, then ``flat.max(axis=-1)`` and
     ``flat.argmax(axis=-1)``. That reshape copies the windows and reduces along a short last
@@ -63,7 +66,27 @@ def window_max(win, owner=None):
         better = w > out                         # strict: an equal later value keeps the earlier
         np.maximum(arg, better * arg.dtype.type(k), out=arg)  # k only grows, so max = the last win
         np.maximum(out, w, out=out)
+    total = np.add.reduce(out, axis=None)                # NaN or -inf if any window gave one
+    if np.isnan(total) or (np.isinf(total) and any(pad)):
+        arg[...] = _pytorch_arg(win, x_shape, stride, pad)      # rare: NaN, or -inf windows by padding
     return out, arg
+
+
+def _pytorch_arg(win, x_shape, stride, pad):
+    """arg of :func:`window_max` by PyTorch's own loop over each window's real cells: the winner
+    starts as the first real cell at -inf and a cell takes over if greater, or if NaN."""
+    N, C, OH, OW, PH, PW = win.shape
+    real = windows(np.ones((1, 1) + tuple(x_shape[2:]), bool), PH, PW, stride, pad,
+                   pad_value=False)[0, 0]                            # (OH, OW, PH, PW): not padding
+    first = np.argmax(real.reshape(OH, OW, PH * PW), axis=-1)      # (OH, OW) first real cell
+    arg = np.broadcast_to(first, (N, C, OH, OW)).copy()
+    best = np.full((N, C, OH, OW), -np.inf, win.dtype)
+    for k in range(PH * PW):
+        w = win[..., k // PW, k % PW]                                # (N, C, OH, OW)
+        better = real[..., k // PW, k % PW] & ((w > best) | np.isnan(w))
+        best[better] = w[better]
+        arg[better] = k
+    return arg
 
 
 def window_max_backward(dout, arg, x_shape, pool, stride, pad, owner=None):

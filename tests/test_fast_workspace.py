@@ -1,69 +1,31 @@
-"""convlab/fastpath.py: each speed trick equals the plain NumPy its docstring names (ties and
-exact zeros included); convlab/workspace.py: a workspace changes no number, reuses its arrays
-from step to step, never lends one array twice within a step, and is detached after the step."""
+"""convlab/fast/workspace.py: a workspace changes no number, reuses its arrays from step to step,
+never lends one array twice within a step, and is detached after the step."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
 
-from convlab.fastpath import conv_backward_dx, window_max, window_max_backward
-from convlab.im2col import col2im_transposed, fold, windows
-from convlab.layers import Convolution, Pooling, Relu
+from convlab.fast.layers import Convolution, Pooling, Relu
+from convlab.fast.plan import LayerPlan
+from convlab.fast.workspace import Workspace, empty
 from convlab.nets import Net, SimpleConvNet
 from convlab.optim import Adam
-from convlab.workspace import Workspace, empty
 
-from strategies import conv_case, kinds, pool_case, seeds, values
-
-
-# ---------------------------------------------------------------------------- the helpers --
-
-@given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds)
-def test_conv_backward_dx_equals_plain_col2im(case, kind, seed):
-    xs, ws, S, P, D = case
-    rng = np.random.default_rng(seed)
-    N, C, H, W = xs
-    FN, _, FH, FW = ws
-    Wt = values(rng, ws, kind)
-    OH = (H + 2 * P[0] - D[0] * (FH - 1) - 1) // S[0] + 1
-    OW = (W + 2 * P[1] - D[1] * (FW - 1) - 1) // S[1] + 1
-    d = values(rng, (FN, N * OH * OW), kind)
-    plain = col2im_transposed(Wt.reshape(FN, -1).T @ d, xs, FH, FW, S, P, D)
-    np.testing.assert_allclose(conv_backward_dx(d, Wt, xs, S, P, D), plain, rtol=0, atol=1e-12)
-
-
-@given(case=pool_case(max_size=4), kind=kinds, seed=seeds)
-def test_window_max_equals_reshape_max_and_argmax(case, kind, seed):
-    """argmax's first-maximum rule on ties is the one np.argmax has too."""
-    xs, (PH, PW), S, P, _ = case
-    x = values(np.random.default_rng(seed), xs, kind)
-    win = windows(x, PH, PW, S, P, pad_value=-np.inf)
-    flat = win.reshape(win.shape[:4] + (PH * PW,))
-    out, arg = window_max(win)
-    np.testing.assert_array_equal(out, flat.max(axis=-1))
-    np.testing.assert_array_equal(arg, flat.argmax(axis=-1))
-
-
-@given(case=pool_case(max_size=4), kind=kinds, seed=seeds)
-def test_window_max_backward_equals_plain_fold(case, kind, seed):
-    xs, (PH, PW), S, P, _ = case
-    rng = np.random.default_rng(seed)
-    x = values(rng, xs, kind)
-    win = windows(x, PH, PW, S, P, pad_value=-np.inf)
-    _, arg = window_max(win)
-    dout = rng.standard_normal(arg.shape)
-    dwin = np.zeros(arg.shape + (PH * PW,))
-    np.put_along_axis(dwin, arg[..., None].astype(np.intp), dout[..., None], axis=-1)
-    plain = fold(dwin.reshape(arg.shape + (PH, PW)), xs, S, P)
-    np.testing.assert_allclose(window_max_backward(dout, arg, xs, (PH, PW), S, P), plain,
-                               rtol=0, atol=1e-12)
+from strategies import values
 
 
 # ------------------------------------------------------------------------------ workspace --
 
+def with_twins(net):
+    """net, its layers swapped for their fast twins (those of its LayerPlan), so that
+    ``net.gradient`` runs the layers a workspace lends to."""
+    plan = LayerPlan(net)
+    net.layers, net._owner = plan.layers, plan._owner
+    return net
+
+
 def small_net():
-    return SimpleConvNet(input_dim=(1, 10, 10), conv_param={"filter_num": 3, "filter_size": 3,
-                                                            "pad": 1, "stride": 1},
-                         hidden_size=5, weight_init_std=0.3, seed=0, dtype=np.float64)
+    return with_twins(SimpleConvNet(input_dim=(1, 10, 10), conv_param={
+        "filter_num": 3, "filter_size": 3, "pad": 1, "stride": 1}, hidden_size=5,
+        weight_init_std=0.3, seed=0, dtype=np.float64))
 
 
 def train(steps, workspace):
@@ -118,10 +80,10 @@ def test_detached_even_when_the_step_fails():
 def test_no_array_is_lent_twice_within_a_step():
     """Inside one attached step every output, input gradient and stored array of every layer
     is its own memory: no layer writes into an array it handed out."""
-    net = Net((2, 9, 9), [("conv", dict(filter_num=3, filter_size=3, pad=1)), ("relu", {}),
+    net = with_twins(Net((2, 9, 9), [("conv", dict(filter_num=3, filter_size=3, pad=1)), ("relu", {}),
                           ("pool", dict(size=2)), ("conv", dict(filter_num=4, filter_size=2, stride=2)),
                           ("relu", {}), ("affine", dict(size=5)), ("relu", {}), ("affine", dict(size=3))],
-              weight_init_std=0.5, seed=1, dtype=np.float64, input_grad=True)
+              weight_init_std=0.5, seed=1, dtype=np.float64, input_grad=True))
     ws = Workspace()
     rng = np.random.default_rng(2)
     x, t = values(rng, (3, 2, 9, 9), "digits"), np.array([0, 1, 2])

@@ -1,4 +1,4 @@
-"""One BLAS thread for the calling thread: what lets ``convlab.fused`` split a batch over threads.
+"""One BLAS thread for the calling thread: what lets ``convlab.fast.fused`` split a batch over threads.
 
 NumPy's matrix products run in OpenBLAS, which starts its own threads. When two of our threads
 each multiply half a batch, those BLAS threads would fight ours for the same cores (and OpenBLAS's
@@ -7,12 +7,11 @@ idle threads keep spinning for a while after every product). OpenBLAS 0.3.27 and
 the process keeps its own. :func:`single_threaded_blas_here` calls it with 1.
 
 Where no such OpenBLAS is loaded (MKL, Apple Accelerate, an older OpenBLAS, not Linux),
-:func:`thread_local_control` is False and ``convlab.fused`` runs on one thread.
+:func:`thread_local_control` is False and ``convlab.fast.fused`` runs on one thread.
 """
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 
 import numpy as np  # noqa: F401  -- NumPy must have loaded its BLAS before we look for it
@@ -23,6 +22,10 @@ __all__ = ["thread_local_control", "single_threaded_blas_here", "single_threaded
 @functools.lru_cache(maxsize=1)
 def _set_local():
     """OpenBLAS's ``openblas_set_num_threads_local`` from the library NumPy loaded, or None."""
+    try:
+        import ctypes
+    except ImportError:                                 # a Python without ctypes
+        return None
     try:
         with open("/proc/self/maps") as f:              # every file mapped into this process
             paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
@@ -45,7 +48,7 @@ def thread_local_control():
 
 def single_threaded_blas_here():
     """Make the BLAS calls of the calling thread single-threaded (a no-op without control).
-    Used as the ``initializer`` of ``convlab.fused``'s worker threads."""
+    Used as the ``initializer`` of ``convlab.fast.fused``'s worker threads."""
     fn = _set_local()
     if fn is not None:
         fn(1)
@@ -54,7 +57,7 @@ def single_threaded_blas_here():
 @contextlib.contextmanager
 def single_threaded_blas():
     """The calling thread's BLAS calls are single-threaded inside the ``with`` block, and as
-    before after it. ``convlab.fused`` runs one slice of a batch on the calling thread this way."""
+    before after it. ``convlab.fast.fused`` runs one slice of a batch on the calling thread this way."""
     fn = _set_local()
     if fn is None:
         yield

@@ -1,4 +1,4 @@
-"""convlab.fused: the fused SimpleConvNet step computes what the layers compute.
+"""convlab.fast.fused: the fused SimpleConvNet step computes what the layers compute.
 
 The reference is always the plain path of the same net: ``net.gradient`` / ``net.loss`` /
 ``net.predict`` (themselves checked against loop references, PyTorch and numerical gradients).
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convlab.fused import FusedSimpleConvNet, fused_for
+from convlab.fast.fused import FusedSimpleConvNet, fused_for
 from convlab.nets import AlexNetStyle, LeNet, SimpleConvNet
 from convlab.train import Trainer
 
@@ -111,8 +111,8 @@ def test_threads_give_the_same_numbers_run_after_run():
 
 
 def test_threads_default_and_validation(monkeypatch):
-    from convlab.blas import thread_local_control
-    from convlab.fused import default_threads
+    from convlab.fast.blas import thread_local_control
+    from convlab.fast.fused import default_threads
     monkeypatch.setenv("CONVLAB_THREADS", "3")
     assert default_threads() == 3
     monkeypatch.delenv("CONVLAB_THREADS")
@@ -122,33 +122,6 @@ def test_threads_default_and_validation(monkeypatch):
     assert FusedSimpleConvNet(net, threads=2).threads == (2 if thread_local_control() else 1)
     with pytest.raises(ValueError, match="threads"):
         FusedSimpleConvNet(net, threads=0)
-
-
-def test_adam_split_into_shares_changes_nothing():
-    from convlab.optim import Adam
-    rng = np.random.default_rng(0)
-    shapes = {"W": (7, 5), "b": (5,), "big": (301, 13)}
-    params = [{k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()} for _ in range(2)]
-    params[1] = {k: p.copy() for k, p in params[0].items()}
-    opts = [Adam(lr=0.01), Adam(lr=0.01)]
-    calls = []
-
-    def split(fn, n=3):                                      # a runner: shares 0, 1, 2 in turn
-        calls.append(n)
-        for i in range(n):
-            fn(i, n)
-    for step in range(5):
-        grads = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
-        opts[0].update(params[0], grads)
-        opts[1].update(params[1], grads, split=split)
-    assert calls == [3] * 5
-    for k in shapes:
-        np.testing.assert_array_equal(params[1][k], params[0][k], err_msg=k)
-        np.testing.assert_array_equal(opts[1].m[k], opts[0].m[k])
-    # a parameter that is not contiguous is updated in place too (shares are rows)
-    W = np.zeros((6, 4), np.float32)[:, ::2]
-    Adam().update({"W": W}, {"W": np.ones_like(W)}, split=split)
-    assert np.all(W < 0)
 
 
 def test_predict_and_accuracy_match_the_net():
@@ -198,7 +171,7 @@ def train_both(dtype, steps=100):
     for fused in (True, False):
         trainer = Trainer(SimpleConvNet(seed=0, dtype=dtype), x, t, x[:300], t[:300], epochs=2,
                           mini_batch_size=20 * steps // 100, seed=0, verbose=False, fused=fused)
-        assert (trainer.fused is not None) == fused
+        assert isinstance(trainer.fast, FusedSimpleConvNet) == fused
         runs[fused] = trainer.train()
     return np.array(runs[True]["loss"]), np.array(runs[False]["loss"]), runs
 
@@ -222,11 +195,12 @@ def test_trainer_float32_losses_start_identical_and_stay_close():
     assert runs[True]["test_acc"][-1] == pytest.approx(runs[False]["test_acc"][-1], abs=0.02)
 
 
-def test_trainer_falls_back_for_other_nets():
+def test_trainer_runs_other_nets_through_their_layer_plan():
+    from convlab.fast.plan import LayerPlan
     rng = np.random.default_rng(0)
     x = rng.random((20, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 20)
-    assert Trainer(LeNet(), x, t, x, t, epochs=1, verbose=False).fused is None
+    assert isinstance(Trainer(LeNet(), x, t, x, t, epochs=1, verbose=False).fast, LayerPlan)
 
 
 def test_subnormal_output_gradients_are_flushed():
@@ -249,34 +223,6 @@ def test_subnormal_output_gradients_are_flushed():
     for k, g in fgrads.items():
         assert not np.any((g != 0) & (np.abs(g) < tiny)), k  # ... the fused step's none
         np.testing.assert_allclose(g, grads[k], rtol=1e-4, atol=1e-6 * (np.abs(grads[k]).max() + tiny))
-
-
-def test_blas_control_is_found_where_openblas_offers_it():
-    import sys
-    import threading
-
-    from convlab import blas
-    info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    version = tuple(int(v) for v in str(info.get("version", "0")).split(".")[:3] if v.isdigit())
-    if sys.platform.startswith("linux") and "openblas" in str(info.get("name", "")) and version >= (0, 3, 27):
-        assert blas.thread_local_control()                  # NumPy's OpenBLAS has the call
-    errors = []
-    worker = threading.Thread(target=lambda: errors.append(blas.single_threaded_blas_here()))
-    worker.start()
-    worker.join()
-    assert errors == [None]                                  # callable from any thread, a no-op without control
-
-
-def test_share_gives_every_row_to_exactly_one_call():
-    from convlab.optim import SPLIT_MIN, share
-    for shape in [(4320, 100), (30, 1, 5, 5), (10,), (SPLIT_MIN,), (7, SPLIT_MIN)]:
-        a = np.empty(shape, np.float32)
-        for n in (1, 2, 3, 8):
-            rows = [share(a, i, n) for i in range(n)]
-            covered = np.concatenate([np.arange(lo, hi) for lo, hi in rows])
-            np.testing.assert_array_equal(covered, np.arange(len(a)))   # each row once, in order
-            if a.size < SPLIT_MIN:
-                assert rows[0] == (0, len(a))                  # small: whole to call 0
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -316,15 +262,3 @@ def test_a_failing_job_on_the_calling_thread_waits_for_the_workers():
     with pytest.raises(KeyboardInterrupt):
         fused.split(job)
     assert done.is_set()                                     # no worker left running
-
-
-def test_single_threaded_blas_restores_the_threads_count():
-    from convlab import blas
-    fn = blas._set_local()
-    if fn is None:
-        pytest.skip("no per-thread BLAS control here")
-    before = fn(3)
-    fn(before)                                               # (a probe: fn returns the count until now)
-    with blas.single_threaded_blas():
-        assert fn(1) == 1
-    assert fn(before) == before

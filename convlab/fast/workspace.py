@@ -5,7 +5,7 @@ its output, the ReLU mask, the input gradients... several MB each for a batch of
 the operating system for fresh memory and having it zero the pages again at every step costs a
 real share of the step; handing each layer back the array it used last step costs nothing.
 
-Who owns it: whoever runs the training loop (``convlab.train.Trainer`` does), for one step::
+Who owns it: whoever runs the training loop (``convlab.fast.plan.LayerPlan`` does, for ``Trainer``), for one step::
 
     ws = Workspace()
     for x, t in batches:

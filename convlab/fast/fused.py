@@ -25,28 +25,31 @@ rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling`
 
 Both cores: a batch is split into ``threads`` slices of images. The calling thread runs the
 first slice and a worker thread each other slice, every one with single-threaded BLAS
-(``convlab.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
-from all slices, its rows split over the same threads (``optim.share``); ``step`` has Adam update
-each thread's rows right there (``Adam.update``'s ``split``), so no thread adds up the whole
+(``convlab.fast.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
+from all slices, its rows split over the same threads (``fast.optim.share``); ``step`` has Adam update
+each thread's rows right there (``fast.optim.update``'s ``split``), so no thread adds up the whole
 dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
 numbers run after run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL
 and must take it back, and with two threads that handoff waits for the other thread.
 
-``tests/test_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
+``tests/test_fast_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
 faster it is: ``docs/speed.md``.
 """
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .arith import check_int
+from ..arith import check_int
+from ..layers import Affine, Convolution, Pooling, Relu, check_labels
+from ..optim import Adam
 from .blas import single_threaded_blas, single_threaded_blas_here, thread_local_control
-from .layers import Affine, Convolution, Pooling, Relu, check_labels
-from .optim import Adam, share
+from .optim import share, update
 from .workspace import Workspace
 
 __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
@@ -63,6 +66,18 @@ def default_threads():
         if value.isdigit() and int(value) > 0:
             return int(value)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def threads_start():
+    """True if this Python can start a thread (Pyodide cannot: ``Thread.start`` raises
+    RuntimeError there); without threads the fused step runs on the calling thread alone."""
+    try:
+        t = threading.Thread(target=int)
+        t.start()
+        t.join()
+        return True
+    except RuntimeError:
+        return False
 
 
 def fused_for(net, threads=None):
@@ -91,6 +106,8 @@ class FusedSimpleConvNet:
     made single-threaded per thread). Its arrays are reused from call to call: copy a result
     you want to keep past the next call."""
 
+    eval_batch = EVAL_BATCH     # images per worker when evaluating (what Trainer.evaluate uses)
+
     @staticmethod
     def why_not(net):
         """None if ``net`` fits the fused step, else a sentence saying what does not."""
@@ -116,7 +133,7 @@ class FusedSimpleConvNet:
         self.input_dim = tuple(net.input_dim)
         self.params = net.params
         threads = default_threads() if threads is None else check_int("threads", threads, 1)
-        self.threads = threads if thread_local_control() else 1
+        self.threads = threads if threads > 1 and thread_local_control() and threads_start() else 1
         self._slices = [_Slice() for _ in range(self.threads)]
         self._pool = (ThreadPoolExecutor(self.threads - 1, thread_name_prefix="convlab-fused",
                                          initializer=single_threaded_blas_here)
@@ -221,11 +238,12 @@ class FusedSimpleConvNet:
         """Class scores (N, M) before the softmax, equal to ``net.predict(x)``."""
         x = self._as_images(x)
         out = np.empty((len(x), self.affine2.W.shape[1]), x.dtype)
-
-        def scores(S, lo, hi):
-            out[lo:hi] = self._head(S, self._conv_pool(S, x[lo:hi]))
-        self._run(scores, self._jobs(len(x)))
+        self._run(self._scores, [(S, x[lo:hi], out[lo:hi]) for S, lo, hi in self._jobs(len(x))])
         return out
+
+    def _scores(self, S, x, out):
+        """The scores of the images x of slice S, written into ``out`` (a slice of predict's)."""
+        out[...] = self._head(S, self._conv_pool(S, x))
 
     def accuracy(self, x, t, batch_size=EVAL_BATCH):
         """Fraction of x classified as t, like ``net.accuracy`` (every sample counts); each
@@ -241,27 +259,35 @@ class FusedSimpleConvNet:
     def gradient(self, x, t):
         """(loss, grads): the mean cross-entropy of the batch and the gradients keyed like
         ``params`` (W1, b1, W2, b2, W3, b3), the numbers of ``net.gradient(x, t)``."""
-        loss, grads, W2_rows = self._gradient_but_W2(x, t)
-        self.split(W2_rows)
+        loss, grads = self._gradient_but_W2(x, t)
+        self.split(self._dW2_rows)
         return loss, grads
 
     def step(self, x, t, optimizer):
         """One training step, ``optimizer.update(params, gradient(x, t))``; returns the loss.
-        With Adam, each worker computes its rows of the largest gradient, dW2 (``optim.share``),
+        With Adam, each worker computes its rows of the largest gradient, dW2 (``fast.optim.share``),
         and updates those rows of every parameter at once: dW2 is never added up by one thread
         alone, and each worker's rows are still in its cache for the update."""
-        loss, grads, W2_rows = self._gradient_but_W2(x, t)
-        if isinstance(optimizer, Adam):
-            optimizer.update(self.params, grads, split=lambda update: self.split(
-                lambda i, n: (W2_rows(i, n), update(i, n))))
+        loss, grads = self._gradient_but_W2(x, t)
+        if type(optimizer) is Adam:
+            update(optimizer, self.params, grads, split=self._split_after_dW2)
         else:
-            self.split(W2_rows)
+            self.split(self._dW2_rows)
             optimizer.update(self.params, grads)
         return loss
 
+    def _split_after_dW2(self, rows):
+        """The ``split`` runner ``step`` hands to Adam's update: each worker i of n computes its
+        rows of dW2, then ``rows(i, n)`` updates the same rows of every parameter."""
+        self.split(functools.partial(self._dW2_then, rows))
+
+    def _dW2_then(self, rows, i, n):
+        self._dW2_rows(i, n)
+        rows(i, n)
+
     def _gradient_but_W2(self, x, t):
-        """(loss, grads, W2_rows): every gradient but dW2, which ``W2_rows(i, n)`` fills in, rows
-        ``share(len(W2), i, n)`` at a time, from the whole batch (as Affine does)."""
+        """(loss, grads): every gradient but dW2, whose array ``grads["W2"]`` :meth:`_dW2_rows`
+        fills in, rows ``share(len(W2), i, n)`` at a time, from the whole batch (as Affine does)."""
         x = self._as_images(x)
         N = x.shape[0]
         t = check_labels(t, N, self.affine2.W.shape[1])
@@ -270,29 +296,30 @@ class FusedSimpleConvNet:
         du, r = B.buf("du", (N, hidden), x.dtype), B.buf("r", (N, hidden), x.dtype)
         ds = B.buf("ds", (N, self.affine2.W.shape[1]), x.dtype)
         jobs = self._jobs(N)
-
-        def slice_(S, lo, hi):                                           # images lo:hi of r, ds, du
-            return self._slice_gradient(S, x[lo:hi], t[lo:hi], N, r[lo:hi], ds[lo:hi], du[lo:hi])
-        parts = self._run(slice_, jobs)
+        parts = self._run(self._slice_gradient, [(S, x[lo:hi], t[lo:hi], N, r[lo:hi], ds[lo:hi],
+                                                  du[lo:hi]) for S, lo, hi in jobs])
         loss = float(np.concatenate([nll for nll, _, _ in parts]).mean())   # as SoftmaxWithLoss: a mean
         _, dW1, db1 = parts[0]                                           # fresh arrays of slice 0
         for _, dW, db in parts[1:]:                                      # slices added in a fixed order
             dW1 += dW
             db1 += db
         dW2 = B.buf("W2", (D, hidden), x.dtype)
+        self._dW2_from = (jobs, du, dW2)                                 # what _dW2_rows needs
         grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": du.sum(axis=0), "W3": r.T @ ds, "b3": ds.sum(axis=0)}
+        return loss, grads
 
-        def W2_rows(i, n):
-            # dW2 = h.T @ du = sum over the slices of their hT @ du; each slice keeps its hT (D, n)
-            # in its own array: one batch-wide (D, N) array would have two threads writing into
-            # the same cache lines, row after row (measured: 3-5% slower)
-            lo, hi = share(dW2, i, n)
-            (S, a, b), *others = jobs
-            np.matmul(S.hT[lo:hi], du[a:b], out=dW2[lo:hi])              # (D/n, n) @ (n, hidden)
-            part = self._slices[i].buf("dW2 part", (hi - lo, hidden), x.dtype)   # reused, step after step
-            for S, a, b in others:
-                dW2[lo:hi] += np.matmul(S.hT[lo:hi], du[a:b], out=part)
-        return loss, grads, W2_rows
+    def _dW2_rows(self, i, n):
+        """Rows ``share(dW2, i, n)`` of dW2 = h.T @ du = the sum over the slices of their hT @ du,
+        for the batch of the last :meth:`_gradient_but_W2`. Each slice keeps its hT (D, n) in its
+        own array: one batch-wide (D, N) array would have two threads writing into the same
+        cache lines, row after row (measured: 3-5% slower)."""
+        jobs, du, dW2 = self._dW2_from
+        lo, hi = share(dW2, i, n)
+        (S, a, b), *others = jobs
+        np.matmul(S.hT[lo:hi], du[a:b], out=dW2[lo:hi])                  # (D/n, n) @ (n, hidden)
+        part = self._slices[i].buf("dW2 part", (hi - lo, dW2.shape[1]), dW2.dtype)  # reused
+        for S, a, b in others:
+            dW2[lo:hi] += np.matmul(S.hT[lo:hi], du[a:b], out=part)
 
     def _slice_gradient(self, S, x, t, N, r, ds, du):
         """-log p of the right class per image, dW1 and db1 for the images x of slice S; ``N``

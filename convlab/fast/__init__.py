@@ -1,0 +1,53 @@
+"""The fast path: the only home of convlab's speed code. ``Trainer`` and evaluation run a net
+through :func:`compile_net`'s plan; the layer classes a learner reads (``convlab.layers``) and
+the update rules (``convlab.optim``) stay plain, and every plan computes their numbers.
+
+* ``plan.LayerPlan``: any :class:`convlab.nets.Net`, its layers swapped for fast twins
+  (``layers``: Convolution, Pooling, Relu) that share its parameters, with a ``workspace``
+  lending the big arrays step after step and the optimiser's update from ``optim``;
+* ``fused.FusedSimpleConvNet``: SimpleConvNet's whole step in fewer passes, on threads
+  (``blas`` keeps OpenBLAS to one thread per worker), where the net has that shape;
+* ``kernels``: the named tricks behind the twins, each proven equal to its plain version.
+
+No threads (Pyodide), no controllable BLAS or no /proc: everything runs on one thread, quietly.
+"""
+from __future__ import annotations
+
+import warnings
+
+from .. import layers as plain
+from .fused import EVAL_BATCH, FusedSimpleConvNet, default_threads, fused_for
+from .plan import LayerPlan
+
+__all__ = ["compile_net", "why_not", "LayerPlan", "FusedSimpleConvNet", "fused_for",
+           "default_threads", "EVAL_BATCH"]
+
+KINDS = (plain.Convolution, plain.Pooling, plain.Relu, plain.Sigmoid, plain.Affine,
+         plain.Dropout, plain.LRN)
+"""The layer classes a plan can hold (exactly these: a subclass may compute something else)."""
+
+
+def why_not(net):
+    """None if :func:`compile_net` can plan ``net``, else a sentence saying why not."""
+    if not isinstance(getattr(net, "layers", None), dict) or not hasattr(net, "_owner"):
+        return f"{type(net).__name__} is not a convlab Net (no layers dict and parameter owners)"
+    if type(getattr(net, "last_layer", None)) is not plain.SoftmaxWithLoss:
+        return "its last layer is not convlab's SoftmaxWithLoss"
+    for name, layer in net.layers.items():
+        if type(layer) not in KINDS:
+            return f"layer {name} is a {type(layer).__name__}, not one of convlab's layer classes"
+    return None
+
+
+def compile_net(net, threads=None, warn=True):
+    """The fast plan for ``net``: the fused SimpleConvNet step where the net has its shape, else
+    a :class:`LayerPlan`. Every plan has ``step(x, t, optimizer)`` -> loss, ``accuracy(x, t,
+    batch_size)``, ``predict(x)`` and ``eval_batch`` (its preferred evaluation batch or None).
+    None for a net it cannot plan, saying why in a warning (``warn``) -- then run the net itself."""
+    reason = why_not(net)
+    if reason is not None:
+        if warn:
+            warnings.warn(f"convlab.fast: this net runs layer by layer without the fast path: "
+                          f"{reason}", stacklevel=2)
+        return None
+    return fused_for(net, threads) or LayerPlan(net)

@@ -1,0 +1,125 @@
+"""Fast twins of ``convlab.layers``' Convolution, Pooling and Relu: the same contract and the same
+numbers (to float rounding), with the tricks a learner need not read. A twin shares its layer's
+parameter arrays (``twin_of``), so an optimiser updating the net updates both.
+
+* big arrays come from :func:`convlab.fast.workspace.empty`: reused step after step while a
+  training loop has a :class:`~convlab.fast.workspace.Workspace` attached;
+* Convolution: the transposed im2col with a row of ones, so ``[W | b] @ col`` is the whole layer
+  in one GEMM and ``[dW | db]`` comes from one GEMM too; dx through ``kernels.conv_backward_dx``;
+* Pooling: max and argmax as a running maximum (``kernels.window_max``), the gradient written
+  straight into strided views (``kernels.window_max_backward``);
+* Relu: the mask and the output written into reused arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import layers
+from ..im2col import fold, im2col_transposed, windows
+from ..layers import checked
+from .kernels import conv_backward_dx, window_max, window_max_backward
+from .workspace import empty
+
+__all__ = ["Convolution", "Pooling", "Relu", "twin_of", "TWINS"]
+
+
+class Convolution(layers.Convolution):
+    """``layers.Convolution`` as one GEMM with the bias row (see the module docstring)."""
+
+    def forward(self, x):
+        x = checked(self, "x", x, 4)
+        self._check_channels(x)
+        FN, C, FH, FW = self.W.shape
+        N = x.shape[0]
+        _, OH, OW = self.output_shape(x.shape[1:])
+        K = C * FH * FW                                                 # weights per filter
+        # The book's im2col, transposed: one column per output pixel, and one more row of ones:
+        # the bias is the weight of an input that is always 1, so [W | b] @ col is the layer.
+        col = empty(self, "col", (K + 1, N * OH * OW), x.dtype)         # (C*FH*FW + 1, N*OH*OW)
+        im2col_transposed(x, FH, FW, self.stride, self.pad, self.dilation, out=col[:K])
+        col[K] = 1
+        Wb = np.concatenate([self.W.reshape(FN, K), self.b.reshape(FN, 1)], axis=1,
+                            dtype=x.dtype)                              # (FN, C*FH*FW + 1)
+        prod = np.matmul(Wb, col, out=empty(self, "filters_first", (FN, N * OH * OW), x.dtype))
+        out = empty(self, "out", (N, FN, OH, OW), x.dtype)
+        np.copyto(out, prod.reshape(FN, N, OH, OW).transpose(1, 0, 2, 3))  # (N, FN, OH, OW)
+        self.x_shape, self.col = x.shape, col
+        self.out_shape, self.out_dtype = out.shape, out.dtype
+        return out
+
+    def backward(self, dout):
+        dout = checked(self, "dout", dout)                              # (N, FN, OH, OW)
+        FN, C, FH, FW = self.W.shape
+        N, _, OH, OW = dout.shape
+        K = C * FH * FW
+        # dout with filters first, in the array that held forward's GEMM result (no longer used)
+        d = empty(self, "filters_first", (FN, N * OH * OW), dout.dtype)  # (FN, N*OH*OW)
+        np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))
+        dWb = d @ self.col.T                                            # (FN, C*FH*FW + 1) = [dW | db]
+        self.dW = dWb[:, :K].reshape(FN, C, FH, FW).astype(self.W.dtype, copy=False)
+        self.db = dWb[:, K].astype(self.b.dtype)                        # (FN,): the ones row's weight
+        if not self.need_dx:
+            return None
+        return conv_backward_dx(d, self.W.astype(d.dtype, copy=False), self.x_shape, self.stride,
+                                self.pad, self.dilation, owner=self)   # (N, C, H, W)
+
+
+class Pooling(layers.Pooling):
+    """``layers.Pooling`` with a running maximum instead of the im2col copy (module docstring)."""
+
+    def forward(self, x):
+        x = checked(self, "x", x, 4)
+        PH, PW = self.pool_h, self.pool_w
+        fill = -np.inf if self.mode == "max" else 0.0                   # what padding holds
+        win = windows(x, PH, PW, self.stride, self.pad, pad_value=fill)  # (N, C, OH, OW, PH, PW) view
+        if self.mode == "avg":
+            out = win.mean(axis=(4, 5))                                 # (N, C, OH, OW)
+        else:
+            # max and argmax of each window: arg_max = i*PW + j of the winner (layers.first_max)
+            out, self.arg_max = window_max(win, x.shape, self.stride, self.pad, owner=self)
+        self.x_shape = x.shape
+        self.out_shape, self.out_dtype = out.shape, out.dtype
+        return out
+
+    def backward(self, dout):
+        dout = checked(self, "dout", dout)                              # (N, C, OH, OW)
+        PH, PW = self.pool_h, self.pool_w
+        if self.mode == "avg":                          # every cell of a window gets an equal share
+            dwin = np.broadcast_to((dout / (PH * PW))[..., None, None], dout.shape + (PH, PW))
+            return fold(dwin, self.x_shape, self.stride, self.pad)      # (N, C, H, W)
+        return window_max_backward(dout, self.arg_max, self.x_shape, (PH, PW), self.stride,
+                                   self.pad, owner=self)                # (N, C, H, W)
+
+
+class Relu(layers.Relu):
+    """``layers.Relu`` writing into reused arrays."""
+
+    def forward(self, x):
+        x = checked(self, "x", x)
+        mask = np.less_equal(x, 0, out=empty(self, "mask", x.shape, bool))
+        self.mask = np.logical_not(mask, out=mask)       # True where not x <= 0 (NaN passes, as torch)
+        out = np.maximum(x, 0, out=empty(self, "out", x.shape, x.dtype))        # x is untouched
+        self.out_shape, self.out_dtype = out.shape, out.dtype
+        return out
+
+    def backward(self, dout):
+        dout = checked(self, "dout", dout)
+        dx = np.multiply(dout, self.mask, out=empty(self, "dx", dout.shape, dout.dtype))
+        dx += 0                                 # turns -0.0 (negative dout times False) into 0.0
+        return dx
+
+
+TWINS = {layers.Convolution: Convolution, layers.Pooling: Pooling, layers.Relu: Relu}
+"""Plain layer class -> its fast twin. The other layers (Sigmoid, Affine, Dropout, LRN, the loss)
+have nothing to gain and run as they are."""
+
+
+def twin_of(layer):
+    """The fast twin of ``layer``: a new object of the twin class holding the same parameter
+    arrays and settings (no state of a forward pass); ``layer`` itself if it has no twin."""
+    cls = TWINS.get(type(layer))
+    if cls is None:
+        return layer
+    twin = cls.__new__(cls)
+    twin.__dict__.update(layer.__dict__)             # W and b: the very same arrays
+    return twin
