@@ -3,9 +3,11 @@
 #   make lab        install into .venv (if needed) and open the lessons in JupyterLab
 #   make test       install into .venv (if needed) and run the whole suite:
 #                   unit tests, strict nbval over every notebook, the real-browser tests
+#   make site       build the lessons as a static site (JupyterLite, runs in the browser) into
+#                   build/site; serve it: python3 -m http.server -d build/site 8000
 #
-# Other targets: install, test-unit, test-notebooks, test-browser, test-py310, data, notebooks,
-# bench, clean. Only Python 3 (>= 3.10), make and bash are needed; everything else goes into .venv.
+# Other targets: install, test-unit, test-notebooks, test-browser, test-site, test-py310, data,
+# notebooks, bench, clean. Only Python 3 (>= 3.10), make and bash are needed; everything else goes into .venv.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -24,11 +26,11 @@ STAMP  := $(VENV)/.convlab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 SANITIZE  := notebooks/nbval_sanitize.cfg
 
-.PHONY: help install lab test test-unit test-notebooks test-browser test-py310 data notebooks bench \
-        clean distclean
+.PHONY: help install lab test test-unit test-notebooks test-browser test-site site test-py310 data \
+        notebooks bench clean distclean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "convlab needs Python >= 3.10; this $(PYTHON) is " + sys.version.split()[0])'
@@ -49,7 +51,7 @@ lab: install
 # skips for missing MNIST files / missing chromium into failures.
 test: install
 	@status=0; t0=$$SECONDS; \
-	for part in test-unit test-notebooks test-browser; do \
+	for part in test-unit test-notebooks test-browser test-site; do \
 	  t=$$SECONDS; \
 	  $(MAKE) --no-print-directory $$part || { status=1; echo "*** $$part FAILED"; }; \
 	  echo "=== $$part took $$((SECONDS - t)) s"; \
@@ -81,7 +83,25 @@ test-notebooks: install
 	exit $$status
 
 test-browser: install
-	$(PYTEST) tests/browser -v
+	$(PYTEST) tests/browser -v --ignore=tests/browser/test_site.py
+
+# The lessons as a static JupyterLite site (Pyodide kernel) in $(SITE): scripts/build_site.py
+# (downloads the Pyodide core with npm and the pinned wheels with pip, once, into build/cache-site;
+# every Pyodide wheel is checked against the official lock's sha256). The data is copied from
+# $$CONVLAB_MNIST_DIR / $$CONVLAB_FASHION_MNIST_DIR (or data/). test-site serves it on 127.0.0.1 and
+# runs the lessons in headless chromium, offline.
+SITE       ?= build/site
+SITE_STAMP := $(VENV)/.convlab-site-installed
+
+$(SITE_STAMP): pyproject.toml | $(STAMP)
+	$(PIP) install --disable-pip-version-check -q -e '.[lab,test,site]'
+	@touch $@
+
+site: install $(SITE_STAMP)
+	$(PY) scripts/build_site.py --out $(SITE) $(if $(filter 1,$(CONVLAB_REQUIRE_MNIST)),--require-data)
+
+test-site: site
+	CONVLAB_SITE_DIR=$(abspath $(SITE)) $(PYTEST) tests/browser/test_site.py -v
 
 # The unit tests again under the lowest Python the project supports, 3.10 (python3.10 on PATH,
 # else pyenv's), in their own venv $(VENV310) without torch or JupyterLab, so that a construct

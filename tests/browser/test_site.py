@@ -1,0 +1,205 @@
+"""The lessons' static JupyterLite site (``make site``), offline, in a real browser.
+
+The built site (build/site, or $CONVLAB_SITE_DIR) is served by a plain static file server on
+127.0.0.1 and opened in Debian's headless Chromium (Playwright). The kernel is Pyodide: convlab,
+numpy, matplotlib and ipywidgets all come from the site itself. For lessons 00-05: Run All with no
+error output (the lesson's first cell installs convlab from the site), then one control of every
+explorer moved (to its maximum and minimum, and back) with its view seen to change; lesson 02
+also runs one implement-it check with the solution and must print PASS. Lessons 06-09: the
+shipped weights are loaded and evaluated on the site's copy of the test set.
+
+Any request to a host other than 127.0.0.1 (from the page or its workers, as Playwright's
+request events for the browser context report them) fails the test: the site must work offline.
+Without a built site the tests are skipped, or fail under CONVLAB_REQUIRE_BROWSER=1 (CI), where
+`make test-site` builds it first.
+
+Timings (kernel start, Run All per lesson) are printed at the end of the session
+(``SITE_REPORT``); docs/site.md quotes them.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from . import driver
+from .conftest import ROOT, new_page, skip_or_fail
+
+pytestmark = pytest.mark.browser
+
+SITE = Path(os.environ.get("CONVLAB_SITE_DIR", ROOT / "build" / "site"))
+LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+RUN_ALL = [n for n in LESSONS if n[:2] <= "05"]
+EVALUATE = {  # lesson -> (shipped net, dataset) to load and evaluate
+    "06_training.ipynb": ("simple", "mnist"),
+    "07_what_the_network_sees.ipynb": ("simple", "mnist"),
+    "08_classic_cnns.ipynb": ("lenet", "mnist"),
+    "09_fashion_mnist.ipynb": ("simple", "fashion-mnist"),
+}
+KERNEL_START_TIMEOUT = 180  # seconds: Pyodide, numpy and matplotlib load in the browser
+SITE_REPORT: list[tuple[str, str, float]] = []  # (lesson, what, seconds)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no line per request on stderr
+        pass
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The built site served on 127.0.0.1 (a free port) by Python's static file server."""
+    if not (SITE / "jupyter-lite.json").is_file():
+        skip_or_fail(f"no built site in {SITE}: run `make site` first")
+    handler = functools.partial(_Quiet, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def site_page(browser, site, request):
+    """A page in a fresh context; every request it or its workers make is recorded, and any to a
+    host other than 127.0.0.1 fails the test at the end."""
+    page = new_page(browser)
+    context = page.context
+    foreign, failed = [], []
+
+    def seen(req):
+        if urllib.parse.urlsplit(req.url).hostname not in ("127.0.0.1", None):
+            if not req.url.startswith(("data:", "blob:")):
+                foreign.append(req.url)
+
+    context.on("request", seen)
+    page.on("request", seen)  # the page's dedicated workers (the kernel) report here too
+    context.on("requestfailed", lambda req: failed.append(f"{req.url} ({req.failure})"))
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shot = SITE.parent / f"site-{request.node.name}.png".replace("/", "_")
+        try:
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failed page: {shot}")
+        except Exception as exc:
+            print(f"could not take a screenshot: {exc}")
+    context.close()
+    if failed:
+        print("requests that failed:\n  " + "\n  ".join(failed))
+    assert not foreign, ("the site asked hosts other than 127.0.0.1 for:\n  "
+                         + "\n  ".join(sorted(set(foreign))))
+
+
+def open_lesson(page, site: str, name: str) -> float:
+    """Open lesson ``name`` of the site in JupyterLab and wait for its kernel; the seconds taken."""
+    t0 = time.monotonic()
+    page.goto(f"{site}/lab/index.html?path={name}")
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=name).wait_for(
+        timeout=120_000)
+    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    driver.wait_until(lambda: driver.kernel_idle(page), KERNEL_START_TIMEOUT,
+                      "the Pyodide kernel to start (status bar '| Idle')")
+    return time.monotonic() - t0
+
+
+def run_new_cell(page, code: str, timeout: float = 300) -> str:
+    """Add a code cell at the end of the open notebook, run it and return its output text."""
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cells.last.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # command mode: a new cell below, selected
+    driver.wait_until(lambda: cells.count() > 0 and "jp-mod-active" in (
+        cells.last.get_attribute("class") or ""), 10, "the new cell")
+    new = cells.last
+    new.locator(".cm-content").click()
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Shift+Enter")
+    prompt = new.locator(".jp-InputPrompt")
+
+    def done():
+        errors = driver.page_tracebacks(page)
+        if errors:
+            raise AssertionError(f"the cell\n{code}\nshowed an error:\n{errors[-1]}")
+        return re.fullmatch(r"\[\d+\]:", prompt.inner_text().strip()) and driver.kernel_idle(page)
+
+    driver.wait_until(done, timeout, f"the cell\n{code}\nto run")
+    return new.locator(".jp-OutputArea").inner_text()
+
+
+def move_one_control_each(page, name: str) -> list[str]:
+    """Move the first control of every explorer of the open, fully run notebook (the driver's own
+    moves: to the maximum, the minimum and back) and return the problems seen."""
+    found = driver.survey(page)
+    problems = []
+    for info in found["explorers"]:
+        ex = driver._Explorer(page, info, driver.REACT_TIMEOUT, driver.ACTION_TIMEOUT)
+        known = [c for c in info["controls"] if c["kind"]]
+        if known:
+            c = known[0]
+            el = ex.box.locator(f'[data-convlab-control="{c["index"]}"]')
+            ex.box.scroll_into_view_if_needed()
+            getattr(ex, c["kind"].replace(" ", "_"))(el, c["label"] or f"control {c['index']}")
+            if not ex.run.moves:
+                problems.append(f"{ex.run.title}: its first control could not be moved")
+        elif info["buttons"]:
+            ex.button(0, info["buttons"][0])
+        problems += [f"{ex.run.title}: {p}" for p in ex.run.problems]
+    return problems
+
+
+@pytest.mark.parametrize("name", RUN_ALL)
+def test_lesson_runs_in_the_browser(site_page, site, name):
+    page = site_page
+    started = open_lesson(page, site, name)
+    SITE_REPORT.append((name, "open + kernel start", started))
+    t0 = time.monotonic()
+    url = f"{site}/lab/index.html?path={name}"
+    driver.open_and_run_all(page, url, name)  # opens it again: the kernel is warm in this tab
+    SITE_REPORT.append((name, "Run All", time.monotonic() - t0))
+    problems = move_one_control_each(page, name)
+    assert not problems, f"{name}: " + "\n\n".join(problems)
+    if name.startswith("02_"):
+        out = run_new_cell(page, "check_conv2d_naive(solutions.conv2d_naive)")
+        assert out.strip().startswith("PASS"), out
+
+
+@pytest.mark.parametrize("name", sorted(EVALUATE))
+def test_shipped_weights_evaluate_in_the_browser(site_page, site, name):
+    net, dataset = EVALUATE[name]
+    page = site_page
+    SITE_REPORT.append((name, "open + kernel start", open_lesson(page, site, name)))
+    t0 = time.monotonic()
+    out = run_new_cell(page, "\n".join([
+        "import piplite",
+        'await piplite.install("convlab")',
+        "from convlab.data import load_dataset",
+        "from convlab.pretrained import load_pretrained",
+        f'net = load_pretrained("{net}", dataset="{dataset}")',
+        f'(_, _), (x, t) = load_dataset("{dataset}", flatten=False)',
+        'print(f"accuracy {net.accuracy(x[:500], t[:500]):.3f} on", len(x[:500]))',
+    ]))
+    SITE_REPORT.append((name, "load + evaluate", time.monotonic() - t0))
+    match = re.search(r"accuracy ([0-9.]+) on 500", out)
+    assert match, out
+    assert float(match.group(1)) > 0.8, out  # a trained net, not chance (0.1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_timings(request):
+    """The seconds each step took, printed after the module's tests (docs/site.md quotes them)."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and SITE_REPORT:
+        reporter.write_line("\nthe site in the browser (seconds):")
+        for lesson, what, seconds in SITE_REPORT:
+            reporter.write_line(f"  {lesson:34} {what:22} {seconds:6.1f}")
