@@ -13,8 +13,9 @@ request events for the browser context report them) fails the test: the site mus
 Without a built site the tests are skipped, or fail under CONVLAB_REQUIRE_BROWSER=1 (CI), where
 `make test-site` builds it first.
 
-Timings (kernel start, Run All per lesson) are printed at the end of the session
-(``SITE_REPORT``); docs/site.md quotes them.
+Timings (kernel start, Run All per lesson) are printed at the end of the module and written to
+site-timings.txt beside the site (``SITE_REPORT``); docs/site.md quotes them.
+CONVLAB_SITE_RUN_ALL=all also runs lessons 06-09 whole (slow: for measuring, not for CI).
 """
 from __future__ import annotations
 
@@ -30,13 +31,15 @@ from pathlib import Path
 import pytest
 
 from . import driver
-from .conftest import ROOT, new_page, skip_or_fail
+from .conftest import ROOT, skip_or_fail
 
 pytestmark = pytest.mark.browser
 
 SITE = Path(os.environ.get("CONVLAB_SITE_DIR", ROOT / "build" / "site"))
 LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-RUN_ALL = [n for n in LESSONS if n[:2] <= "05"]
+# Lessons run whole (Run All); CONVLAB_SITE_RUN_ALL=all runs every lesson so (to measure them:
+# lessons 06-09 train and evaluate nets, minutes in the browser, beyond the CI budget).
+RUN_ALL = [n for n in LESSONS if n[:2] <= "05" or os.environ.get("CONVLAB_SITE_RUN_ALL") == "all"]
 EVALUATE = {  # lesson -> (shipped net, dataset) to load and evaluate
     "06_training.ipynb": ("simple", "mnist"),
     "07_what_the_network_sees.ipynb": ("simple", "mnist"),
@@ -68,22 +71,42 @@ def site():
         server.server_close()
 
 
+class _Requests:
+    """Every request of a browser context (its pages and their workers), by host."""
+
+    def __init__(self):
+        self.foreign, self.failed = [], []
+
+    def seen(self, req):
+        url = req.url
+        if not url.startswith(("data:", "blob:")) and urllib.parse.urlsplit(url).hostname != "127.0.0.1":
+            self.foreign.append(url)
+
+    def watch(self, target):
+        target.on("request", self.seen)
+        target.on("requestfailed", lambda req: self.failed.append(f"{req.url} ({req.failure})"))
+
+
+@pytest.fixture(scope="module")
+def site_context(browser, site):
+    """One browser context for the module: its HTTP cache (and Chromium's cache of compiled
+    WebAssembly) is shared by the lessons, as it would be for a learner going from one to the next."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    requests = _Requests()
+    requests.watch(context)
+    yield context, requests
+    context.close()
+
+
 @pytest.fixture
-def site_page(browser, site, request):
-    """A page in a fresh context; every request it or its workers make is recorded, and any to a
-    host other than 127.0.0.1 fails the test at the end."""
-    page = new_page(browser)
-    context = page.context
-    foreign, failed = [], []
-
-    def seen(req):
-        if urllib.parse.urlsplit(req.url).hostname not in ("127.0.0.1", None):
-            if not req.url.startswith(("data:", "blob:")):
-                foreign.append(req.url)
-
-    context.on("request", seen)
-    page.on("request", seen)  # the page's dedicated workers (the kernel) report here too
-    context.on("requestfailed", lambda req: failed.append(f"{req.url} ({req.failure})"))
+def site_page(site_context, request):
+    """A fresh page; any request to a host other than 127.0.0.1 during the test fails it."""
+    context, requests = site_context
+    requests.foreign.clear()
+    requests.failed.clear()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    requests.watch(page)  # the page's dedicated workers (the kernel) report here too
     yield page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
@@ -93,11 +116,11 @@ def site_page(browser, site, request):
             print(f"screenshot of the failed page: {shot}")
         except Exception as exc:
             print(f"could not take a screenshot: {exc}")
-    context.close()
-    if failed:
-        print("requests that failed:\n  " + "\n  ".join(failed))
-    assert not foreign, ("the site asked hosts other than 127.0.0.1 for:\n  "
-                         + "\n  ".join(sorted(set(foreign))))
+    page.close()
+    if requests.failed:
+        print("requests that failed:\n  " + "\n  ".join(requests.failed))
+    assert not requests.foreign, ("the site asked hosts other than 127.0.0.1 for:\n  "
+                                  + "\n  ".join(sorted(set(requests.foreign))))
 
 
 def open_lesson(page, site: str, name: str) -> float:
@@ -112,6 +135,31 @@ def open_lesson(page, site: str, name: str) -> float:
     return time.monotonic() - t0
 
 
+def run_all(page, name: str, timeout: float = driver.RUN_ALL_TIMEOUT) -> float:
+    """Clear the open lesson's outputs, Run All Cells, wait until every code cell has run with no
+    error output and the kernel is idle (as driver.open_and_run_all, without opening the page
+    again, which would start a second kernel); the seconds taken."""
+    t0 = time.monotonic()
+    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Edit$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Clear Outputs of All Cells$")).click()
+    prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt")
+    driver.wait_until(lambda: all(p.strip() in ("[ ]:", "") for p in prompts.all_inner_texts()),
+                      10, "outputs and execution counts to clear")
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+    def finished():
+        errors = driver.page_tracebacks(page)
+        if errors:
+            raise AssertionError(f"{name} showed an error while running in the site:\n{errors[0]}")
+        texts = [p.strip() for p in prompts.all_inner_texts()]
+        return all(re.fullmatch(r"\[\d+\]:", t) for t in texts) and driver.kernel_idle(page)
+
+    driver.wait_until(finished, timeout, f"every code cell of {name} to run")
+    return time.monotonic() - t0
+
+
 def run_new_cell(page, code: str, timeout: float = 300) -> str:
     """Add a code cell at the end of the open notebook, run it and return its output text."""
     cells = page.locator(".jp-Notebook .jp-Cell")
@@ -120,10 +168,10 @@ def run_new_cell(page, code: str, timeout: float = 300) -> str:
     page.keyboard.press("b")  # command mode: a new cell below, selected
     driver.wait_until(lambda: cells.count() > 0 and "jp-mod-active" in (
         cells.last.get_attribute("class") or ""), 10, "the new cell")
-    new = cells.last
+    new = cells.nth(cells.count() - 1)
     new.locator(".cm-content").click()
     page.keyboard.insert_text(code)
-    page.keyboard.press("Shift+Enter")
+    page.keyboard.press("Control+Enter")  # run it in place (Shift+Enter would add a cell)
     prompt = new.locator(".jp-InputPrompt")
 
     def done():
@@ -160,12 +208,8 @@ def move_one_control_each(page, name: str) -> list[str]:
 @pytest.mark.parametrize("name", RUN_ALL)
 def test_lesson_runs_in_the_browser(site_page, site, name):
     page = site_page
-    started = open_lesson(page, site, name)
-    SITE_REPORT.append((name, "open + kernel start", started))
-    t0 = time.monotonic()
-    url = f"{site}/lab/index.html?path={name}"
-    driver.open_and_run_all(page, url, name)  # opens it again: the kernel is warm in this tab
-    SITE_REPORT.append((name, "Run All", time.monotonic() - t0))
+    SITE_REPORT.append((name, "open + kernel start", open_lesson(page, site, name)))
+    SITE_REPORT.append((name, "Run All", run_all(page, name)))
     problems = move_one_control_each(page, name)
     assert not problems, f"{name}: " + "\n\n".join(problems)
     if name.startswith("02_"):
@@ -198,8 +242,11 @@ def test_shipped_weights_evaluate_in_the_browser(site_page, site, name):
 def _print_timings(request):
     """The seconds each step took, printed after the module's tests (docs/site.md quotes them)."""
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and SITE_REPORT:
-        reporter.write_line("\nthe site in the browser (seconds):")
-        for lesson, what, seconds in SITE_REPORT:
-            reporter.write_line(f"  {lesson:34} {what:22} {seconds:6.1f}")
+    if not SITE_REPORT:
+        return
+    lines = ["", "the site in the browser (seconds):"]
+    lines += [f"  {lesson:34} {what:22} {seconds:6.1f}" for lesson, what, seconds in SITE_REPORT]
+    (SITE.parent / "site-timings.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n".join(lines))
