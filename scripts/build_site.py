@@ -223,7 +223,7 @@ def build_convlab_wheel(out: Path) -> Path:
         shutil.copytree(ROOT / "convlab", src / "convlab",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         run([sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "-q",
-             "--no-deps", "--no-build-isolation", "-w", str(out), str(src)])
+             "--no-deps", "-w", str(out), str(src)])
     wheels = sorted(out.glob("convlab-*-py3-none-any.whl"))
     if len(wheels) != 1:
         raise BuildError(f"expected one pure-Python convlab wheel in {out}, got {wheels}")
