@@ -100,8 +100,10 @@ $(SITE_STAMP): pyproject.toml | $(STAMP)
 site: install $(SITE_STAMP)
 	$(PY) scripts/build_site.py --out $(SITE) $(if $(filter 1,$(CONVLAB_REQUIRE_MNIST)),--require-data)
 
+# (tests/test_site_build.py again here: its checks of the built site and of the build's refusal
+# of a changed wheel need the site and the build cache, which test-unit runs before.)
 test-site: site
-	CONVLAB_SITE_DIR=$(abspath $(SITE)) $(PYTEST) tests/browser/test_site.py -v
+	CONVLAB_SITE_DIR=$(abspath $(SITE)) $(PYTEST) tests/test_site_build.py tests/browser/test_site.py -v
 
 # The unit tests again under the lowest Python the project supports, 3.10 (python3.10 on PATH,
 # else pyenv's), in their own venv $(VENV310) without torch or JupyterLab, so that a construct

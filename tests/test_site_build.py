@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "build" / "site"
+SITE = Path(os.environ.get("CONVLAB_SITE_DIR", ROOT / "build" / "site"))  # as make test-site
 CACHE = ROOT / "build" / "cache-site"
 
 
@@ -89,3 +91,21 @@ def test_every_pyodide_file_of_the_built_site_matches_the_official_lock():
     core = CACHE / f"pyodide-{build_site.PYODIDE_VERSION}"
     for name in build_site.CORE_FILES:
         assert (pyodide / name).read_bytes() == (core / name).read_bytes(), name
+
+
+@pytest.mark.skipif(not (CACHE / "pyodide-wheels").is_dir(), reason="no build cache (make site)")
+def test_the_build_refuses_a_tampered_pyodide_wheel(tmp_path):
+    """The real staging step, on a copy of the build cache with one byte of numpy's wheel changed."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for entry in CACHE.iterdir():  # the large downloads linked, the extracted wheels copied
+        if entry.name == "pyodide-wheels":
+            shutil.copytree(entry, cache / entry.name)
+        elif entry.name != "stage":
+            (cache / entry.name).symlink_to(entry)
+    numpy = next((cache / "pyodide-wheels").glob("numpy-*.whl"))
+    data = bytearray(numpy.read_bytes())
+    data[len(data) // 2] ^= 1
+    numpy.write_bytes(bytes(data))
+    with pytest.raises(build_site.BuildError, match=rf"{numpy.name} \(numpy\): sha256"):
+        build_site.stage_pyodide(cache, tmp_path / "site" / "static" / "pyodide")
