@@ -121,7 +121,9 @@ def fetch_npm_core(cache: Path) -> Path:
                        if m.isfile() and m.name.startswith("package/") and "/" not in m.name[8:]]
             for m in members:
                 m.name = m.name[len("package/"):]
-            tar.extractall(out, members=members, filter="data")
+            # (only flat regular files were kept; filter= where this Python has it)
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(out, members=members, **safe)
     return out
 
 
