@@ -125,6 +125,19 @@ def site_page(site_context, request):
                                   + "\n  ".join(sorted(set(requests.foreign))))
 
 
+def test_a_request_to_another_host_is_caught():
+    """The guard itself (no browser): what counts as a request that leaves 127.0.0.1."""
+    from types import SimpleNamespace
+
+    requests = _Requests()
+    for url in ("http://127.0.0.1:8000/static/pyodide/pyodide.js", "data:image/png;base64,AAAA",
+                "blob:http://127.0.0.1:8000/1234", "https://cdn.jsdelivr.net/pyodide/v0.27.7/full/",
+                "http://localhost:8000/lab", "https://pypi.org/pypi/convlab/json"):
+        requests.seen(SimpleNamespace(url=url))
+    assert requests.foreign == ["https://cdn.jsdelivr.net/pyodide/v0.27.7/full/",
+                                "http://localhost:8000/lab", "https://pypi.org/pypi/convlab/json"]
+
+
 def open_lesson(page, site: str, name: str) -> float:
     """Open lesson ``name`` of the site in JupyterLab and wait for its kernel; the seconds taken."""
     t0 = time.monotonic()
