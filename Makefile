@@ -5,9 +5,11 @@
 #                   unit tests, strict nbval over every notebook, the real-browser tests
 #   make test-quick the unit tests without the ones marked slow, Hypothesis's 'quick' profile
 #                   (about a minute; run `make test` before you push)
+#   make site       build the lessons as a static site (JupyterLite, runs in the browser) into
+#                   build/site; serve it: python3 -m http.server -d build/site 8000
 #
-# Other targets: install, test-unit, test-notebooks, test-browser, test-py310, data, notebooks,
-# bench, clean. Only Python 3 (>= 3.10), make and bash are needed; everything else goes into .venv.
+# Other targets: install, test-unit, test-notebooks, test-browser, test-site, test-py310, data,
+# notebooks, bench, clean. Only Python 3 (>= 3.10), make and bash are needed; everything else goes into .venv.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -26,11 +28,11 @@ STAMP  := $(VENV)/.convlab-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 SANITIZE  := notebooks/nbval_sanitize.cfg
 
-.PHONY: help install lab test test-quick test-unit test-notebooks test-browser test-py310 data notebooks bench \
-        clean distclean
+.PHONY: help install lab test test-quick test-unit test-notebooks test-browser test-site site \
+        test-py310 data notebooks bench clean distclean
 
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "convlab needs Python >= 3.10; this $(PYTHON) is " + sys.version.split()[0])'
@@ -51,7 +53,7 @@ lab: install
 # skips for missing MNIST files / missing chromium into failures.
 test: install
 	@status=0; t0=$$SECONDS; \
-	for part in test-unit test-notebooks test-browser; do \
+	for part in test-unit test-notebooks test-browser test-site; do \
 	  t=$$SECONDS; \
 	  $(MAKE) --no-print-directory $$part || { status=1; echo "*** $$part FAILED"; }; \
 	  echo "=== $$part took $$((SECONDS - t)) s"; \
@@ -89,7 +91,27 @@ test-notebooks: install
 	exit $$status
 
 test-browser: install
-	$(PYTEST) tests/browser -v
+	$(PYTEST) tests/browser -v --ignore=tests/browser/test_site.py
+
+# The lessons as a static JupyterLite site (Pyodide kernel) in $(SITE): scripts/build_site.py
+# (downloads the Pyodide core with npm and the pinned wheels with pip, once, into build/cache-site;
+# every Pyodide wheel is checked against the official lock's sha256). The data is copied from
+# $$CONVLAB_MNIST_DIR / $$CONVLAB_FASHION_MNIST_DIR (or data/). test-site serves it on 127.0.0.1 and
+# runs the lessons in headless chromium, offline.
+SITE       ?= build/site
+SITE_STAMP := $(VENV)/.convlab-site-installed
+
+$(SITE_STAMP): pyproject.toml | $(STAMP)
+	$(PIP) install --disable-pip-version-check -q -e '.[lab,test,site]'
+	@touch $@
+
+site: install $(SITE_STAMP)
+	$(PY) scripts/build_site.py --out $(SITE) $(if $(filter 1,$(CONVLAB_REQUIRE_MNIST)),--require-data)
+
+# (tests/test_site_build.py again here: its checks of the built site and of the build's refusal
+# of a changed wheel need the site and the build cache, which test-unit runs before.)
+test-site: site
+	CONVLAB_SITE_DIR=$(abspath $(SITE)) $(PYTEST) tests/test_site_build.py tests/browser/test_site.py -v
 
 # The unit tests again under the lowest Python the project supports, 3.10 (python3.10 on PATH,
 # else pyenv's), in their own venv $(VENV310) without torch or JupyterLab, so that a construct

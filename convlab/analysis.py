@@ -52,7 +52,8 @@ def confusion_matrix(t, y, n_classes=10):
         if a.size and (not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= n_classes):
             raise ValueError(f"{name} must hold integer labels in [0, {n_classes}), got dtype "
                              f"{a.dtype} with range [{a.min()}, {a.max()}]")
-    flat = t.astype(np.int64) * n_classes + y.astype(np.int64)            # (N,) one cell id each
+    # np.intp: what np.bincount takes (int32 in the browser, where int64 would not cast).
+    flat = t.astype(np.intp) * n_classes + y.astype(np.intp)              # (N,) one cell id each
     return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 

@@ -37,7 +37,7 @@ from typing import Mapping
 
 import numpy as np
 
-from . import idx
+from . import idx, platform
 from .idx import MAGIC_IMAGES, MAGIC_LABELS, DataFileError
 
 __all__ = ["load_dataset", "load_mnist", "available", "require", "how_to_get",
@@ -206,8 +206,9 @@ def _check_folder(path: Path, source: str, ds: Dataset) -> Path:
 
 def find_data_dir(name, data_dir=None) -> Path:
     """The one folder dataset ``name`` is read from (and downloaded into): ``data_dir`` if
-    given, else ``$CONVLAB_<NAME>_DIR`` if set and not empty, else ``data/<name>`` in the
-    project when it holds all four files, else the first of ``system_dirs`` that does, else
+    given, else ``$CONVLAB_<NAME>_DIR`` if set and not empty, else (in the browser only) the
+    site's ``data/<name>`` when it holds all four files, else ``data/<name>`` in the
+    project when it does, else the first of ``system_dirs`` that does, else
     ``data/<name>``. Raises ValueError if the folder chosen is a file (or lies under one)."""
     ds = get_dataset(name)
     if data_dir is not None:
@@ -218,7 +219,8 @@ def find_data_dir(name, data_dir=None) -> Path:
     env = os.environ.get(ds.env_dir, "").strip()
     if env:
         return _check_folder(Path(env).expanduser(), ds.env_dir, ds)
-    for candidate in (ds.default_dir, *map(Path, ds.system_dirs)):
+    site = (platform.SITE_DATA_DIR / ds.name,) if platform.in_browser() else ()
+    for candidate in (*site, ds.default_dir, *map(Path, ds.system_dirs)):
         if candidate.is_dir() and not _missing(candidate):
             return candidate
     return _check_folder(ds.default_dir, "the default data folder", ds)

@@ -259,7 +259,7 @@ def label_shares(peak, t, top=20):
     strongest images that carry the most common label among them (1.0: all one digit; about
     0.2 to 0.3 for a channel that ignores which digit it is). Returns (shares, number silent)."""
     t = np.asarray(t)
-    shares = [np.bincount(t[_top(peak, c, top)]).max() / top
+    shares = [np.bincount(t[_top(peak, c, top)].astype(np.intp)).max() / top  # intp: browser
               for c in range(peak.shape[1]) if peak[:, c].max() > 0]
     return np.array(shares), peak.shape[1] - len(shares)
 

@@ -72,7 +72,7 @@ def class_gallery_view(x, t, per_class=6):
         axes[k, 0].set_ylabel(f"{k} {name}", rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(f"Fashion-MNIST: the first {per_class} test images of each class", fontsize=10)
     fig.tight_layout()
-    counts = np.bincount(t, minlength=10)
+    counts = np.bincount(np.asarray(t, dtype=np.intp), minlength=10)  # intp: in the browser too
     text = (f"{len(t):,} test images of 28x28 grey pixels, {counts.min():,} to {counts.max():,} "
             f"per class: " + ", ".join(f"{k} {n}" for k, n in enumerate(CLASS_NAMES)))
     return ui.View(text, fig)
@@ -212,7 +212,7 @@ def class_view(x, t, y, p, class_name="Shirt", start=0, mistakes_only=False, n=1
     t, y, p = np.asarray(t), np.asarray(y), np.asarray(p)
     idx = np.flatnonzero(t == cls)
     right = int(np.sum(y[idx] == cls))
-    wrong_as = np.bincount(y[idx][y[idx] != cls], minlength=10)
+    wrong_as = np.bincount(y[idx][y[idx] != cls].astype(np.intp), minlength=10)
     pool = idx[y[idx] != cls] if mistakes_only else idx
     start = int(np.clip(start, 0, max(len(pool) - 1, 0)))
     show = pool[start:start + n]
@@ -238,7 +238,7 @@ def class_view(x, t, y, p, class_name="Shirt", start=0, mistakes_only=False, n=1
 def class_explorer(x, t, y, p):
     """Pick a class and browse its test images with the net's answers; 'mistakes only' shows
     just the ones it got wrong."""
-    most = int(np.bincount(np.asarray(t), minlength=10).max())
+    most = int(np.bincount(np.asarray(t, dtype=np.intp), minlength=10).max())
     return ui.explorer(lambda class_name, start, mistakes_only: class_view(
         x, t, y, p, class_name, start, mistakes_only), {
         "class_name": ui.choice("class", CLASS_NAMES, "Shirt"),
