@@ -33,6 +33,7 @@ import numpy as np
 from ..arith import check_int, conv_output_size, uncovered
 from ..nets import SimpleConvNet
 from ..optim import Adam
+from ..platform import in_browser
 from ..pretrained import WEIGHTS_DIR
 from ..train import Trainer, load_history
 from . import ui
@@ -243,6 +244,9 @@ def chapter_run_estimate(x_train, t_train, x_test, t_test, epochs=20, steps=30):
             f"({trainer.train_eval_size:,} training + {len(x_test):,} test images): {evaluation:.2f} s\n"
             f"one epoch = {trainer.steps_per_epoch} steps + the evaluation: about {per_epoch:.0f} s\n"
             f"{epochs} epochs: about {total / 60:.1f} minutes on this machine, if nothing else is running")
+    if in_browser():
+        text += ("\nin the browser NumPy has no BLAS: rather than run the chapter here, load the "
+                 "shipped 20-epoch net (convlab.pretrained.load_pretrained('simple'))")
     return total, text
 
 
