@@ -25,8 +25,8 @@ from .arith import check_int, pair
 from .im2col import col2im, fold, im2col, window_geometry, windows
 
 __all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "Affine", "Dropout", "SoftmaxWithLoss",
-           "LRN", "softmax", "log_softmax", "cross_entropy_rows", "cross_entropy_error", "check_labels",
-           "checked"]
+           "LRN", "softmax", "log_softmax", "cross_entropy_rows", "cross_entropy_error",
+           "check_labels", "checked"]
 
 
 def checked(layer, name, a, ndim=None, layout="(N, C, H, W)"):

@@ -196,8 +196,8 @@ def test_cross_entropy_error_is_the_same_formula_from_probabilities():
     x, t = 3 * rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
     assert cross_entropy_error(softmax(x), t) == pytest.approx(SoftmaxWithLoss().forward(x, t),
                                                                rel=1e-14)
-    y = np.array([[0.0, 1.0]], dtype=np.float32)                       # an underflowed probability:
-    assert cross_entropy_error(y, [0]) == pytest.approx(-np.log(np.finfo(np.float32).tiny))  # finite
+    y = np.array([[0.0, 1.0]], dtype=np.float32)               # an underflowed probability: finite
+    assert cross_entropy_error(y, [0]) == pytest.approx(-np.log(np.finfo(np.float32).tiny))
 
 
 def test_softmax_with_loss_backward_scales_with_dout():
