@@ -25,7 +25,8 @@ from .arith import check_int, pair
 from .im2col import col2im, fold, im2col, window_geometry, windows
 
 __all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "Affine", "Dropout", "SoftmaxWithLoss",
-           "LRN", "softmax", "cross_entropy_error", "check_labels", "checked"]
+           "LRN", "softmax", "log_softmax", "cross_entropy_rows", "cross_entropy_error",
+           "check_labels", "checked"]
 
 
 def checked(layer, name, a, ndim=None, layout="(N, C, H, W)"):
@@ -400,11 +401,27 @@ def check_labels(t, n, k, name="t"):
     return t
 
 
+def log_softmax(x):
+    """Row-wise log of softmax(x) for scores x (N, K), without forming softmax: exact where a
+    probability underflows to 0 (a 1000-wide gap between two scores gives log y = -1000)."""
+    z = x - x.max(axis=1, keepdims=True)                                # (N, K), row max 0
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))             # (N, K)
+
+
+def cross_entropy_rows(log_y, t):
+    """Each sample's loss -log y[n, t[n]] (N,) from log-probabilities log_y (N, K) and integer
+    labels t (N,). The one cross-entropy formula of convlab: the mean of these rows is the loss
+    SoftmaxWithLoss returns, the fused step reports and Trainer prints."""
+    return -log_y[np.arange(len(t)), t]
+
+
 def cross_entropy_error(y, t):
-    """Mean cross-entropy of probabilities y (N, K) against integer or one-hot labels t."""
-    y = np.atleast_2d(y)
+    """Mean cross-entropy of probabilities y (N, K) against integer or one-hot labels t. A
+    probability that underflowed to 0 counts as the tiniest positive float (a finite loss);
+    from scores, SoftmaxWithLoss gets the exact loss instead."""
+    y = np.atleast_2d(checked(None, "y", y))                           # (N, K) floats
     t = check_labels(t, y.shape[0], y.shape[1])
-    return -np.mean(np.log(y[np.arange(y.shape[0]), t] + 1e-12))
+    return cross_entropy_rows(np.log(np.maximum(y, np.finfo(y.dtype).tiny)), t).mean()
 
 
 class SoftmaxWithLoss:
@@ -416,16 +433,16 @@ class SoftmaxWithLoss:
     """
 
     def __init__(self):
-        self.y = self.t = None
+        self.loss = self.y = self.t = None
 
     def forward(self, x, t):
         x = checked(self, "x", x, 2, "scores (N, K)")
         N, K = x.shape
         self.t = check_labels(t, N, K)                                  # (N,) integer labels
-        z = x - x.max(axis=1, keepdims=True)                            # (N, K), row max 0
-        log_y = z - np.log(np.exp(z).sum(axis=1, keepdims=True))        # log-softmax (N, K)
+        log_y = log_softmax(x)                                          # (N, K)
         self.y = np.exp(log_y)                                          # softmax (N, K)
-        return -log_y[np.arange(N), self.t].mean()
+        self.loss = cross_entropy_rows(log_y, self.t).mean()            # a scalar
+        return self.loss
 
     def backward(self, dout=1):
         if self.y is None:

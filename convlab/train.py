@@ -204,12 +204,9 @@ class Trainer:
             return self.fast.step(x_batch, t_batch, self.optimizer)
         grads = net.gradient(x_batch, t_batch)
         self.optimizer.update(net.params, grads)
-        # The loss of this batch, read from the forward pass gradient() just ran (the book's
-        # SoftmaxWithLoss keeps y and t); a probability that underflowed counts as the tiniest
-        # positive float instead of giving an infinite loss.
-        y, t = net.last_layer.y, net.last_layer.t                       # (B, K), (B,)
-        p = np.maximum(y[np.arange(len(t)), t], np.finfo(y.dtype).tiny)
-        return float(-np.mean(np.log(p)))
+        # The loss of this batch, as the forward pass gradient() just ran computed it (the
+        # book's SoftmaxWithLoss keeps it): exact from log-softmax, even where y underflowed.
+        return float(net.last_layer.loss)
 
     def evaluate(self):
         """(train accuracy on the fixed subset, test accuracy on the full test set)."""

@@ -13,6 +13,7 @@ from convlab.layers import Convolution, Pooling, Relu
 from convlab.nets import SimpleConvNet
 from convlab.optim import Adam
 from convlab.fast.plan import LayerPlan
+from convlab.fast.workspace import Workspace
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -162,3 +163,14 @@ def test_bench_convlab_and_layers_trainers_agree():
         step, conv = run.make_trainer(impl, params)
         for _ in range(2):
             step(conv(x), conv(t))
+
+
+def test_multiply_adds_of_simpleconvnet_by_hand():
+    """bench/macs.py on the chapter's net, counted by hand per image: conv 24*24 positions x 30
+    filters x 25 weights = 432,000; Affine1 4320 x 100 = 432,000; Affine2 100 x 10 = 1,000. A
+    step: the conv twice (no gradient for the images), the affine layers three times."""
+    macs = _load("macs")
+    forward, step = macs.multiply_adds(SimpleConvNet(), batch=100)
+    assert forward == 100 * (432_000 + 432_000 + 1_000)
+    assert step == 100 * (2 * 432_000 + 3 * (432_000 + 1_000))
+    assert macs.floor_ms(step, gflops=200) == pytest.approx(2.163)

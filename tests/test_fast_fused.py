@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from convlab.fast.fused import FusedSimpleConvNet, fused_for
 from convlab.nets import AlexNetStyle, LeNet, SimpleConvNet
+from convlab.optim import Adam
 from convlab.train import Trainer
 
 
@@ -201,6 +202,26 @@ def test_trainer_runs_other_nets_through_their_layer_plan():
     x = rng.random((20, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 20)
     assert isinstance(Trainer(LeNet(), x, t, x, t, epochs=1, verbose=False).fast, LayerPlan)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_loss_is_softmax_with_losss_when_probabilities_underflow(dtype):
+    """Scores 1000 and more apart (W3 = 0, b3 extreme): the fused step's loss, over two slices,
+    is the layers' SoftmaxWithLoss loss and torch's cross_entropy."""
+    torch = pytest.importorskip("torch")
+    net = make(dtype=dtype, out=5)
+    net.params["W3"][...] = 0
+    net.params["b3"][...] = [0, 1000, -1000, 3, 1000]
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((10, 1, 12, 12)).astype(dtype), np.arange(10) % 5
+    scores = np.tile(net.params["b3"], (10, 1))
+    oracle = torch.nn.functional.cross_entropy(torch.from_numpy(scores), torch.from_numpy(t)).item()
+    eps = float(np.finfo(dtype).eps)
+    layers_loss = float(net.loss(x, t))
+    assert layers_loss == pytest.approx(oracle, rel=4 * eps) and layers_loss > 800  # not -log(tiny)
+    fused = FusedSimpleConvNet(net, threads=2)
+    assert fused.gradient(x, t)[0] == layers_loss
+    assert fused.step(x, t, Adam()) == layers_loss
 
 
 def test_subnormal_output_gradients_are_flushed():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from convlab.fast import FusedSimpleConvNet, LayerPlan, compile_net, why_not
-from convlab.layers import Relu
+from convlab.layers import Affine, Relu, SoftmaxWithLoss
 from convlab.nets import NETS, Net, build_net
 from convlab.optim import Adam
 from convlab.train import Trainer
@@ -82,6 +82,29 @@ def test_trainer_steps_every_registry_net_through_its_plan(name):
     Adam(lr=0.001).update(nets[1].params, grads)
     for k, p in nets[0].params.items():
         np.testing.assert_allclose(p, nets[1].params[k], rtol=0, atol=2e-3, err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fused", [True, False])
+def test_trainer_reports_softmax_with_losss_loss_when_probabilities_underflow(dtype, fused):
+    """Scores 1000 and more apart (the last Affine's W = 0, b extreme): the loss a Trainer step
+    reports, through the plan (fused=True) or the layers, is SoftmaxWithLoss's and torch's."""
+    torch = pytest.importorskip("torch")
+    net = build_net("lenet-modern", seed=0, dtype=dtype)
+    last = [layer for layer in net.layers.values() if isinstance(layer, Affine)][-1]
+    last.W[...] = 0
+    last.b[...] = [0, 1000, -1000, 3, 0, 0, 0, 0, 0, 1000]
+    x, _ = batch(net, N=10)
+    t = np.arange(10)
+    trainer = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=10, verbose=False, fused=fused)
+    assert isinstance(trainer.fast, LayerPlan) if fused else trainer.fast is None
+    loss = trainer.train_step(x, t)
+    scores = np.tile(np.array([0, 1000, -1000, 3, 0, 0, 0, 0, 0, 1000], dtype=dtype), (10, 1))
+    oracle = torch.nn.functional.cross_entropy(torch.from_numpy(scores), torch.from_numpy(t)).item()
+    eps = float(np.finfo(dtype).eps)
+    assert loss == pytest.approx(oracle, rel=4 * eps)
+    assert loss == pytest.approx(float(SoftmaxWithLoss().forward(scores, t)), rel=4 * eps)
+    assert loss > 900                                      # not a clipped -log(tiny) = 87 or 708
 
 
 def test_a_plan_is_deterministic():

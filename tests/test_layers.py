@@ -11,7 +11,7 @@ from convlab import layers as plain_layers
 from convlab.fast import layers as fast_layers
 from convlab.gradcheck import numerical_gradient, rel_error
 from convlab.layers import (LRN, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid,
-                            SoftmaxWithLoss, softmax)
+                            SoftmaxWithLoss, cross_entropy_error, softmax)
 
 from reference import (affine_backward, affine_forward, conv_backward, conv_forward, lrn_forward,
                        out_size, pool_backward, pool_forward, relu_backward, relu_forward,
@@ -172,6 +172,32 @@ def test_softmax_loss_int_and_one_hot_agree_and_are_stable():
     assert np.isfinite(la) and la == lb
     assert la == pytest.approx((2000.0 + (2 + np.log(1 + np.exp(-1) + np.exp(-2)))) / 2)
     np.testing.assert_array_equal(a.backward(), b.backward())
+
+
+def test_one_loss_formula_when_probabilities_underflow():
+    """Scores 1000 and 2000 apart: softmax underflows to exactly 0, yet the loss is exact (as
+    torch's cross_entropy computes it), in float32 and float64, and kept as ``layer.loss``."""
+    torch = pytest.importorskip("torch")
+    t = np.array([2, 3, 1])
+    for dtype in (np.float32, np.float64):
+        x = np.array([[0, 1000, -1000, 3], [1000, 0, 0, -1000], [0, 0, 0, 0]], dtype=dtype)
+        layer = SoftmaxWithLoss()
+        loss = layer.forward(x, t)
+        assert layer.y[0, 2] == 0 and layer.y[1, 3] == 0              # underflowed, really
+        oracle = torch.nn.functional.cross_entropy(torch.from_numpy(x), torch.from_numpy(t)).item()
+        eps = float(np.finfo(dtype).eps)
+        assert loss.dtype == dtype and loss is layer.loss
+        assert float(loss) == pytest.approx(oracle, rel=4 * eps)
+        assert float(loss) == pytest.approx((2000 + 2000 + np.log(4)) / 3, rel=4 * eps)
+
+
+def test_cross_entropy_error_is_the_same_formula_from_probabilities():
+    rng = np.random.default_rng(0)
+    x, t = 3 * rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2])
+    assert cross_entropy_error(softmax(x), t) == pytest.approx(SoftmaxWithLoss().forward(x, t),
+                                                               rel=1e-14)
+    y = np.array([[0.0, 1.0]], dtype=np.float32)               # an underflowed probability: finite
+    assert cross_entropy_error(y, [0]) == pytest.approx(-np.log(np.finfo(np.float32).tiny))
 
 
 def test_softmax_with_loss_backward_scales_with_dout():

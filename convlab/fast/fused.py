@@ -46,7 +46,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..arith import check_int
-from ..layers import Affine, Convolution, Pooling, Relu, check_labels
+from ..layers import (Affine, Convolution, Pooling, Relu, check_labels, cross_entropy_rows,
+                      log_softmax)
 from ..optim import Adam
 from .blas import single_threaded_blas, single_threaded_blas_here, thread_local_control
 from .optim import share, update
@@ -327,10 +328,9 @@ class FusedSimpleConvNet:
         images of the whole batch's r, ds and du (for the Affine gradients)."""
         n = len(x)
         s = self._head(S, self._conv_pool(S, x), r)                      # (n, M)
-        # softmax with loss, as SoftmaxWithLoss computes it
-        z = s - s.max(axis=1, keepdims=True)
-        log_y = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        nll = -log_y[np.arange(n), t]
+        # softmax with loss, by SoftmaxWithLoss's own functions
+        log_y = log_softmax(s)                                           # (n, M)
+        nll = cross_entropy_rows(log_y, t)                               # (n,)
         np.exp(log_y, out=ds)                                            # (n, M): y, then y - onehot
         ds[np.arange(n), t] -= 1
         ds *= 1.0 / N
