@@ -6,7 +6,7 @@ The core, one idea per module (NumPy only; none imports matplotlib or ipywidgets
 the lessons show), ``pretrained`` (the shipped nets), ``plot`` (the accuracy figure; matplotlib
 only while it draws), ``platform`` (are we in a browser?) and ``cli`` (``python -m convlab``).
 Speed lives in one package, ``fast`` (the fused step, fast twins of the layers, threads, BLAS
-control), proven equal to the layers; ``Trainer`` uses it. The lessons live in ``lessons`` (one
+control), proven equal to the layers; the trainer uses it. The lessons live in ``lessons`` (one
 module per notebook, with matplotlib and ipywidgets); ``exercises`` is their public face.
 """
 from . import _startup  # noqa: F401  (first: a Ctrl-C while `python -m convlab` starts is quiet)

@@ -169,15 +169,9 @@ def train(net, x, t, steps, batch_size=100, lr=0.001, seed=0, progress=True):
     for _ in tqdm(range(steps), disable=not progress, desc="training", unit="step"):
         idx = rng.choice(len(x), batch_size, replace=False)
         grads = net.gradient(x[idx], t[idx])
-        losses.append(_last_loss(net))                                 # the batch's loss
+        losses.append(float(net.last_layer.loss))                       # the batch's loss
         opt.update(net.params, grads)
     return losses
-
-
-def _last_loss(net):
-    """The loss the last gradient() computed (SoftmaxWithLoss keeps y and t)."""
-    y, t = net.last_layer.y, net.last_layer.t
-    return float(-np.log(np.maximum(y[np.arange(len(t)), t], 1e-300)).mean())
 
 
 def steps_to_fit(net, x, t, max_steps, lr=0.001):
