@@ -329,6 +329,18 @@ def test_resume_refuses_another_configuration(tmp_path):
         interrupt_trainer(at=[]).resume()
 
 
+def test_resume_refuses_another_train_accuracy_subset(tmp_path):
+    """train_eval_size picks the images of the train-accuracy curve: part of the configuration."""
+    interrupt_trainer(at=[], epochs=1, checkpoint_dir=tmp_path).train()
+    tr = InterruptAt(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, mini_batch_size=20,
+                     train_eval_size=40, verbose=False, optimizer_param={"lr": 0.01}, at=[],
+                     epochs=2, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="train_eval_size is 50 there, 40 here"):
+        tr.resume()
+    assert {"net", "dtype", "mini_batch_size", "optimizer", "optimizer_param", "seed", "train_size",
+            "test_size", "train_eval_size", "lr_decay", "shift"} <= set(tr.history["config"])
+
+
 @pytest.mark.parametrize("damage", ["params of another epoch", "state of another epoch",
                                     "params of an earlier epoch", "state of an earlier epoch",
                                     "no last.npz", "no state.npz",
