@@ -35,7 +35,11 @@ def test_a_failing_writer_changes_no_file_and_leaves_no_temporary(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a", "b"]
 
 
-def test_ctrl_c_during_a_commit_waits_until_every_file_is_renamed(tmp_path):
+def test_ctrl_c_during_a_commit_waits_until_every_file_is_renamed(tmp_path, request):
+    # Python's Ctrl-C handler, even when pytest was started with SIGINT ignored (nohup, `cmd &`)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+
     def press_ctrl_c(f):
         os.kill(os.getpid(), signal.SIGINT)       # delivered now, to this (main) thread
         os.kill(os.getpid(), signal.SIGINT)       # twice: still one KeyboardInterrupt, after
