@@ -328,6 +328,15 @@ def test_resume_keeps_the_dataset_and_refuses_another(synthetic, tmp_path, capsy
     assert _dataset_in(out / "params.npz") == "fashion-mnist"
 
 
+def test_resume_chooses_quiet_anew(synthetic, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(out), *SYNTH]) == 0     # --quiet
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2"]) == 0
+    said = capsys.readouterr()
+    assert "epoch   2/2: train acc" in said.out + said.err
+
+
 def test_resume_of_a_run_without_a_dataset_means_mnist(synthetic, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--epochs", "1", "--out", str(out), *SYNTH]) == 0
