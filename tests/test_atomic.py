@@ -35,7 +35,11 @@ def test_a_failing_writer_changes_no_file_and_leaves_no_temporary(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a", "b"]
 
 
-def test_ctrl_c_during_a_commit_waits_until_every_file_is_renamed(tmp_path):
+def test_ctrl_c_during_a_commit_waits_until_every_file_is_renamed(tmp_path, request):
+    # Python's Ctrl-C handler, even when pytest was started with SIGINT ignored (nohup, `cmd &`)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+
     def press_ctrl_c(f):
         os.kill(os.getpid(), signal.SIGINT)       # delivered now, to this (main) thread
         os.kill(os.getpid(), signal.SIGINT)       # twice: still one KeyboardInterrupt, after
@@ -167,6 +171,39 @@ def test_a_failing_write_after_others_leaves_no_journal(tmp_path):
     with pytest.raises(OSError):
         commit([(tmp_path / "a", writer(b"1")), (tmp_path / "b", writer(b"2")), (tmp_path / "c", broken)])
     assert os.listdir(tmp_path) == []
+
+
+def test_two_files_are_one_save_too(tmp_path, monkeypatch):
+    """The smallest save that needs the journal: two files, killed at any step."""
+    work = tmp_path / "work"
+    work.mkdir()
+    old, new = {"a": b"old a", "b": b"old b"}, {"a": b"new a", "b": b"new b"}
+    for name, data in old.items():
+        (work / name).write_bytes(data)
+    kept = []
+    for shot in snapshots_of_a_commit(tmp_path, monkeypatch, list(new.items())):
+        recover(shot)
+        kept.append("new" if contents(shot) == new else "old" if contents(shot) == old else contents(shot))
+    assert kept == ["old"] * 4 + ["new"] * 4, kept
+
+
+def test_recover_refuses_a_journal_naming_a_sibling_folder(tmp_path):
+    """'run2' starts with 'run' but is not inside it."""
+    run, sibling = tmp_path / "run", tmp_path / "run2"
+    run.mkdir()
+    sibling.mkdir()
+    (sibling / "x.1.tmp").write_bytes(b"theirs")
+    (run / atomic.JOURNAL).write_text(json.dumps({"renames": [["../run2/x.1.tmp", "x"]]}))
+    with pytest.raises(ValueError, match="outside"):
+        recover(run)
+    assert contents(sibling) == {"x.1.tmp": b"theirs"} and not (run / "x").exists()
+
+
+@pytest.mark.parametrize("pid", ["0", "-1"])
+def test_a_lock_naming_no_possible_process_is_taken_over(tmp_path, pid):
+    (tmp_path / ".lock").write_text(pid)                      # os.kill(0 or -1, 0) would succeed
+    with FolderLock(tmp_path):
+        assert (tmp_path / ".lock").read_text() == str(os.getpid())
 
 
 def test_sigterm_is_deferred_like_ctrl_c(tmp_path):

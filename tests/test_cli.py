@@ -109,6 +109,25 @@ def test_missing_mnist_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert "MNIST is not available" in err and "four MNIST files" in err
 
 
+def test_overwrite_without_out_is_refused_before_anything_is_made(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)                       # where runs/<name> would appear
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", "http://127.0.0.1:9/")   # nothing listens there
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--overwrite", "--data-dir", str(tmp_path / "empty"), "--quiet"])
+    assert e.value.code == 2 and "--overwrite needs --out" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_largest_shift_is_allowed_and_one_more_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONVLAB_MNIST_MIRRORS", "http://127.0.0.1:9/")   # nothing listens there
+    args = ["--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(["train", "--shift", "14", *args]) == 1                  # past the arguments
+    assert "MNIST is not available" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--shift", "15", *args])
+    assert e.value.code == 2 and "--shift must be at most 14" in capsys.readouterr().err
+
+
 def test_missing_fashion_mnist_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CONVLAB_FASHION_MNIST_MIRRORS", "http://127.0.0.1:9/")   # nothing listens
     code = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"),
@@ -307,6 +326,15 @@ def test_resume_keeps_the_dataset_and_refuses_another(synthetic, tmp_path, capsy
     h = json.loads((out / "history.json").read_text())
     assert len(h["test_acc"]) == 2 and h["dataset"] == "fashion-mnist"
     assert _dataset_in(out / "params.npz") == "fashion-mnist"
+
+
+def test_resume_chooses_quiet_anew(synthetic, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(out), *SYNTH]) == 0     # --quiet
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2"]) == 0
+    said = capsys.readouterr()
+    assert "epoch   2/2: train acc" in said.out + said.err
 
 
 def test_resume_of_a_run_without_a_dataset_means_mnist(synthetic, tmp_path, capsys):

@@ -386,6 +386,19 @@ def test_not_an_idx_file(payloads, tmp_path):
     refuse(d, target, "magic number", "expected 2049")
 
 
+@pytest.mark.parametrize("ndim", [0, 1, 2, 3, 4, 5, 6])
+def test_idx_files_of_one_to_four_dimensions_only(ndim, tmp_path):
+    """The magic number's last byte counts the dimensions: 1..4, both ends refused beyond."""
+    path = tmp_path / "x.idx"
+    path.write_bytes(struct.pack(f">I{ndim}I", 0x0800 + ndim, *[2] * ndim) + bytes(range(2 ** ndim)))
+    if 1 <= ndim <= 4:
+        a, _ = idx.read(path, None)
+        assert a.shape == (2,) * ndim and a.ravel().tolist() == list(range(2 ** ndim))
+    else:
+        with pytest.raises(DataFileError, match="expected an IDX file of unsigned bytes"):
+            idx.read(path, None)
+
+
 def test_wrong_image_size(payloads, tmp_path, monkeypatch):
     bad = idx_images(np.zeros((7, 27, 28)))
     set_sha(monkeypatch, FILES[0], hashlib.sha256(bad).hexdigest())

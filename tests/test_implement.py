@@ -162,6 +162,13 @@ def test_cases_cover_what_the_issue_asks():
     assert "several filters" in set().union(*(c.features for c in im._CASES["conv2d_naive"]()))
 
 
+def test_case_features_name_overlap_on_either_axis():
+    g = dict(N=1, C=1, H=6, W=6, FH=3, FW=2, S=2, P=0)
+    assert "overlapping windows" in im._features(g)                      # rows overlap, columns not
+    assert "overlapping windows" in im._features(dict(g, FH=2, FW=3))
+    assert "overlapping windows" not in im._features(dict(g, FH=2, FW=2))
+
+
 def test_cases_are_reproducible():
     a, b = im.case("conv2d_naive", 20), im.case("conv2d_naive", 20)
     assert all(np.array_equal(u, v) for u, v in zip(a[0], b[0]))

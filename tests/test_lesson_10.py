@@ -400,6 +400,39 @@ def test_each_wrong_class_has_its_own_hint(check, wrong, capsys):
     assert len(hints) == len(wrong)
 
 
+def _nudged(base, where, by=1e-5):
+    """A class whose forward or backward is right to a relative 1e-5: still wrong."""
+    class Nudged(base):
+        def forward(self, x):
+            out = super().forward(x)
+            return out * (1 + by) if where == "forward" else out
+
+        def backward(self, dout):
+            dx = super().backward(dout)
+            return dx * (1 + by) if where == "backward" else dx
+    return Nudged
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_a_near_miss_is_refused(name, where, capsys):
+    ok, line = run(CHECKS[name], _nudged(getattr(so, name), where), capsys)
+    assert not ok, line
+
+
+class ConvScalesWhatForwardKept(so.Convolution):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.col *= 1 + 1e-5                                        # a small change, every call
+        return dx
+
+
+def test_a_second_backward_off_by_a_little_is_refused(capsys):
+    """The first backward is right; the second one's dW differs by a relative 1e-5."""
+    fails_with(check_convolution_layer, ConvScalesWhatForwardKept, capsys,
+               "backward called twice with the same dout gave a different answer")
+
+
 # ------------------------------------------------------------------- the capstone (lesson10) --
 
 def _digits_like(n, seed=0):

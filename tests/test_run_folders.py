@@ -63,6 +63,18 @@ def test_an_out_holding_a_run_is_refused_and_left_untouched(tmp_path, capsys):
     assert snapshot(out) == before
 
 
+def test_new_run_names_count_up_within_one_second(tmp_path, monkeypatch):
+    from convlab.runfolder import new_run_name
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda *a: "20260101-120000")
+    made = []
+    for _ in range(3):
+        made.append(new_run_name("lenet"))
+        os.makedirs(made[-1])
+    assert made == [os.path.join("runs", n) for n in
+                    ("lenet-20260101-120000", "lenet-20260101-120000-2", "lenet-20260101-120000-3")]
+
+
 def test_overwrite_replaces_the_run_completely(tmp_path):
     out = tmp_path / "run"
     assert train(out, epochs=2) == 0

@@ -329,6 +329,18 @@ def test_resume_refuses_another_configuration(tmp_path):
         interrupt_trainer(at=[]).resume()
 
 
+def test_resume_refuses_another_train_accuracy_subset(tmp_path):
+    """train_eval_size picks the images of the train-accuracy curve: part of the configuration."""
+    interrupt_trainer(at=[], epochs=1, checkpoint_dir=tmp_path).train()
+    tr = InterruptAt(make_net(), X_TRAIN, T_TRAIN, X_TEST, T_TEST, mini_batch_size=20,
+                     train_eval_size=40, verbose=False, optimizer_param={"lr": 0.01}, at=[],
+                     epochs=2, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="train_eval_size is 50 there, 40 here"):
+        tr.resume()
+    assert {"net", "dtype", "mini_batch_size", "optimizer", "optimizer_param", "seed", "train_size",
+            "test_size", "train_eval_size", "lr_decay", "shift"} <= set(tr.history["config"])
+
+
 @pytest.mark.parametrize("damage", ["params of another epoch", "state of another epoch",
                                     "params of an earlier epoch", "state of an earlier epoch",
                                     "no last.npz", "no state.npz",
@@ -387,6 +399,31 @@ def test_divergence_stops_and_keeps_the_last_finite_epoch(tmp_path):
     assert train_mod.params_digest(saved.params) == h["params_sha256"][-1]
     for k, p in tr.network.params.items():
         assert np.array_equal(p, saved.params[k])
+    tr.optimizer.lr = 0.01                      # a learner lowers the rate and trains on
+    tr.train_step = lambda x, t: Trainer.train_step(tr, x, t)
+    h = tr.train()
+    assert h["diverged"] is None and len(h["test_acc"]) == 4
+    assert load_history(tmp_path / "history.json")["diverged"] is None
+
+
+def test_the_time_limit_flag_says_whether_this_train_call_stopped_early():
+    """max_seconds so small that any epoch exceeds it: stop after one epoch (no timing involved);
+    train() again runs the last epoch, and a run that reached its last epoch was not stopped."""
+    tr = make_trainer(epochs=2, max_seconds=1e-9)
+    h = tr.train()
+    assert h["stopped_by_time_limit"] is True and len(h["test_acc"]) == 1
+    h = tr.train()
+    assert h["stopped_by_time_limit"] is False and len(h["test_acc"]) == 2
+
+
+def test_resume_refuses_a_history_whose_lists_disagree(tmp_path):
+    interrupt_trainer(at=[], epochs=1, checkpoint_dir=tmp_path).train()
+    h = load_history(tmp_path / "history.json")
+    for key in ("test_acc", "epoch_seconds", "params_sha256"):
+        broken = dict(h, **{key: h[key] + h[key]})               # two entries for one epoch
+        (tmp_path / "history.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match="no complete epoch"):
+            interrupt_trainer(at=[], epochs=2, checkpoint_dir=tmp_path).resume()
 
 
 def test_divergence_in_the_first_epoch_with_a_huge_lr():
