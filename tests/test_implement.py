@@ -18,17 +18,9 @@ from convlab.lessons.lesson02 import check_conv2d_naive
 from convlab.lessons.lesson03 import check_max_pool_naive
 from convlab.lessons.lesson04 import check_col2im, check_im2col
 from convlab.lessons.lesson05 import check_conv_backward, check_max_pool_backward
+from check_line import run
 
 
-def run(check, fn, capsys):
-    """Run a check; return (result, the one line it printed)."""
-    ok = check(fn)
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert len(lines) == 1, out
-    assert isinstance(ok, bool)
-    assert lines[0].startswith("PASS: " if ok else "FAIL: "), lines[0]
-    return ok, lines[0]
 
 
 def fails_with(check, fn, capsys, *phrases, case=None):

@@ -25,19 +25,12 @@ from convlab.lessons.check import NO_GUESS
 from convlab.lessons.implement import conv_cases, pool_cases
 from convlab.lessons.layer_checks import check_convolution_layer, check_pooling_layer
 from convlab.lessons.stubs import LAYER_NAMES, LAYER_STUBS
+from check_line import run
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "10_your_own_cnn.ipynb"
 CHECKS = {"Convolution": check_convolution_layer, "Pooling": check_pooling_layer}
 
 
-def run(check, cls, capsys):
-    ok = check(cls)
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert len(lines) == 1, out
-    assert isinstance(ok, bool)
-    assert lines[0].startswith("PASS: " if ok else "FAIL: "), lines[0]
-    return ok, lines[0]
 
 
 def fails_with(check, cls, capsys, *phrases):
