@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 RUN_ALL_TIMEOUT = 300   # seconds for Run All of one lesson (lessons 06-08 load MNIST, train)
+SETTLE_S = 0.5          # seconds to wait after Run All finished before the last look for errors
 REACT_TIMEOUT = 60      # seconds for an explorer to show a control's change (2 busy cores)
 ACTION_TIMEOUT = 180    # seconds for a button's action (may train a tiny net)
 SETTLE = 0.2            # seconds the explorer must stay unchanged (kernel idle) to count as drawn
@@ -158,6 +159,13 @@ def open_and_run_all(page, url: str, name: str, timeout: float = RUN_ALL_TIMEOUT
     tab.wait_for(timeout=60_000)
     page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
     wait_until(lambda: kernel_idle(page), 60, "the kernel to start (status bar '| Idle')")
+    run_all_cells(page, name, timeout)
+
+
+def run_all_cells(page, name: str, timeout: float = RUN_ALL_TIMEOUT, where: str = "Lab") -> None:
+    """In the open notebook: clear every output, Run All Cells, and wait until every code cell has
+    run and the kernel is idle. Fails at once (with the text) if a traceback or error output
+    appears. Shared by Lab (open_and_run_all) and the static site (test_site.py)."""
     # Menu commands act on the active notebook: make sure it is this one.
     page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
 
@@ -171,14 +179,22 @@ def open_and_run_all(page, url: str, name: str, timeout: float = RUN_ALL_TIMEOUT
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
-    def finished():
+    def raise_if_error():
         errors = page_tracebacks(page)
         if errors:
-            raise AssertionError(f"{name} showed an error while running in Lab:\n{errors[0]}")
+            raise AssertionError(f"{name} showed an error while running in {where}:\n{errors[0]}")
+
+    def finished():
+        # Done is read *before* the error check: an error output can be drawn a moment after
+        # its cell's prompt, and checking in the other order once let a failing Run All pass.
         texts = [p.strip() for p in prompts.all_inner_texts()]
-        return all(re.fullmatch(r"\[\d+\]:", t) for t in texts) and kernel_idle(page)
+        done = all(re.fullmatch(r"\[\d+\]:", t) for t in texts) and kernel_idle(page)
+        raise_if_error()
+        return done
 
     wait_until(finished, timeout, f"every code cell of {name} to run")
+    time.sleep(SETTLE_S)  # and once more after the last output has had time to be drawn
+    raise_if_error()
 
 
 # -- driving one explorer ---------------------------------------------------------------------

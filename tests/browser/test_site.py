@@ -152,26 +152,10 @@ def open_lesson(page, site: str, name: str) -> float:
 
 def run_all(page, name: str, timeout: float = driver.RUN_ALL_TIMEOUT) -> float:
     """Clear the open lesson's outputs, Run All Cells, wait until every code cell has run with no
-    error output and the kernel is idle (as driver.open_and_run_all, without opening the page
-    again, which would start a second kernel); the seconds taken."""
+    error output and the kernel is idle (driver.run_all_cells: the page is not opened again,
+    which would start a second kernel); the seconds taken."""
     t0 = time.monotonic()
-    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Edit$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Clear Outputs of All Cells$")).click()
-    prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt")
-    driver.wait_until(lambda: all(p.strip() in ("[ ]:", "") for p in prompts.all_inner_texts()),
-                      10, "outputs and execution counts to clear")
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-
-    def finished():
-        errors = driver.page_tracebacks(page)
-        if errors:
-            raise AssertionError(f"{name} showed an error while running in the site:\n{errors[0]}")
-        texts = [p.strip() for p in prompts.all_inner_texts()]
-        return all(re.fullmatch(r"\[\d+\]:", t) for t in texts) and driver.kernel_idle(page)
-
-    driver.wait_until(finished, timeout, f"every code cell of {name} to run")
+    driver.run_all_cells(page, name, timeout, where="the site")
     return time.monotonic() - t0
 
 
@@ -189,13 +173,19 @@ def run_new_cell(page, code: str, timeout: float = 300) -> str:
     page.keyboard.press("Control+Enter")  # run it in place (Shift+Enter would add a cell)
     prompt = new.locator(".jp-InputPrompt")
 
-    def done():
+    def raise_if_error():
         errors = driver.page_tracebacks(page)
         if errors:
             raise AssertionError(f"the cell\n{code}\nshowed an error:\n{errors[-1]}")
-        return re.fullmatch(r"\[\d+\]:", prompt.inner_text().strip()) and driver.kernel_idle(page)
+
+    def done():  # done first, then errors: as in driver.run_all_cells
+        ran = re.fullmatch(r"\[\d+\]:", prompt.inner_text().strip()) and driver.kernel_idle(page)
+        raise_if_error()
+        return ran
 
     driver.wait_until(done, timeout, f"the cell\n{code}\nto run")
+    time.sleep(driver.SETTLE_S)
+    raise_if_error()
     return new.locator(".jp-OutputArea").inner_text()
 
 
