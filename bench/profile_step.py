@@ -3,6 +3,11 @@ convlab layer by layer, and the textbook.
 
     python bench/profile_step.py                # default threads
     python bench/profile_step.py --threads 1    # steadier on a busy machine
+    python bench/profile_step.py --net deep --threads 1   # a registry net's LayerPlan, CPU time
+
+``--net NAME`` profiles the registry net NAME as ``Trainer`` runs it through
+``convlab.fast.plan.LayerPlan`` (every layer's twin, forward and backward, the loss, Adam), in
+CPU time (steadier than wall time on a shared machine), per layer and summed per layer kind.
 
 Times the fused step's parts (convlab.fast.fused), every layer's forward and backward, the loss and the Adam update inside real training
 steps (batch 100, synthetic MNIST-shaped images), medians over ``--steps`` after a warm-up, and
@@ -37,16 +42,16 @@ from convlab.nets import SimpleConvNet  # noqa: E402
 from convlab.optim import Adam  # noqa: E402
 
 
-def profile(net, opt, x, t, steps, warmup=10, workspace=None):
+def profile(net, opt, x, t, steps, warmup=10, workspace=None, clock=time.perf_counter):
     """{part: [seconds per step]} for net (convlab or textbook: both have .layers and
     .last_layer with the book's contract) and optimiser opt; ``workspace`` (convlab only) is
     attached for the forward and backward passes of every step, as the Trainer does."""
     times = {}
 
     def timed(name, f, *args):
-        t0 = time.perf_counter()
+        t0 = clock()
         out = f(*args)
-        times.setdefault(name, []).append(time.perf_counter() - t0)
+        times.setdefault(name, []).append(clock() - t0)
         return out
 
     for step in range(warmup + steps):
@@ -55,7 +60,10 @@ def profile(net, opt, x, t, steps, warmup=10, workspace=None):
         with workspace.attached(net) if workspace is not None else contextlib.nullcontext():
             h = x
             for name, layer in net.layers.items():
-                h = timed(f"{name} forward", layer.forward, h)
+                if getattr(layer, "uses_train_flg", False):
+                    h = timed(f"{name} forward", layer.forward, h, True)
+                else:
+                    h = timed(f"{name} forward", layer.forward, h)
             timed("loss forward", net.last_layer.forward, h, t)
             d = timed("loss backward", net.last_layer.backward, 1)
             for name, layer in reversed(list(net.layers.items())):
@@ -109,12 +117,41 @@ def owners(net):
     return {f"{a}{i + 1}": (n, a) for i, n in enumerate(names) for a in ("W", "b")}
 
 
+def profile_net(name, steps):
+    """Print where a registry net's LayerPlan step spends its CPU time: per layer, per kind."""
+    from convlab.nets import build_net
+    net = build_net(name, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((100,) + net.input_dim, dtype=np.float32)
+    t = rng.integers(0, net.output_size, 100)
+    plan = LayerPlan(net)
+    times = profile(plan, Adam(lr=0.001), x, t, steps, warmup=3, workspace=plan.workspace,
+                    clock=time.process_time)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    total = sum(med.values())
+    print(f"{name} (LayerPlan, batch 100): {total * 1e3:.2f} ms CPU per step (sum of medians "
+          f"over {steps} steps)")
+    kinds = {}
+    for part, s in sorted(med.items(), key=lambda kv: -kv[1]):
+        kind = part.split()[0].rstrip("0123456789")
+        kinds[kind] = kinds.get(kind, 0.0) + s
+        if s / total >= 0.005:
+            print(f"  {part:<34s} {s * 1e3:7.2f} ms  {100 * s / total:5.1f}%")
+    print("  per layer kind (forward + backward):")
+    for kind, s in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        print(f"    {kind:<12s} {s * 1e3:7.2f} ms  {100 * s / total:5.1f}%")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=100, help="timed steps (default 100)")
     ap.add_argument("--threads", type=int, default=None,
                     help="BLAS threads (default: NumPy's); applied before NumPy is imported")
+    ap.add_argument("--net", default=None,
+                    help="profile this registry net's LayerPlan instead (CPU time)")
     args = ap.parse_args(argv)
+    if args.net is not None:
+        return profile_net(args.net, args.steps)
     rng = np.random.default_rng(0)
     x = rng.random((100, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 100)

@@ -3,9 +3,12 @@ exact zeros, -inf and NaN included)."""
 import numpy as np
 from hypothesis import given, strategies as st
 
-from convlab.fast.kernels import conv_backward_dx, window_max, window_max_backward
+from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, inverse_power, sigmoid,
+                                  window_max, window_max_backward, window_mean,
+                                  window_mean_backward)
+from convlab.fast.workspace import Workspace
 from convlab.im2col import col2im_transposed, fold, windows
-from convlab.layers import first_max
+from convlab.layers import LRN, first_max
 
 from strategies import conv_case, kinds, pool_case, seeds, values
 
@@ -62,3 +65,89 @@ def test_window_max_backward_equals_plain_fold(case, kind, seed):
     plain = fold(dwin.reshape(arg.shape + (PH, PW)), xs, S, P)
     np.testing.assert_allclose(window_max_backward(dout, arg, xs, (PH, PW), S, P), plain,
                                rtol=0, atol=1e-12)
+
+
+@given(case=pool_case(max_size=4), kind=kinds, seed=seeds, dtype=st.sampled_from([np.float32, np.float64]))
+def test_window_mean_equals_plain_mean(case, kind, seed, dtype):
+    xs, (PH, PW), S, P, _ = case
+    x = values(np.random.default_rng(seed), xs, kind).astype(dtype)
+    win = windows(x, PH, PW, S, P)
+    got = window_mean(win)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, win.mean(axis=(4, 5)), rtol=4 * np.finfo(dtype).eps,
+                               atol=4 * np.finfo(dtype).eps)
+
+
+@given(case=pool_case(max_size=4), kind=kinds, seed=seeds, dtype=st.sampled_from([np.float32, np.float64]))
+def test_window_mean_backward_equals_plain_fold(case, kind, seed, dtype):
+    """The same adds in the same order as the plain fold: equal bit for bit."""
+    xs, (PH, PW), S, P, _ = case
+    rng = np.random.default_rng(seed)
+    OH, OW = windows(np.zeros(xs), PH, PW, S, P).shape[2:4]
+    dout = values(rng, xs[:2] + (OH, OW), kind).astype(dtype)
+    plain = fold(np.broadcast_to((dout / (PH * PW))[..., None, None], dout.shape + (PH, PW)), xs, S, P)
+    got = window_mean_backward(dout, xs, (PH, PW), S, P)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, plain)
+
+
+def test_window_mean_backward_refills_a_reused_array():
+    """Through a workspace the gradient array is reused: cells no window writes must be 0 again
+    (windows that do not tile: stride 3 over a window of 2)."""
+    ws, owner = Workspace(), type("Owner", (), {})()
+    owner.workspace = ws
+    xs, dout = (1, 1, 5, 5), np.ones((1, 1, 2, 2))
+    first = window_mean_backward(dout, xs, (2, 2), (3, 3), (0, 0), owner=owner)
+    first[...] = 7
+    again = window_mean_backward(dout, xs, (2, 2), (3, 3), (0, 0), owner=owner)
+    assert np.shares_memory(first, again)
+    np.testing.assert_array_equal(again, fold(np.full((1, 1, 2, 2, 2, 2), 0.25), xs, 3))
+
+
+@given(seed=seeds, dtype=st.sampled_from([np.float32, np.float64]),
+       scale=st.sampled_from([1.0, 10.0, 80.0, 700.0]))
+def test_sigmoid_equals_plain_logaddexp_version(seed, dtype, scale):
+    """Against the plain formula, and both against the exact sigmoid (computed in long double):
+    the kernel is within a few roundings of the exact value everywhere, the plain formula
+    within |x| roundings (its logaddexp rounds before the exp)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((3, 4, 5)) * scale).astype(dtype)
+    x.flat[:2] = [0, -0.0]
+    with np.errstate(over="ignore"):
+        plain = np.exp(-np.logaddexp(0, -x)).astype(dtype)
+        exact = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(dtype)
+    got = sigmoid(x)
+    assert got.dtype == dtype and got.shape == x.shape
+    eps = float(np.finfo(dtype).eps)
+    tiny = float(np.finfo(dtype).tiny)
+    np.testing.assert_allclose(got, exact, rtol=4 * eps, atol=tiny)
+    ok = np.abs(got - plain) <= (4 + 2 * np.abs(x)) * eps * np.abs(plain) + tiny
+    assert ok.all(), (x[~ok], got[~ok], plain[~ok])
+    if dtype == np.float64:                       # the issue's bound for moderate inputs
+        small = np.abs(x) < 1000
+        np.testing.assert_allclose(got[small], plain[small], rtol=1e-12, atol=1e-300)
+    specials = np.array([np.nan, 0.0, np.inf, -np.inf], dtype)
+    np.testing.assert_array_equal(sigmoid(specials), [np.nan, 0.5, 1, 0])
+    with np.errstate(invalid="ignore"):                 # logaddexp's NaN
+        np.testing.assert_array_equal(sigmoid(specials), np.exp(-np.logaddexp(0, -specials)))
+
+
+@given(N=st.integers(1, 2), C=st.integers(1, 9), n=st.integers(1, 7), seed=seeds, kind=kinds)
+def test_channel_window_sum_equals_plain_cumsum(N, C, n, seed, kind):
+    x = values(np.random.default_rng(seed), (N, C, 3, 2), kind)
+    lrn = LRN(n=n)
+    lo, hi = n // 2, (n - 1) // 2
+    got = channel_window_sum(x, lo, hi, out=np.empty_like(x))
+    np.testing.assert_allclose(got, lrn._window_sum(x), rtol=0, atol=1e-12)
+    loops = np.stack([x[:, max(0, c - lo):c + hi + 1].sum(axis=1) for c in range(C)], axis=1)
+    np.testing.assert_allclose(got, loops, rtol=0, atol=1e-12)
+
+
+@given(seed=seeds, dtype=st.sampled_from([np.float32, np.float64]),
+       beta=st.sampled_from([0.75, 0.5, 1.3]))
+def test_inverse_power_equals_np_power(seed, dtype, beta):
+    s = (2 + np.random.default_rng(seed).random(50) * 1e4).astype(dtype)
+    s[:3] = [2, 1e-3, 1e30]
+    got = inverse_power(s, beta)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, np.power(s, -beta), rtol=4 * np.finfo(dtype).eps, atol=0)

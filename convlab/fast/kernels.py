@@ -13,7 +13,8 @@ from ..im2col import col2im_transposed, col2im_wide
 from ..im2col import windows
 from .workspace import empty
 
-__all__ = ["conv_backward_dx", "window_max", "window_max_backward"]
+__all__ = ["conv_backward_dx", "window_max", "window_max_backward", "window_mean",
+           "window_mean_backward", "sigmoid", "channel_window_sum", "inverse_power"]
 
 
 def conv_backward_dx(d, W, x_shape, stride, pad, dilation, owner=None):
@@ -115,3 +116,91 @@ def window_max_backward(dout, arg, x_shape, pool, stride, pad, owner=None):
         else:
             np.multiply(dout, arg == k, out=target)
     return dx[:, :, P0:P0 + H, P1:P1 + W]                            # (N, C, H, W)
+
+
+def window_mean(win, owner=None):
+    """Mean of every window: (N, C, OH, OW) from the windows ``win`` (N, C, OH, OW, PH, PW) (a
+    strided view, see ``convlab.im2col.windows``).
+
+    Plain version: ``win.mean(axis=(4, 5))``, which reduces along two short strided axes; here a
+    running sum over the PH*PW window offsets adds whole (N, C, OH, OW) views, then one divide.
+    """
+    N, C, OH, OW, PH, PW = win.shape
+    out = empty(owner, "mean", (N, C, OH, OW), win.dtype)
+    np.copyto(out, win[..., 0, 0])
+    for k in range(1, PH * PW):
+        out += win[..., k // PW, k % PW]                             # (N, C, OH, OW) view
+    out /= PH * PW
+    return out
+
+
+def window_mean_backward(dout, x_shape, pool, stride, pad, owner=None):
+    """Average-pooling input gradient: every cell of a window gets dout / (PH*PW); overlapping
+    windows add up. Returns (N, C, H, W). ``pool``, ``stride``, ``pad``: (h, w) pairs.
+
+    Plain version: ``convlab.im2col.fold`` of ``dout / (PH*PW)`` broadcast to every window
+    cell. Here each window offset writes (or, when windows overlap, adds) the share straight
+    into the strided (N, C, OH, OW) view of the padded gradient, as ``window_max_backward``.
+    """
+    (PH, PW), (S0, S1), (P0, P1) = pool, stride, pad
+    N, C, OH, OW = dout.shape
+    _, _, H, W = x_shape
+    share = np.divide(dout, PH * PW, out=empty(owner, "share", dout.shape, dout.dtype))
+    dx = empty(owner, "dx", (N, C, H + 2 * P0, W + 2 * P1), dout.dtype)  # padded (N, C, H', W')
+    overlap = S0 < PH or S1 < PW
+    if overlap or (S0, S1, S0 * OH, S1 * OW) != (PH, PW, H + 2 * P0, W + 2 * P1):
+        dx[...] = 0                                                  # unless windows tile dx
+    for k in range(PH * PW):
+        i, j = divmod(k, PW)
+        target = dx[:, :, i:i + S0 * OH:S0, j:j + S1 * OW:S1]        # (N, C, OH, OW) view
+        if overlap:
+            target += share
+        else:
+            np.copyto(target, share)
+    return dx[:, :, P0:P0 + H, P1:P1 + W]                            # (N, C, H, W)
+
+
+def sigmoid(x, owner=None):
+    """1 / (1 + exp(-x)) in x's dtype, never overflowing. Plain version (``layers.Sigmoid``):
+    ``np.exp(-np.logaddexp(0, -x))``; ``logaddexp`` is many times slower than ``exp``. Here
+    e = exp(-|x|) (at most 1), then 1 / (1 + e) where x >= 0 and e / (1 + e) where x < 0, all
+    in reused arrays. The same numbers to a few units of rounding (closer to the exact sigmoid
+    than the plain version for large |x|, whose logaddexp rounds before the exp)."""
+    e = np.abs(x, out=empty(owner, "e", x.shape, x.dtype))
+    np.negative(e, out=e)
+    np.exp(e, out=e)                                                 # exp(-|x|), in (0, 1]
+    out = np.add(e, 1, out=empty(owner, "out", x.shape, x.dtype))
+    np.divide(1, out, out=out)                                       # 1 / (1 + e)
+    np.multiply(e, out, out=e)                                       # e / (1 + e)
+    np.copyto(out, e, where=np.less(x, 0, out=empty(owner, "negative", x.shape, bool)))
+    return out
+
+
+def channel_window_sum(a, lo, hi, out):
+    """``out[:, c] = a[:, c - lo] + ... + a[:, c + hi]`` (indices outside [0, C) left out) for
+    a (N, C, ...); returns out (a's shape, not a itself).
+
+    Plain version (``layers.LRN._window_sum``): a cumulative sum over the channels and the
+    difference of two gathered copies of it. Here lo + hi + 1 shifted slices are added, the
+    window being short (n = 5 in AlexNet): no gather copies, and no cancellation between two
+    large partial sums.
+    """
+    np.copyto(out, a)
+    C = a.shape[1]
+    for k in range(1, min(lo, C - 1) + 1):
+        out[:, k:] += a[:, :C - k]                                   # the channel k below
+    for k in range(1, min(hi, C - 1) + 1):
+        out[:, :C - k] += a[:, k:]                                   # the channel k above
+    return out
+
+
+def inverse_power(s, beta, owner=None):
+    """``s ** -beta`` for s > 0. For beta = 0.75 (AlexNet's LRN) as 1 / (sqrt(s) * sqrt(sqrt(s))):
+    a few roundings from the plain ``np.power(s, -beta)`` and faster; otherwise that."""
+    out = empty(owner, "power", s.shape, s.dtype)
+    if beta != 0.75:
+        return np.power(s, -beta, out=out)
+    np.sqrt(s, out=out)                                              # s ** 0.5
+    root4 = np.sqrt(out, out=empty(owner, "root4", s.shape, s.dtype))  # s ** 0.25
+    np.multiply(out, root4, out=out)                                 # s ** 0.75
+    return np.divide(1, out, out=out)

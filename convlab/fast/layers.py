@@ -1,4 +1,4 @@
-"""Fast twins of ``convlab.layers``' Convolution, Pooling and Relu: the same contract and the same
+"""Fast twins of ``convlab.layers``' Convolution, Pooling, Relu, Sigmoid and LRN: the same contract and the same
 numbers (to float rounding), with the tricks a learner need not read. A twin shares its layer's
 parameter arrays (``twin_of``), so an optimiser updating the net updates both.
 
@@ -8,19 +8,25 @@ parameter arrays (``twin_of``), so an optimiser updating the net updates both.
   in one GEMM and ``[dW | db]`` comes from one GEMM too; dx through ``kernels.conv_backward_dx``;
 * Pooling: max and argmax as a running maximum (``kernels.window_max``), the gradient written
   straight into strided views (``kernels.window_max_backward``);
-* Relu: the mask and the output written into reused arrays.
+* Pooling (average): a running sum over the window offsets (``kernels.window_mean``), the
+  gradient written straight into strided views (``kernels.window_mean_backward``);
+* Relu: the mask and the output written into reused arrays;
+* Sigmoid: ``exp`` of -|x| instead of ``logaddexp`` (``kernels.sigmoid``), reused arrays;
+* LRN: the channel-window sum as a few shifted slices added (``kernels.channel_window_sum``),
+  ``s ** -0.75`` through square roots (``kernels.inverse_power``), reused arrays.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import layers
-from ..im2col import fold, im2col_transposed, windows
+from ..im2col import im2col_transposed, windows
 from ..layers import checked
-from .kernels import conv_backward_dx, window_max, window_max_backward
+from .kernels import (channel_window_sum, conv_backward_dx, inverse_power, sigmoid, window_max,
+                      window_max_backward, window_mean, window_mean_backward)
 from .workspace import empty
 
-__all__ = ["Convolution", "Pooling", "Relu", "twin_of", "TWINS"]
+__all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "LRN", "twin_of", "TWINS"]
 
 
 class Convolution(layers.Convolution):
@@ -65,7 +71,8 @@ class Convolution(layers.Convolution):
 
 
 class Pooling(layers.Pooling):
-    """``layers.Pooling`` with a running maximum instead of the im2col copy (module docstring)."""
+    """``layers.Pooling`` with a running maximum (or sum) instead of the im2col copy (module
+    docstring)."""
 
     def forward(self, x):
         x = checked(self, "x", x, 4)
@@ -73,7 +80,7 @@ class Pooling(layers.Pooling):
         fill = -np.inf if self.mode == "max" else 0.0                   # what padding holds
         win = windows(x, PH, PW, self.stride, self.pad, pad_value=fill)  # (N, C, OH, OW, PH, PW) view
         if self.mode == "avg":
-            out = win.mean(axis=(4, 5))                                 # (N, C, OH, OW)
+            out = window_mean(win, owner=self)                          # (N, C, OH, OW)
         else:
             # max and argmax of each window: arg_max = i*PW + j of the winner (layers.first_max)
             out, self.arg_max = window_max(win, x.shape, self.stride, self.pad, owner=self)
@@ -85,8 +92,8 @@ class Pooling(layers.Pooling):
         dout = checked(self, "dout", dout)                              # (N, C, OH, OW)
         PH, PW = self.pool_h, self.pool_w
         if self.mode == "avg":                          # every cell of a window gets an equal share
-            dwin = np.broadcast_to((dout / (PH * PW))[..., None, None], dout.shape + (PH, PW))
-            return fold(dwin, self.x_shape, self.stride, self.pad)      # (N, C, H, W)
+            return window_mean_backward(dout, self.x_shape, (PH, PW), self.stride, self.pad,
+                                        owner=self)                     # (N, C, H, W)
         return window_max_backward(dout, self.arg_max, self.x_shape, (PH, PW), self.stride,
                                    self.pad, owner=self)                # (N, C, H, W)
 
@@ -109,9 +116,59 @@ class Relu(layers.Relu):
         return dx
 
 
-TWINS = {layers.Convolution: Convolution, layers.Pooling: Pooling, layers.Relu: Relu}
-"""Plain layer class -> its fast twin. The other layers (Sigmoid, Affine, Dropout, LRN, the loss)
-have nothing to gain and run as they are."""
+class Sigmoid(layers.Sigmoid):
+    """``layers.Sigmoid`` through ``kernels.sigmoid`` (exp, not logaddexp), in reused arrays."""
+
+    def forward(self, x):
+        x = checked(self, "x", x)
+        self.out = sigmoid(x, owner=self)                               # x's shape and dtype
+        self.out_shape, self.out_dtype = self.out.shape, self.out.dtype
+        return self.out
+
+    def backward(self, dout):
+        dout = checked(self, "dout", dout)
+        dx = np.subtract(1.0, self.out, out=empty(self, "dx", dout.shape, dout.dtype))  # 1 - y
+        np.multiply(dout, dx, out=dx)                                   # dout * (1 - y) ...
+        dx *= self.out                                                  # ... * y, the layer's order
+        return dx
+
+
+class LRN(layers.LRN):
+    """``layers.LRN`` with the window sum as shifted slices and reused arrays (module docstring)."""
+
+    def forward(self, x):
+        x = checked(self, "x", x, 4)
+        lo, hi = self.n // 2, (self.n - 1) // 2
+        sq = np.multiply(x, x, out=empty(self, "square", x.shape, x.dtype))       # (N, C, H, W)
+        s = channel_window_sum(sq, lo, hi, out=empty(self, "scale", x.shape, x.dtype))
+        s *= self.alpha / self.n
+        s += self.k                                                     # k + alpha/n * sum x^2
+        p = inverse_power(s, self.beta, owner=self)                     # s ** -beta
+        out = np.multiply(x, p, out=empty(self, "out", x.shape, x.dtype))
+        self.x, self.scale, self.power = x, s, p
+        self.out_shape, self.out_dtype = out.shape, out.dtype
+        return out
+
+    def backward(self, dout):
+        dout = checked(self, "dout", dout)
+        x, s, p, b = self.x, self.scale, self.power, self.beta
+        lo, hi = self.n // 2, (self.n - 1) // 2
+        g = np.multiply(dout, x, out=empty(self, "square", x.shape, x.dtype))    # forward's x^2 done
+        g *= p
+        g /= s                                                          # dout x s^(-b-1)
+        # the transpose of "sum over window(c)": the window mirrored, [c - hi, c + lo]
+        back = channel_window_sum(g, hi, lo, out=empty(self, "back", x.shape, x.dtype))
+        back *= x
+        back *= 2 * b * self.alpha / self.n
+        dx = np.multiply(dout, p, out=empty(self, "dx", x.shape, x.dtype))
+        dx -= back
+        return dx
+
+
+TWINS = {layers.Convolution: Convolution, layers.Pooling: Pooling, layers.Relu: Relu,
+         layers.Sigmoid: Sigmoid, layers.LRN: LRN}
+"""Plain layer class -> its fast twin. The others (Affine, Dropout, the loss) cost under 2% of
+any registry net's step (``bench/profile_step.py --net``) and run as they are."""
 
 
 def twin_of(layer):
