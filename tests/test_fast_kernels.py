@@ -3,11 +3,11 @@ exact zeros, -inf and NaN included)."""
 import numpy as np
 from hypothesis import given, strategies as st
 
-from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, inverse_power, sigmoid,
+from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, fold_flat, inverse_power, sigmoid,
                                   window_max, window_max_backward, window_mean,
                                   window_mean_backward)
 from convlab.fast.workspace import Workspace
-from convlab.im2col import col2im_transposed, fold, windows
+from convlab.im2col import col2im_transposed, col2im_wide, fold, windows
 from convlab.layers import LRN, first_max
 
 from strategies import conv_case, kinds, pool_case, seeds, values
@@ -151,3 +151,22 @@ def test_inverse_power_equals_np_power(seed, dtype, beta):
     got = inverse_power(s, beta)
     assert got.dtype == dtype
     np.testing.assert_allclose(got, np.power(s, -beta), rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+@given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds)
+def test_fold_flat_equals_col2im_wide(case, kind, seed):
+    """One long add per kernel offset over all images end to end equals the per-image fold,
+    given zeros where no output pixel is (rows oy >= OH of each padded image)."""
+    (N, C, H, W), (_, _, FH, FW), _, P, D = case
+    rng = np.random.default_rng(seed)
+    Hp, Wp = H + 2 * P[0], W + 2 * P[1]
+    OH = Hp - D[0] * (FH - 1)
+    wide = values(rng, (C, FH, FW, N, OH, Wp), kind)             # col2im_wide's layout
+    OW = Wp - D[1] * (FW - 1)
+    wide[..., OW:] = 0
+    whole = np.zeros((C, FH, FW, N, Hp, Wp))
+    whole[..., :OH, :] = wide
+    got = fold_flat(whole.reshape(C, FH, FW, N * Hp * Wp), (Hp, Wp), D)
+    got = got.reshape(C, N, Hp, Wp)[:, :, P[0]:P[0] + H, P[1]:P[1] + W].transpose(1, 0, 2, 3)
+    plain = col2im_wide(wide.reshape(C * FH * FW, N * OH * Wp), (N, C, H, W), FH, FW, P, D)
+    np.testing.assert_allclose(got, plain, rtol=0, atol=1e-12)

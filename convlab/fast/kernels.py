@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..im2col import col2im_transposed, col2im_wide
-from ..im2col import windows
+from ..im2col import col2im_transposed, windows
 from .workspace import empty
 
-__all__ = ["conv_backward_dx", "window_max", "window_max_backward", "window_mean",
+__all__ = ["conv_backward_dx", "fold_flat", "window_max", "window_max_backward", "window_mean",
            "window_mean_backward", "sigmoid", "channel_window_sum", "inverse_power"]
 
 
@@ -22,11 +21,11 @@ def conv_backward_dx(d, W, x_shape, stride, pad, dilation, owner=None):
     (FN, N*OH*OW), columns in (n, oy, ox) order. W: (FN, C, FH, FW). Returns (N, C, H, W).
 
     Plain version: ``col2im_transposed(W.reshape(FN, -1).T @ d, x_shape, FH, FW, stride, pad,
-    dilation)``. That is what runs for stride > 1. For stride 1 the same numbers come from
-    ``col2im_wide``, several times faster: each row of d is first stretched to the padded input
-    width W' with zeros, so that col2im adds long contiguous slices (see ``col2im_wide``).
-    ``stride``, ``pad``, ``dilation``: (h, w) pairs. ``owner``: the layer whose workspace lends
-    the big intermediate arrays (None: fresh arrays).
+    dilation)``. That is what runs for stride > 1. For stride 1 the same numbers come from one
+    long fold (``fold_flat``): d is first laid out as whole padded images, (FN, N, H', W') with
+    zeros where no output pixel is, so the GEMM's columns line up with the flattened padded
+    batch. ``stride``, ``pad``, ``dilation``: (h, w) pairs. ``owner``: the layer whose
+    workspace lends the big intermediate arrays (None: fresh arrays).
     """
     FN, C, FH, FW = W.shape
     N, _, H, W_ = x_shape
@@ -34,15 +33,43 @@ def conv_backward_dx(d, W, x_shape, stride, pad, dilation, owner=None):
     if tuple(stride) != (1, 1):
         dcol = np.matmul(Wmat, d, out=empty(owner, "dcol", (C * FH * FW, d.shape[1]), d.dtype))
         return col2im_transposed(dcol, x_shape, FH, FW, stride, pad, dilation)
-    Wp = W_ + 2 * pad[1]                                             # padded width W'
-    OH = H + 2 * pad[0] - dilation[0] * (FH - 1)                     # stride 1: OH = H' - extent + 1
-    OW = Wp - dilation[1] * (FW - 1)
-    dwide = empty(owner, "dwide", (FN, N, OH, Wp), d.dtype)          # (FN, N, OH, W')
-    dwide[..., OW:] = 0                                              # the stretch: W' - OW zeros
-    np.copyto(dwide[..., :OW], d.reshape(FN, N, OH, OW))
-    dcol = np.matmul(Wmat, dwide.reshape(FN, N * OH * Wp),
-                     out=empty(owner, "dcol", (C * FH * FW, N * OH * Wp), d.dtype))  # (C*FH*FW, N*OH*W')
-    return col2im_wide(dcol, x_shape, FH, FW, pad, dilation)
+    Hp, Wp = H + 2 * pad[0], W_ + 2 * pad[1]                         # padded input H', W'
+    OH, OW = Hp - dilation[0] * (FH - 1), Wp - dilation[1] * (FW - 1)  # stride 1
+    dpad = empty(owner, "dpad", (FN, N, Hp, Wp), d.dtype)            # (FN, N, H', W')
+    dpad[:, :, OH:] = 0                                              # no output pixel there
+    dpad[:, :, :OH, OW:] = 0
+    np.copyto(dpad[:, :, :OH, :OW], d.reshape(FN, N, OH, OW))
+    dcol = np.matmul(Wmat, dpad.reshape(FN, N * Hp * Wp),
+                     out=empty(owner, "dcol", (C * FH * FW, N * Hp * Wp), d.dtype))
+    img = fold_flat(dcol.reshape(C, FH, FW, N * Hp * Wp), (Hp, Wp), dilation, owner)
+    dx = empty(owner, "dx", (N, C, H, W_), d.dtype)
+    np.copyto(dx, img.reshape(C, N, Hp, Wp)[:, :, pad[0]:pad[0] + H, pad[1]:pad[1] + W_]
+              .transpose(1, 0, 2, 3))
+    return dx                                                        # (N, C, H, W)
+
+
+def fold_flat(dcol, padded_hw, dilation, owner=None):
+    """The stride-1 col2im as FH*FW long adds: ``dcol`` (C, FH, FW, N*H'*W') holds, for every
+    kernel offset (i, j), a value per padded-image pixel (n, y, x), all images end to end; the
+    result (C, N*H'*W') adds offset (i, j)'s row shifted by s = i*dy*W' + j*dx: out[c, q + s] +=
+    dcol[c, i, j, q].
+
+    Why it is the col2im: with stride 1, output pixel (oy, ox) of image n, at flat position
+    q = n*H'*W' + oy*W' + ox, reaches padded pixel (oy + i*dy, ox + j*dx) at q + s. Entries of
+    dcol that stand for no output pixel (oy >= OH or ox >= OW) must be 0: shifted, they land on
+    the next row or image. Plain version: ``convlab.im2col.col2im_wide`` (one add per image and
+    channel rows only OH*W' long, about 3x slower here than one add per kernel offset).
+    """
+    C, FH, FW, M = dcol.shape
+    Hp, Wp = padded_hw
+    tail = dilation[0] * (FH - 1) * Wp + dilation[1] * (FW - 1)      # the largest shift
+    flat = empty(owner, "flat", (C, M + tail), dcol.dtype)
+    flat[...] = 0
+    for i in range(FH):
+        for j in range(FW):
+            s = i * dilation[0] * Wp + j * dilation[1]
+            flat[:, s:s + M] += dcol[:, i, j]                        # (C, N*H'*W') contiguous rows
+    return flat[:, :M]                                               # (C, N*H'*W')
 
 
 def window_max(win, x_shape, stride, pad, owner=None):

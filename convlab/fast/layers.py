@@ -61,9 +61,9 @@ class Convolution(layers.Convolution):
         # dout with filters first, in the array that held forward's GEMM result (no longer used)
         d = empty(self, "filters_first", (FN, N * OH * OW), dout.dtype)  # (FN, N*OH*OW)
         np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))
-        dWb = d @ self.col.T                                            # (FN, C*FH*FW + 1) = [dW | db]
-        self.dW = dWb[:, :K].reshape(FN, C, FH, FW).astype(self.W.dtype, copy=False)
-        self.db = dWb[:, K].astype(self.b.dtype)                        # (FN,): the ones row's weight
+        dWbT = np.matmul(self.col, d.T)    # [dW | db].T (C*FH*FW + 1, FN): faster than d @ col.T
+        self.dW = np.ascontiguousarray(dWbT[:K].T.reshape(FN, C, FH, FW), dtype=self.W.dtype)
+        self.db = dWbT[K].astype(self.b.dtype)                          # (FN,): the ones row's weight
         if not self.need_dx:
             return None
         return conv_backward_dx(d, self.W.astype(d.dtype, copy=False), self.x_shape, self.stride,
