@@ -217,3 +217,32 @@ def test_every_twin_is_registered():
                                layers.LRN}
     for plain, twin in fast.TWINS.items():
         assert issubclass(twin, plain) and twin.__name__ == plain.__name__
+
+
+# ------------------------------------------------------------- PyTorch, where it is installed --
+
+def torch_or_skip():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    return torch
+
+
+@given(shape=shapes4, n=st.integers(1, 7), k=st.floats(0.5, 2.0), alpha=st.floats(1e-4, 1.0),
+       beta=st.sampled_from([0.75, 0.5, 0.9]), kind=kinds, seed=seeds)
+def test_lrn_sigmoid_and_average_pooling_twins_match_torch(shape, n, k, alpha, beta, kind, seed):
+    """float64, to 1e-10 as tests/test_torch_crosscheck.py holds the layers."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(seed)
+    x = values(rng, shape, kind)
+    cases = [(fast.LRN(n, k, alpha, beta), torch.nn.LocalResponseNorm(n, alpha=alpha, beta=beta, k=k)),
+             (fast.Sigmoid(), torch.sigmoid)]
+    if min(shape[2:]) >= 2:
+        cases.append((fast.Pooling(2, 2, mode="avg"), lambda t: torch.nn.functional.avg_pool2d(t, 2)))
+    for twin, reference in cases:
+        out = twin.forward(x)
+        tx = torch.tensor(x, requires_grad=True)
+        tout = reference(tx)
+        np.testing.assert_allclose(out, tout.detach().numpy(), rtol=0, atol=1e-10)
+        dout = rng.standard_normal(out.shape)
+        tout.backward(torch.tensor(dout))
+        np.testing.assert_allclose(twin.backward(dout), tx.grad.numpy(), rtol=0, atol=1e-10)
