@@ -3,14 +3,16 @@ exact zeros, -inf and NaN included)."""
 import numpy as np
 from hypothesis import given, strategies as st
 
-from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, fold_flat, inverse_power, sigmoid,
-                                  window_max, window_max_backward, window_mean,
+from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, fold_flat, inverse_power,
+                                  sigmoid, window_max, window_max_backward, window_mean,
                                   window_mean_backward)
 from convlab.fast.workspace import Workspace
 from convlab.im2col import col2im_transposed, col2im_wide, fold, windows
 from convlab.layers import LRN, first_max
 
 from strategies import conv_case, kinds, pool_case, seeds, values
+
+dtypes = st.sampled_from([np.float32, np.float64])
 
 
 # ---------------------------------------------------------------------------- the helpers --
@@ -67,7 +69,7 @@ def test_window_max_backward_equals_plain_fold(case, kind, seed):
                                rtol=0, atol=1e-12)
 
 
-@given(case=pool_case(max_size=4), kind=kinds, seed=seeds, dtype=st.sampled_from([np.float32, np.float64]))
+@given(case=pool_case(max_size=4), kind=kinds, seed=seeds, dtype=dtypes)
 def test_window_mean_equals_plain_mean(case, kind, seed, dtype):
     xs, (PH, PW), S, P, _ = case
     x = values(np.random.default_rng(seed), xs, kind).astype(dtype)
@@ -78,14 +80,15 @@ def test_window_mean_equals_plain_mean(case, kind, seed, dtype):
                                atol=4 * np.finfo(dtype).eps)
 
 
-@given(case=pool_case(max_size=4), kind=kinds, seed=seeds, dtype=st.sampled_from([np.float32, np.float64]))
+@given(case=pool_case(max_size=4), kind=kinds, seed=seeds, dtype=dtypes)
 def test_window_mean_backward_equals_plain_fold(case, kind, seed, dtype):
     """The same adds in the same order as the plain fold: equal bit for bit."""
     xs, (PH, PW), S, P, _ = case
     rng = np.random.default_rng(seed)
     OH, OW = windows(np.zeros(xs), PH, PW, S, P).shape[2:4]
     dout = values(rng, xs[:2] + (OH, OW), kind).astype(dtype)
-    plain = fold(np.broadcast_to((dout / (PH * PW))[..., None, None], dout.shape + (PH, PW)), xs, S, P)
+    share = np.broadcast_to((dout / (PH * PW))[..., None, None], dout.shape + (PH, PW))
+    plain = fold(share, xs, S, P)
     got = window_mean_backward(dout, xs, (PH, PW), S, P)
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, plain)
@@ -104,7 +107,7 @@ def test_window_mean_backward_refills_a_reused_array():
     np.testing.assert_array_equal(again, fold(np.full((1, 1, 2, 2, 2, 2), 0.25), xs, 3))
 
 
-@given(seed=seeds, dtype=st.sampled_from([np.float32, np.float64]),
+@given(seed=seeds, dtype=dtypes,
        scale=st.sampled_from([1.0, 10.0, 80.0, 700.0]))
 def test_sigmoid_equals_plain_logaddexp_version(seed, dtype, scale):
     """Against the plain formula, and both against the exact sigmoid (computed in long double):
@@ -143,7 +146,7 @@ def test_channel_window_sum_equals_plain_cumsum(N, C, n, seed, kind):
     np.testing.assert_allclose(got, loops, rtol=0, atol=1e-12)
 
 
-@given(seed=seeds, dtype=st.sampled_from([np.float32, np.float64]),
+@given(seed=seeds, dtype=dtypes,
        beta=st.sampled_from([0.75, 0.5, 1.3]))
 def test_inverse_power_equals_np_power(seed, dtype, beta):
     s = (2 + np.random.default_rng(seed).random(50) * 1e4).astype(dtype)

@@ -1,11 +1,13 @@
-"""Fast twins of ``convlab.layers``' Convolution, Pooling, Relu, Sigmoid and LRN: the same contract and the same
-numbers (to float rounding), with the tricks a learner need not read. A twin shares its layer's
-parameter arrays (``twin_of``), so an optimiser updating the net updates both.
+"""Fast twins of ``convlab.layers``' Convolution, Pooling, Relu, Sigmoid and LRN: the same
+contract and the same numbers (to float rounding), with the tricks a learner need not read. A
+twin shares its layer's parameter arrays (``twin_of``), so an optimiser updating the net updates
+both.
 
 * big arrays come from :func:`convlab.fast.workspace.empty`: reused step after step while a
   training loop has a :class:`~convlab.fast.workspace.Workspace` attached;
 * Convolution: the transposed im2col with a row of ones, so ``[W | b] @ col`` is the whole layer
-  in one GEMM and ``[dW | db]`` comes from one GEMM too; dx through ``kernels.conv_backward_dx``;
+  in one GEMM and ``[dW | db]`` comes from one GEMM too; dx through ``kernels.conv_backward_dx``
+  (for stride 1: one long add per kernel offset over the whole batch, ``kernels.fold_flat``);
 * Pooling: max and argmax as a running maximum (``kernels.window_max``), the gradient written
   straight into strided views (``kernels.window_max_backward``);
 * Pooling (average): a running sum over the window offsets (``kernels.window_mean``), the
@@ -63,7 +65,7 @@ class Convolution(layers.Convolution):
         np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))
         dWbT = np.matmul(self.col, d.T)    # [dW | db].T (C*FH*FW + 1, FN): faster than d @ col.T
         self.dW = np.ascontiguousarray(dWbT[:K].T.reshape(FN, C, FH, FW), dtype=self.W.dtype)
-        self.db = dWbT[K].astype(self.b.dtype)                          # (FN,): the ones row's weight
+        self.db = dWbT[K].astype(self.b.dtype)                 # (FN,): the ones row's weight
         if not self.need_dx:
             return None
         return conv_backward_dx(d, self.W.astype(d.dtype, copy=False), self.x_shape, self.stride,
@@ -153,7 +155,7 @@ class LRN(layers.LRN):
         dout = checked(self, "dout", dout)
         x, s, p, b = self.x, self.scale, self.power, self.beta
         lo, hi = self.n // 2, (self.n - 1) // 2
-        g = np.multiply(dout, x, out=empty(self, "square", x.shape, x.dtype))    # forward's x^2 done
+        g = np.multiply(dout, x, out=empty(self, "square", x.shape, x.dtype))  # x^2's array
         g *= p
         g /= s                                                          # dout x s^(-b-1)
         # the transpose of "sum over window(c)": the window mirrored, [c - hi, c + lo]
