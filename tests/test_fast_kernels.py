@@ -3,11 +3,12 @@ exact zeros, -inf and NaN included)."""
 import numpy as np
 from hypothesis import given, strategies as st
 
-from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, fold_flat, inverse_power,
-                                  sigmoid, window_max, window_max_backward, window_mean,
+from convlab.fast.kernels import (channel_window_sum, col2im_images_last, conv_backward_dx,
+                                  fold_flat, im2col_images_last, inverse_power, sigmoid,
+                                  window_max, window_max_backward, window_mean,
                                   window_mean_backward)
 from convlab.fast.workspace import Workspace
-from convlab.im2col import col2im_transposed, col2im_wide, fold, windows
+from convlab.im2col import col2im_transposed, col2im_wide, fold, im2col_transposed, windows
 from convlab.layers import LRN, first_max
 
 from strategies import conv_case, kinds, pool_case, seeds, values
@@ -173,3 +174,33 @@ def test_fold_flat_equals_col2im_wide(case, kind, seed):
     got = got.reshape(C, N, Hp, Wp)[:, :, P[0]:P[0] + H, P[1]:P[1] + W].transpose(1, 0, 2, 3)
     plain = col2im_wide(wide.reshape(C * FH * FW, N * OH * Wp), (N, C, H, W), FH, FW, P, D)
     np.testing.assert_allclose(got, plain, rtol=0, atol=1e-12)
+
+
+def images_first(a, N, OH, OW):
+    """Columns (oy, ox, n) of a (rows, OH*OW*N) back in (n, oy, ox) order."""
+    return a.reshape(-1, OH, OW, N).transpose(0, 3, 1, 2).reshape(a.shape[0], -1)
+
+
+@given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds)
+def test_images_last_im2col_and_col2im_equal_the_transposed_ones(case, kind, seed):
+    """Bit for bit: the same copies and the same adds in the same order, columns permuted."""
+    xs, (_, _, FH, FW), S, P, D = case
+    rng = np.random.default_rng(seed)
+    N, C = xs[:2]
+    x = values(rng, xs, kind)
+    plain = im2col_transposed(x, FH, FW, S, P, D)                       # (C*FH*FW, N*OH*OW)
+    OH = (xs[2] + 2 * P[0] - D[0] * (FH - 1) - 1) // S[0] + 1
+    OW = (xs[3] + 2 * P[1] - D[1] * (FW - 1) - 1) // S[1] + 1
+    owner = type("Owner", (), {})()
+    owner.workspace = Workspace()
+    for step in range(2):            # the second step reuses the workspace's arrays, garbage-filled
+        for a in owner.workspace._arrays.get(owner, {}).values():
+            a[...] = 7
+        got = im2col_images_last(x, FH, FW, S, P, D, np.full(plain.shape, 7.0), owner)
+        np.testing.assert_array_equal(images_first(got, N, OH, OW), plain)
+        dcol = values(rng, plain.shape, kind)
+        dlast = np.ascontiguousarray(dcol.reshape(-1, N, OH, OW).transpose(0, 2, 3, 1))
+        np.testing.assert_array_equal(
+            col2im_images_last(dlast.reshape(plain.shape), xs, FH, FW, S, P, D, owner),
+            col2im_transposed(dcol, xs, FH, FW, S, P, D))
+

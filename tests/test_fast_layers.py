@@ -43,25 +43,41 @@ def twin_and_plain(layer, x, dout, dtype):
     return got
 
 
-def check_twin(layer, x, dout, dtype, dx_scale=None):
+def check_twin(layer, x, dout, dtype, scales=None):
+    """``scales``: {"forward"/"backward"/"dW"/"db": the size of the terms summed} where sums
+    may cancel (default: the largest entry of the plain result)."""
+    scales = scales or {}
     (o1, d1, g1), (o2, d2, g2) = twin_and_plain(layer, x, dout, dtype)
-    close(o2, o1, dtype, "forward")
-    close(d2, d1, dtype, "backward", dx_scale)
+    close(o2, o1, dtype, "forward", scales.get("forward"))
+    close(d2, d1, dtype, "backward", scales.get("backward"))
     for k in g1:
-        close(g2[k], g1[k], dtype, k)
+        close(g2[k], g1[k], dtype, k, scales.get(k))
+
+
+def conv_scales(layer, x, dout):
+    """The size of the terms each convolution result sums: the layer's own arithmetic on
+    absolute values (float64), no cancellation possible."""
+    a = layers.Convolution(np.abs(layer.W).astype(np.float64), np.abs(layer.b).astype(np.float64),
+                           layer.stride, layer.pad, layer.dilation)
+    out = a.forward(np.abs(x))
+    dx = a.backward(np.abs(dout))
+    return {"forward": out.max(), "backward": dx.max(), "dW": a.dW.max(), "db": a.db.max()}
 
 
 # -------------------------------------------------------------- each twin against its layer --
 
+@pytest.mark.parametrize("images_last_max", [0, 10**9], ids=["images first", "images last"])
 @given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds, dtype=DTYPES)
-def test_convolution_twin_equals_the_layer(case, kind, seed, dtype):
+def test_convolution_twin_equals_the_layer(images_last_max, case, kind, seed, dtype):
+    """Both column orders of the twin (``Convolution.images_last_max`` picks one by map size)."""
     xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
     layer = layers.Convolution(values(rng, ws, kind).astype(dtype),
                                rng.standard_normal(ws[0]).astype(dtype), S, P, D)
+    layer.images_last_max = images_last_max              # copied onto the twin by twin_of
     x = values(rng, xs, kind)
     dout = rng.standard_normal((xs[0],) + layer.output_shape(xs[1:]))
-    check_twin(layer, x, dout, dtype)
+    check_twin(layer, x, dout, dtype, conv_scales(layer, x, dout))
 
 
 @given(case=pool_case(max_size=4), kind=kinds, seed=seeds, dtype=DTYPES)
@@ -81,7 +97,7 @@ def test_sigmoid_twin_equals_the_layer(shape, kind, seed, dtype, scale):
     equal to that rounding times dout."""
     rng = np.random.default_rng(seed)
     x, dout = scale * values(rng, shape, kind), rng.standard_normal(shape)
-    check_twin(layers.Sigmoid(), x, dout, dtype, dx_scale=np.abs(dout).max())
+    check_twin(layers.Sigmoid(), x, dout, dtype, {"backward": np.abs(dout).max()})
 
 
 @given(shape=shapes4, kind=kinds, seed=seeds, dtype=DTYPES)
@@ -140,9 +156,19 @@ def test_sigmoid_twin_matches_the_closed_form(shape, seed):
 
 # ------------------------------------------------------------------------- the contract --
 
+def images_first(conv):
+    """conv, set to take the twin's images-first path whatever the map size."""
+    conv.images_last_max = 0
+    return conv
+
+
 PLAIN = {
     "Convolution": lambda rng: layers.Convolution(rng.standard_normal((3, 2, 3, 3)),
                                                   rng.standard_normal(3), 1, 1),
+    "Convolution dilated, images first": lambda rng: images_first(layers.Convolution(
+        rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(3), 1, (0, 2), 2)),
+    "Convolution stride 2, images first": lambda rng: images_first(layers.Convolution(
+        rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), 2, 1)),
     "Pooling max 3/2": lambda rng: layers.Pooling(3, 3, 2),
     "Pooling avg": lambda rng: layers.Pooling(2, 2, mode="avg"),
     "Pooling avg 3/2 pad 1": lambda rng: layers.Pooling(3, 3, 2, 1, "avg"),

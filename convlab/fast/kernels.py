@@ -12,8 +12,71 @@ import numpy as np
 from ..im2col import col2im_transposed, windows
 from .workspace import empty
 
-__all__ = ["conv_backward_dx", "fold_flat", "window_max", "window_max_backward", "window_mean",
+__all__ = ["im2col_images_last", "col2im_images_last", "conv_backward_dx", "fold_flat", "window_max", "window_max_backward", "window_mean",
            "window_mean_backward", "sigmoid", "channel_window_sum", "inverse_power"]
+
+
+def _padded_images_last(x_shape, pad, dtype, owner, name):
+    """A workspace array (C, H', W', N) whose padding border is 0 (the inside is the caller's)."""
+    N, C, H, W = x_shape
+    (P0, P1) = pad
+    xt = empty(owner, name, (C, H + 2 * P0, W + 2 * P1, N), dtype)
+    xt[:, :P0] = 0
+    xt[:, P0 + H:] = 0
+    xt[:, :, :P1] = 0
+    xt[:, :, P1 + W:] = 0
+    return xt
+
+
+def _offset_view(a, i, j, out_hw, stride, dilation):
+    """The (C, OH, OW, N) view of images-last ``a`` (C, H', W', N) that kernel offset (i, j)
+    reads: rows i*dy, i*dy + sy, ..., columns j*dx, j*dx + sx, ..."""
+    (OH, OW), (S0, S1), (D0, D1) = out_hw, stride, dilation
+    return a[:, i * D0:i * D0 + S0 * (OH - 1) + 1:S0, j * D1:j * D1 + S1 * (OW - 1) + 1:S1]
+
+
+def im2col_images_last(x, FH, FW, stride, pad, dilation, out, owner=None):
+    """The transposed im2col with its columns in (oy, ox, n) order, images last: ``out``
+    (C*FH*FW, OH*OW*N) gets ``im2col_transposed(x, ...)`` with every column block (n, oy, ox)
+    moved to (oy, ox, n). Returns out.
+
+    Why: for small images the plain copy moves runs of only OW numbers (6 for AlexNet's last
+    convolutions); with the padded input laid out (C, H', W', N) once, each kernel offset's
+    block is one copy in runs of OW*N (stride 1) or N numbers, FH*FW copies in all.
+    ``stride``, ``pad``, ``dilation``: (h, w) pairs.
+    """
+    N, C, H, W = x.shape
+    (P0, P1) = pad
+    OH = (H + 2 * P0 - dilation[0] * (FH - 1) - 1) // stride[0] + 1
+    OW = (W + 2 * P1 - dilation[1] * (FW - 1) - 1) // stride[1] + 1
+    xt = _padded_images_last(x.shape, pad, x.dtype, owner, "x_images_last")
+    np.copyto(xt[:, P0:P0 + H, P1:P1 + W], x.transpose(1, 2, 3, 0))   # (C, H, W, N)
+    blocks = out.reshape(C, FH, FW, OH, OW, N)
+    for i in range(FH):
+        for j in range(FW):
+            np.copyto(blocks[:, i, j], _offset_view(xt, i, j, (OH, OW), stride, dilation))
+    return out
+
+
+def col2im_images_last(dcol, x_shape, FH, FW, stride, pad, dilation, owner=None):
+    """Adjoint of :func:`im2col_images_last`: (C*FH*FW, OH*OW*N), columns (oy, ox, n) ->
+    (N, C, H, W). Plain version: ``col2im_transposed`` of dcol with its columns put back in
+    (n, oy, ox) order. Here each kernel offset adds its block onto the images-last padded
+    gradient in runs of OW*N (or N) numbers, then one copy puts N first.
+    """
+    N, C, H, W = x_shape
+    (P0, P1) = pad
+    OH = (H + 2 * P0 - dilation[0] * (FH - 1) - 1) // stride[0] + 1
+    OW = (W + 2 * P1 - dilation[1] * (FW - 1) - 1) // stride[1] + 1
+    dxt = empty(owner, "dx_images_last", (C, H + 2 * P0, W + 2 * P1, N), dcol.dtype)
+    dxt[...] = 0
+    blocks = dcol.reshape(C, FH, FW, OH, OW, N)
+    for i in range(FH):
+        for j in range(FW):
+            _offset_view(dxt, i, j, (OH, OW), stride, dilation)[...] += blocks[:, i, j]
+    dx = empty(owner, "dx", x_shape, dcol.dtype)
+    np.copyto(dx, dxt[:, P0:P0 + H, P1:P1 + W].transpose(3, 0, 1, 2))  # (N, C, H, W)
+    return dx
 
 
 def conv_backward_dx(d, W, x_shape, stride, pad, dilation, owner=None):
