@@ -12,8 +12,9 @@ import numpy as np
 from ..im2col import col2im_transposed, windows
 from .workspace import empty
 
-__all__ = ["im2col_images_last", "col2im_images_last", "conv_backward_dx", "fold_flat", "window_max", "window_max_backward", "window_mean",
-           "window_mean_backward", "sigmoid", "channel_window_sum", "inverse_power"]
+__all__ = ["im2col_images_last", "col2im_images_last", "conv_backward_dx", "fold_flat",
+           "window_max", "window_max_backward", "window_mean", "window_mean_backward", "sigmoid",
+           "channel_window_sum", "inverse_power"]
 
 
 def _padded_images_last(x_shape, pad, dtype, owner, name):
