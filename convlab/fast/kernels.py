@@ -300,9 +300,13 @@ def channel_window_sum(a, lo, hi, out):
     window being short (n = 5 in AlexNet): no gather copies, and no cancellation between two
     large partial sums.
     """
-    np.copyto(out, a)
     C = a.shape[1]
-    for k in range(1, min(lo, C - 1) + 1):
+    if lo >= 1 and C > 1:                        # the copy and the first add in one pass
+        np.copyto(out[:, :1], a[:, :1])
+        np.add(a[:, 1:], a[:, :C - 1], out=out[:, 1:])
+    else:
+        np.copyto(out, a)
+    for k in range(2, min(lo, C - 1) + 1):
         out[:, k:] += a[:, :C - k]                                   # the channel k below
     for k in range(1, min(hi, C - 1) + 1):
         out[:, :C - k] += a[:, k:]                                   # the channel k above
