@@ -1036,6 +1036,8 @@ def test_live_run_recipe_forecast_and_seeded_training(fake_data, capsys):
     assert len(h["loss"]) == 4 and len(h["test_acc"]) == 2
     again = l8.LiveRun("lenet-modern", data, shipped, images=200, epochs=2, test_images=10)
     assert again.train()["loss"] == h["loss"]                       # seeded: the same run
+    everything = l8.LiveRun("deep", data, shipped, images=10 ** 6, test_images=10 ** 6)
+    assert (everything.images, everything.test_images) == (200, 10)      # at most all of it
     for bad in (dict(images=99), dict(epochs=0), dict(test_images=True)):
         with pytest.raises(ValueError):
             l8.LiveRun("deep", data, shipped, **bad)

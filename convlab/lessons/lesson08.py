@@ -259,7 +259,8 @@ class LiveRun:
     first ``images`` training images for ``epochs`` epochs, evaluated on the first
     ``test_images`` test images (and as many training images) after each epoch. The learning
     rate stays constant: the shipped run's decay acts per epoch of 60,000 images, so during its
-    first 60,000 images its rate was constant too. ``data`` = (x_train, t_train, x_test, t_test).
+    first 60,000 images its rate was constant too (a longer live run keeps it constant beyond).
+    ``data`` = (x_train, t_train, x_test, t_test); ``images`` beyond its size take all of it.
 
         run.describe()  -> text: the recipe and the size of the run
         run.forecast()  -> text: the time of the run, forecast from a few measured steps
@@ -270,9 +271,9 @@ class LiveRun:
     def __init__(self, name, data, shipped, images=LIVE_IMAGES, epochs=LIVE_EPOCHS,
                  test_images=LIVE_TEST):
         x_train, t_train, x_test, t_test = data
-        self.images = check_int("images", images, 100)
+        self.images = min(check_int("images", images, 100), len(x_train))       # at most all
         self.epochs = check_int("epochs", epochs, 1)
-        self.test_images = check_int("test_images", test_images, 1)
+        self.test_images = min(check_int("test_images", test_images, 1), len(x_test))
         self.name, self.config = name, shipped["config"]
         self.data = (x_train[:self.images], t_train[:self.images],
                      x_test[:self.test_images], t_test[:self.test_images])
