@@ -38,9 +38,9 @@ from .check import answer_check, as_number, report
 from .draw import plot_history
 
 __all__ = ["plot_histories", "LRN_VALUES", "lrn_report", "lrn_view", "lrn_explorer", "dropout_view",
-           "dropout_explorer", "plot_costs", "check_conv_multiply_adds", "one_change_specs", "one_change_runs",
-           "live_run_size", "LIVE_IMAGES", "LIVE_EPOCHS", "LIVE_TEST", "forecast_seconds", "LiveRun",
-           "images_seen", "loss_at", "compare_with_shipped"]
+           "dropout_explorer", "plot_costs", "check_conv_multiply_adds", "one_change_specs",
+           "one_change_runs", "live_run_size", "LIVE_IMAGES", "LIVE_EPOCHS", "LIVE_TEST",
+           "forecast_seconds", "LiveRun", "images_seen", "loss_at", "compare_with_shipped"]
 
 
 def plot_histories(histories, title=None):
