@@ -23,7 +23,9 @@ from convlab.data import available, load_dataset  # noqa: E402
 from convlab.lessons import lesson09 as l9  # noqa: E402
 from convlab.lessons.solutions import ANSWERS  # noqa: E402
 from convlab.lessons.ui import View  # noqa: E402
-from convlab.nets import SimpleConvNet  # noqa: E402
+from convlab.layers import Convolution, Pooling  # noqa: E402
+from convlab.lessons import lesson10  # noqa: E402
+from convlab.nets import DeepConvNet, SimpleConvNet  # noqa: E402
 from convlab.pretrained import load_history, load_pretrained, shipped  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_fashion_mnist.ipynb"
@@ -82,6 +84,21 @@ def test_predict_classes_is_the_argmax_of_predict():
     soft = np.exp(scores - scores.max(1, keepdims=True))
     soft /= soft.sum(1, keepdims=True)
     assert np.allclose(p, soft.max(1), atol=1e-5) and np.all((p > 0.1) & (p <= 1))
+
+
+@pytest.mark.parametrize("make", [lambda: DeepConvNet(seed=2),
+                                  lambda: lesson10.SimpleConvNet(Convolution, Pooling, seed=2)])
+def test_predict_classes_through_the_fast_plan_or_the_net_itself(make, recwarn):
+    """The deep net through its fast plan (the layers' scores to float rounding); a net the fast
+    path cannot plan (lesson 10's, from classes passed in) through its own predict, silently."""
+    net = make()
+    x = np.random.default_rng(2).random((12, 1, 28, 28), dtype=np.float32)
+    y, p = l9.predict_classes(net, x, batch_size=5)
+    scores = np.asarray(net.predict(x), dtype=float)
+    assert np.array_equal(y, scores.argmax(axis=1))
+    soft = np.exp(scores - scores.max(1, keepdims=True))
+    assert np.allclose(p, (soft / soft.sum(1, keepdims=True)).max(1), atol=1e-5)
+    assert not [w for w in recwarn if "convlab.fast" in str(w.message)]
 
 
 @pytest.mark.slow
@@ -290,3 +307,17 @@ def test_guess_prompt_mnist_mistakes():
     """The guess prompt, before the numbers are printed: the shipped SimpleConvNet makes 'fewer
     than 100 mistakes on MNIST's 10,000 test digits'."""
     assert round((1 - load_history("simple")["test_acc"][-1]) * 10000) < 100
+
+
+def test_live_run_prose_matches_its_output():
+    """Section 8's prose: on clothes the live and shipped losses stay close at the end (within a
+    few hundredths), the live test accuracy is below the shipped run's after its first epoch,
+    and the shipped run's first epoch is far below its final accuracy."""
+    from test_lessons_6_8 import live_results
+    seen, live_loss, shipped_loss, live_acc, shipped_first = live_results("09_fashion_mnist")
+    assert seen == l9.LIVE_IMAGES * l9.LIVE_EPOCHS
+    assert abs(live_loss - shipped_loss) < 0.03 and live_acc < shipped_first
+    h = load_history("deep", "fashion-mnist")
+    assert h["test_acc"][-1] - h["test_acc"][0] > 0.05
+    intro = "".join(_cells()["cells"][0]["source"])
+    assert "section 8 trains the deep net\nlive" in intro

@@ -958,3 +958,126 @@ def test_feature_maps_one_scale_per_row_and_pre_relu_labels():
     fig = l7.plot_filter_responses(net.params["W1"], net.params["b1"], image, filters=(0, 1, 2))
     clims = {ax.images[0].get_clim() for ax in fig.axes[5:8] if ax.images}
     assert len(clims) == 1                           # the responses share one scale
+
+
+# ------------------------------------------------- issue 19: the deep net trained live --
+
+def _fake_history(losses, train_size, batch, test_acc):
+    return {"loss": list(losses), "test_acc": list(test_acc), "train_acc": list(test_acc),
+            "config": {"train_size": train_size, "mini_batch_size": batch, "test_size": 1000,
+                       "seed": 0, "optimizer": "adam", "optimizer_param": {"lr": 0.001}, "shift": 2}}
+
+
+def test_live_run_size_small_in_the_browser_and_within_the_shipped_first_epoch():
+    """The lessons' claim: a live run sees at most the 60,000 images over which the shipped run's
+    learning rate was still constant; in the browser it is several times smaller."""
+    here, browser = l8.live_run_size(False), l8.live_run_size(True)
+    assert here == (10000, 3, 1000)
+    assert browser[0] * browser[1] * 5 <= here[0] * here[1] and browser[2] <= here[2]
+    for images, epochs, _ in (here, browser):
+        assert images * epochs <= 60000
+
+
+def test_forecast_is_the_measured_step_and_evaluation_multiplied():
+    assert l8.forecast_seconds(0.1, 2.0, 100, 3) == pytest.approx(3 * (100 * 0.1 + 2.0))
+    assert l8.forecast_seconds(0.5, 0.0, 10, 1) == pytest.approx(5.0)
+
+
+def test_images_seen_counts_a_short_last_batch():
+    h = _fake_history(range(6), train_size=250, batch=100, test_acc=[0.5, 0.6])
+    steps, epochs = l8.images_seen(h)
+    assert steps.tolist() == [100, 200, 250, 350, 450, 500]
+    assert epochs.tolist() == [250, 500]
+
+
+def test_loss_at_is_the_mean_of_the_steps_ending_there():
+    h = _fake_history([4.0, 3.0, 2.0, 1.0], train_size=400, batch=100, test_acc=[0.9])
+    assert l8.loss_at(h, 400, window=2) == pytest.approx(1.5)
+    assert l8.loss_at(h, 250, window=2) == pytest.approx(3.5)       # ends at the step that saw 200
+    assert l8.loss_at(h, 400, window=50) == pytest.approx(2.5)      # fewer steps than the window
+    for bad in (50, 401):
+        with pytest.raises(ValueError, match="images"):
+            l8.loss_at(h, bad)
+
+
+def test_compare_with_shipped_one_line_and_both_curves():
+    shipped = _fake_history(np.linspace(2, 0.5, 600), train_size=60000, batch=100,
+                            test_acc=[0.97, 0.98, 0.99])
+    live = _fake_history(np.linspace(2, 0.3, 30), train_size=1000, batch=100, test_acc=[0.8, 0.85, 0.9])
+    v = l8.compare_with_shipped(live, shipped, "title", window=10)
+    assert isinstance(v, View) and v.fig is not None and v.text.count("\n") == 0
+    now, then = np.mean(np.linspace(2, 0.3, 30)[-10:]), np.mean(np.linspace(2, 0.5, 600)[20:30])
+    assert v.text.startswith(f"After 3,000 images: training loss (mean of the last 10 steps) "
+                             f"{now:.3f} here, {then:.3f} in the shipped run; test accuracy 0.9000 here")
+    assert "0.9700 after 60,000 images, 0.9900 after 180,000 (3 epochs" in v.text
+    ax1, ax2 = v.fig.axes
+    assert len(ax1.get_lines()) == 3 and len(ax2.get_lines()) == 2     # ax1: and the run's end
+    assert ax2.get_lines()[1].get_xdata().tolist() == [1000, 2000, 3000]   # the live run's epochs
+
+
+def test_live_run_recipe_forecast_and_seeded_training(fake_data, capsys):
+    x, t, xt, tt = fake_data
+    data = (np.concatenate([x] * 10), np.concatenate([t] * 10), xt, tt)  # 200 images: 2 steps an epoch
+    shipped = _fake_history([1.0] * 600, 60000, 100, [0.9])
+    run = l8.LiveRun("lenet-modern", data, shipped, images=200, epochs=2, test_images=10)
+    assert run.describe() == ("A fresh lenet-modern net, seed 0 (the shipped run's initial weights); adam "
+                              "(lr 0.001, constant), batches of 100, shift 2: 2 epoch(s) of 200 training "
+                              "images (4 steps), then 10 test images after each epoch.")
+    text = run.forecast(steps=2)
+    assert text.startswith("Forecast (measured here just now: one step of 100 images ")
+    assert text.endswith(f"2 epoch(s) x 2 steps + 2 evaluation(s) = about {run.forecast_s:.0f} s")
+    tr = run.trainer(verbose=False)
+    assert (tr.shift, tr.seed, tr.batch_size, tr.optimizer.lr, tr.lr_decay) == (2, 0, 100, 0.001, 1.0)
+    assert len(tr.x_train) == 200 and len(tr.x_test) == 10 and tr.train_eval_size == 10
+    capsys.readouterr()
+    h = run.train()
+    out = capsys.readouterr().out
+    assert re.search(r"Measured: \d+ s \(the forecast said about \d+ s\)", out)
+    assert len(h["loss"]) == 4 and len(h["test_acc"]) == 2
+    again = l8.LiveRun("lenet-modern", data, shipped, images=200, epochs=2, test_images=10)
+    assert again.train()["loss"] == h["loss"]                       # seeded: the same run
+    everything = l8.LiveRun("deep", data, shipped, images=10 ** 6, test_images=10 ** 6)
+    assert (everything.images, everything.test_images) == (200, 10)      # at most all of it
+    for bad in (dict(images=99), dict(epochs=0), dict(test_images=True)):
+        with pytest.raises(ValueError):
+            l8.LiveRun("deep", data, shipped, **bad)
+
+
+def test_shipped_deep_runs_have_the_recipe_the_lessons_state():
+    """Lessons 8 and 9: the live runs take the shipped deep runs' recipe; those lowered the
+    learning rate only after each epoch of 60,000 images (so it was constant over a live run's)."""
+    for dataset in ("mnist", "fashion-mnist"):
+        c = load_history("deep", dataset)["config"]
+        assert (c["optimizer"], c["optimizer_param"], c["mini_batch_size"], c["shift"], c["seed"],
+                c["train_size"]) == ("adam", {"lr": 0.001}, 100, 2, 0, 60000)
+        assert load_history("deep", dataset)["lr"][0] == 0.001
+
+
+LIVE_LINE = re.compile(r"After ([\d,]+) images: training loss \(mean of the last \d+ steps\) ([\d.]+) here, "
+                       r"([\d.]+) in the shipped run; test accuracy ([\d.]+) here \(([\d,]+) test images\); "
+                       r"the shipped run: ([\d.]+) after 60,000 images")
+
+
+def live_results(notebook):
+    """(images seen, live loss, shipped loss, live test accuracy, shipped after epoch 1) from the
+    committed comparison line of a lesson's live run; and the live-run cell's source."""
+    code = [c for c in nbc.cells(notebook) if c["cell_type"] == "code"]
+    run = next(c for c in code if "lesson.LiveRun(" in "".join(c["source"]))
+    src = "".join(run["source"]).splitlines()
+    assert src[0] == "# NBVAL_IGNORE_OUTPUT"
+    assert src[2].startswith("IMAGES, EPOCHS = lesson.LIVE_IMAGES, lesson.LIVE_EPOCHS")
+    assert "run.forecast()" in "".join(run["source"]) and "run.train()" in "".join(run["source"])
+    line = next(nbc.output_text(c) for c in code if "lesson.compare_with_shipped(" in "".join(c["source"]))
+    m = LIVE_LINE.search(line)
+    assert m, line
+    seen, a, b, acc, n, first = m.groups()
+    return int(seen.replace(",", "")), float(a), float(b), float(acc), float(first)
+
+
+def test_lesson8_live_run_prose_matches_its_output():
+    """Lesson 8's prose: the live run's loss ends below the shipped run's at the same number of
+    images (it re-trains on images it has seen), its test accuracy below the shipped run's after
+    its first epoch; the run is the default size."""
+    seen, live_loss, shipped_loss, live_acc, shipped_first = live_results("08_classic_cnns")
+    assert seen == l8.LIVE_IMAGES * l8.LIVE_EPOCHS == 30000
+    assert live_loss < shipped_loss and live_acc < shipped_first

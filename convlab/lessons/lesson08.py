@@ -10,26 +10,37 @@ what a network costs.
     plot_costs(nets)              parameters and multiply-adds per image, side by side
     one_change_specs()            LeNet 1998, then ReLU alone, then max pooling alone (net specs)
     one_change_runs(data, ...)    -> (text table, {label: history}): those three nets trained briefly
+    live_run_size(browser)        (training images, epochs, test images) of a live deep-net run
+    LiveRun(name, data, shipped)  .forecast() -> text, .train() -> history: a short run, timed
+    forecast_seconds(...)         epochs x (steps x a measured step + a measured evaluation)
+    images_seen(history)          training images seen after each step and each epoch
+    loss_at(history, images)      the mean loss of the steps that end there
+    compare_with_shipped(live, shipped, title) -> View: one line and both runs' curves
     check_conv_multiply_adds: the exercise
 
 The counts come from ``convlab.analysis.multiply_adds``; the layers from ``convlab.layers``.
 """
 from __future__ import annotations
 
+import time
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ..analysis import multiply_adds
-from ..arith import conv_output_size
+from ..arith import check_int, conv_output_size
 from ..layers import LRN, Dropout
-from ..nets import Net
+from ..nets import Net, build_net
+from ..platform import in_browser
 from ..train import Trainer
 from . import ui
 from .check import answer_check, as_number, report
 from .draw import plot_history
 
 __all__ = ["plot_histories", "LRN_VALUES", "lrn_report", "lrn_view", "lrn_explorer", "dropout_view",
-           "dropout_explorer", "plot_costs", "check_conv_multiply_adds", "one_change_specs", "one_change_runs"]
+           "dropout_explorer", "plot_costs", "check_conv_multiply_adds", "one_change_specs",
+           "one_change_runs", "live_run_size", "LIVE_IMAGES", "LIVE_EPOCHS", "LIVE_TEST",
+           "forecast_seconds", "LiveRun", "images_seen", "loss_at", "compare_with_shipped"]
 
 
 def plot_histories(histories, title=None):
@@ -220,3 +231,160 @@ def one_change_runs(data, epochs=1, lr=1e-3, seed=0):
     head = (f"{steps} steps of Adam (lr {lr:g}) on {len(x_train):,} training digits, "
             f"test accuracy on {len(x_test):,} test digits:")
     return "\n".join([head] + lines), runs
+
+
+# ------------------------------------------------------------------ a deep net, live --
+
+def live_run_size(browser: bool) -> tuple[int, int, int]:
+    """(training images, epochs, test images) of the lessons' live runs of the deep net. Here a
+    step of 100 images takes about 0.1 s through ``Trainer``'s fast path (two cores), so 3
+    epochs of 10,000 images are 300 steps, about half a minute. In the browser (NumPy without
+    BLAS, one thread: each step 10-30x slower) the run is 2 epochs of 1,000 images."""
+    return (1000, 2, 500) if browser else (10000, 3, 1000)
+
+
+#: The live runs' default size (a learner raises IMAGES and EPOCHS in the cell to train longer).
+LIVE_IMAGES, LIVE_EPOCHS, LIVE_TEST = live_run_size(in_browser())
+
+
+def forecast_seconds(step_seconds, eval_seconds, steps_per_epoch, epochs):
+    """The forecast of a run: ``epochs`` x (``steps_per_epoch`` measured steps + one measured
+    evaluation)."""
+    return epochs * (steps_per_epoch * step_seconds + eval_seconds)
+
+
+class LiveRun:
+    """A short run of a registry net (``name``) with the recipe of its shipped run
+    (``shipped``: its history: batch size, optimiser, learning rate, ``shift``, seed), on the
+    first ``images`` training images for ``epochs`` epochs, evaluated on the first
+    ``test_images`` test images (and as many training images) after each epoch. The learning
+    rate stays constant: the shipped run's decay acts per epoch of 60,000 images, so during its
+    first 60,000 images its rate was constant too (a longer live run keeps it constant beyond).
+    ``data`` = (x_train, t_train, x_test, t_test); ``images`` beyond its size take all of it.
+
+        run.describe()  -> text: the recipe and the size of the run
+        run.forecast()  -> text: the time of the run, forecast from a few measured steps
+        run.train()     -> history: trains through ``Trainer`` (its fast path and progress bar)
+                           and prints the measured time beside the forecast
+    """
+
+    def __init__(self, name, data, shipped, images=LIVE_IMAGES, epochs=LIVE_EPOCHS,
+                 test_images=LIVE_TEST):
+        x_train, t_train, x_test, t_test = data
+        self.images = min(check_int("images", images, 100), len(x_train))       # at most all
+        self.epochs = check_int("epochs", epochs, 1)
+        self.test_images = min(check_int("test_images", test_images, 1), len(x_test))
+        self.name, self.config = name, shipped["config"]
+        self.data = (x_train[:self.images], t_train[:self.images],
+                     x_test[:self.test_images], t_test[:self.test_images])
+        self.forecast_s = None
+
+    def trainer(self, verbose=True):
+        """A fresh net (the shipped run's seed: the same initial weights) and its Trainer."""
+        c = self.config
+        net = build_net(self.name, seed=c["seed"])
+        # eval_batch_size 100: batches of 1,000 would make im2col matrices of hundreds of MB
+        return Trainer(net, *self.data, epochs=self.epochs, mini_batch_size=c["mini_batch_size"],
+                       optimizer=c["optimizer"], optimizer_param=c["optimizer_param"],
+                       train_eval_size=self.test_images, seed=c["seed"], shift=c.get("shift", 0),
+                       eval_batch_size=100, verbose=verbose)
+
+    def describe(self):
+        """One line: the recipe and the size of the run."""
+        c = self.config
+        opt = ", ".join(f"{k} {v:g}" for k, v in c["optimizer_param"].items())
+        steps = self.epochs * -(-self.images // c["mini_batch_size"])
+        return (f"A fresh {self.name} net, seed {c['seed']} (the shipped run's initial weights); "
+                f"{c['optimizer']} ({opt}, constant), batches of {c['mini_batch_size']}, shift "
+                f"{c.get('shift', 0)}: {self.epochs} epoch(s) of {self.images:,} training images "
+                f"({steps} steps), then {self.test_images:,} test images after each epoch.")
+
+    def forecast(self, steps=3):
+        """Time one warm-up step, then ``steps`` steps and one evaluation of a throwaway net, and
+        multiply (``forecast_seconds``): the text says it is a forecast and from what."""
+        trial = self.trainer(verbose=False)
+        x, t = trial.x_train, trial.t_train
+        bs = trial.batch_size
+        batches = [np.arange(i * bs, (i + 1) * bs) % len(x) for i in range(steps + 1)]
+        trial.train_step(x[batches[0]], t[batches[0]])                 # warm-up
+        start = time.perf_counter()
+        for b in batches[1:]:
+            trial.train_step(x[b], t[b])
+        step = (time.perf_counter() - start) / steps
+        start = time.perf_counter()
+        trial.evaluate()
+        evaluation = time.perf_counter() - start
+        self.forecast_s = forecast_seconds(step, evaluation, trial.steps_per_epoch, self.epochs)
+        return (f"Forecast (measured here just now: one step of {bs} images {step:.2f} s, one "
+                f"evaluation {evaluation:.1f} s): {self.epochs} epoch(s) x {trial.steps_per_epoch} "
+                f"steps + {self.epochs} evaluation(s) = about {self.forecast_s:.0f} s")
+
+    def train(self):
+        """Train (a progress bar), print the measured time, return the history."""
+        start = time.perf_counter()
+        history = self.trainer().train()
+        took = time.perf_counter() - start
+        said = "" if self.forecast_s is None else f" (the forecast said about {self.forecast_s:.0f} s)"
+        print(f"Measured: {took:.0f} s{said}")
+        return history
+
+
+def images_seen(history):
+    """(N training images seen after each step, after each epoch) of a history, from its
+    config: an epoch is ``train_size`` images in batches of ``mini_batch_size`` (its last
+    batch smaller when they do not divide)."""
+    c = history["config"]
+    N, B = c["train_size"], c["mini_batch_size"]
+    per_epoch = -(-N // B)                                             # steps per epoch
+    s = np.arange(len(history["loss"]))                                # step index, from 0
+    steps = s // per_epoch * N + np.minimum((s % per_epoch + 1) * B, N)
+    return steps, N * np.arange(1, len(history["test_acc"]) + 1)
+
+
+def loss_at(history, images, window=50):
+    """The mean training loss of ``history`` over the ``window`` steps (or fewer) that end where
+    it has seen ``images`` training images (the last step that does not go beyond them)."""
+    seen = images_seen(history)[0]
+    end = int(np.searchsorted(seen, images, side="right"))
+    if end == 0 or images > seen[-1]:
+        raise ValueError(f"images must be between one batch ({seen[0] if len(seen) else 0}) and "
+                         f"the {seen[-1] if len(seen) else 0:,} images the history has seen, got {images}")
+    part = history["loss"][max(0, end - window):end]
+    return sum(part) / len(part)
+
+
+def compare_with_shipped(live, shipped, title, window=50):
+    """The live run against the shipped run of the same net and recipe, by training images seen:
+    one line (the mean training loss of the last ``window`` steps of both at the live run's
+    end; the live and the shipped test accuracies) and the two curves (training loss, test
+    accuracy)."""
+    seen = int(images_seen(live)[0][-1])
+    now, then = loss_at(live, seen, window), loss_at(shipped, seen, window)
+    epochs, N = len(shipped["test_acc"]), shipped["config"]["train_size"]
+    line = (f"After {seen:,} images: training loss (mean of the last {min(window, len(live['loss']))} "
+            f"steps) {now:.3f} here, {then:.3f} in the shipped run; test accuracy "
+            f"{live['test_acc'][-1]:.4f} here ({live['config']['test_size']:,} test images); the "
+            f"shipped run: {shipped['test_acc'][0]:.4f} after {N:,} images, {shipped['test_acc'][-1]:.4f} "
+            f"after {epochs * N:,} ({epochs} epochs; {shipped['config']['test_size']:,} test images).")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    k = max(1, min(window, len(live["loss"]) // 5))                   # moving mean over k steps
+    for h, label, color in ((shipped, "shipped run", "0.5"), (live, "live run", "tab:orange")):
+        steps_seen, epochs_seen = images_seen(h)
+        shown = steps_seen <= 2 * seen                                 # the shipped run: as far again
+        loss = np.asarray(h["loss"], dtype=float)[shown]
+        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+        ax1.plot(steps_seen[shown][k - 1:], smooth, color=color, label=label)
+        ax2.plot(epochs_seen, h["test_acc"], "o-", color=color, label=label)
+    ax1.axvline(seen, color="0.8", lw=1, zorder=0)
+    ax1.set_xlabel("training images seen")
+    ax1.set_ylabel(f"training loss (mean of {k} steps)")
+    ax1.set_yscale("log")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("training images seen (log scale)")
+    ax2.set_ylabel("test accuracy (after each epoch)")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return ui.View(line, fig)

@@ -15,8 +15,10 @@ Fashion-MNIST.
     class_view(x, t, y, p, ...) -> View: the test images of one class with the net's answers
     class_explorer(x, t, y, p)  choice of class, slider over its images, "mistakes only"
     check_shirt_recall: the exercise
+    LiveRun, compare_with_shipped, LIVE_*: lesson 8's live run of the deep net, here on clothes
 
-Nothing here trains: the nets and histories are the shipped ones (``convlab.pretrained``).
+The nets and histories are the shipped ones (``convlab.pretrained``); the one live run is
+lesson 8's ``LiveRun`` (a few epochs on a subset).
 """
 from __future__ import annotations
 
@@ -25,16 +27,18 @@ import numpy as np
 
 from ..data import DATASETS
 from ..analysis import confusion_matrix
+from ..fast import compile_net
 from ..pretrained import shipped
 from ..pretrained import load_history as _load_history
 from . import ui
 from .check import answer_check, as_number, close, report
 from .draw import plot_confusion_matrix, plot_mistakes
-from .lesson08 import plot_histories
+from .lesson08 import LIVE_EPOCHS, LIVE_IMAGES, LIVE_TEST, LiveRun, compare_with_shipped, plot_histories
 
 __all__ = ["CLASS_NAMES", "UPPER_BODY", "predict_classes", "class_gallery_view", "accuracy_rows",
            "accuracy_view", "most_confused", "confusion_view", "upper_body_report",
-           "mistakes_view", "filters_view", "class_view", "class_explorer", "check_shirt_recall"]
+           "mistakes_view", "filters_view", "class_view", "class_explorer", "check_shirt_recall",
+           "LiveRun", "compare_with_shipped", "LIVE_IMAGES", "LIVE_EPOCHS", "LIVE_TEST"]
 
 CLASS_NAMES = DATASETS["fashion-mnist"].class_names
 UPPER_BODY = (0, 2, 4, 6)          # T-shirt/top, Pullover, Coat, Shirt
@@ -43,12 +47,15 @@ TITLES = {"simple": "SimpleConvNet", "deep": "deep net"}
 RECIPES = {None: "shipped recipe", "chapter": "chapter's recipe"}
 
 
-def predict_classes(net, x, batch_size=1000):
+def predict_classes(net, x, batch_size=200):
     """The net's answer for every image of x: (predicted labels (N,), softmax probability of the
-    predicted class (N,)), computed in batches."""
+    predicted class (N,)), computed in batches through the net's fast plan
+    (``convlab.fast.compile_net``, what ``Trainer`` evaluates with): the scores of the book's
+    ``net.predict(x)`` to float rounding, in about two thirds of the time."""
+    plan = compile_net(net, warn=False) or net
     labels, probs = [], []
     for i in range(0, len(x), batch_size):
-        scores = net.predict(x[i:i + batch_size])                     # (B, 10)
+        scores = plan.predict(x[i:i + batch_size])                    # (B, 10)
         e = np.exp(scores - scores.max(axis=1, keepdims=True))
         p = e / e.sum(axis=1, keepdims=True)                           # softmax (B, 10)
         labels.append(p.argmax(axis=1))
