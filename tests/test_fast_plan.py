@@ -184,22 +184,23 @@ def test_a_net_it_cannot_plan_trains_layer_by_layer_saying_why():
 def test_it_runs_where_no_thread_can_start(monkeypatch):
     """Pyodide: Thread.start raises RuntimeError. The fast path then runs on the calling thread,
     quietly, even where the BLAS could be controlled."""
-    import convlab.fast.fused as fused
+    import convlab.fast.threads as threads
 
     def no_threads(self):
         raise RuntimeError("can't start new thread")
     monkeypatch.setattr(threading.Thread, "start", no_threads)
-    monkeypatch.setattr(fused, "thread_local_control", lambda: True)
-    net = build_net("simple", seed=0)
-    x, t = batch(net, N=64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        plan = compile_net(net, threads=2)
-        assert plan.threads == 1
-        trainer = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=32, verbose=False)
-        assert trainer.fast.threads == 1
-        assert np.isfinite(trainer.train_step(x[:32], t[:32]))
-        trainer.evaluate()
+    monkeypatch.setattr(threads, "thread_local_control", lambda: True)
+    for name in ("simple", "deep"):
+        net = build_net(name, seed=0)
+        x, t = batch(net, N=64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            plan = compile_net(net, threads=2)
+            assert plan.threads == 1
+            trainer = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=64, verbose=False)
+            assert trainer.fast.threads == 1
+            assert np.isfinite(trainer.train_step(x, t))
+            trainer.evaluate()
 
 
 def test_no_proc_means_no_blas_control(monkeypatch):

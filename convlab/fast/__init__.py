@@ -16,11 +16,12 @@ from __future__ import annotations
 import warnings
 
 from .. import layers as plain
-from .fused import EVAL_BATCH, FusedSimpleConvNet, default_threads, fused_for
+from .fused import EVAL_BATCH, FusedSimpleConvNet, fused_for
 from .plan import LayerPlan
+from .threads import Workers, default_threads
 
 __all__ = ["compile_net", "why_not", "LayerPlan", "FusedSimpleConvNet", "fused_for",
-           "default_threads", "EVAL_BATCH"]
+           "default_threads", "Workers", "EVAL_BATCH"]
 
 KINDS = (plain.Convolution, plain.Pooling, plain.Relu, plain.Sigmoid, plain.Affine,
          plain.Dropout, plain.LRN)
@@ -50,4 +51,4 @@ def compile_net(net, threads=None, warn=True):
             warnings.warn(f"convlab.fast: this net runs layer by layer without the fast path: "
                           f"{reason}", stacklevel=2)
         return None
-    return fused_for(net, threads) or LayerPlan(net)
+    return fused_for(net, threads) or LayerPlan(net, threads)
