@@ -4,9 +4,12 @@ the update rules (``convlab.optim``) stay plain, and every plan computes their n
 
 * ``plan.LayerPlan``: any :class:`convlab.nets.Net`, its layers swapped for fast twins
   (``layers``: Convolution, Pooling, Relu) that share its parameters, with a ``workspace``
-  lending the big arrays step after step and the optimiser's update from ``optim``;
-* ``fused.FusedSimpleConvNet``: SimpleConvNet's whole step in fewer passes, on threads
-  (``blas`` keeps OpenBLAS to one thread per worker), where the net has that shape;
+  lending the big arrays step after step and the optimiser's update from ``optim``; the batch
+  cut into one slice per thread;
+* ``fused.FusedSimpleConvNet``: SimpleConvNet's whole step in fewer passes, on threads,
+  where the net has that shape;
+* ``threads``: the worker threads both use, one slice of a batch each (``blas`` keeps OpenBLAS
+  to one thread per worker);
 * ``kernels``: the named tricks behind the twins, each proven equal to its plain version.
 
 No threads (Pyodide), no controllable BLAS or no /proc: everything runs on one thread, quietly.

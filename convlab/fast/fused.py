@@ -23,9 +23,9 @@ permuted columns, so the forward pass and the loss are bit for bit the plain pat
 checks this). Backward sums the same products in another order: gradients agree to float32
 rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling``.
 
-Both cores: a batch is split into ``threads`` slices of images. The calling thread runs the
-first slice and a worker thread each other slice, every one with single-threaded BLAS
-(``convlab.fast.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
+Both cores: a batch is split into ``threads`` slices of images (``convlab.fast.threads.Workers``,
+shared with ``LayerPlan``). The calling thread runs the first slice and a worker thread each other
+slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
 from all slices, its rows split over the same threads (``fast.optim.share``); ``step`` has Adam update
 each thread's rows right there (``fast.optim.update``'s ``split``), so no thread adds up the whole
 dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
