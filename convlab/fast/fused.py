@@ -25,10 +25,10 @@ rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling`
 
 Both cores: a batch is split into ``threads`` slices of images (``convlab.fast.threads.Workers``,
 shared with ``LayerPlan``). The calling thread runs the first slice and a worker thread each other
-slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
-from all slices, its rows split over the same threads (``fast.optim.share``); ``step`` has Adam update
-each thread's rows right there (``fast.optim.update``'s ``split``), so no thread adds up the whole
-dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
+slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. Then the
+gradient of the biggest weight, dW2, is computed from all slices, its rows split over the same
+threads (``fast.optim.share``); ``step`` has Adam update each thread's rows right there
+(``fast.optim.update``'s ``split``), so no thread adds up the whole dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
 numbers run after run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL
 and must take it back, and with two threads that handoff waits for the other thread.
 
@@ -47,7 +47,7 @@ from ..layers import (Affine, Convolution, Pooling, Relu, check_labels, cross_en
                       log_softmax)
 from ..optim import Adam
 from .optim import share, update
-from .threads import MIN_SLICE, Workers, default_threads, threads_start  # noqa: F401 (re-exported)
+from .threads import Workers, default_threads  # noqa: F401 (default_threads: re-exported)
 from .workspace import Workspace
 
 __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
