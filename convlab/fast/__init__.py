@@ -4,9 +4,12 @@ the update rules (``convlab.optim``) stay plain, and every plan computes their n
 
 * ``plan.LayerPlan``: any :class:`convlab.nets.Net`, its layers swapped for fast twins
   (``layers``: Convolution, Pooling, Relu) that share its parameters, with a ``workspace``
-  lending the big arrays step after step and the optimiser's update from ``optim``;
-* ``fused.FusedSimpleConvNet``: SimpleConvNet's whole step in fewer passes, on threads
-  (``blas`` keeps OpenBLAS to one thread per worker), where the net has that shape;
+  lending the big arrays step after step and the optimiser's update from ``optim``; the batch
+  cut into one slice per thread;
+* ``fused.FusedSimpleConvNet``: SimpleConvNet's whole step in fewer passes, on threads,
+  where the net has that shape;
+* ``threads``: the worker threads both use, one slice of a batch each (``blas`` keeps OpenBLAS
+  to one thread per worker);
 * ``kernels``: the named tricks behind the twins, each proven equal to its plain version.
 
 No threads (Pyodide), no controllable BLAS or no /proc: everything runs on one thread, quietly.
@@ -16,11 +19,12 @@ from __future__ import annotations
 import warnings
 
 from .. import layers as plain
-from .fused import EVAL_BATCH, FusedSimpleConvNet, default_threads, fused_for
+from .fused import EVAL_BATCH, FusedSimpleConvNet, fused_for
 from .plan import LayerPlan
+from .threads import Workers, default_threads
 
 __all__ = ["compile_net", "why_not", "LayerPlan", "FusedSimpleConvNet", "fused_for",
-           "default_threads", "EVAL_BATCH"]
+           "default_threads", "Workers", "EVAL_BATCH"]
 
 KINDS = (plain.Convolution, plain.Pooling, plain.Relu, plain.Sigmoid, plain.Affine,
          plain.Dropout, plain.LRN)
@@ -50,4 +54,4 @@ def compile_net(net, threads=None, warn=True):
             warnings.warn(f"convlab.fast: this net runs layer by layer without the fast path: "
                           f"{reason}", stacklevel=2)
         return None
-    return fused_for(net, threads) or LayerPlan(net)
+    return fused_for(net, threads) or LayerPlan(net, threads)

@@ -23,12 +23,12 @@ permuted columns, so the forward pass and the loss are bit for bit the plain pat
 checks this). Backward sums the same products in another order: gradients agree to float32
 rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling``.
 
-Both cores: a batch is split into ``threads`` slices of images. The calling thread runs the
-first slice and a worker thread each other slice, every one with single-threaded BLAS
-(``convlab.fast.blas``) and its own arrays. Then the gradient of the biggest weight, dW2, is computed
-from all slices, its rows split over the same threads (``fast.optim.share``); ``step`` has Adam update
-each thread's rows right there (``fast.optim.update``'s ``split``), so no thread adds up the whole
-dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
+Both cores: a batch is split into ``threads`` slices of images (``convlab.fast.threads.Workers``,
+shared with ``LayerPlan``). The calling thread runs the first slice and a worker thread each other
+slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. Then the
+gradient of the biggest weight, dW2, is computed from all slices, its rows split over the same
+threads (``fast.optim.share``); ``step`` has Adam update each thread's rows right there
+(``fast.optim.update``'s ``split``), so no thread adds up the whole dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
 numbers run after run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL
 and must take it back, and with two threads that handoff waits for the other thread.
 
@@ -38,9 +38,6 @@ faster it is: ``docs/speed.md``.
 from __future__ import annotations
 
 import functools
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -49,36 +46,13 @@ from ..arith import check_int
 from ..layers import (Affine, Convolution, Pooling, Relu, check_labels, cross_entropy_rows,
                       log_softmax)
 from ..optim import Adam
-from .blas import single_threaded_blas, single_threaded_blas_here, thread_local_control
 from .optim import share, update
+from .threads import Workers, default_threads  # noqa: F401 (default_threads: re-exported)
 from .workspace import Workspace
 
 __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
 
 EVAL_BATCH = 100    # images per worker and predict() call when evaluating: measured fastest
-MIN_SLICE = 16      # fewer images than this per worker: one thread does the batch
-
-
-def default_threads():
-    """Worker threads: ``CONVLAB_THREADS`` if set, else ``OPENBLAS_NUM_THREADS`` /
-    ``OMP_NUM_THREADS`` (what limits NumPy's BLAS), else the CPUs this process may use."""
-    for var in ("CONVLAB_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def threads_start():
-    """True if this Python can start a thread (Pyodide cannot: ``Thread.start`` raises
-    RuntimeError there); without threads the fused step runs on the calling thread alone."""
-    try:
-        t = threading.Thread(target=int)
-        t.start()
-        t.join()
-        return True
-    except RuntimeError:
-        return False
 
 
 def fused_for(net, threads=None):
@@ -133,49 +107,20 @@ class FusedSimpleConvNet:
         self.conv, _, self.pool, self.affine1, _, self.affine2 = net.layers.values()
         self.input_dim = tuple(net.input_dim)
         self.params = net.params
-        threads = default_threads() if threads is None else check_int("threads", threads, 1)
-        self.threads = threads if threads > 1 and thread_local_control() and threads_start() else 1
+        self.workers = Workers(threads)                                  # convlab.fast.threads
+        self.threads = self.workers.threads
         self._slices = [_Slice() for _ in range(self.threads)]
-        self._pool = (ThreadPoolExecutor(self.threads - 1, thread_name_prefix="convlab-fused",
-                                         initializer=single_threaded_blas_here)
-                      if self.threads > 1 else None)
         self._batch = _Slice()                                           # arrays of the whole batch
 
     # -- the workers ----------------------------------------------------------------------------
-    def _run(self, fn, jobs):
-        """[fn(*job) for job in jobs]: the first job on the calling thread (its BLAS made
-        single-threaded meanwhile), each other job on a worker thread. Returns only when every
-        job has finished, even on Ctrl-C (then re-raised): no worker is left writing into arrays."""
-        if self._pool is None or len(jobs) == 1:
-            return [fn(*job) for job in jobs]
-        futures = [self._pool.submit(fn, *job) for job in jobs[1:]]
-        try:
-            with single_threaded_blas():
-                first = fn(*jobs[0])
-        finally:
-            interrupted = None
-            while True:
-                try:
-                    wait(futures)
-                    break
-                except KeyboardInterrupt as e:                           # let the workers finish
-                    interrupted = e
-            if interrupted is not None:
-                raise interrupted
-        return [first] + [f.result() for f in futures]
-
     def _jobs(self, N):
-        """(slice, lo, hi) for each worker: contiguous ranges of the N images, at least
-        MIN_SLICE each (smaller products are not worth a thread, and OpenBLAS multiplies a
-        matrix of one or two rows in another order than the same rows inside a bigger one)."""
-        n = max(1, min(self.threads, N // MIN_SLICE))
-        cuts = [N * i // n for i in range(n + 1)]
-        return [(self._slices[i], cuts[i], cuts[i + 1]) for i in range(n)]
+        """(slice, lo, hi) for each worker: contiguous ranges of the N images (``Workers.cuts``)."""
+        return [(self._slices[i], lo, hi) for i, lo, hi in self.workers.cuts(N)]
 
     def split(self, fn):
         """fn(i, n) for i in range(n), one call per worker thread (n = ``threads``); returns when
         all are done. For element-wise work on shares of arrays, e.g. ``Adam.update``."""
-        self._run(fn, [(i, self.threads) for i in range(self.threads)])
+        self.workers.split(fn)
 
     # -- forward ----------------------------------------------------------------------------
     def _conv_pool(self, S, x):
@@ -239,7 +184,7 @@ class FusedSimpleConvNet:
         """Class scores (N, M) before the softmax, equal to ``net.predict(x)``."""
         x = self._as_images(x)
         out = np.empty((len(x), self.affine2.W.shape[1]), x.dtype)
-        self._run(self._scores, [(S, x[lo:hi], out[lo:hi]) for S, lo, hi in self._jobs(len(x))])
+        self.workers.run(self._scores, [(S, x[lo:hi], out[lo:hi]) for S, lo, hi in self._jobs(len(x))])
         return out
 
     def _scores(self, S, x, out):
@@ -297,8 +242,8 @@ class FusedSimpleConvNet:
         du, r = B.buf("du", (N, hidden), x.dtype), B.buf("r", (N, hidden), x.dtype)
         ds = B.buf("ds", (N, self.affine2.W.shape[1]), x.dtype)
         jobs = self._jobs(N)
-        parts = self._run(self._slice_gradient, [(S, x[lo:hi], t[lo:hi], N, r[lo:hi], ds[lo:hi],
-                                                  du[lo:hi]) for S, lo, hi in jobs])
+        parts = self.workers.run(self._slice_gradient, [(S, x[lo:hi], t[lo:hi], N, r[lo:hi],
+                                                         ds[lo:hi], du[lo:hi]) for S, lo, hi in jobs])
         loss = float(np.concatenate([nll for nll, _, _ in parts]).mean())   # as SoftmaxWithLoss: a mean
         _, dW1, db1 = parts[0]                                           # fresh arrays of slice 0
         for _, dW, db in parts[1:]:                                      # slices added in a fixed order

@@ -5,67 +5,228 @@
 twin (Affine, Sigmoid, Dropout with its own random generator, LRN, the loss). ``step`` is
 ``net.gradient`` and the optimiser's update with a :class:`~convlab.fast.workspace.Workspace`
 lending every big array, step after step; ``accuracy`` is ``net.accuracy`` through the twins.
+
+Both cores (``convlab.fast.threads``): a batch of at least 2 * MIN_SLICE images is cut into one
+contiguous slice per thread. Each slice has its own set of twins (sharing the net's parameter
+arrays, each with its own forward state) and its own workspace, and runs forward, loss and
+backward on its images with single-threaded BLAS. ``SoftmaxWithLoss.backward`` divides by the
+images it saw, so a slice of n images starts its backward pass from n / N: the slices'
+gradients then add up to the whole batch's. They are added in a fixed order, on the same threads,
+row shares at a time (``fast.optim.share``), and Adam updates those rows right there. Dropout
+masks are drawn on the calling thread, once for the whole batch, by the net's own Dropout layers
+(the same generator draws as ``net.gradient``); each slice multiplies by its rows. One thread
+(Pyodide, no per-thread BLAS control, ``CONVLAB_THREADS=1``) or a small batch: one slice, the
+net's own Dropout layers, exactly the path without threads.
 """
 from __future__ import annotations
+
+import copy
+import functools
 
 import numpy as np
 
 from ..arith import check_int
-from ..layers import check_labels
+from ..layers import Dropout, SoftmaxWithLoss, check_labels, cross_entropy_rows, log_softmax
+from ..optim import Adam
 from .layers import twin_of
-from .optim import update
+from .optim import share, update
+from .threads import Workers
 from .workspace import Workspace
 
-__all__ = ["LayerPlan"]
+__all__ = ["LayerPlan", "EVAL_SLICE"]
+
+EVAL_SLICE = 50
+"""Images per thread and forward pass when evaluating on threads (``LayerPlan.eval_batch``):
+measured fastest of 20-500 on lenet-modern, alexnet and deep (the arrays of 50 images stay in
+the cache; 500 took 2-3x as long as 50)."""
+
+
+def _forward(layers, x, train_flg):
+    for layer in layers.values():
+        x = layer.forward(x, train_flg) if getattr(layer, "uses_train_flg", False) else layer.forward(x)
+    return x
+
+
+def _backward(last_layer, layers, dout):
+    dout = last_layer.backward(dout)
+    for layer in reversed(list(layers.values())):
+        dout = layer.backward(dout)
+
+
+class _Rows:
+    """A slice's Dropout: multiplies by its rows of the mask the net's Dropout drew for the whole
+    batch (``rows``, set by the plan before each training forward pass), as Dropout multiplies."""
+
+    uses_train_flg = True
+
+    def __init__(self):
+        self.rows = self.mask = None
+
+    def forward(self, x, train_flg=True):
+        self.mask = self.rows if train_flg else None
+        return x.copy() if self.mask is None else x * self.mask
+
+    def backward(self, dout):
+        return dout.copy() if self.mask is None else dout * self.mask
+
+
+class _Slice:
+    """One thread's share of a batch: its own twins of ``net``'s layers (``_Rows`` for Dropout),
+    its own loss layer and workspace."""
+
+    def __init__(self, net):
+        self.layers = {name: _Rows() if type(layer) is Dropout else _own_twin(layer)
+                       for name, layer in net.layers.items()}
+        self.last_layer = SoftmaxWithLoss()
+        self.owner = {k: (self.layers[name], attr) for k, (name, attr) in _owner_names(net).items()}
+        self.workspace = Workspace()
+
+    def grads(self):
+        return {k: getattr(layer, "d" + attr) for k, (layer, attr) in self.owner.items()}
+
+
+def _own_twin(layer):
+    """A twin of ``layer`` with its own state: ``twin_of``'s, or a shallow copy where there is no
+    twin (the same parameter arrays, its own forward state)."""
+    twin = twin_of(layer)
+    return copy.copy(layer) if twin is layer else twin
+
+
+def _owner_names(net):
+    """param name -> (layer name, attribute), from ``net._owner``."""
+    names = {id(layer): name for name, layer in net.layers.items()}
+    return {k: (names[id(layer)], attr) for k, (layer, attr) in net._owner.items()}
 
 
 class LayerPlan:
-    """``net``'s layers as fast twins sharing its parameters; see the module docstring."""
+    """``net``'s layers as fast twins sharing its parameters, on ``threads`` threads (default:
+    ``convlab.fast.threads.default_threads``); see the module docstring."""
 
-    eval_batch = None          # no preferred evaluation batch: the caller's
-
-    def __init__(self, net):
+    def __init__(self, net, threads=None):
         self.net = net
         self.layers = {name: twin_of(layer) for name, layer in net.layers.items()}
         self.last_layer = net.last_layer
-        twins = {id(layer): self.layers[name] for name, layer in net.layers.items()}
-        self._owner = {k: (twins[id(layer)], attr) for k, (layer, attr) in net._owner.items()}
+        self._owner = {k: (self.layers[name], attr) for k, (name, attr) in _owner_names(net).items()}
         self.params = net.params
         self.workspace = Workspace()
+        self.workers = Workers(threads)
+        self.threads = self.workers.threads
+        self._slices = [_Slice(net) for _ in range(self.threads)] if self.threads > 1 else []
+        self._dropout_in = {name: net.shapes[i][1] for i, name in enumerate(net.layers)
+                            if type(net.layers[name]) is Dropout}    # the shape each one gets
+        self.loss = None
 
-    def _forward(self, x, train_flg):
-        for layer in self.layers.values():
-            x = layer.forward(x, train_flg) if getattr(layer, "uses_train_flg", False) else layer.forward(x)
-        return x
+    @property
+    def eval_batch(self):
+        """Images per thread when evaluating on threads; None on one thread (the caller's)."""
+        return EVAL_SLICE if self.threads > 1 else None
 
+    # -- prediction ---------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """``net.predict(x)`` through the twins (its own arrays: nothing is borrowed)."""
-        return self._forward(self.net._check_x(x), train_flg)
+        """``net.predict(x)`` through the twins, on the threads (a new array)."""
+        x = self.net._check_x(x)
+        jobs = self.workers.cuts(len(x))
+        if len(jobs) == 1 or train_flg:
+            return _forward(self.layers, x, train_flg)
+        out = np.empty((len(x), self.net.output_size), x.dtype)
+        self.workers.run(self._slice_scores, [(self._slices[i], x[lo:hi], out[lo:hi])
+                                              for i, lo, hi in jobs])
+        return out
+
+    def _slice_scores(self, S, x, out):
+        with S.workspace.attached(list(S.layers.values())):
+            out[...] = _forward(S.layers, x, False)
 
     def accuracy(self, x, t, batch_size=100):
-        """``net.accuracy(x, t, batch_size)`` through the twins."""
+        """``net.accuracy(x, t, batch_size)`` through the twins; on threads each thread takes
+        ``batch_size`` images at a time."""
         x = self.net._check_x(x)
         t = check_labels(t, x.shape[0], self.net.output_size)
-        batch_size = check_int("batch_size", batch_size, 1)
+        chunk = check_int("batch_size", batch_size, 1) * self.threads
         correct = 0
-        for i in range(0, x.shape[0], batch_size):
-            correct += int(np.sum(self.predict(x[i:i + batch_size]).argmax(axis=1) == t[i:i + batch_size]))
+        for i in range(0, x.shape[0], chunk):
+            correct += int(np.sum(self.predict(x[i:i + chunk]).argmax(axis=1) == t[i:i + chunk]))
         return correct / max(x.shape[0], 1)
 
+    # -- the training step --------------------------------------------------------------------
     def gradient(self, x, t):
-        """``net.gradient(x, t)``: backprop through the twins, a dict keyed like ``params``. The
-        arrays of the layers' results are lent by the workspace: valid until the next call."""
-        with self.workspace.attached(list(self.layers.values())):
-            self.last_layer.forward(self._forward(self.net._check_x(x), True), t)
-            dout = self.last_layer.backward(1)
-            for layer in reversed(list(self.layers.values())):
-                dout = layer.backward(dout)
-        return {k: getattr(layer, "d" + attr) for k, (layer, attr) in self._owner.items()}
+        """``net.gradient(x, t)``: backprop through the twins, a dict keyed like ``params``; the
+        batch's loss is then ``self.loss``. The arrays of the layers' results are lent by the
+        workspaces: valid until the next call."""
+        parts = self._gradient(x, t)
+        if len(parts) > 1:
+            self.workers.split(functools.partial(self._add_rows, parts))
+        return parts[0]
 
     def step(self, x, t, optimizer):
         """One training step, ``optimizer.update(params, gradient(x, t))``; returns the loss of the
-        batch, the one SoftmaxWithLoss computed in the forward pass (exact from log-softmax,
-        finite even where a probability underflowed)."""
-        grads = self.gradient(x, t)
-        update(optimizer, self.params, grads)
-        return float(self.last_layer.loss)
+        batch, SoftmaxWithLoss's formula (exact from log-softmax, finite even where a
+        probability underflowed). On threads, each thread adds up its rows of the slices'
+        gradients and, with Adam, updates those rows at once."""
+        parts = self._gradient(x, t)
+        if len(parts) == 1:
+            update(optimizer, self.params, parts[0])
+        elif type(optimizer) is Adam:
+            update(optimizer, self.params, parts[0],
+                   split=functools.partial(self._split_after_adding, parts))
+        else:
+            self.workers.split(functools.partial(self._add_rows, parts))
+            optimizer.update(self.params, parts[0])
+        return self.loss
+
+    def _gradient(self, x, t):
+        """[the gradients of each slice], the first slice's arrays to receive the sum; sets
+        ``self.loss``. One slice: the whole batch through ``self.layers``."""
+        x = self.net._check_x(x)
+        N = x.shape[0]
+        jobs = self.workers.cuts(N)
+        if len(jobs) == 1:
+            with self.workspace.attached(list(self.layers.values())):
+                self.loss = float(self.last_layer.forward(_forward(self.layers, x, True), t))
+                _backward(self.last_layer, self.layers, 1)
+            return [{k: getattr(layer, "d" + attr) for k, (layer, attr) in self._owner.items()}]
+        t = check_labels(t, N, self.net.output_size)
+        masks = {name: self._draw_mask(name, N) for name in self._dropout_in}
+        parts = self.workers.run(self._slice_gradient, [
+            (self._slices[i], x[lo:hi], t[lo:hi], N, {k: None if m is None else m[lo:hi]
+                                                      for k, m in masks.items()})
+            for i, lo, hi in jobs])
+        self.loss = float(np.concatenate([nll for nll, _ in parts]).mean())   # as SoftmaxWithLoss
+        return [grads for _, grads in parts]
+
+    def _draw_mask(self, name, N):
+        """The whole batch's mask of Dropout layer ``name``, drawn by the net's own layer (the
+        generator draws of ``net.gradient``); None where it draws none (ratio 0)."""
+        layer = self.net.layers[name]
+        layer.forward(np.ones((N,) + self._dropout_in[name], self.net.dtype), True)
+        return layer.mask
+
+    def _slice_gradient(self, S, x, t, N, masks):
+        """(-log p of the right class per image, the gradients) of the n images x of slice S,
+        scaled by n / N: the slices' gradients add up to the batch's."""
+        for name, rows in masks.items():
+            S.layers[name].rows = rows
+        with S.workspace.attached(list(S.layers.values())):
+            scores = _forward(S.layers, x, True)
+            S.last_layer.forward(scores, t)
+            _backward(S.last_layer, S.layers, len(x) / N)
+            nll = cross_entropy_rows(log_softmax(scores), t)
+        return nll, S.grads()
+
+    def _add_rows(self, parts, i, n):
+        """Call i of n: rows ``share(g, i, n)`` of every gradient g of the first slice += the same
+        rows of the other slices', in slice order."""
+        for k, g in parts[0].items():
+            lo, hi = share(g, i, n)
+            for other in parts[1:]:
+                if hi > lo:
+                    g[lo:hi] += other[k][lo:hi]
+
+    def _split_after_adding(self, parts, rows):
+        """The ``split`` runner ``step`` hands to Adam's update: each thread i of n adds up its
+        rows of the gradients, then ``rows(i, n)`` updates the same rows of every parameter."""
+        self.workers.split(functools.partial(self._add_then, parts, rows))
+
+    def _add_then(self, parts, rows, i, n):
+        self._add_rows(parts, i, n)
+        rows(i, n)
