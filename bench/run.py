@@ -3,6 +3,9 @@
     python bench/run.py                  # full run (a few minutes; the textbook epoch is slow)
     python bench/run.py --quick          # a rough run in well under a minute
     python bench/run.py --json out.json  # also write every figure plus machine information
+    python bench/run.py --nets all       # every registry net against its PyTorch twin, 2 and 1
+                                         # threads (about 3 minutes on an idle 2-core machine)
+    python bench/run.py --nets all --chapter-epochs 20   # ... and time the whole chapter run
 
 What is measured (median wall time over ``--repeats``; the implementations take turns inside
 every repeat, so a burst of load from elsewhere hits all of them alike):
@@ -24,6 +27,25 @@ SimpleConvNet), layers (convlab's fast layer twins, ``convlab.fast.plan.LayerPla
 and PyTorch (when importable) with ``torch.set_num_threads``
 set to NumPy's BLAS thread count. All three start from the same weights. Before timing anything
 the script checks that textbook and convlab compute the same loss and gradients.
+
+``--nets`` (issue 19) measures every registry net instead, at each of ``--thread-counts`` (one
+fresh process each: ``--threads N`` sets OpenBLAS's, ``CONVLAB_THREADS`` and torch's threads):
+
+- the training step as ``Trainer.train_step`` runs it (the net's fast plan, Adam lr 0.001, batch
+  100) against the net's PyTorch twin (``bench/twins.py``, built from the net's own layers;
+  torch.optim.Adam lr 0.001), after warm-up steps, in rounds of a few steps each, the two taking
+  turns (who goes first alternating); the median per step over the rounds;
+- the evaluation of the 10,000 MNIST test images (synthetic ones without MNIST) as
+  ``Trainer.evaluate`` runs it (its one-image training subset included) against the twin under
+  ``torch.no_grad`` in eval mode, in batches of 1,000 (Trainer's default); first both count the
+  correct answers of the same weights (and must agree);
+- the compute floor of the step (``bench/macs.py``: multiply-adds at 200 GFLOP/s on two threads,
+  100 on one) and convlab's distance to it; the verdict of issue 19's targets per row;
+- SimpleConvNet's 20-epoch chapter run with evaluation (MNIST): ``--chapter-epochs 20`` times it,
+  the default (1) times one epoch and estimates the 20 as 20 times that, and says so.
+
+The tables come out as Markdown (one per thread count) and, with ``--json``, as JSON; ``--markdown
+FILE`` prints them again. A run's timings are the process's wall time (CPU time too, in the JSON).
 """
 from __future__ import annotations
 

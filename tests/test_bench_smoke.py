@@ -226,3 +226,14 @@ def test_per_net_mode_refuses_an_unknown_net():
     run = _load("run")
     with pytest.raises(SystemExit, match="unknown net"):
         run.main(["--nets", "simple,resnet", "--threads", "1"])
+
+
+def test_floor_rate_per_thread_count():
+    """The floor's GEMM rate is the two cores' shared out: one thread gets half, more threads
+    than cores get no more; measure_gflops returns a positive rate (its size is not asserted)."""
+    macs = _load("macs")
+    assert macs.gflops_for(2) == macs.GEMM_GFLOPS
+    assert macs.gflops_for(1) == macs.GEMM_GFLOPS / 2
+    assert macs.gflops_for(8) == macs.GEMM_GFLOPS
+    assert macs.floor_ms(100 * 10**9, gflops=macs.gflops_for(1)) == pytest.approx(2000.0)
+    assert macs.measure_gflops(n=64, repeats=2) > 0
