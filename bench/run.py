@@ -37,8 +37,9 @@ fresh process each: ``--threads N`` sets OpenBLAS's, ``CONVLAB_THREADS`` and tor
   turns (who goes first alternating); the median per step over the rounds;
 - the evaluation of the 10,000 MNIST test images (synthetic ones without MNIST) as
   ``Trainer.evaluate`` runs it (its one-image training subset included) against the twin under
-  ``torch.no_grad`` in eval mode, in batches of 1,000 (Trainer's default); first both count the
-  correct answers of the same weights (and must agree);
+  ``torch.no_grad`` in eval mode, in the batch size Trainer evaluates that net in (1,000; 100
+  for the fused SimpleConvNet); first both count the correct answers of the same weights on
+  1,000 images (and must agree);
 - the compute floor of the step (``bench/macs.py``: multiply-adds at 200 GFLOP/s on two threads,
   100 on one) and convlab's distance to it; the verdict of issue 19's targets per row;
 - SimpleConvNet's 20-epoch chapter run with evaluation (MNIST): ``--chapter-epochs 20`` times it,
@@ -504,7 +505,7 @@ NET_SETTINGS = {   # setting: (full run, --quick)
     "eval_images": (10000, 500),
     "chapter_epochs": (1, 0),  # timed epochs of the chapter run (1: the 20-epoch time estimated)
 }
-TORCH_EVAL_BATCH = 1000        # Trainer's default eval_batch_size
+CHECK_IMAGES = 1000            # images both count the correct answers of before timing
 
 
 def eval_data(kind, n, seed=0):
@@ -525,7 +526,7 @@ def eval_data(kind, n, seed=0):
 class TorchTwin:
     """A net's PyTorch twin (bench/twins.py, float32, from the net's current weights) with
     torch.optim.Adam(lr=0.001): ``step`` as a PyTorch user trains, ``accuracy`` under no_grad
-    in eval mode (dropout off) in batches."""
+    in eval mode (dropout off) in batches of ``batch_size``."""
 
     def __init__(self, net):
         self.model = twins.twin(net, np.float32)
@@ -539,7 +540,7 @@ class TorchTwin:
         self.opt.step()
         return loss
 
-    def accuracy(self, x, t, batch_size=TORCH_EVAL_BATCH):
+    def accuracy(self, x, t, batch_size):
         self.model.eval()
         with torch.no_grad():
             correct = sum(int((self.model(x[i:i + batch_size]).argmax(1) == t[i:i + batch_size]).sum())
@@ -567,18 +568,26 @@ def _medians(times):
     return {impl: {k: float(np.median(v)) for k, v in d.items()} for impl, d in times.items()}
 
 
+def trainer_eval_batch(tr):
+    """The batch ``Trainer.evaluate`` predicts in: its ``eval_batch_size`` (default 1,000), or
+    less where the net's fast plan prefers less (the fused step: 100 per worker)."""
+    bs = tr.eval_batch_size
+    return min(bs, tr.fast.eval_batch or bs) if tr.fast is not None else bs
+
+
 def measure_net(name, x, t, threads, s, batch=BATCH, use_torch=True):
     """One registry net's row: the training step as ``Trainer`` runs it (``train_step``: the
     fast plan, Adam lr 0.001, batch ``batch``, the same batch every step) and the evaluation of
-    (x, t) as ``Trainer.evaluate`` runs it, each against the net's PyTorch twin, interleaved;
-    plus the compute floor of the step (bench/macs.py) at ``threads`` threads. ``s``: settings
-    (rounds, steps, warmup, eval_rounds)."""
+    (x, t) as ``Trainer.evaluate`` runs it, each against the net's PyTorch twin (evaluating in
+    the same batch size), interleaved; plus the compute floor of the step (bench/macs.py) at
+    ``threads`` threads. ``s``: settings (rounds, steps, warmup, eval_rounds)."""
     net = build_net(name, seed=0)
     # x_train only feeds the one-image training subset evaluate() also scores; x_test = (x, t)
     tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=batch, train_eval_size=1,
                  verbose=False)
+    ebs = trainer_eval_batch(tr)
     row = {"net": name, "plan": type(tr.fast).__name__ if tr.fast is not None else "layers (no plan)",
-           "threads": threads, "batch": batch, "eval_images": len(x)}
+           "threads": threads, "batch": batch, "eval_images": len(x), "eval_batch": ebs}
     tw = TorchTwin(net) if use_torch else None           # the same initial weights
     xb, tb = x[:batch], t[:batch]
     steps = {"convlab": lambda: tr.train_step(xb, tb)}
@@ -587,11 +596,13 @@ def measure_net(name, x, t, threads, s, batch=BATCH, use_torch=True):
         X, T = torch.from_numpy(x), torch.from_numpy(t)
         Xb, Tb = X[:batch], T[:batch]
         steps["torch"] = lambda: tw.step(Xb, Tb)
-        evals["torch"] = lambda: tw.accuracy(X, T)
+        evals["torch"] = lambda: tw.accuracy(X, T, ebs)
     # same weights, so the same answers (float32 rounding may flip a near tie); also a warm-up
-    acc = {"convlab": tr.evaluate()[1]}
+    n = min(CHECK_IMAGES, len(x))
+    acc = {"convlab": tr.fast.accuracy(x[:n], t[:n], ebs) if tr.fast is not None
+           else net.accuracy(x[:n], t[:n], ebs)}
     if tw is not None:
-        acc["torch"] = tw.accuracy(X, T)
+        acc["torch"] = tw.accuracy(X[:n], T[:n], ebs)
         if abs(acc["convlab"] - acc["torch"]) > 0.005:
             raise SystemExit(f"{name}: convlab and its PyTorch twin disagree on the accuracy of the "
                              f"same weights ({acc}); not timing a wrong twin")
@@ -655,7 +666,7 @@ def run_nets(names, threads, s, data, batch=BATCH, use_torch=True, chapter_image
     chapter run; a dict for JSON and ``nets_markdown``."""
     x, t, desc = eval_data(data, s["eval_images"])
     out = {"threads": threads, "batch": batch, "eval_data": desc, "settings": dict(s),
-           "torch_eval_batch": TORCH_EVAL_BATCH, "gemm_gflops_now": macs.measure_gflops(),
+           "gemm_gflops_now": macs.measure_gflops(),
            "nets": {}}
     for name in names:
         out["nets"][name] = measure_net(name, x, t, threads, s, batch, use_torch)
@@ -687,7 +698,7 @@ def nets_markdown(res):
     def x(v):
         return "-" if v is None else f"{v:.2f}x"
     lines = [f"**{res['threads']} thread(s)**: batch {res['batch']}, Adam; evaluation of "
-             f"{res['eval_data']}; floor at {macs.gflops_for(res['threads']):.0f} GFLOP/s "
+             f"{res['eval_data']} in Trainer's batches (PyTorch the same); floor at {macs.gflops_for(res['threads']):.0f} GFLOP/s "
              f"(float32 GEMM measured in this run: {res['gemm_gflops_now']:.0f} GFLOP/s)", "",
              "| net | plan | step convlab | PyTorch | ratio | target | eval convlab | PyTorch | ratio "
              "| target | floor | convlab / floor |",
