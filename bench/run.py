@@ -4,7 +4,7 @@
     python bench/run.py --quick          # a rough run in well under a minute
     python bench/run.py --json out.json  # also write every figure plus machine information
     python bench/run.py --nets all       # every registry net against its PyTorch twin, 2 and 1
-                                         # threads (about 3 minutes on an idle 2-core machine)
+                                         # threads (about 5 minutes on a quiet 2-core machine)
     python bench/run.py --nets all --chapter-epochs 20   # ... and time the whole chapter run
 
 What is measured (median wall time over ``--repeats``; the implementations take turns inside
@@ -501,7 +501,7 @@ NET_SETTINGS = {   # setting: (full run, --quick)
     "rounds": (5, 2),          # rounds of the step comparison; the median is reported
     "steps": (3, 1),           # steps in a row per implementation and round
     "warmup": (2, 1),          # untimed steps first (arrays, threads, caches)
-    "eval_rounds": (3, 1),     # rounds of the evaluation comparison
+    "eval_rounds": (2, 1),     # rounds of the evaluation comparison (alexnet's: ~30 s a round)
     "eval_images": (10000, 500),
     "chapter_epochs": (1, 0),  # timed epochs of the chapter run (1: the 20-epoch time estimated)
 }
