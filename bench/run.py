@@ -3,6 +3,9 @@
     python bench/run.py                  # full run (a few minutes; the textbook epoch is slow)
     python bench/run.py --quick          # a rough run in well under a minute
     python bench/run.py --json out.json  # also write every figure plus machine information
+    python bench/run.py --nets all       # every registry net against its PyTorch twin, 2 and 1
+                                         # threads (about 5 minutes on a quiet 2-core machine)
+    python bench/run.py --nets all --chapter-epochs 20   # ... and time the whole chapter run
 
 What is measured (median wall time over ``--repeats``; the implementations take turns inside
 every repeat, so a burst of load from elsewhere hits all of them alike):
@@ -24,6 +27,26 @@ SimpleConvNet), layers (convlab's fast layer twins, ``convlab.fast.plan.LayerPla
 and PyTorch (when importable) with ``torch.set_num_threads``
 set to NumPy's BLAS thread count. All three start from the same weights. Before timing anything
 the script checks that textbook and convlab compute the same loss and gradients.
+
+``--nets`` (issue 19) measures every registry net instead, at each of ``--thread-counts`` (one
+fresh process each: ``--threads N`` sets OpenBLAS's, ``CONVLAB_THREADS`` and torch's threads):
+
+- the training step as ``Trainer.train_step`` runs it (the net's fast plan, Adam lr 0.001, batch
+  100) against the net's PyTorch twin (``bench/twins.py``, built from the net's own layers;
+  torch.optim.Adam lr 0.001), after warm-up steps, in rounds of a few steps each, the two taking
+  turns (who goes first alternating); the median per step over the rounds;
+- the evaluation of the 10,000 MNIST test images (synthetic ones without MNIST) as
+  ``Trainer.evaluate`` runs it (its one-image training subset included) against the twin under
+  ``torch.no_grad`` in eval mode, in the batch size Trainer evaluates that net in (1,000; 100
+  for the fused SimpleConvNet); first both count the correct answers of the same weights on
+  1,000 images (and must agree);
+- the compute floor of the step (``bench/macs.py``: multiply-adds at 200 GFLOP/s on two threads,
+  100 on one) and convlab's distance to it; the verdict of issue 19's targets per row;
+- SimpleConvNet's 20-epoch chapter run with evaluation (MNIST): ``--chapter-epochs 20`` times it,
+  the default (1) times one epoch and estimates the 20 as 20 times that, and says so.
+
+The tables come out as Markdown (one per thread count) and, with ``--json``, as JSON; ``--markdown
+FILE`` prints them again. A run's timings are the process's wall time (CPU time too, in the JSON).
 """
 from __future__ import annotations
 
@@ -50,18 +73,21 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))          # convlab from this checkout, even if not installed
 
+import macs  # noqa: E402
 import textbook  # noqa: E402
 
 from convlab.fast.fused import EVAL_BATCH, fused_for  # noqa: E402
 from convlab.fast.layers import Convolution, Pooling  # noqa: E402
 from convlab.fast.plan import LayerPlan  # noqa: E402
 from convlab.fast.workspace import Workspace  # noqa: E402
-from convlab.nets import SimpleConvNet  # noqa: E402
+from convlab.nets import NETS, SimpleConvNet, build_net  # noqa: E402
 from convlab.optim import Adam  # noqa: E402
+from convlab.train import Trainer  # noqa: E402
 
 try:
     import torch
     import torch.nn.functional as F
+    import twins                              # bench/twins.py: a net's PyTorch twin
 except ImportError:                           # torch is optional
     torch = None
 
@@ -463,6 +489,306 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------- every registry net (issue 19) --
+# ``--nets all``: each registry net's training step and evaluation as ``Trainer`` runs them,
+# against the net's PyTorch twin (bench/twins.py), per thread count; see ``run_nets``.
+
+NET_TARGETS = {"step": 1.0, "simple step": 0.5, "eval": 0.5, "chapter": 75.0}
+"""Issue 19's targets: convlab / PyTorch per training step (SimpleConvNet: 0.5) and per
+evaluation of the test images, and the seconds of SimpleConvNet's 20-epoch chapter run."""
+CHAPTER_EPOCHS = 20
+NET_SETTINGS = {   # setting: (full run, --quick)
+    "rounds": (5, 2),          # rounds of the step comparison; the median is reported
+    "steps": (3, 1),           # steps in a row per implementation and round
+    "warmup": (2, 1),          # untimed steps first (arrays, threads, caches)
+    "eval_rounds": (2, 1),     # rounds of the evaluation comparison (alexnet's: ~30 s a round)
+    "eval_images": (10000, 500),
+    "chapter_epochs": (1, 0),  # timed epochs of the chapter run (1: the 20-epoch time estimated)
+}
+CHECK_IMAGES = 1000            # images both count the correct answers of before timing
+
+
+def eval_data(kind, n, seed=0):
+    """(x, t, description): the first ``n`` MNIST test images if on disk (``kind`` auto or
+    mnist), else synthetic ones of MNIST's shape."""
+    if kind in ("auto", "mnist"):
+        try:
+            from convlab.data import load_mnist
+            _, (x, t) = load_mnist(flatten=False, download=False)
+            return x[:n], t[:n].astype(np.int64), f"MNIST test images ({min(n, len(x)):,})"
+        except Exception as e:          # noqa: BLE001 -- any failure means: no MNIST here
+            if kind == "mnist":
+                raise SystemExit(f"--data mnist: MNIST could not be loaded ({e})")
+    x, t, _ = get_data("synthetic", n, seed)
+    return x, t, f"synthetic uniform [0, 1) images of MNIST shape ({n:,})"
+
+
+class TorchTwin:
+    """A net's PyTorch twin (bench/twins.py, float32, from the net's current weights) with
+    torch.optim.Adam(lr=0.001): ``step`` as a PyTorch user trains, ``accuracy`` under no_grad
+    in eval mode (dropout off) in batches of ``batch_size``."""
+
+    def __init__(self, net):
+        self.model = twins.twin(net, np.float32)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=0.001)
+
+    def step(self, x, t):
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        loss = twins.loss_fn(self.model(x), t)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def accuracy(self, x, t, batch_size):
+        self.model.eval()
+        with torch.no_grad():
+            correct = sum(int((self.model(x[i:i + batch_size]).argmax(1) == t[i:i + batch_size]).sum())
+                          for i in range(0, len(x), batch_size))
+        return correct / len(x)
+
+
+def time_rounds(funcs, rounds, reps):
+    """{name: {"wall": [s per call], "cpu": [s per call]}}: every round each function runs
+    ``reps`` times in a row, who goes first rotating round by round. CPU time is the process's
+    (every thread, spinning included): less sensitive to load from elsewhere than wall time."""
+    out = {name: {"wall": [], "cpu": []} for name in funcs}
+    names = list(funcs)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(reps):
+                funcs[name]()
+            out[name]["wall"].append((time.perf_counter() - t0) / reps)
+            out[name]["cpu"].append((time.process_time() - c0) / reps)
+    return out
+
+
+def _medians(times):
+    return {impl: {k: float(np.median(v)) for k, v in d.items()} for impl, d in times.items()}
+
+
+def trainer_eval_batch(tr):
+    """The batch ``Trainer.evaluate`` predicts in: its ``eval_batch_size`` (default 1,000), or
+    less where the net's fast plan prefers less (the fused step: 100 per worker)."""
+    bs = tr.eval_batch_size
+    return min(bs, tr.fast.eval_batch or bs) if tr.fast is not None else bs
+
+
+def measure_net(name, x, t, threads, s, batch=BATCH, use_torch=True):
+    """One registry net's row: the training step as ``Trainer`` runs it (``train_step``: the
+    fast plan, Adam lr 0.001, batch ``batch``, the same batch every step) and the evaluation of
+    (x, t) as ``Trainer.evaluate`` runs it, each against the net's PyTorch twin (evaluating in
+    the same batch size), interleaved; plus the compute floor of the step (bench/macs.py) at
+    ``threads`` threads. ``s``: settings (rounds, steps, warmup, eval_rounds)."""
+    net = build_net(name, seed=0)
+    # x_train only feeds the one-image training subset evaluate() also scores; x_test = (x, t)
+    tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=batch, train_eval_size=1,
+                 verbose=False)
+    ebs = trainer_eval_batch(tr)
+    row = {"net": name, "plan": type(tr.fast).__name__ if tr.fast is not None else "layers (no plan)",
+           "threads": threads, "batch": batch, "eval_images": len(x), "eval_batch": ebs}
+    tw = TorchTwin(net) if use_torch else None           # the same initial weights
+    xb, tb = x[:batch], t[:batch]
+    steps = {"convlab": lambda: tr.train_step(xb, tb)}
+    evals = {"convlab": tr.evaluate}
+    if tw is not None:
+        X, T = torch.from_numpy(x), torch.from_numpy(t)
+        Xb, Tb = X[:batch], T[:batch]
+        steps["torch"] = lambda: tw.step(Xb, Tb)
+        evals["torch"] = lambda: tw.accuracy(X, T, ebs)
+    # same weights, so the same answers (float32 rounding may flip a near tie); also a warm-up
+    n = min(CHECK_IMAGES, len(x))
+    acc = {"convlab": tr.fast.accuracy(x[:n], t[:n], ebs) if tr.fast is not None
+           else net.accuracy(x[:n], t[:n], ebs)}
+    if tw is not None:
+        acc["torch"] = tw.accuracy(X[:n], T[:n], ebs)
+        if abs(acc["convlab"] - acc["torch"]) > 0.005:
+            raise SystemExit(f"{name}: convlab and its PyTorch twin disagree on the accuracy of the "
+                             f"same weights ({acc}); not timing a wrong twin")
+    row["accuracy_before_training"] = acc
+    for _ in range(s["warmup"]):
+        for f in steps.values():
+            f()
+    st = _medians(time_rounds(steps, s["rounds"], s["steps"]))
+    ev = _medians(time_rounds(evals, s["eval_rounds"], 1))
+    floor_net = build_net(name, seed=0)
+    _, step_macs = macs.multiply_adds(floor_net, batch)
+    gflops = macs.gflops_for(threads)
+    row.update(step=st, eval=ev, step_multiply_adds=step_macs, floor_gflops=gflops,
+               floor=macs.floor_ms(step_macs, gflops) / 1e3)
+    row["step_ratio"] = ratio(st["convlab"]["wall"], st.get("torch", {}).get("wall"))
+    row["step_cpu_ratio"] = ratio(st["convlab"]["cpu"], st.get("torch", {}).get("cpu"))
+    row["eval_ratio"] = ratio(ev["convlab"]["wall"], ev.get("torch", {}).get("wall"))
+    row["convlab/floor"] = st["convlab"]["wall"] / row["floor"]
+    step_target = NET_TARGETS["simple step" if name == "simple" else "step"]
+    row["targets"] = {
+        "step": None if row["step_ratio"] is None else
+        {"target": f"convlab/torch <= {step_target}", "met": row["step_ratio"] <= step_target},
+        "eval": None if row["eval_ratio"] is None else
+        {"target": f"convlab/torch <= {NET_TARGETS['eval']}", "met": row["eval_ratio"] <= NET_TARGETS["eval"]}}
+    return row
+
+
+def chapter_run(kind, epochs, n_train=None):
+    """SimpleConvNet's chapter run as ``Trainer`` runs it (batch 100, Adam lr 0.001, evaluation
+    of 10,000 training and all test images after every epoch), timed for ``epochs`` epochs;
+    fewer than 20 give an estimate of the 20: 20 x the median epoch. MNIST if on disk, else
+    synthetic images (the time depends on the data only through the subnormal-free arithmetic)."""
+    desc = "MNIST"
+    try:
+        if kind == "synthetic":
+            raise ValueError("synthetic data asked for")
+        from convlab.data import load_mnist
+        (x, t), (xt, tt) = load_mnist(flatten=False, download=False)
+    except Exception:                   # noqa: BLE001 -- no MNIST here
+        if kind == "mnist":
+            raise SystemExit("--data mnist: MNIST could not be loaded")
+        n = 60000 if n_train is None else n_train
+        x, t, _ = get_data("synthetic", n + max(n // 6, 1), seed=2)
+        x, t, xt, tt, desc = x[:n], t[:n], x[n:], t[n:], "synthetic images"
+    if n_train:
+        x, t, xt, tt = x[:n_train], t[:n_train], xt[:max(n_train // 6, 1)], tt[:max(n_train // 6, 1)]
+    tr = Trainer(SimpleConvNet(seed=0), x, t, xt, tt, epochs=epochs, verbose=False)
+    h = tr.train()
+    secs = h["epoch_seconds"]
+    estimate = CHAPTER_EPOCHS * float(np.median(secs))
+    total = float(sum(secs)) if epochs >= CHAPTER_EPOCHS else estimate
+    return {"data": f"{desc}, {len(x):,} training and {len(xt):,} test images", "epochs": epochs,
+            "epoch_seconds": list(map(float, secs)), "seconds_20_epochs": total,
+            "estimated": epochs < CHAPTER_EPOCHS, "test_acc": h["test_acc"],
+            "target": {"target": f"20 epochs <= {NET_TARGETS['chapter']:.0f} s",
+                       "met": total <= NET_TARGETS["chapter"]}}
+
+
+def run_nets(names, threads, s, data, batch=BATCH, use_torch=True, chapter_images=None):
+    """Every net of ``names`` at one thread count (this process's: see ``main``), then the
+    chapter run; a dict for JSON and ``nets_markdown``."""
+    x, t, desc = eval_data(data, s["eval_images"])
+    out = {"threads": threads, "batch": batch, "eval_data": desc, "settings": dict(s),
+           "gemm_gflops_now": macs.measure_gflops(),
+           "nets": {}}
+    for name in names:
+        out["nets"][name] = measure_net(name, x, t, threads, s, batch, use_torch)
+        r = out["nets"][name]
+        print(f"  [{threads} thread(s)] {name}: step {fmt_cell(r['step']['convlab']['wall'], 's')}"
+              + (f" vs {fmt_cell(r['step']['torch']['wall'], 's')}" if "torch" in r["step"] else "")
+              + f", eval {fmt_cell(r['eval']['convlab']['wall'], 's')}"
+              + (f" vs {fmt_cell(r['eval']['torch']['wall'], 's')}" if "torch" in r["eval"] else ""),
+              flush=True)
+        gc.collect()
+    if s["chapter_epochs"]:
+        out["chapter"] = chapter_run(data, s["chapter_epochs"], chapter_images)
+        c = out["chapter"]
+        print(f"  [{threads} thread(s)] chapter run: {c['seconds_20_epochs']:.1f} s for 20 epochs"
+              + (f" (estimated from {c['epochs']} epoch(s))" if c["estimated"] else ""), flush=True)
+    return out
+
+
+def _verdict(v):
+    return "-" if v is None else ("met" if v["met"] else "NOT met")
+
+
+def nets_markdown(res):
+    """The per-net table of one thread count's results (``run_nets``) as Markdown."""
+    def ms(v):
+        return "-" if v is None else (f"{v * 1e3:.2f} ms" if v < 0.01 else
+                                      f"{v * 1e3:.1f} ms" if v < 1 else f"{v:.2f} s")
+
+    def x(v):
+        return "-" if v is None else f"{v:.2f}x"
+    lines = [f"**{res['threads']} thread(s)**: batch {res['batch']}, Adam; evaluation of "
+             f"{res['eval_data']} in Trainer's batches (PyTorch the same); floor at {macs.gflops_for(res['threads']):.0f} GFLOP/s "
+             f"(float32 GEMM measured in this run: {res['gemm_gflops_now']:.0f} GFLOP/s)", "",
+             "| net | plan | step convlab | PyTorch | ratio | target | eval convlab | PyTorch | ratio "
+             "| target | floor | convlab / floor |",
+             "|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|"]
+    for r in res["nets"].values():
+        st, ev = r["step"], r["eval"]
+        lines.append(
+            f"| {r['net']} | {r['plan']} | {ms(st['convlab']['wall'])} | "
+            f"{ms(st.get('torch', {}).get('wall'))} | {x(r['step_ratio'])} | "
+            f"{_verdict(r['targets']['step'])} | {ms(ev['convlab']['wall'])} | "
+            f"{ms(ev.get('torch', {}).get('wall'))} | {x(r['eval_ratio'])} | "
+            f"{_verdict(r['targets']['eval'])} | {ms(r['floor'])} | {x(r['convlab/floor'])} |")
+    c = res.get("chapter")
+    if c:
+        how = (f"estimated as 20 x the median of {c['epochs']} epoch(s) timed in this run"
+               if c["estimated"] else "timed")
+        lines += ["", f"SimpleConvNet chapter run, 20 epochs with evaluation: "
+                      f"{c['seconds_20_epochs']:.1f} s ({how}; {c['data']}): "
+                      f"target {c['target']['target']}: {_verdict(c['target'])}"]
+    return "\n".join(lines)
+
+
+def _forwarded(argv):
+    """argv without --json, --threads and --thread-counts (and their values)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--json", "--threads", "--thread-counts"):
+            skip = True
+        elif not a.startswith(("--json=", "--threads=", "--thread-counts=")):
+            out.append(a)
+    return out
+
+
+def nets_in_subprocesses(argv, counts):
+    """Run the per-net mode once per thread count, each in a fresh process (OpenBLAS fixes its
+    threads when NumPy loads it); {str(threads): that process's results}."""
+    import tempfile
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        for n in counts:
+            path = Path(d) / f"threads{n}.json"
+            env = dict(os.environ, CONVLAB_THREADS=str(n))
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), *_forwarded(argv),
+                            "--threads", str(n), "--json", str(path)], env=env, check=True)
+            results[str(n)] = json.loads(path.read_text())["per_thread"][str(n)]
+    return results
+
+
+def nets_main(args, argv):
+    """``--nets``: the per-net tables, one per thread count; returns the results dict."""
+    names = list(NETS) if args.nets == "all" else args.nets.split(",")
+    unknown = [n for n in names if n not in NETS]
+    if unknown:
+        raise SystemExit(f"--nets: unknown net(s) {unknown}; known: {list(NETS)} or 'all'")
+    s = {k: getattr(args, k) if getattr(args, k) is not None else v[1 if args.quick else 0]
+         for k, v in NET_SETTINGS.items()}
+    t0 = time.perf_counter()
+    if args.threads is None:                           # one fresh process per thread count
+        counts = [int(c) for c in args.thread_counts.split(",")]
+        info = machine_info(counts, "one process per thread count (--threads N in each)")
+        print(f"CPU: {info['cpu']} ({info['available_cpus']} available); torch "
+              f"{info['torch'] or 'not installed'}; thread counts {counts}", flush=True)
+        per = nets_in_subprocesses(argv, counts)
+    else:
+        threads = args.threads
+        os.environ["CONVLAB_THREADS"] = str(threads)   # the fused step's workers (fast.fused)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        blas, how = blas_threads()
+        info = machine_info(threads, f"BLAS {blas} ({how}), CONVLAB_THREADS and torch {threads}")
+        print(f"CPU: {info['cpu']}; {info['threads_method']}; load average "
+              + " ".join(f"{v:.2f}" for v in info["loadavg_start"]), flush=True)
+        res = run_nets(names, threads, s, args.data, args.batch, torch is not None, args.chapter_images)
+        res["machine"] = dict(info, loadavg_end=os.getloadavg())
+        per = {str(threads): res}
+    out = {"machine": info, "seconds": time.perf_counter() - t0, "per_thread": per}
+    print()
+    print("\n\n".join(nets_markdown(r) for r in per.values()))
+    print(f"\n(medians: step over {s['rounds']} rounds of {s['steps']} steps after {s['warmup']} "
+          f"warm-up steps; evaluation over {s['eval_rounds']} round(s); wall time "
+          f"{out['seconds']:.0f} s)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1))
+        print(f"wrote {args.json}")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=None,
@@ -481,16 +807,37 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None,
                     help="BLAS and torch threads (default: NumPy's BLAS default, one per CPU); "
                          "--threads 1 gives steadier figures on a busy shared machine")
+    per_net = ap.add_argument_group("every registry net against its PyTorch twin (--nets)")
+    per_net.add_argument("--nets", metavar="NAMES",
+                         help="'all' or a comma-separated list of registry nets: the training step "
+                              "and evaluation as Trainer runs them against each net's PyTorch twin, "
+                              "instead of the SimpleConvNet cases")
+    per_net.add_argument("--thread-counts", default="2,1", metavar="N,N",
+                         help="with --nets and no --threads: one fresh process per thread count "
+                              "(default 2,1)")
+    for key, (full, quick) in NET_SETTINGS.items():
+        per_net.add_argument("--" + key.replace("_", "-"), type=int, default=None,
+                             help=f"default {full}; {quick} with --quick")
+    per_net.add_argument("--batch", type=int, default=BATCH, help=f"training batch (default {BATCH})")
+    per_net.add_argument("--chapter-images", type=int, default=None,
+                         help="training images of the chapter run (default all 60,000)")
     ap.add_argument("--memory-child", choices=IMPLS, help=argparse.SUPPRESS)
     ap.add_argument("--memory-mode", choices=("rss", "traced"), default="rss", help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
 
     if args.markdown:
-        print(markdown_table(json.loads(Path(args.markdown).read_text())))
+        results = json.loads(Path(args.markdown).read_text())
+        if "per_thread" in results:
+            print("\n\n".join(nets_markdown(r) for r in results["per_thread"].values()))
+        else:
+            print(markdown_table(results))
         return None
     global torch
     if args.no_torch:
         torch = None
+    if args.nets:
+        return nets_main(args, argv)
     threads, thread_method = blas_threads()
     if args.threads:
         threads = args.threads

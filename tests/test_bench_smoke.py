@@ -3,6 +3,8 @@
 Speed itself is not tested here (no timed unit tests): ``python bench/run.py`` measures it.
 """
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from convlab.layers import Convolution, Pooling, Relu
-from convlab.nets import SimpleConvNet
+from convlab.nets import NETS, SimpleConvNet
 from convlab.optim import Adam
 from convlab.fast.plan import LayerPlan
 from convlab.fast.workspace import Workspace
@@ -174,3 +176,64 @@ def test_multiply_adds_of_simpleconvnet_by_hand():
     assert forward == 100 * (432_000 + 432_000 + 1_000)
     assert step == 100 * (2 * 432_000 + 3 * (432_000 + 1_000))
     assert macs.floor_ms(step, gflops=200) == pytest.approx(2.163)
+
+
+TINY = ["--nets", "all", "--quick", "--batch", "8", "--eval-images", "40", "--data", "synthetic"]
+
+
+@pytest.mark.slow
+def test_per_net_mode_runs_every_registry_net(tmp_path, capsys, monkeypatch):
+    """``bench/run.py --nets all --quick`` end to end on tiny sizes, in this process (one thread
+    count), the chapter run included: a row for every registry net in the table and the JSON (no
+    timing is asserted). Without torch the PyTorch columns are blank ('-')."""
+    run = _load("run")
+    monkeypatch.setenv("CONVLAB_THREADS", "1")      # main sets it; restored after the test
+    path = tmp_path / "nets.json"
+    out = run.main(TINY + ["--threads", "1", "--chapter-epochs", "1", "--chapter-images", "120",
+                           "--json", str(path)])
+    text = capsys.readouterr().out
+    res = out["per_thread"]["1"]
+    assert list(res["nets"]) == list(NETS)
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    for name in NETS:
+        assert sum(line.startswith(f"| {name} |") for line in table) == 1, name
+    for r in res["nets"].values():
+        assert r["step"]["convlab"]["wall"] > 0 and r["eval"]["convlab"]["wall"] > 0
+        assert r["floor"] > 0 and r["step_multiply_adds"] > 0
+        assert ("torch" in r["step"]) == (run.torch is not None)
+    assert res["chapter"]["estimated"] and len(res["chapter"]["epoch_seconds"]) == 1
+    assert "SimpleConvNet chapter run, 20 epochs" in text
+    assert json.loads(path.read_text())["per_thread"]["1"]["nets"].keys() == set(NETS)
+    run.main(["--markdown", str(path)])                              # the table again, from JSON
+    assert capsys.readouterr().out.count("| deep |") == 1
+
+
+@pytest.mark.slow
+def test_per_net_mode_runs_each_thread_count_in_its_own_process(tmp_path):
+    """Without --threads, one fresh process per thread count (OpenBLAS fixes its threads when
+    NumPy loads), their results gathered in one JSON."""
+    path = tmp_path / "both.json"
+    subprocess.run([sys.executable, str(BENCH / "run.py"), *TINY[:1], "simple", *TINY[2:],
+                    "--thread-counts", "1,2", "--json", str(path)], check=True,
+                   capture_output=True, text=True, timeout=600)
+    per = json.loads(path.read_text())["per_thread"]
+    assert list(per) == ["1", "2"]
+    assert [r["threads"] for r in per.values()] == [1, 2]
+    assert all(list(r["nets"]) == ["simple"] and "chapter" not in r for r in per.values())
+
+
+def test_per_net_mode_refuses_an_unknown_net():
+    run = _load("run")
+    with pytest.raises(SystemExit, match="unknown net"):
+        run.main(["--nets", "simple,resnet", "--threads", "1"])
+
+
+def test_floor_rate_per_thread_count():
+    """The floor's GEMM rate is the two cores' shared out: one thread gets half, more threads
+    than cores get no more; measure_gflops returns a positive rate (its size is not asserted)."""
+    macs = _load("macs")
+    assert macs.gflops_for(2) == macs.GEMM_GFLOPS
+    assert macs.gflops_for(1) == macs.GEMM_GFLOPS / 2
+    assert macs.gflops_for(8) == macs.GEMM_GFLOPS
+    assert macs.floor_ms(100 * 10**9, gflops=macs.gflops_for(1)) == pytest.approx(2000.0)
+    assert macs.measure_gflops(n=64, repeats=2) > 0
