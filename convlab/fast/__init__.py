@@ -3,7 +3,7 @@ through :func:`compile_net`'s plan; the layer classes a learner reads (``convlab
 the update rules (``convlab.optim``) stay plain, and every plan computes their numbers.
 
 * ``plan.LayerPlan``: any :class:`convlab.nets.Net`, its layers swapped for fast twins
-  (``layers``: Convolution, Pooling, Relu) that share its parameters, with a ``workspace``
+  (``layers``: Convolution, Pooling, Relu, Sigmoid, LRN) that share its parameters, with a ``workspace``
   lending the big arrays step after step and the optimiser's update from ``optim``; the batch
   cut into one slice per thread;
 * ``fused.FusedSimpleConvNet``: SimpleConvNet's whole step in fewer passes, on threads,

@@ -2,7 +2,7 @@
 
 ``LayerPlan(net)`` holds, for every layer of a :class:`convlab.nets.Net`, its fast twin
 (``convlab.fast.layers.twin_of``: same parameter arrays) or the layer itself when it has no
-twin (Affine, Sigmoid, Dropout with its own random generator, LRN, the loss). ``step`` is
+twin (Affine, Dropout with its own random generator, the loss). ``step`` is
 ``net.gradient`` and the optimiser's update with a :class:`~convlab.fast.workspace.Workspace`
 lending every big array, step after step; ``accuracy`` is ``net.accuracy`` through the twins.
 
@@ -17,6 +17,10 @@ masks are drawn on the calling thread, once for the whole batch, by the net's ow
 (the same generator draws as ``net.gradient``); each slice multiplies by its rows. One thread
 (Pyodide, no per-thread BLAS control, ``CONVLAB_THREADS=1``) or a small batch: one slice, the
 net's own Dropout layers, exactly the path without threads.
+
+Evaluation (``predict``, ``accuracy``) runs EVAL_SLICE images per thread and forward pass
+through the slices' twins, on any number of threads, every array reused from the slice's
+workspace (fresh arrays each pass made the one-thread evaluation about twice as slow).
 """
 from __future__ import annotations
 
@@ -111,26 +115,33 @@ class LayerPlan:
         self.workspace = Workspace()
         self.workers = Workers(threads)
         self.threads = self.workers.threads
-        self._slices = [_Slice(net) for _ in range(self.threads)] if self.threads > 1 else []
+        self._slices = [_Slice(net) for _ in range(self.threads)]   # one: for evaluation only
         self._dropout_in = {name: net.shapes[i][1] for i, name in enumerate(net.layers)
                             if type(net.layers[name]) is Dropout}    # the shape each one gets
         self.loss = None
 
     @property
     def eval_batch(self):
-        """Images per thread when evaluating on threads; None on one thread (the caller's)."""
-        return EVAL_SLICE if self.threads > 1 else None
+        """Images per thread and forward pass when evaluating (``EVAL_SLICE``)."""
+        return EVAL_SLICE
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """``net.predict(x)`` through the twins, on the threads (a new array)."""
+        """``net.predict(x)`` through the twins (a new array): EVAL_SLICE images per thread and
+        forward pass, on the threads, each slice's arrays reused from its workspace."""
         x = self.net._check_x(x)
-        jobs = self.workers.cuts(len(x))
-        if len(jobs) == 1 or train_flg:
+        if train_flg:
             return _forward(self.layers, x, train_flg)
+        return self._scores(x, EVAL_SLICE)
+
+    def _scores(self, x, per_thread):
+        """The scores of images ``x``, ``per_thread`` images per thread and forward pass."""
         out = np.empty((len(x), self.net.output_size), x.dtype)
-        self.workers.run(self._slice_scores, [(self._slices[i], x[lo:hi], out[lo:hi])
-                                              for i, lo, hi in jobs])
+        chunk = per_thread * self.threads
+        for i in range(0, len(x), chunk):
+            jobs = self.workers.cuts(len(x[i:i + chunk]))
+            self.workers.run(self._slice_scores, [(self._slices[k], x[i + lo:i + hi],
+                                                   out[i + lo:i + hi]) for k, lo, hi in jobs])
         return out
 
     def _slice_scores(self, S, x, out):
@@ -138,15 +149,12 @@ class LayerPlan:
             out[...] = _forward(S.layers, x, False)
 
     def accuracy(self, x, t, batch_size=100):
-        """``net.accuracy(x, t, batch_size)`` through the twins; on threads each thread takes
+        """``net.accuracy(x, t, batch_size)`` through the twins, each thread taking
         ``batch_size`` images at a time."""
         x = self.net._check_x(x)
         t = check_labels(t, x.shape[0], self.net.output_size)
-        chunk = check_int("batch_size", batch_size, 1) * self.threads
-        correct = 0
-        for i in range(0, x.shape[0], chunk):
-            correct += int(np.sum(self.predict(x[i:i + chunk]).argmax(axis=1) == t[i:i + chunk]))
-        return correct / max(x.shape[0], 1)
+        scores = self._scores(x, check_int("batch_size", batch_size, 1))
+        return int(np.sum(scores.argmax(axis=1) == t)) / max(x.shape[0], 1)
 
     # -- the training step --------------------------------------------------------------------
     def gradient(self, x, t):
