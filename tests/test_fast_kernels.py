@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 from convlab.fast.kernels import (channel_window_sum, col2im_images_last, conv_backward_dx,
-                                  fold_flat, im2col_images_last, inverse_power, sigmoid,
-                                  window_max, window_max_backward, window_mean,
-                                  window_mean_backward)
+                                  conv_backward_flat, conv_chunks, conv_forward_flat, fold_flat,
+                                  im2col_images_last, inverse_power, sigmoid, window_max,
+                                  window_max_backward, window_mean, window_mean_backward)
 from convlab.fast.workspace import Workspace
 from convlab.im2col import col2im_transposed, col2im_wide, fold, im2col_transposed, windows
 from convlab.layers import LRN, first_max
@@ -204,3 +204,43 @@ def test_images_last_im2col_and_col2im_equal_the_transposed_ones(case, kind, see
             col2im_images_last(dlast.reshape(plain.shape), xs, FH, FW, S, P, D, owner),
             col2im_transposed(dcol, xs, FH, FW, S, P, D))
 
+
+
+@given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds, per_chunk=st.integers(1, 3),
+       need_dx=st.booleans())
+def test_chunked_flat_convolution_equals_the_plain_one(case, kind, seed, per_chunk, need_dx):
+    """conv_forward_flat and conv_backward_flat (stride 1), a few images per chunk (the last
+    chunk may be short), twice through one workspace (the second time over garbage), against
+    the one-GEMM im2col convolution and its col2im backward."""
+    xs, ws, _, P, D = case
+    rng = np.random.default_rng(seed)
+    N, C, H, W = xs
+    FN, _, FH, FW = ws
+    Hp, Wp = H + 2 * P[0], W + 2 * P[1]
+    OH, OW = Hp - D[0] * (FH - 1), Wp - D[1] * (FW - 1)
+    K = C * FH * FW
+    Wt, b = values(rng, ws, kind), rng.standard_normal(FN)
+    Wb = np.concatenate([Wt.reshape(FN, K), b[:, None]], axis=1)
+    budget = per_chunk * (K + 1) * Hp * Wp * 8
+    assert conv_chunks(N, Hp * Wp, K + 1, 8, budget) == min(N, per_chunk)
+    owner = type("Owner", (), {})()
+    owner.workspace = Workspace()
+    for step in range(2):
+        for a in owner.workspace._arrays.get(owner, {}).values():
+            a[...] = 7
+        x, dout = values(rng, xs, kind), values(rng, (N, FN, OH, OW), kind)
+        col = np.vstack([im2col_transposed(x, FH, FW, 1, P, D), np.ones((1, N * OH * OW))])
+        d = dout.transpose(1, 0, 2, 3).reshape(FN, -1)                  # (FN, N*OH*OW)
+        plain_out = (Wb @ col).reshape(FN, N, OH, OW).transpose(1, 0, 2, 3)
+        plain_dWbT = col @ d.T
+        plain_dx = col2im_transposed(Wt.reshape(FN, K).T @ d, xs, FH, FW, 1, P, D)
+        absolute = np.abs(col) @ np.abs(d).T                            # no cancellation: a scale
+        out, xp = conv_forward_flat(x, Wb, FH, FW, P, D, owner, budget)
+        np.testing.assert_allclose(out, plain_out, rtol=0, atol=1e-12 * (1 + np.abs(Wb).sum()))
+        dWbT, dx = conv_backward_flat(dout, xp, Wt, xs, P, D, need_dx, owner, budget)
+        np.testing.assert_allclose(dWbT, plain_dWbT, rtol=0, atol=1e-12 * (1 + absolute.max()))
+        if need_dx:
+            np.testing.assert_allclose(dx, plain_dx, rtol=0,
+                                       atol=1e-12 * (1 + np.abs(Wt).sum() * np.abs(d).max()))
+        else:
+            assert dx is None

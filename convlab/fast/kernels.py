@@ -13,6 +13,7 @@ from ..im2col import col2im_transposed, windows
 from .workspace import empty
 
 __all__ = ["im2col_images_last", "col2im_images_last", "conv_backward_dx", "fold_flat",
+           "padded_flat", "flat_col", "conv_chunks", "conv_forward_flat", "conv_backward_flat",
            "window_max", "window_max_backward", "window_mean", "window_mean_backward", "sigmoid",
            "channel_window_sum", "inverse_power"]
 
@@ -323,3 +324,130 @@ def inverse_power(s, beta, owner=None):
     root4 = np.sqrt(out, out=empty(owner, "root4", s.shape, s.dtype))  # s ** 0.25
     np.multiply(out, root4, out=out)                                 # s ** 0.75
     return np.divide(1, out, out=out)
+
+
+def padded_flat(x, pad, tail, owner=None):
+    """x (N, C, H, W) padded with zeros by ``pad`` (an (h, w) pair) and laid out filters first,
+    all images end to end: (C, N*H'*W' + tail), the last ``tail`` numbers 0. Plain version:
+    ``np.pad(x, ...).transpose(1, 0, 2, 3).reshape(C, -1)`` and ``tail`` zeros appended."""
+    N, C, H, W = x.shape
+    Hp, Wp = H + 2 * pad[0], W + 2 * pad[1]
+    M = N * Hp * Wp
+    xp = empty(owner, "x_flat", (C, M + tail), x.dtype)
+    img = xp[:, :M].reshape(C, N, Hp, Wp)
+    img[:, :, :pad[0]] = 0
+    img[:, :, pad[0] + H:] = 0
+    img[:, :, :, :pad[1]] = 0
+    img[:, :, :, pad[1] + W:] = 0
+    xp[:, M:] = 0
+    np.copyto(img[:, :, pad[0]:pad[0] + H, pad[1]:pad[1] + W], x.transpose(1, 0, 2, 3))
+    return xp
+
+
+def flat_col(xp, lo, hi, FH, FW, Wp, dilation, out):
+    """Rows 0..C*FH*FW-1 of ``out`` (C*FH*FW [+ more], hi - lo) = the wide column matrix of
+    columns lo..hi-1 of the padded flat images ``xp`` (C, N*H'*W' + tail) (:func:`padded_flat`):
+    column q, row (c, i, j) holds xp[c, q + i*dy*W' + j*dx], the input that kernel offset (i, j)
+    of a stride-1 window with its corner at flat pixel q reads. FH*FW contiguous copies.
+
+    Plain version: ``im2col_transposed`` of the padded images with pad 0, but with one column per
+    padded pixel (n, y, x) instead of per output pixel: columns with y >= OH or x >= OW stand for
+    no output pixel and hold whatever their shifted reads find (finite numbers of the input)."""
+    C = xp.shape[0]
+    rows = out[:C * FH * FW].reshape(C, FH, FW, hi - lo)
+    for i in range(FH):
+        for j in range(FW):
+            s = i * dilation[0] * Wp + j * dilation[1]
+            np.copyto(rows[:, i, j], xp[:, lo + s:hi + s])
+    return out
+
+
+def conv_chunks(N, per_image, K, itemsize, budget=None):
+    """Images per chunk of the chunked stride-1 convolution: as many as keep a chunk's column
+    matrix (K rows, ``per_image`` columns an image) within ``budget`` bytes (``CHUNK_BYTES``),
+    at least 1, at most N."""
+    budget = CHUNK_BYTES if budget is None else budget
+    return max(1, min(N, budget // max(1, K * per_image * itemsize)))
+
+
+CHUNK_BYTES = 2 << 20
+"""Bytes of column matrix per chunk in :func:`conv_forward_flat` / :func:`conv_backward_flat`:
+measured on the deep net's 28x28 layers (1-8 MB within 5% of each other; the whole 45 MB
+matrix at once made forward and backward about 1.5x slower: it lives in memory, not cache)."""
+
+
+def conv_forward_flat(x, Wb, FH, FW, pad, dilation, owner=None, chunk=None):
+    """A stride-1 convolution, a chunk of images at a time: x (N, C, H, W), Wb = [W | b]
+    (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), xp the padded flat images for the backward).
+
+    Plain version: ``(Wb @ [im2col_transposed(x); ones]).reshape(FN, N, OH, OW)`` with N moved
+    first. Here each chunk's wide column matrix (:func:`flat_col`, a row of ones last) is built
+    in a reused array that stays in the cache, multiplied right away, and the columns that are
+    output pixels copied out; the whole column matrix never exists."""
+    N, C, H, W = x.shape
+    FN, K1 = Wb.shape
+    Hp, Wp = H + 2 * pad[0], W + 2 * pad[1]
+    OH, OW = Hp - dilation[0] * (FH - 1), Wp - dilation[1] * (FW - 1)
+    tail = dilation[0] * (FH - 1) * Wp + dilation[1] * (FW - 1)      # the largest shift
+    xp = padded_flat(x, pad, tail, owner)
+    n = conv_chunks(N, Hp * Wp, K1, x.dtype.itemsize, chunk)
+    col = empty(owner, "col_chunk", (K1, n * Hp * Wp), x.dtype)
+    col[K1 - 1] = 1                                                  # the bias's input
+    prod = empty(owner, "prod_chunk", (FN, n * Hp * Wp), x.dtype)
+    out = empty(owner, "out", (N, FN, OH, OW), x.dtype)
+    for a in range(0, N, n):
+        b = min(N, a + n)
+        L = (b - a) * Hp * Wp
+        flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
+        p = np.matmul(Wb, col[:, :L], out=prod[:, :L])                 # (FN, n*H'*W')
+        np.copyto(out[a:b], p.reshape(FN, b - a, Hp, Wp)[:, :, :OH, :OW].transpose(1, 0, 2, 3))
+    return out, xp
+
+
+def conv_backward_flat(dout, xp, W, x_shape, pad, dilation, need_dx=True, owner=None, chunk=None):
+    """Gradients of :func:`conv_forward_flat` from dout (N, FN, OH, OW) and its padded flat
+    images ``xp``: (dWbT (C*FH*FW + 1, FN) = [dW | db].T, dx (N, C, H, W) or None).
+
+    Plain version: d = dout with filters first (FN, N*OH*OW); ``dWbT = [col; ones] @ d.T`` and
+    ``dx = col2im_transposed(W.reshape(FN, -1).T @ d, ...)``. Here, a chunk of images at a
+    time: d laid out as whole padded images with zeros where no output pixel is (so the wide
+    columns that stand for none add nothing), the chunk's columns built again from ``xp``
+    (cheaper than keeping the whole matrix), dWbT summed over the chunks, and the chunk's
+    input gradient folded as :func:`fold_flat` does, in cache."""
+    N, FN, OH, OW = dout.shape
+    _, C, FH, FW = W.shape
+    _, _, H, W_ = x_shape
+    K = C * FH * FW
+    Hp, Wp = H + 2 * pad[0], W_ + 2 * pad[1]
+    tail = dilation[0] * (FH - 1) * Wp + dilation[1] * (FW - 1)
+    n = conv_chunks(N, Hp * Wp, K + 1, dout.dtype.itemsize, chunk)
+    col = empty(owner, "col_chunk", (K + 1, n * Hp * Wp), dout.dtype)
+    col[K] = 1
+    dpad = empty(owner, "dpad_chunk", (FN, n, Hp, Wp), dout.dtype)   # zeros outside the outputs
+    dpad[:, :, OH:] = 0
+    dpad[:, :, :OH, OW:] = 0
+    dWbT = np.zeros((K + 1, FN), dout.dtype)
+    part = np.empty((K + 1, FN), dout.dtype)
+    if need_dx:
+        Wmat = W.reshape(FN, K).T.astype(dout.dtype)                 # (C*FH*FW, FN)
+        dcol = empty(owner, "dcol_chunk", (K, n * Hp * Wp), dout.dtype)
+        flat = empty(owner, "flat_chunk", (C, n * Hp * Wp + tail), dout.dtype)
+        dx = empty(owner, "dx", x_shape, dout.dtype)
+    for a in range(0, N, n):
+        b = min(N, a + n)
+        L = (b - a) * Hp * Wp
+        np.copyto(dpad[:, :b - a, :OH, :OW], dout[a:b].transpose(1, 0, 2, 3))
+        d = dpad[:, :b - a].reshape(FN, L)                           # (FN, n*H'*W')
+        flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
+        dWbT += np.matmul(col[:, :L], d.T, out=part)
+        if need_dx:
+            dc = np.matmul(Wmat, d, out=dcol[:, :L]).reshape(C, FH, FW, L)
+            f = flat[:, :L + tail]
+            f[...] = 0
+            for i in range(FH):
+                for j in range(FW):
+                    s = i * dilation[0] * Wp + j * dilation[1]
+                    f[:, s:s + L] += dc[:, i, j]
+            img = f[:, :L].reshape(C, b - a, Hp, Wp)[:, :, pad[0]:pad[0] + H, pad[1]:pad[1] + W_]
+            np.copyto(dx[a:b], img.transpose(1, 0, 2, 3))
+    return dWbT, (dx if need_dx else None)
