@@ -257,7 +257,7 @@ def test_the_deep_nets_28x28_convolution_takes_the_flat_chunks():
     net = build_net("deep", seed=0)
     twin = fast.twin_of(net.layers["Conv2"])
     twin.forward(np.zeros((2, 16, 28, 28), np.float32))
-    assert twin.flat and not twin.images_last
+    assert twin.way == "flat"
 
 
 def test_every_twin_is_registered():
