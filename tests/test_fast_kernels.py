@@ -189,7 +189,8 @@ def garbage_filled(owner):
 def test_chunked_images_last_convolution_equals_the_plain_one(case, kind, seed, per_chunk,
                                                              need_dx):
     """conv_forward_images_last and conv_backward_images_last (any stride), a few output rows
-    per chunk (the last chunk may be short), twice through one workspace (the second time over
+    per chunk (the last chunk may be short; one chunk of all: the backward uses the forward's
+    columns), twice through one workspace (the second time over
     garbage), against the one-GEMM im2col convolution and its col2im backward."""
     xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
@@ -210,10 +211,10 @@ def test_chunked_images_last_convolution_equals_the_plain_one(case, kind, seed, 
         col = np.vstack([im2col_transposed(x, FH, FW, S, P, D), np.ones((1, N * OH * OW))])
         d = dout.transpose(1, 0, 2, 3).reshape(FN, -1)                  # (FN, N*OH*OW)
         absolute = np.abs(col) @ np.abs(d).T                            # no cancellation: a scale
-        out, xt = conv_forward_images_last(x, Wb, FH, FW, S, P, D, owner, budget)
+        out, kept = conv_forward_images_last(x, Wb, FH, FW, S, P, D, owner, budget)
         np.testing.assert_allclose(out, (Wb @ col).reshape(FN, N, OH, OW).transpose(1, 0, 2, 3),
                                    rtol=0, atol=1e-12 * (1 + np.abs(Wb).sum()))
-        dWbT, dx = conv_backward_images_last(dout, xt, Wt, xs, S, P, D, need_dx, owner, budget)
+        dWbT, dx = conv_backward_images_last(dout, kept, Wt, xs, S, P, D, need_dx, owner, budget)
         np.testing.assert_allclose(dWbT, col @ d.T, rtol=0, atol=1e-12 * (1 + absolute.max()))
         if need_dx:
             plain_dx = col2im_transposed(Wt.reshape(FN, K).T @ d, xs, FH, FW, S, P, D)
@@ -227,7 +228,7 @@ def test_chunked_images_last_convolution_equals_the_plain_one(case, kind, seed, 
        need_dx=st.booleans())
 def test_chunked_flat_convolution_equals_the_plain_one(case, kind, seed, per_chunk, need_dx):
     """conv_forward_flat and conv_backward_flat (stride 1), a few images per chunk (the last
-    chunk may be short), twice through one workspace (the second time over garbage), against
+    chunk may be short; one chunk of all: the backward uses the forward's columns), twice through one workspace (the second time over garbage), against
     the one-GEMM im2col convolution and its col2im backward."""
     xs, ws, _, P, D = case
     rng = np.random.default_rng(seed)
@@ -251,9 +252,9 @@ def test_chunked_flat_convolution_equals_the_plain_one(case, kind, seed, per_chu
         plain_dWbT = col @ d.T
         plain_dx = col2im_transposed(Wt.reshape(FN, K).T @ d, xs, FH, FW, 1, P, D)
         absolute = np.abs(col) @ np.abs(d).T                            # no cancellation: a scale
-        out, xp = conv_forward_flat(x, Wb, FH, FW, P, D, owner, budget)
+        out, kept = conv_forward_flat(x, Wb, FH, FW, P, D, owner, budget)
         np.testing.assert_allclose(out, plain_out, rtol=0, atol=1e-12 * (1 + np.abs(Wb).sum()))
-        dWbT, dx = conv_backward_flat(dout, xp, Wt, xs, P, D, need_dx, owner, budget)
+        dWbT, dx = conv_backward_flat(dout, kept, Wt, xs, P, D, need_dx, owner, budget)
         np.testing.assert_allclose(dWbT, plain_dWbT, rtol=0, atol=1e-12 * (1 + absolute.max()))
         if need_dx:
             np.testing.assert_allclose(dx, plain_dx, rtol=0,

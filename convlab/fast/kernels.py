@@ -312,10 +312,14 @@ def flat_col(xp, lo, hi, FH, FW, Wp, dilation, out):
 
 
 def conv_chunks(N, per_image, K, itemsize, budget=None):
-    """Images per chunk of the chunked stride-1 convolution: as many as keep a chunk's column
-    matrix (K rows, ``per_image`` columns an image) within ``budget`` bytes (``CHUNK_BYTES``),
-    at least 1, at most N."""
-    budget = CHUNK_BYTES if budget is None else budget
+    """Images (or output rows) per chunk of the chunked convolutions: as many as keep a chunk's
+    column matrix (K rows, ``per_image`` columns each) within ``budget`` bytes, at least 1, at
+    most N. ``budget`` None: ``CHUNK_BYTES``, and all N at once when the whole matrix takes at
+    most ``WHOLE_BYTES``."""
+    if budget is None:
+        if N * per_image * K * itemsize <= WHOLE_BYTES:
+            return N
+        budget = CHUNK_BYTES
     return max(1, min(N, budget // max(1, K * per_image * itemsize)))
 
 
@@ -325,10 +329,16 @@ and their backward passes: measured on the deep net's and AlexNet's layers, one 
 100 (1-2 MB best; 4 MB up to 10% slower; the deep net's whole 45 MB matrix at once about 1.4x
 slower: it lives in memory, not in the cache)."""
 
+WHOLE_BYTES = 7 << 20
+"""A column matrix of at most this many bytes is built once, whole, and kept for the backward
+pass instead of being built again chunk by chunk: LeNet's second convolution (6 MB, 25 kernel
+offsets to copy) was 5% slower forward+backward in 2 MB chunks than whole."""
+
 
 def conv_forward_flat(x, Wb, FH, FW, pad, dilation, owner=None, chunk=None):
     """A stride-1 convolution, a chunk of images at a time: x (N, C, H, W), Wb = [W | b]
-    (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), xp the padded flat images for the backward).
+    (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), kept for the backward: (the padded flat images,
+    the column array)).
 
     Plain version: ``(Wb @ [im2col_transposed(x); ones]).reshape(FN, N, OH, OW)`` with N moved
     first. Here each chunk's wide column matrix (:func:`flat_col`, a row of ones last) is built
@@ -351,18 +361,19 @@ def conv_forward_flat(x, Wb, FH, FW, pad, dilation, owner=None, chunk=None):
         flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
         p = np.matmul(Wb, col[:, :L], out=prod[:, :L])                 # (FN, n*H'*W')
         np.copyto(out[a:b], p.reshape(FN, b - a, Hp, Wp)[:, :, :OH, :OW].transpose(1, 0, 2, 3))
-    return out, xp
+    return out, (xp, col)
 
 
-def conv_backward_flat(dout, xp, W, x_shape, pad, dilation, need_dx=True, owner=None, chunk=None):
-    """Gradients of :func:`conv_forward_flat` from dout (N, FN, OH, OW) and its padded flat
-    images ``xp``: (dWbT (C*FH*FW + 1, FN) = [dW | db].T, dx (N, C, H, W) or None).
+def conv_backward_flat(dout, kept, W, x_shape, pad, dilation, need_dx=True, owner=None,
+                       chunk=None):
+    """Gradients of :func:`conv_forward_flat` from dout (N, FN, OH, OW) and what it kept, its
+    padded flat images and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T, dx (N, C, H, W) or None).
 
     Plain version: d = dout with filters first (FN, N*OH*OW); ``dWbT = [col; ones] @ d.T`` and
     ``dx = col2im_transposed(W.reshape(FN, -1).T @ d, ...)``. Here, a chunk of images at a
     time: d laid out as whole padded images with zeros where no output pixel is (so the wide
     columns that stand for none add nothing), the chunk's columns built again from ``xp``
-    (cheaper than keeping the whole matrix), dWbT summed over the chunks, and the chunk's
+    (cheaper than keeping the whole matrix; unless one chunk took all), dWbT summed over the chunks, and the chunk's
     input gradient folded as :func:`fold_flat` does, in cache."""
     N, FN, OH, OW = dout.shape
     _, C, FH, FW = W.shape
@@ -371,8 +382,7 @@ def conv_backward_flat(dout, xp, W, x_shape, pad, dilation, need_dx=True, owner=
     Hp, Wp = H + 2 * pad[0], W_ + 2 * pad[1]
     tail = dilation[0] * (FH - 1) * Wp + dilation[1] * (FW - 1)
     n = conv_chunks(N, Hp * Wp, K + 1, dout.dtype.itemsize, chunk)
-    col = empty(owner, "col_chunk", (K + 1, n * Hp * Wp), dout.dtype)
-    col[K] = 1
+    xp, col = kept                                                   # one chunk: col is built
     dpad = empty(owner, "dpad_chunk", (FN, n, Hp, Wp), dout.dtype)   # zeros outside the outputs
     dpad[:, :, OH:] = 0
     dpad[:, :, :OH, OW:] = 0
@@ -388,7 +398,8 @@ def conv_backward_flat(dout, xp, W, x_shape, pad, dilation, need_dx=True, owner=
         L = (b - a) * Hp * Wp
         np.copyto(dpad[:, :b - a, :OH, :OW], dout[a:b].transpose(1, 0, 2, 3))
         d = dpad[:, :b - a].reshape(FN, L)                           # (FN, n*H'*W')
-        flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
+        if n < N:
+            flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
         dWbT += np.matmul(col[:, :L], d.T, out=part)
         if need_dx:
             dc = np.matmul(Wmat, d, out=dcol[:, :L]).reshape(C, FH, FW, L)
@@ -414,8 +425,8 @@ def _rows_view(a, i, j, y0, y1, OW, stride, dilation):
 
 def conv_forward_images_last(x, Wb, FH, FW, stride, pad, dilation, owner=None, chunk=None):
     """The images-last convolution a few output rows at a time: x (N, C, H, W), Wb = [W | b]
-    (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), xt the padded images-last input (C, H', W', N)
-    for the backward).
+    (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), kept for the backward: (the padded images-last
+    input (C, H', W', N), the column array)).
 
     Plain version: ``Wb @ [im2col_images_last(x, ...); ones]``, columns (oy, ox, n), reshaped
     (FN, OH, OW, N) with N moved first. Here the column matrix of a few output rows (as many as
@@ -442,13 +453,13 @@ def conv_forward_images_last(x, Wb, FH, FW, stride, pad, dilation, owner=None, c
         np.matmul(Wb, col[:, :hi - lo], out=prod[:, lo:hi])
     out = empty(owner, "out", (N, FN, OH, OW), x.dtype)
     np.copyto(out, prod.reshape(FN, OH, OW, N).transpose(3, 0, 1, 2))
-    return out, xt
+    return out, (xt, col)
 
 
-def conv_backward_images_last(dout, xt, W, x_shape, stride, pad, dilation, need_dx=True,
+def conv_backward_images_last(dout, kept, W, x_shape, stride, pad, dilation, need_dx=True,
                               owner=None, chunk=None):
-    """Gradients of :func:`conv_forward_images_last` from dout (N, FN, OH, OW) and its padded
-    images-last input ``xt``: (dWbT (C*FH*FW + 1, FN) = [dW | db].T, dx (N, C, H, W) or None).
+    """Gradients of :func:`conv_forward_images_last` from dout (N, FN, OH, OW) and what it kept,
+    its padded images-last input and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T, dx (N, C, H, W) or None).
 
     Plain version: d = dout as (FN, OH*OW*N); ``dWbT = [col; ones] @ d.T`` and
     ``dx = col2im_images_last(W.reshape(FN, -1).T @ d, ...)``. Here a few output rows at a
@@ -462,8 +473,7 @@ def conv_backward_images_last(dout, xt, W, x_shape, stride, pad, dilation, need_
     d = empty(owner, "filters_first", (FN, OH * OW * N), dout.dtype)  # columns (oy, ox, n)
     np.copyto(d.reshape(FN, OH, OW, N), dout.transpose(1, 2, 3, 0))
     r = conv_chunks(OH, OW * N, K + 1, dout.dtype.itemsize, chunk)
-    col = empty(owner, "col_chunk", (K + 1, r * OW * N), dout.dtype)
-    col[K] = 1
+    xt, col = kept                                                   # one chunk: col is built
     dWbT = np.zeros((K + 1, FN), dout.dtype)
     part = np.empty((K + 1, FN), dout.dtype)
     if need_dx:
@@ -474,10 +484,11 @@ def conv_backward_images_last(dout, xt, W, x_shape, stride, pad, dilation, need_
     for y0 in range(0, OH, r):
         y1 = min(OH, y0 + r)
         lo, hi = y0 * OW * N, y1 * OW * N
-        blocks = col[:K, :hi - lo].reshape(C, FH, FW, y1 - y0, OW, N)
-        for i in range(FH):
-            for j in range(FW):
-                np.copyto(blocks[:, i, j], _rows_view(xt, i, j, y0, y1, OW, stride, dilation))
+        if r < OH:
+            blocks = col[:K, :hi - lo].reshape(C, FH, FW, y1 - y0, OW, N)
+            for i in range(FH):
+                for j in range(FW):
+                    np.copyto(blocks[:, i, j], _rows_view(xt, i, j, y0, y1, OW, stride, dilation))
         dWbT += np.matmul(col[:, :hi - lo], d[:, lo:hi].T, out=part)
         if need_dx:
             dc = np.matmul(Wmat, d[:, lo:hi], out=dcol[:, :hi - lo])
