@@ -73,10 +73,12 @@ class Convolution(layers.Convolution):
         S, P, D = self.stride, self.pad, self.dilation
         if S == (1, 1) and (K + 1) * OH * OW >= self.flat_min_numbers:
             self.way = "flat"
-            out, self.x_kept = conv_forward_flat(x, Wb, FH, FW, P, D, owner=self)
+            out, self.kept = conv_forward_flat(x, Wb, FH, FW, P, D, owner=self)
+            self.col = self.kept[1]                                     # (a chunk of) the columns
         elif OH * OW <= self.images_last_max:
             self.way = "images last"
-            out, self.x_kept = conv_forward_images_last(x, Wb, FH, FW, S, P, D, owner=self)
+            out, self.kept = conv_forward_images_last(x, Wb, FH, FW, S, P, D, owner=self)
+            self.col = self.kept[1]
         else:
             self.way = "images first"
             # The book's im2col, transposed: one column per output pixel, and a row of ones
@@ -86,7 +88,7 @@ class Convolution(layers.Convolution):
             prod = np.matmul(Wb, col, out=empty(self, "filters_first", (FN, N * OH * OW), x.dtype))
             out = empty(self, "out", (N, FN, OH, OW), x.dtype)
             np.copyto(out, prod.reshape(FN, N, OH, OW).transpose(1, 0, 2, 3))  # (N, FN, OH, OW)
-            self.x_kept = col
+            self.col = col
         self.x_shape, self.out_shape, self.out_dtype = x.shape, out.shape, out.dtype
         return out
 
@@ -97,17 +99,17 @@ class Convolution(layers.Convolution):
         K = C * FH * FW
         S, P, D = self.stride, self.pad, self.dilation
         if self.way == "flat":
-            dWbT, dx = conv_backward_flat(dout, self.x_kept, self.W, self.x_shape, P, D,
+            dWbT, dx = conv_backward_flat(dout, self.kept, self.W, self.x_shape, P, D,
                                           self.need_dx, owner=self)
         elif self.way == "images last":
-            dWbT, dx = conv_backward_images_last(dout, self.x_kept, self.W, self.x_shape, S, P,
+            dWbT, dx = conv_backward_images_last(dout, self.kept, self.W, self.x_shape, S, P,
                                                  D, self.need_dx, owner=self)
         else:
             # dout with filters first, columns in col's order, in the array that held
             # forward's GEMM result (no longer used)
             d = empty(self, "filters_first", (FN, N * OH * OW), dout.dtype)  # (FN, N*OH*OW)
             np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))
-            dWbT = np.matmul(self.x_kept, d.T)   # (C*FH*FW + 1, FN): faster than d @ col.T
+            dWbT = np.matmul(self.col, d.T)   # (C*FH*FW + 1, FN): faster than d @ col.T
             dx = None
             if self.need_dx:
                 dx = conv_backward_dx(d, self.W.astype(d.dtype, copy=False), self.x_shape, S, P,
