@@ -228,8 +228,9 @@ def test_chunked_images_last_convolution_equals_the_plain_one(case, kind, seed, 
        need_dx=st.booleans())
 def test_chunked_flat_convolution_equals_the_plain_one(case, kind, seed, per_chunk, need_dx):
     """conv_forward_flat and conv_backward_flat (stride 1), a few images per chunk (the last
-    chunk may be short; one chunk of all: the backward uses the forward's columns), twice through one workspace (the second time over garbage), against
-    the one-GEMM im2col convolution and its col2im backward."""
+    chunk may be short; one chunk of all: the backward uses the forward's columns), twice
+    through one workspace (the second time over garbage), against the one-GEMM im2col
+    convolution and its col2im backward."""
     xs, ws, _, P, D = case
     rng = np.random.default_rng(seed)
     N, C, H, W = xs

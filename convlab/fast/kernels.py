@@ -367,14 +367,16 @@ def conv_forward_flat(x, Wb, FH, FW, pad, dilation, owner=None, chunk=None):
 def conv_backward_flat(dout, kept, W, x_shape, pad, dilation, need_dx=True, owner=None,
                        chunk=None):
     """Gradients of :func:`conv_forward_flat` from dout (N, FN, OH, OW) and what it kept, its
-    padded flat images and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T, dx (N, C, H, W) or None).
+    padded flat images and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T,
+    dx (N, C, H, W) or None).
 
     Plain version: d = dout with filters first (FN, N*OH*OW); ``dWbT = [col; ones] @ d.T`` and
     ``dx = col2im_transposed(W.reshape(FN, -1).T @ d, ...)``. Here, a chunk of images at a
     time: d laid out as whole padded images with zeros where no output pixel is (so the wide
-    columns that stand for none add nothing), the chunk's columns built again from ``xp``
-    (cheaper than keeping the whole matrix; unless one chunk took all), dWbT summed over the chunks, and the chunk's
-    input gradient folded as :func:`fold_flat` does, in cache."""
+    columns that stand for none add nothing), the chunk's columns built again from the padded
+    images (cheaper than keeping the whole matrix; not when one chunk took all), dWbT summed
+    over the chunks, and the chunk's input gradient folded as :func:`fold_flat` does, in
+    cache."""
     N, FN, OH, OW = dout.shape
     _, C, FH, FW = W.shape
     _, _, H, W_ = x_shape
@@ -428,10 +430,13 @@ def conv_forward_images_last(x, Wb, FH, FW, stride, pad, dilation, owner=None, c
     (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), kept for the backward: (the padded images-last
     input (C, H', W', N), the column array)).
 
-    Plain version: ``Wb @ [im2col_images_last(x, ...); ones]``, columns (oy, ox, n), reshaped
-    (FN, OH, OW, N) with N moved first. Here the column matrix of a few output rows (as many as
-    keep it within ``CHUNK_BYTES``) is built in a reused array that stays in the cache and
-    multiplied right away into its columns of the product; the whole matrix never exists."""
+    Plain version: ``Wb @ [im2col_transposed(x, ...); ones]`` with N moved first. Here the
+    columns are in (oy, ox, n) order, images last: with the padded input laid out (C, H', W', N)
+    once, each kernel offset's block is one copy in runs of OW*N (stride 1) or N numbers
+    instead of OW (6 for AlexNet's last convolutions). And the column matrix of a few output
+    rows (``conv_chunks``; ``chunk``: a byte budget instead of ``CHUNK_BYTES``) is built in a
+    reused array that stays in the cache and multiplied right away into its columns of the
+    product."""
     N, C, H, W = x.shape
     FN, K1 = Wb.shape
     (P0, P1) = pad
@@ -459,12 +464,15 @@ def conv_forward_images_last(x, Wb, FH, FW, stride, pad, dilation, owner=None, c
 def conv_backward_images_last(dout, kept, W, x_shape, stride, pad, dilation, need_dx=True,
                               owner=None, chunk=None):
     """Gradients of :func:`conv_forward_images_last` from dout (N, FN, OH, OW) and what it kept,
-    its padded images-last input and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T, dx (N, C, H, W) or None).
+    its padded images-last input and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T,
+    dx (N, C, H, W) or None).
 
-    Plain version: d = dout as (FN, OH*OW*N); ``dWbT = [col; ones] @ d.T`` and
-    ``dx = col2im_images_last(W.reshape(FN, -1).T @ d, ...)``. Here a few output rows at a
-    time: their columns built again from ``xt``, dWbT summed over the chunks, their part of
-    the input gradient added onto the padded images-last gradient right away."""
+    Plain version: d = dout as (FN, OH*OW*N); ``dWbT = [col; ones] @ d.T`` and ``dx =
+    col2im_transposed`` of ``W.reshape(FN, -1).T @ d`` with its columns put back in (n, oy, ox)
+    order. Here a few output rows at a time: their columns built again from the padded input
+    (not when one chunk took all), dWbT summed over the chunks, their part of the input
+    gradient added onto the padded images-last gradient right away (runs of OW*N or N
+    numbers), then one copy puts N first."""
     N, FN, OH, OW = dout.shape
     _, C, FH, FW = W.shape
     _, _, H, W_ = x_shape
