@@ -46,15 +46,18 @@ class Convolution(layers.Convolution):
     * "images last": output maps of at most ``images_last_max`` pixels (OH*OW) put the images
       last in the column order, (oy, ox, n) instead of (n, oy, ox), so the copies move runs of
       OW*N numbers instead of OW, and build the column matrix a few output rows at a time, in
-      the cache (``kernels.conv_forward_images_last``). Measured here (one thread, batch 100,
-      forward+backward): 6x6 to 14x14 maps 10-20% faster than images first; the chunks then
-      took the deep net's 14x14 layers to 0.76-0.85x and AlexNet's to 0.93-0.97x of the time;
+      the cache (``kernels.conv_forward_images_last``);
     * "flat": stride-1 layers whose column matrix has at least ``flat_min_numbers`` numbers per
-      image, a few images at a time (``kernels.conv_forward_flat``): the deep net's 16->16
-      28x28 layer (113,680 numbers an image) 0.73x the time of images first; every other
-      registry convolution (at most 56,644) 1.05-1.6x;
+      image, a few images at a time (``kernels.conv_forward_flat``); checked first;
     * "images first": the rest (the first layers on 28x28 images; stride > 1 on big maps):
       the whole transposed im2col, one GEMM, dx through ``kernels.conv_backward_dx``.
+
+    Measured here (one thread, batch 100, forward+backward of each registry convolution,
+    against the twin before the chunks): images last took 6x6 to 14x14 maps 10-20% under
+    images first; its chunks then took the deep net's 14x14 and 7x7 layers to 0.85-0.90x
+    (the 5.7 MB one, built whole, 1.04x) and AlexNet's to 0.93-0.99x. Flat took the deep net's
+    16->16 28x28 layer (113,680 numbers an image) to 0.73-0.77x of images first; every other
+    registry convolution (at most 56,644) 1.05-1.6x.
     """
 
     images_last_max = 256
