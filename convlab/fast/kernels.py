@@ -388,10 +388,9 @@ def conv_backward_flat(dout, kept, W, x_shape, pad, dilation, need_dx=True, owne
     dpad = empty(owner, "dpad_chunk", (FN, n, Hp, Wp), dout.dtype)   # zeros outside the outputs
     dpad[:, :, OH:] = 0
     dpad[:, :, :OH, OW:] = 0
-    dWbT = np.zeros((K + 1, FN), dout.dtype)
-    part = np.empty((K + 1, FN), dout.dtype)
+    dWbT, part = np.empty((K + 1, FN), dout.dtype), np.empty((K + 1, FN), dout.dtype)
     if need_dx:
-        Wmat = W.reshape(FN, K).T.astype(dout.dtype)                 # (C*FH*FW, FN)
+        Wmat = W.reshape(FN, K).T.astype(dout.dtype, copy=False)     # (C*FH*FW, FN)
         dcol = empty(owner, "dcol_chunk", (K, n * Hp * Wp), dout.dtype)
         flat = empty(owner, "flat_chunk", (C, n * Hp * Wp + tail), dout.dtype)
         dx = empty(owner, "dx", x_shape, dout.dtype)
@@ -402,7 +401,10 @@ def conv_backward_flat(dout, kept, W, x_shape, pad, dilation, need_dx=True, owne
         d = dpad[:, :b - a].reshape(FN, L)                           # (FN, n*H'*W')
         if n < N:
             flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
-        dWbT += np.matmul(col[:, :L], d.T, out=part)
+        if a == 0:                                                   # the first chunk's sum
+            np.matmul(col[:, :L], d.T, out=dWbT)
+        else:
+            dWbT += np.matmul(col[:, :L], d.T, out=part)
         if need_dx:
             dc = np.matmul(Wmat, d, out=dcol[:, :L]).reshape(C, FH, FW, L)
             f = flat[:, :L + tail]
@@ -482,10 +484,9 @@ def conv_backward_images_last(dout, kept, W, x_shape, stride, pad, dilation, nee
     np.copyto(d.reshape(FN, OH, OW, N), dout.transpose(1, 2, 3, 0))
     r = conv_chunks(OH, OW * N, K + 1, dout.dtype.itemsize, chunk)
     xt, col = kept                                                   # one chunk: col is built
-    dWbT = np.zeros((K + 1, FN), dout.dtype)
-    part = np.empty((K + 1, FN), dout.dtype)
+    dWbT, part = np.empty((K + 1, FN), dout.dtype), np.empty((K + 1, FN), dout.dtype)
     if need_dx:
-        Wmat = W.reshape(FN, K).T.astype(dout.dtype)                 # (C*FH*FW, FN)
+        Wmat = W.reshape(FN, K).T.astype(dout.dtype, copy=False)     # (C*FH*FW, FN)
         dcol = empty(owner, "dcol_chunk", (K, r * OW * N), dout.dtype)
         dxt = empty(owner, "dx_images_last", (C, H + 2 * P0, W_ + 2 * P1, N), dout.dtype)
         dxt[...] = 0
@@ -497,7 +498,10 @@ def conv_backward_images_last(dout, kept, W, x_shape, stride, pad, dilation, nee
             for i in range(FH):
                 for j in range(FW):
                     np.copyto(blocks[:, i, j], _rows_view(xt, i, j, y0, y1, OW, stride, dilation))
-        dWbT += np.matmul(col[:, :hi - lo], d[:, lo:hi].T, out=part)
+        if y0 == 0:                                                  # the first chunk's sum
+            np.matmul(col[:, :hi - lo], d[:, lo:hi].T, out=dWbT)
+        else:
+            dWbT += np.matmul(col[:, :hi - lo], d[:, lo:hi].T, out=part)
         if need_dx:
             dc = np.matmul(Wmat, d[:, lo:hi], out=dcol[:, :hi - lo])
             dblocks = dc.reshape(C, FH, FW, y1 - y0, OW, N)
