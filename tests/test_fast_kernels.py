@@ -3,8 +3,9 @@ exact zeros, -inf and NaN included)."""
 import numpy as np
 from hypothesis import given, strategies as st
 
-from convlab.fast.kernels import (channel_window_sum, col2im_images_last, conv_backward_dx,
-                                  fold_flat, im2col_images_last, inverse_power, sigmoid,
+from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, conv_backward_flat,
+                                  conv_backward_images_last, conv_chunks, conv_forward_flat,
+                                  conv_forward_images_last, fold_flat, inverse_power, sigmoid,
                                   window_max, window_max_backward, window_mean,
                                   window_mean_backward)
 from convlab.fast.workspace import Workspace
@@ -176,31 +177,88 @@ def test_fold_flat_equals_col2im_wide(case, kind, seed):
     np.testing.assert_allclose(got, plain, rtol=0, atol=1e-12)
 
 
-def images_first(a, N, OH, OW):
-    """Columns (oy, ox, n) of a (rows, OH*OW*N) back in (n, oy, ox) order."""
-    return a.reshape(-1, OH, OW, N).transpose(0, 3, 1, 2).reshape(a.shape[0], -1)
+def garbage_filled(owner):
+    """owner, with every array its workspace lent it so far overwritten with 7s."""
+    for a in owner.workspace._arrays.get(owner, {}).values():
+        a[...] = 7
+    return owner
 
 
-@given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds)
-def test_images_last_im2col_and_col2im_equal_the_transposed_ones(case, kind, seed):
-    """Bit for bit: the same copies and the same adds in the same order, columns permuted."""
-    xs, (_, _, FH, FW), S, P, D = case
+@given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds, per_chunk=st.integers(1, 3),
+       need_dx=st.booleans())
+def test_chunked_images_last_convolution_equals_the_plain_one(case, kind, seed, per_chunk,
+                                                             need_dx):
+    """conv_forward_images_last and conv_backward_images_last (any stride), a few output rows
+    per chunk (the last chunk may be short; one chunk of all: the backward uses the forward's
+    columns), twice through one workspace (the second time over
+    garbage), against the one-GEMM im2col convolution and its col2im backward."""
+    xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
-    N, C = xs[:2]
-    x = values(rng, xs, kind)
-    plain = im2col_transposed(x, FH, FW, S, P, D)                       # (C*FH*FW, N*OH*OW)
-    OH = (xs[2] + 2 * P[0] - D[0] * (FH - 1) - 1) // S[0] + 1
-    OW = (xs[3] + 2 * P[1] - D[1] * (FW - 1) - 1) // S[1] + 1
+    N, C, H, W = xs
+    FN, _, FH, FW = ws
+    OH = (H + 2 * P[0] - D[0] * (FH - 1) - 1) // S[0] + 1
+    OW = (W + 2 * P[1] - D[1] * (FW - 1) - 1) // S[1] + 1
+    K = C * FH * FW
+    Wt, b = values(rng, ws, kind), rng.standard_normal(FN)
+    Wb = np.concatenate([Wt.reshape(FN, K), b[:, None]], axis=1)
+    budget = per_chunk * (K + 1) * OW * N * 8
+    assert conv_chunks(OH, OW * N, K + 1, 8, budget) == min(OH, per_chunk)
     owner = type("Owner", (), {})()
     owner.workspace = Workspace()
-    for step in range(2):            # the second step reuses the workspace's arrays, garbage-filled
-        for a in owner.workspace._arrays.get(owner, {}).values():
-            a[...] = 7
-        got = im2col_images_last(x, FH, FW, S, P, D, np.full(plain.shape, 7.0), owner)
-        np.testing.assert_array_equal(images_first(got, N, OH, OW), plain)
-        dcol = values(rng, plain.shape, kind)
-        dlast = np.ascontiguousarray(dcol.reshape(-1, N, OH, OW).transpose(0, 2, 3, 1))
-        np.testing.assert_array_equal(
-            col2im_images_last(dlast.reshape(plain.shape), xs, FH, FW, S, P, D, owner),
-            col2im_transposed(dcol, xs, FH, FW, S, P, D))
+    for step in range(2):
+        garbage_filled(owner)
+        x, dout = values(rng, xs, kind), values(rng, (N, FN, OH, OW), kind)
+        col = np.vstack([im2col_transposed(x, FH, FW, S, P, D), np.ones((1, N * OH * OW))])
+        d = dout.transpose(1, 0, 2, 3).reshape(FN, -1)                  # (FN, N*OH*OW)
+        absolute = np.abs(col) @ np.abs(d).T                            # no cancellation: a scale
+        out, kept = conv_forward_images_last(x, Wb, FH, FW, S, P, D, owner, budget)
+        np.testing.assert_allclose(out, (Wb @ col).reshape(FN, N, OH, OW).transpose(1, 0, 2, 3),
+                                   rtol=0, atol=1e-12 * (1 + np.abs(Wb).sum()))
+        dWbT, dx = conv_backward_images_last(dout, kept, Wt, xs, S, P, D, need_dx, owner, budget)
+        np.testing.assert_allclose(dWbT, col @ d.T, rtol=0, atol=1e-12 * (1 + absolute.max()))
+        if need_dx:
+            plain_dx = col2im_transposed(Wt.reshape(FN, K).T @ d, xs, FH, FW, S, P, D)
+            np.testing.assert_allclose(dx, plain_dx, rtol=0,
+                                       atol=1e-12 * (1 + np.abs(Wt).sum() * np.abs(d).max()))
+        else:
+            assert dx is None
 
+
+@given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds, per_chunk=st.integers(1, 3),
+       need_dx=st.booleans())
+def test_chunked_flat_convolution_equals_the_plain_one(case, kind, seed, per_chunk, need_dx):
+    """conv_forward_flat and conv_backward_flat (stride 1), a few images per chunk (the last
+    chunk may be short; one chunk of all: the backward uses the forward's columns), twice
+    through one workspace (the second time over garbage), against the one-GEMM im2col
+    convolution and its col2im backward."""
+    xs, ws, _, P, D = case
+    rng = np.random.default_rng(seed)
+    N, C, H, W = xs
+    FN, _, FH, FW = ws
+    Hp, Wp = H + 2 * P[0], W + 2 * P[1]
+    OH, OW = Hp - D[0] * (FH - 1), Wp - D[1] * (FW - 1)
+    K = C * FH * FW
+    Wt, b = values(rng, ws, kind), rng.standard_normal(FN)
+    Wb = np.concatenate([Wt.reshape(FN, K), b[:, None]], axis=1)
+    budget = per_chunk * (K + 1) * Hp * Wp * 8
+    assert conv_chunks(N, Hp * Wp, K + 1, 8, budget) == min(N, per_chunk)
+    owner = type("Owner", (), {})()
+    owner.workspace = Workspace()
+    for step in range(2):
+        garbage_filled(owner)
+        x, dout = values(rng, xs, kind), values(rng, (N, FN, OH, OW), kind)
+        col = np.vstack([im2col_transposed(x, FH, FW, 1, P, D), np.ones((1, N * OH * OW))])
+        d = dout.transpose(1, 0, 2, 3).reshape(FN, -1)                  # (FN, N*OH*OW)
+        plain_out = (Wb @ col).reshape(FN, N, OH, OW).transpose(1, 0, 2, 3)
+        plain_dWbT = col @ d.T
+        plain_dx = col2im_transposed(Wt.reshape(FN, K).T @ d, xs, FH, FW, 1, P, D)
+        absolute = np.abs(col) @ np.abs(d).T                            # no cancellation: a scale
+        out, kept = conv_forward_flat(x, Wb, FH, FW, P, D, owner, budget)
+        np.testing.assert_allclose(out, plain_out, rtol=0, atol=1e-12 * (1 + np.abs(Wb).sum()))
+        dWbT, dx = conv_backward_flat(dout, kept, Wt, xs, P, D, need_dx, owner, budget)
+        np.testing.assert_allclose(dWbT, plain_dWbT, rtol=0, atol=1e-12 * (1 + absolute.max()))
+        if need_dx:
+            np.testing.assert_allclose(dx, plain_dx, rtol=0,
+                                       atol=1e-12 * (1 + np.abs(Wt).sum() * np.abs(d).max()))
+        else:
+            assert dx is None

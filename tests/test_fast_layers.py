@@ -14,6 +14,7 @@ from convlab import layers
 from convlab.fast import layers as fast
 from convlab.fast.workspace import Workspace
 from convlab.gradcheck import numerical_gradient, rel_error
+from convlab.nets import build_net
 
 from reference import lrn_forward, pool_backward, pool_forward
 from strategies import conv_case, kinds, pool_case, seeds, values
@@ -66,15 +67,20 @@ def conv_scales(layer, x, dout):
 
 # -------------------------------------------------------------- each twin against its layer --
 
-@pytest.mark.parametrize("images_last_max", [0, 10**9], ids=["images first", "images last"])
+@pytest.mark.parametrize("images_last_max, flat_min_numbers", [(0, 10**9), (10**9, 10**9), (0, 0)],
+                         ids=["images first", "images last", "flat chunks"])
 @given(case=conv_case(max_dilation=3), kind=kinds, seed=seeds, dtype=DTYPES)
-def test_convolution_twin_equals_the_layer(images_last_max, case, kind, seed, dtype):
-    """Both column orders of the twin (``Convolution.images_last_max`` picks one by map size)."""
+def test_convolution_twin_equals_the_layer(images_last_max, flat_min_numbers, case, kind, seed,
+                                           dtype):
+    """The twin's three ways (``Convolution.images_last_max`` and ``flat_min_numbers`` pick
+    one by map size; "flat chunks" is taken by stride-1 layers only, the others fall through
+    to images first)."""
     xs, ws, S, P, D = case
     rng = np.random.default_rng(seed)
     layer = layers.Convolution(values(rng, ws, kind).astype(dtype),
                                rng.standard_normal(ws[0]).astype(dtype), S, P, D)
     layer.images_last_max = images_last_max              # copied onto the twin by twin_of
+    layer.flat_min_numbers = flat_min_numbers
     x = values(rng, xs, kind)
     dout = rng.standard_normal((xs[0],) + layer.output_shape(xs[1:]))
     check_twin(layer, x, dout, dtype, conv_scales(layer, x, dout))
@@ -162,6 +168,12 @@ def images_first(conv):
     return conv
 
 
+def flat_chunks(conv):
+    """conv, set to take the twin's flat chunked path (stride 1) whatever the map size."""
+    conv.flat_min_numbers = 0
+    return conv
+
+
 PLAIN = {
     "Convolution": lambda rng: layers.Convolution(rng.standard_normal((3, 2, 3, 3)),
                                                   rng.standard_normal(3), 1, 1),
@@ -169,6 +181,8 @@ PLAIN = {
         rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(3), 1, (0, 2), 2)),
     "Convolution stride 2, images first": lambda rng: images_first(layers.Convolution(
         rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), 2, 1)),
+    "Convolution dilated, flat chunks": lambda rng: flat_chunks(layers.Convolution(
+        rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(3), 1, (0, 2), 2)),
     "Pooling max 3/2": lambda rng: layers.Pooling(3, 3, 2),
     "Pooling avg": lambda rng: layers.Pooling(2, 2, mode="avg"),
     "Pooling avg 3/2 pad 1": lambda rng: layers.Pooling(3, 3, 2, 1, "avg"),
@@ -236,6 +250,14 @@ def test_twins_keep_the_dtype_and_leave_their_inputs_alone(name, dtype):
     np.testing.assert_array_equal(dout, d0)
     assert not np.shares_memory(out, x) and not np.shares_memory(dx, dout)
     assert not np.shares_memory(dx, out)
+
+
+def test_the_deep_nets_28x28_convolution_takes_the_flat_chunks():
+    """So the plan's tests of the registry nets cover that path (``flat_min_numbers``)."""
+    net = build_net("deep", seed=0)
+    twin = fast.twin_of(net.layers["Conv2"])
+    twin.forward(np.zeros((2, 16, 28, 28), np.float32))
+    assert twin.way == "flat"
 
 
 def test_every_twin_is_registered():

@@ -12,7 +12,8 @@ import numpy as np
 from ..im2col import col2im_transposed, windows
 from .workspace import empty
 
-__all__ = ["im2col_images_last", "col2im_images_last", "conv_backward_dx", "fold_flat",
+__all__ = ["conv_forward_images_last", "conv_backward_images_last", "conv_backward_dx", "fold_flat",
+           "padded_flat", "flat_col", "conv_chunks", "conv_forward_flat", "conv_backward_flat",
            "window_max", "window_max_backward", "window_mean", "window_mean_backward", "sigmoid",
            "channel_window_sum", "inverse_power"]
 
@@ -27,57 +28,6 @@ def _padded_images_last(x_shape, pad, dtype, owner, name):
     xt[:, :, :P1] = 0
     xt[:, :, P1 + W:] = 0
     return xt
-
-
-def _offset_view(a, i, j, out_hw, stride, dilation):
-    """The (C, OH, OW, N) view of images-last ``a`` (C, H', W', N) that kernel offset (i, j)
-    reads: rows i*dy, i*dy + sy, ..., columns j*dx, j*dx + sx, ..."""
-    (OH, OW), (S0, S1), (D0, D1) = out_hw, stride, dilation
-    return a[:, i * D0:i * D0 + S0 * (OH - 1) + 1:S0, j * D1:j * D1 + S1 * (OW - 1) + 1:S1]
-
-
-def im2col_images_last(x, FH, FW, stride, pad, dilation, out, owner=None):
-    """The transposed im2col with its columns in (oy, ox, n) order, images last: ``out``
-    (C*FH*FW, OH*OW*N) gets ``im2col_transposed(x, ...)`` with every column block (n, oy, ox)
-    moved to (oy, ox, n). Returns out.
-
-    Why: for small images the plain copy moves runs of only OW numbers (6 for AlexNet's last
-    convolutions); with the padded input laid out (C, H', W', N) once, each kernel offset's
-    block is one copy in runs of OW*N (stride 1) or N numbers, FH*FW copies in all.
-    ``stride``, ``pad``, ``dilation``: (h, w) pairs.
-    """
-    N, C, H, W = x.shape
-    (P0, P1) = pad
-    OH = (H + 2 * P0 - dilation[0] * (FH - 1) - 1) // stride[0] + 1
-    OW = (W + 2 * P1 - dilation[1] * (FW - 1) - 1) // stride[1] + 1
-    xt = _padded_images_last(x.shape, pad, x.dtype, owner, "x_images_last")
-    np.copyto(xt[:, P0:P0 + H, P1:P1 + W], x.transpose(1, 2, 3, 0))   # (C, H, W, N)
-    blocks = out.reshape(C, FH, FW, OH, OW, N)
-    for i in range(FH):
-        for j in range(FW):
-            np.copyto(blocks[:, i, j], _offset_view(xt, i, j, (OH, OW), stride, dilation))
-    return out
-
-
-def col2im_images_last(dcol, x_shape, FH, FW, stride, pad, dilation, owner=None):
-    """Adjoint of :func:`im2col_images_last`: (C*FH*FW, OH*OW*N), columns (oy, ox, n) ->
-    (N, C, H, W). Plain version: ``col2im_transposed`` of dcol with its columns put back in
-    (n, oy, ox) order. Here each kernel offset adds its block onto the images-last padded
-    gradient in runs of OW*N (or N) numbers, then one copy puts N first.
-    """
-    N, C, H, W = x_shape
-    (P0, P1) = pad
-    OH = (H + 2 * P0 - dilation[0] * (FH - 1) - 1) // stride[0] + 1
-    OW = (W + 2 * P1 - dilation[1] * (FW - 1) - 1) // stride[1] + 1
-    dxt = empty(owner, "dx_images_last", (C, H + 2 * P0, W + 2 * P1, N), dcol.dtype)
-    dxt[...] = 0
-    blocks = dcol.reshape(C, FH, FW, OH, OW, N)
-    for i in range(FH):
-        for j in range(FW):
-            _offset_view(dxt, i, j, (OH, OW), stride, dilation)[...] += blocks[:, i, j]
-    dx = empty(owner, "dx", x_shape, dcol.dtype)
-    np.copyto(dx, dxt[:, P0:P0 + H, P1:P1 + W].transpose(3, 0, 1, 2))  # (N, C, H, W)
-    return dx
 
 
 def conv_backward_dx(d, W, x_shape, stride, pad, dilation, owner=None):
@@ -323,3 +273,243 @@ def inverse_power(s, beta, owner=None):
     root4 = np.sqrt(out, out=empty(owner, "root4", s.shape, s.dtype))  # s ** 0.25
     np.multiply(out, root4, out=out)                                 # s ** 0.75
     return np.divide(1, out, out=out)
+
+
+def padded_flat(x, pad, tail, owner=None):
+    """x (N, C, H, W) padded with zeros by ``pad`` (an (h, w) pair) and laid out filters first,
+    all images end to end: (C, N*H'*W' + tail), the last ``tail`` numbers 0. Plain version:
+    ``np.pad(x, ...).transpose(1, 0, 2, 3).reshape(C, -1)`` and ``tail`` zeros appended."""
+    N, C, H, W = x.shape
+    Hp, Wp = H + 2 * pad[0], W + 2 * pad[1]
+    M = N * Hp * Wp
+    xp = empty(owner, "x_flat", (C, M + tail), x.dtype)
+    img = xp[:, :M].reshape(C, N, Hp, Wp)
+    img[:, :, :pad[0]] = 0
+    img[:, :, pad[0] + H:] = 0
+    img[:, :, :, :pad[1]] = 0
+    img[:, :, :, pad[1] + W:] = 0
+    xp[:, M:] = 0
+    np.copyto(img[:, :, pad[0]:pad[0] + H, pad[1]:pad[1] + W], x.transpose(1, 0, 2, 3))
+    return xp
+
+
+def flat_col(xp, lo, hi, FH, FW, Wp, dilation, out):
+    """Rows 0..C*FH*FW-1 of ``out`` (C*FH*FW [+ more], hi - lo) = the wide column matrix of
+    columns lo..hi-1 of the padded flat images ``xp`` (C, N*H'*W' + tail) (:func:`padded_flat`):
+    column q, row (c, i, j) holds xp[c, q + i*dy*W' + j*dx], the input that kernel offset (i, j)
+    of a stride-1 window with its corner at flat pixel q reads. FH*FW contiguous copies.
+
+    Plain version: ``im2col_transposed`` of the padded images with pad 0, but with one column per
+    padded pixel (n, y, x) instead of per output pixel: columns with y >= OH or x >= OW stand for
+    no output pixel and hold whatever their shifted reads find (finite numbers of the input)."""
+    C = xp.shape[0]
+    rows = out[:C * FH * FW].reshape(C, FH, FW, hi - lo)
+    for i in range(FH):
+        for j in range(FW):
+            s = i * dilation[0] * Wp + j * dilation[1]
+            np.copyto(rows[:, i, j], xp[:, lo + s:hi + s])
+    return out
+
+
+def conv_chunks(N, per_image, K, itemsize, budget=None):
+    """Images (or output rows) per chunk of the chunked convolutions: as many as keep a chunk's
+    column matrix (K rows, ``per_image`` columns each) within ``budget`` bytes, at least 1, at
+    most N. ``budget`` None: ``CHUNK_BYTES``, and all N at once when the whole matrix takes at
+    most ``WHOLE_BYTES``."""
+    if budget is None:
+        if N * per_image * K * itemsize <= WHOLE_BYTES:
+            return N
+        budget = CHUNK_BYTES
+    return max(1, min(N, budget // max(1, K * per_image * itemsize)))
+
+
+CHUNK_BYTES = 2 << 20
+"""Bytes of column matrix per chunk in :func:`conv_forward_flat`, :func:`conv_forward_images_last`
+and their backward passes: measured on the deep net's and AlexNet's layers, one thread, batch
+100 (1-2 MB best; 4 MB up to 10% slower; the deep net's whole 45 MB matrix at once about 1.4x
+slower: it lives in memory, not in the cache)."""
+
+WHOLE_BYTES = 7 << 20
+"""A column matrix of at most this many bytes is built once, whole, and kept for the backward
+pass instead of being built again chunk by chunk: LeNet's second convolution (6 MB, 25 kernel
+offsets to copy) was 5% slower forward+backward in 2 MB chunks than whole."""
+
+
+def conv_forward_flat(x, Wb, FH, FW, pad, dilation, owner=None, chunk=None):
+    """A stride-1 convolution, a chunk of images at a time: x (N, C, H, W), Wb = [W | b]
+    (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), kept for the backward: (the padded flat images,
+    the column array)).
+
+    Plain version: ``(Wb @ [im2col_transposed(x); ones]).reshape(FN, N, OH, OW)`` with N moved
+    first. Here each chunk's wide column matrix (:func:`flat_col`, a row of ones last) is built
+    in a reused array that stays in the cache, multiplied right away, and the columns that are
+    output pixels copied out; the whole column matrix never exists."""
+    N, C, H, W = x.shape
+    FN, K1 = Wb.shape
+    Hp, Wp = H + 2 * pad[0], W + 2 * pad[1]
+    OH, OW = Hp - dilation[0] * (FH - 1), Wp - dilation[1] * (FW - 1)
+    tail = dilation[0] * (FH - 1) * Wp + dilation[1] * (FW - 1)      # the largest shift
+    xp = padded_flat(x, pad, tail, owner)
+    n = conv_chunks(N, Hp * Wp, K1, x.dtype.itemsize, chunk)
+    col = empty(owner, "col_chunk", (K1, n * Hp * Wp), x.dtype)
+    col[K1 - 1] = 1                                                  # the bias's input
+    prod = empty(owner, "prod_chunk", (FN, n * Hp * Wp), x.dtype)
+    out = empty(owner, "out", (N, FN, OH, OW), x.dtype)
+    for a in range(0, N, n):
+        b = min(N, a + n)
+        L = (b - a) * Hp * Wp
+        flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
+        p = np.matmul(Wb, col[:, :L], out=prod[:, :L])                 # (FN, n*H'*W')
+        np.copyto(out[a:b], p.reshape(FN, b - a, Hp, Wp)[:, :, :OH, :OW].transpose(1, 0, 2, 3))
+    return out, (xp, col)
+
+
+def conv_backward_flat(dout, kept, W, x_shape, pad, dilation, need_dx=True, owner=None,
+                       chunk=None):
+    """Gradients of :func:`conv_forward_flat` from dout (N, FN, OH, OW) and what it kept, its
+    padded flat images and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T,
+    dx (N, C, H, W) or None).
+
+    Plain version: d = dout with filters first (FN, N*OH*OW); ``dWbT = [col; ones] @ d.T`` and
+    ``dx = col2im_transposed(W.reshape(FN, -1).T @ d, ...)``. Here, a chunk of images at a
+    time: d laid out as whole padded images with zeros where no output pixel is (so the wide
+    columns that stand for none add nothing), the chunk's columns built again from the padded
+    images (cheaper than keeping the whole matrix; not when one chunk took all), dWbT summed
+    over the chunks, and the chunk's input gradient folded as :func:`fold_flat` does, in
+    cache."""
+    N, FN, OH, OW = dout.shape
+    _, C, FH, FW = W.shape
+    _, _, H, W_ = x_shape
+    K = C * FH * FW
+    Hp, Wp = H + 2 * pad[0], W_ + 2 * pad[1]
+    tail = dilation[0] * (FH - 1) * Wp + dilation[1] * (FW - 1)
+    n = conv_chunks(N, Hp * Wp, K + 1, dout.dtype.itemsize, chunk)
+    xp, col = kept                                                   # one chunk: col is built
+    dpad = empty(owner, "dpad_chunk", (FN, n, Hp, Wp), dout.dtype)   # zeros outside the outputs
+    dpad[:, :, OH:] = 0
+    dpad[:, :, :OH, OW:] = 0
+    dWbT, part = np.empty((K + 1, FN), dout.dtype), np.empty((K + 1, FN), dout.dtype)
+    if need_dx:
+        Wmat = W.reshape(FN, K).T.astype(dout.dtype, copy=False)     # (C*FH*FW, FN)
+        dcol = empty(owner, "dcol_chunk", (K, n * Hp * Wp), dout.dtype)
+        flat = empty(owner, "flat_chunk", (C, n * Hp * Wp + tail), dout.dtype)
+        dx = empty(owner, "dx", x_shape, dout.dtype)
+    for a in range(0, N, n):
+        b = min(N, a + n)
+        L = (b - a) * Hp * Wp
+        np.copyto(dpad[:, :b - a, :OH, :OW], dout[a:b].transpose(1, 0, 2, 3))
+        d = dpad[:, :b - a].reshape(FN, L)                           # (FN, n*H'*W')
+        if n < N:
+            flat_col(xp, a * Hp * Wp, b * Hp * Wp, FH, FW, Wp, dilation, col[:, :L])
+        if a == 0:                                                   # the first chunk's sum
+            np.matmul(col[:, :L], d.T, out=dWbT)
+        else:
+            dWbT += np.matmul(col[:, :L], d.T, out=part)
+        if need_dx:
+            dc = np.matmul(Wmat, d, out=dcol[:, :L]).reshape(C, FH, FW, L)
+            f = flat[:, :L + tail]
+            f[...] = 0
+            for i in range(FH):
+                for j in range(FW):
+                    s = i * dilation[0] * Wp + j * dilation[1]
+                    f[:, s:s + L] += dc[:, i, j]
+            img = f[:, :L].reshape(C, b - a, Hp, Wp)[:, :, pad[0]:pad[0] + H, pad[1]:pad[1] + W_]
+            np.copyto(dx[a:b], img.transpose(1, 0, 2, 3))
+    return dWbT, (dx if need_dx else None)
+
+
+def _rows_view(a, i, j, y0, y1, OW, stride, dilation):
+    """The (C, y1 - y0, OW, N) view of images-last ``a`` (C, H', W', N) that kernel offset
+    (i, j) reads for output rows y0..y1-1: rows i*dy + sy*y0, ... sy apart, columns j*dx, j*dx
+    + sx, ..."""
+    (S0, S1), (D0, D1) = stride, dilation
+    top = i * D0 + S0 * y0
+    return a[:, top:top + S0 * (y1 - y0 - 1) + 1:S0, j * D1:j * D1 + S1 * (OW - 1) + 1:S1]
+
+
+def conv_forward_images_last(x, Wb, FH, FW, stride, pad, dilation, owner=None, chunk=None):
+    """The images-last convolution a few output rows at a time: x (N, C, H, W), Wb = [W | b]
+    (FN, C*FH*FW + 1) -> (out (N, FN, OH, OW), kept for the backward: (the padded images-last
+    input (C, H', W', N), the column array)).
+
+    Plain version: ``Wb @ [im2col_transposed(x, ...); ones]`` with N moved first. Here the
+    columns are in (oy, ox, n) order, images last: with the padded input laid out (C, H', W', N)
+    once, each kernel offset's block is one copy in runs of OW*N (stride 1) or N numbers
+    instead of OW (6 for AlexNet's last convolutions). And the column matrix of a few output
+    rows (``conv_chunks``; ``chunk``: a byte budget instead of ``CHUNK_BYTES``) is built in a
+    reused array that stays in the cache and multiplied right away into its columns of the
+    product."""
+    N, C, H, W = x.shape
+    FN, K1 = Wb.shape
+    (P0, P1) = pad
+    OH = (H + 2 * P0 - dilation[0] * (FH - 1) - 1) // stride[0] + 1
+    OW = (W + 2 * P1 - dilation[1] * (FW - 1) - 1) // stride[1] + 1
+    xt = _padded_images_last(x.shape, pad, x.dtype, owner, "x_images_last")
+    np.copyto(xt[:, P0:P0 + H, P1:P1 + W], x.transpose(1, 2, 3, 0))   # (C, H, W, N)
+    r = conv_chunks(OH, OW * N, K1, x.dtype.itemsize, chunk)          # output rows per chunk
+    col = empty(owner, "col_chunk", (K1, r * OW * N), x.dtype)
+    col[K1 - 1] = 1                                                  # the bias's input
+    prod = empty(owner, "filters_first", (FN, OH * OW * N), x.dtype)  # columns (oy, ox, n)
+    for y0 in range(0, OH, r):
+        y1 = min(OH, y0 + r)
+        lo, hi = y0 * OW * N, y1 * OW * N
+        blocks = col[:K1 - 1, :hi - lo].reshape(C, FH, FW, y1 - y0, OW, N)
+        for i in range(FH):
+            for j in range(FW):
+                np.copyto(blocks[:, i, j], _rows_view(xt, i, j, y0, y1, OW, stride, dilation))
+        np.matmul(Wb, col[:, :hi - lo], out=prod[:, lo:hi])
+    out = empty(owner, "out", (N, FN, OH, OW), x.dtype)
+    np.copyto(out, prod.reshape(FN, OH, OW, N).transpose(3, 0, 1, 2))
+    return out, (xt, col)
+
+
+def conv_backward_images_last(dout, kept, W, x_shape, stride, pad, dilation, need_dx=True,
+                              owner=None, chunk=None):
+    """Gradients of :func:`conv_forward_images_last` from dout (N, FN, OH, OW) and what it kept,
+    its padded images-last input and its column array: (dWbT (C*FH*FW + 1, FN) = [dW | db].T,
+    dx (N, C, H, W) or None).
+
+    Plain version: d = dout as (FN, OH*OW*N); ``dWbT = [col; ones] @ d.T`` and ``dx =
+    col2im_transposed`` of ``W.reshape(FN, -1).T @ d`` with its columns put back in (n, oy, ox)
+    order. Here a few output rows at a time: their columns built again from the padded input
+    (not when one chunk took all), dWbT summed over the chunks, their part of the input
+    gradient added onto the padded images-last gradient right away (runs of OW*N or N
+    numbers), then one copy puts N first."""
+    N, FN, OH, OW = dout.shape
+    _, C, FH, FW = W.shape
+    _, _, H, W_ = x_shape
+    (P0, P1) = pad
+    K = C * FH * FW
+    d = empty(owner, "filters_first", (FN, OH * OW * N), dout.dtype)  # columns (oy, ox, n)
+    np.copyto(d.reshape(FN, OH, OW, N), dout.transpose(1, 2, 3, 0))
+    r = conv_chunks(OH, OW * N, K + 1, dout.dtype.itemsize, chunk)
+    xt, col = kept                                                   # one chunk: col is built
+    dWbT, part = np.empty((K + 1, FN), dout.dtype), np.empty((K + 1, FN), dout.dtype)
+    if need_dx:
+        Wmat = W.reshape(FN, K).T.astype(dout.dtype, copy=False)     # (C*FH*FW, FN)
+        dcol = empty(owner, "dcol_chunk", (K, r * OW * N), dout.dtype)
+        dxt = empty(owner, "dx_images_last", (C, H + 2 * P0, W_ + 2 * P1, N), dout.dtype)
+        dxt[...] = 0
+    for y0 in range(0, OH, r):
+        y1 = min(OH, y0 + r)
+        lo, hi = y0 * OW * N, y1 * OW * N
+        if r < OH:
+            blocks = col[:K, :hi - lo].reshape(C, FH, FW, y1 - y0, OW, N)
+            for i in range(FH):
+                for j in range(FW):
+                    np.copyto(blocks[:, i, j], _rows_view(xt, i, j, y0, y1, OW, stride, dilation))
+        if y0 == 0:                                                  # the first chunk's sum
+            np.matmul(col[:, :hi - lo], d[:, lo:hi].T, out=dWbT)
+        else:
+            dWbT += np.matmul(col[:, :hi - lo], d[:, lo:hi].T, out=part)
+        if need_dx:
+            dc = np.matmul(Wmat, d[:, lo:hi], out=dcol[:, :hi - lo])
+            dblocks = dc.reshape(C, FH, FW, y1 - y0, OW, N)
+            for i in range(FH):
+                for j in range(FW):
+                    _rows_view(dxt, i, j, y0, y1, OW, stride, dilation)[...] += dblocks[:, i, j]
+    if not need_dx:
+        return dWbT, None
+    dx = empty(owner, "dx", x_shape, dout.dtype)
+    np.copyto(dx, dxt[:, P0:P0 + H, P1:P1 + W_].transpose(3, 0, 1, 2))  # (N, C, H, W)
+    return dWbT, dx

@@ -6,11 +6,14 @@ both.
 * big arrays come from :func:`convlab.fast.workspace.empty`: reused step after step while a
   training loop has a :class:`~convlab.fast.workspace.Workspace` attached;
 * Convolution: the transposed im2col with a row of ones, so ``[W | b] @ col`` is the whole layer
-  in one GEMM and ``[dW | db]`` comes from one GEMM too; dx through ``kernels.conv_backward_dx``
-  (for stride 1: one long add per kernel offset over the whole batch, ``kernels.fold_flat``);
-  small output maps (at most ``Convolution.images_last_max`` pixels) take their columns in
-  (oy, ox, n) order instead, so that im2col and col2im copy long runs
-  (``kernels.im2col_images_last``, ``kernels.col2im_images_last``);
+  in one GEMM and ``[dW | db]`` comes from one GEMM too; the column matrix built and multiplied
+  a chunk at a time in the cache where that measured faster: small output maps (at most
+  ``Convolution.images_last_max`` pixels) with their columns in (oy, ox, n) order, a few
+  output rows at a time (``kernels.conv_forward_images_last``); stride-1 layers with big
+  column matrices (the deep net's 28x28 layer) a few images at a time, from long shifted
+  copies of the padded images laid end to end (``kernels.conv_forward_flat``); the rest
+  whole, dx through ``kernels.conv_backward_dx`` (for stride 1: one long add per kernel
+  offset over the whole batch, ``kernels.fold_flat``);
 * Pooling: max and argmax as a running maximum (``kernels.window_max``), the gradient written
   straight into strided views (``kernels.window_max_backward``);
 * Pooling (average): a running sum over the window offsets (``kernels.window_mean``), the
@@ -27,7 +30,8 @@ import numpy as np
 from .. import layers
 from ..im2col import im2col_transposed, windows
 from ..layers import checked
-from .kernels import (channel_window_sum, col2im_images_last, conv_backward_dx, im2col_images_last,
+from .kernels import (channel_window_sum, conv_backward_dx, conv_backward_flat,
+                      conv_backward_images_last, conv_forward_flat, conv_forward_images_last,
                       inverse_power, sigmoid, window_max, window_max_backward, window_mean,
                       window_mean_backward)
 from .workspace import empty
@@ -36,15 +40,28 @@ __all__ = ["Convolution", "Pooling", "Relu", "Sigmoid", "LRN", "twin_of", "TWINS
 
 
 class Convolution(layers.Convolution):
-    """``layers.Convolution`` as one GEMM with the bias row (see the module docstring).
+    """``layers.Convolution`` as GEMMs with the bias row (see the module docstring), one of
+    three ways, picked by the layer's shape in ``forward`` (``self.way``):
 
-    Output maps of at most ``images_last_max`` pixels (OH*OW) put the images last in the
-    column order, (oy, ox, n) instead of (n, oy, ox) (``kernels.im2col_images_last``): the
-    copies then move runs of OW*N numbers instead of OW. On this machine that made the
-    forward+backward of 6x6 to 14x14 maps 10-20% faster and of 28x28 maps slower.
+    * "images last": output maps of at most ``images_last_max`` pixels (OH*OW) put the images
+      last in the column order, (oy, ox, n) instead of (n, oy, ox), so the copies move runs of
+      OW*N numbers instead of OW, and build the column matrix a few output rows at a time, in
+      the cache (``kernels.conv_forward_images_last``);
+    * "flat": stride-1 layers whose column matrix has at least ``flat_min_numbers`` numbers per
+      image, a few images at a time (``kernels.conv_forward_flat``); checked first;
+    * "images first": the rest (the first layers on 28x28 images; stride > 1 on big maps):
+      the whole transposed im2col, one GEMM, dx through ``kernels.conv_backward_dx``.
+
+    Measured here (one thread, batch 100, forward+backward of each registry convolution,
+    against the twin before the chunks): images last took 6x6 to 14x14 maps 10-20% under
+    images first; its chunks then took the deep net's 14x14 and 7x7 layers to 0.85-0.90x
+    (the 5.7 MB one, built whole, 1.04x) and AlexNet's to 0.93-0.99x. Flat took the deep net's
+    16->16 28x28 layer (113,680 numbers an image) to 0.73-0.77x of images first; every other
+    registry convolution (at most 56,644) 1.05-1.6x.
     """
 
     images_last_max = 256
+    flat_min_numbers = 80_000
 
     def forward(self, x):
         x = checked(self, "x", x, 4)
@@ -53,25 +70,29 @@ class Convolution(layers.Convolution):
         N = x.shape[0]
         _, OH, OW = self.output_shape(x.shape[1:])
         K = C * FH * FW                                                 # weights per filter
-        # The book's im2col, transposed: one column per output pixel, and one more row of ones:
-        # the bias is the weight of an input that is always 1, so [W | b] @ col is the layer.
-        col = empty(self, "col", (K + 1, N * OH * OW), x.dtype)         # (C*FH*FW + 1, N*OH*OW)
-        self.images_last = OH * OW <= self.images_last_max
-        if self.images_last:                                            # columns (oy, ox, n)
-            im2col_images_last(x, FH, FW, self.stride, self.pad, self.dilation, col[:K], self)
-        else:                                                           # columns (n, oy, ox)
-            im2col_transposed(x, FH, FW, self.stride, self.pad, self.dilation, out=col[:K])
-        col[K] = 1
+        # [W | b]: the bias is the weight of an input that is always 1 (a row of ones in col)
         Wb = np.concatenate([self.W.reshape(FN, K), self.b.reshape(FN, 1)], axis=1,
                             dtype=x.dtype)                              # (FN, C*FH*FW + 1)
-        prod = np.matmul(Wb, col, out=empty(self, "filters_first", (FN, N * OH * OW), x.dtype))
-        out = empty(self, "out", (N, FN, OH, OW), x.dtype)
-        if self.images_last:
-            np.copyto(out, prod.reshape(FN, OH, OW, N).transpose(3, 0, 1, 2))
+        S, P, D = self.stride, self.pad, self.dilation
+        if S == (1, 1) and (K + 1) * OH * OW >= self.flat_min_numbers:
+            self.way = "flat"
+            out, self.kept = conv_forward_flat(x, Wb, FH, FW, P, D, owner=self)
+            self.col = self.kept[1]                                     # (a chunk of) the columns
+        elif OH * OW <= self.images_last_max:
+            self.way = "images last"
+            out, self.kept = conv_forward_images_last(x, Wb, FH, FW, S, P, D, owner=self)
+            self.col = self.kept[1]
         else:
+            self.way = "images first"
+            # The book's im2col, transposed: one column per output pixel, and a row of ones
+            col = empty(self, "col", (K + 1, N * OH * OW), x.dtype)     # (C*FH*FW + 1, N*OH*OW)
+            im2col_transposed(x, FH, FW, S, P, D, out=col[:K])          # columns (n, oy, ox)
+            col[K] = 1
+            prod = np.matmul(Wb, col, out=empty(self, "filters_first", (FN, N * OH * OW), x.dtype))
+            out = empty(self, "out", (N, FN, OH, OW), x.dtype)
             np.copyto(out, prod.reshape(FN, N, OH, OW).transpose(1, 0, 2, 3))  # (N, FN, OH, OW)
-        self.x_shape, self.col = x.shape, col
-        self.out_shape, self.out_dtype = out.shape, out.dtype
+            self.col = col
+        self.x_shape, self.out_shape, self.out_dtype = x.shape, out.shape, out.dtype
         return out
 
     def backward(self, dout):
@@ -79,26 +100,26 @@ class Convolution(layers.Convolution):
         FN, C, FH, FW = self.W.shape
         N, _, OH, OW = dout.shape
         K = C * FH * FW
-        # dout with filters first, columns in col's order, in the array that held forward's
-        # GEMM result (no longer used)
-        d = empty(self, "filters_first", (FN, N * OH * OW), dout.dtype)  # (FN, N*OH*OW)
-        if self.images_last:
-            np.copyto(d.reshape(FN, OH, OW, N), dout.transpose(1, 2, 3, 0))
+        S, P, D = self.stride, self.pad, self.dilation
+        if self.way == "flat":
+            dWbT, dx = conv_backward_flat(dout, self.kept, self.W, self.x_shape, P, D,
+                                          self.need_dx, owner=self)
+        elif self.way == "images last":
+            dWbT, dx = conv_backward_images_last(dout, self.kept, self.W, self.x_shape, S, P,
+                                                 D, self.need_dx, owner=self)
         else:
+            # dout with filters first, columns in col's order, in the array that held
+            # forward's GEMM result (no longer used)
+            d = empty(self, "filters_first", (FN, N * OH * OW), dout.dtype)  # (FN, N*OH*OW)
             np.copyto(d.reshape(FN, N, OH, OW), dout.transpose(1, 0, 2, 3))
-        dWbT = np.matmul(self.col, d.T)    # [dW | db].T (C*FH*FW + 1, FN): faster than d @ col.T
+            dWbT = np.matmul(self.col, d.T)   # (C*FH*FW + 1, FN): faster than d @ col.T
+            dx = None
+            if self.need_dx:
+                dx = conv_backward_dx(d, self.W.astype(d.dtype, copy=False), self.x_shape, S, P,
+                                      D, owner=self)                    # (N, C, H, W)
         self.dW = np.ascontiguousarray(dWbT[:K].T.reshape(FN, C, FH, FW), dtype=self.W.dtype)
         self.db = dWbT[K].astype(self.b.dtype)                 # (FN,): the ones row's weight
-        if not self.need_dx:
-            return None
-        W = self.W.astype(d.dtype, copy=False)
-        if self.images_last:
-            dcol = np.matmul(W.reshape(FN, K).T, d,
-                             out=empty(self, "dcol", (K, N * OH * OW), d.dtype))  # (K, OH*OW*N)
-            return col2im_images_last(dcol, self.x_shape, FH, FW, self.stride, self.pad,
-                                      self.dilation, owner=self)        # (N, C, H, W)
-        return conv_backward_dx(d, W, self.x_shape, self.stride, self.pad, self.dilation,
-                                owner=self)                             # (N, C, H, W)
+        return dx                                                       # (N, C, H, W) or None
 
 
 class Pooling(layers.Pooling):
