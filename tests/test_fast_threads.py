@@ -4,7 +4,9 @@ MIN_SLICE images, Ctrl-C waits for the workers, and where no thread can start ev
 the calling thread."""
 import threading
 import time
+import warnings
 
+import numpy as np
 import pytest
 
 from convlab.fast import threads as fast_threads
@@ -93,3 +95,23 @@ def test_thread_count_default_and_validation(monkeypatch):
     assert Workers().threads == 1
     with pytest.raises(ValueError, match="threads"):
         Workers(0)
+
+
+def test_workers_run_under_the_callers_numpy_error_settings():
+    """np.errstate is per thread: a job on a worker thread must see the caller's settings, or a
+    Trainer ignoring overflow (it checks divergence itself) would still print warnings."""
+    workers = Workers(2)
+    if workers.threads < 2:
+        pytest.skip("no second thread here")
+
+    def overflow(_):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            np.multiply(np.float32(1e30), np.float32(1e30))   # overflows float32
+        return threading.current_thread().name
+
+    with np.errstate(over="ignore"):
+        names = workers.run(overflow, [(0,), (1,)])
+    assert names[0] != names[1]                               # the second job ran on a worker
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        workers.run(overflow, [(0,), (1,)])

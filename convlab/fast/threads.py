@@ -14,6 +14,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
+import numpy as np
+
 from ..arith import check_int
 from .blas import single_threaded_blas, single_threaded_blas_here, thread_local_control
 
@@ -59,10 +61,13 @@ class Workers:
     def run(self, fn, jobs):
         """[fn(*job) for job in jobs]: the first job on the calling thread (its BLAS made
         single-threaded meanwhile), each other job on a worker thread. Returns only when every
-        job has finished, even on Ctrl-C (then re-raised): no worker is left writing into arrays."""
+        job has finished, even on Ctrl-C (then re-raised): no worker is left writing into arrays.
+        The workers run under the caller's ``np.errstate`` (e.g. ``Trainer`` ignoring overflow
+        while it checks a step for divergence itself)."""
         if self._pool is None or len(jobs) == 1:
             return [fn(*job) for job in jobs]
-        futures = [self._pool.submit(fn, *job) for job in jobs[1:]]
+        errors = np.geterr()     # NumPy's error settings are per thread: the caller's hold for all
+        futures = [self._pool.submit(_with_errstate, errors, fn, job) for job in jobs[1:]]
         try:
             with single_threaded_blas():
                 first = fn(*jobs[0])
@@ -90,3 +95,9 @@ class Workers:
         """fn(i, n) for i in range(n), one call per thread (n = ``threads``); returns when all are
         done. For element-wise work on shares of arrays, e.g. ``fast.optim.update``'s ``split``."""
         self.run(fn, [(i, self.threads) for i in range(self.threads)])
+
+
+def _with_errstate(errors, fn, job):
+    """fn(*job) under NumPy error settings ``errors`` (a worker thread has its own settings)."""
+    with np.errstate(**errors):
+        return fn(*job)
