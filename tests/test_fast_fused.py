@@ -3,6 +3,8 @@
 The reference is always the plain path of the same net: ``net.gradient`` / ``net.loss`` /
 ``net.predict`` (themselves checked against loop references, PyTorch and numerical gradients).
 """
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -267,19 +269,13 @@ def test_step_equals_gradient_then_update(threads, opt):
         np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k], err_msg=k)
 
 
-def test_a_failing_job_on_the_calling_thread_waits_for_the_workers():
-    import threading
-    import time
+def test_the_fused_step_runs_its_jobs_on_the_shared_workers():
+    """FusedSimpleConvNet.split is convlab.fast.threads.Workers.split (whose Ctrl-C and failure
+    handling tests/test_fast_threads.py checks): the same pool, not a copy."""
     fused = FusedSimpleConvNet(SimpleConvNet(seed=0), threads=2)
     if fused.threads < 2:
         pytest.skip("no per-thread BLAS control: one thread")
-    done = threading.Event()
-
-    def job(i, n):
-        if i == 0:                                           # the calling thread's job
-            raise KeyboardInterrupt
-        time.sleep(0.2)
-        done.set()
-    with pytest.raises(KeyboardInterrupt):
-        fused.split(job)
-    assert done.is_set()                                     # no worker left running
+    names = []
+    fused.split(lambda i, n: names.append((i, n, threading.current_thread().name)))
+    assert sorted(i for i, _, _ in names) == [0, 1] and all(n == 2 for _, n, _ in names)
+    assert any(name.startswith("convlab-fast") for _, _, name in names)

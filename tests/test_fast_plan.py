@@ -131,10 +131,10 @@ def test_plan_accuracy_and_predict_are_the_nets():
 KINDS = st.sampled_from(["conv", "relu", "sigmoid", "pool", "avgpool", "lrn", "dropout"])
 
 
-@settings(max_examples=15, deadline=None)
-@given(kinds=st.lists(KINDS, min_size=1, max_size=5), seed=st.integers(0, 2**16))
-def test_random_nets_of_your_own_have_the_layers_numbers(kinds, seed):
-    spec, size = [], 12
+def random_spec(kinds, seed, size):
+    """The layers ``kinds`` drawn by hypothesis as a spec for ``size`` x ``size`` images: convs
+    of stride 1 or 2 (by ``seed``), pooling only while the maps are at least 2 wide."""
+    spec = []
     for kind in kinds:
         if kind == "conv":
             spec.append(("conv", dict(filter_num=3, filter_size=3, pad=1, stride=1 + seed % 2)))
@@ -150,6 +150,13 @@ def test_random_nets_of_your_own_have_the_layers_numbers(kinds, seed):
             spec.append(("lrn", dict(n=3)))
         else:
             spec.append((kind, {}))
+    return spec
+
+
+@settings(max_examples=15, deadline=None)
+@given(kinds=st.lists(KINDS, min_size=1, max_size=5), seed=st.integers(0, 2**16))
+def test_random_nets_of_your_own_have_the_layers_numbers(kinds, seed):
+    spec = random_spec(kinds, seed, 12)
     spec += [("affine", dict(size=5)), ("relu", {}), ("affine", dict(size=4))]
     net = Net((2, 12, 12), spec, weight_init_std=0.3, seed=seed, dtype=np.float64)
     x, t = batch(net, N=5, seed=seed)
@@ -329,22 +336,7 @@ def test_three_threads_and_unequal_slices_have_the_layers_numbers():
 @given(kinds=st.lists(KINDS, min_size=1, max_size=5), seed=st.integers(0, 2**16),
        N=st.integers(32, 40), threads=st.integers(2, 3))
 def test_random_nets_on_threads_have_the_layers_numbers(kinds, seed, N, threads):
-    spec, size = [], 8
-    for kind in kinds:
-        if kind == "conv":
-            spec.append(("conv", dict(filter_num=3, filter_size=3, pad=1, stride=1 + seed % 2)))
-            size = (size - 1) // (1 + seed % 2) + 1
-        elif kind in ("pool", "avgpool"):
-            if size < 2:
-                continue
-            spec.append(("pool", dict(size=2, mode="avg" if kind == "avgpool" else "max")))
-            size //= 2
-        elif kind == "dropout":
-            spec.append(("dropout", dict(ratio=0.3)))
-        elif kind == "lrn":
-            spec.append(("lrn", dict(n=3)))
-        else:
-            spec.append((kind, {}))
+    spec = random_spec(kinds, seed, 8)
     spec += [("affine", dict(size=5)), ("dropout", dict(ratio=0.5)), ("affine", dict(size=4))]
     net = Net((2, 8, 8), spec, weight_init_std=0.3, seed=seed, dtype=np.float64)
     x, t = batch(net, N=N, seed=seed)

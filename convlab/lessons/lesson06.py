@@ -221,6 +221,24 @@ def chapter_recipe_history():
     return load_history(CHAPTER_HISTORY)
 
 
+def time_step_and_evaluation(trainer, batches, warmup=1):
+    """(seconds per training step, seconds for one evaluation) of ``trainer``, measured: a
+    step on each of the first ``warmup`` batches (index arrays into its training set, untimed),
+    then one on each other batch (timed), then one ``trainer.evaluate()``. The forecasts of
+    lessons 6 (the chapter's run) and 8-9 (the live runs) are built on it; the training steps
+    change the trainer's net, so time a throwaway one."""
+    x, t = trainer.x_train, trainer.t_train
+    for b in batches[:warmup]:
+        trainer.train_step(x[b], t[b])
+    t0 = time.perf_counter()
+    for b in batches[warmup:]:
+        trainer.train_step(x[b], t[b])
+    step = (time.perf_counter() - t0) / max(len(batches) - warmup, 1)
+    t0 = time.perf_counter()
+    trainer.evaluate()
+    return step, time.perf_counter() - t0
+
+
 def chapter_run_estimate(x_train, t_train, x_test, t_test, epochs=20, steps=30):
     """(seconds, text): how long the chapter's recipe (``run_chapter``) should take on this
     machine, measured: ``steps`` training steps (after 3 of warm-up) and one end-of-epoch
@@ -229,15 +247,7 @@ def chapter_run_estimate(x_train, t_train, x_test, t_test, epochs=20, steps=30):
                       verbose=False)
     idx = np.random.default_rng(0).permutation(len(x_train))
     batches = [idx[i * 100:(i + 1) * 100] for i in range(steps + 3)]
-    for b in batches[:3]:
-        trainer.train_step(x_train[b], t_train[b])
-    t0 = time.perf_counter()
-    for b in batches[3:]:
-        trainer.train_step(x_train[b], t_train[b])
-    step = (time.perf_counter() - t0) / steps
-    t0 = time.perf_counter()
-    trainer.evaluate()
-    evaluation = time.perf_counter() - t0
+    step, evaluation = time_step_and_evaluation(trainer, batches, warmup=3)
     per_epoch = trainer.steps_per_epoch * step + evaluation
     total = epochs * per_epoch
     text = (f"one training step (100 images): {step * 1e3:.1f} ms; one evaluation "

@@ -36,6 +36,7 @@ from ..train import Trainer
 from . import ui
 from .check import answer_check, as_number, report
 from .draw import plot_history
+from .lesson06 import time_step_and_evaluation
 
 __all__ = ["plot_histories", "LRN_VALUES", "lrn_report", "lrn_view", "lrn_explorer", "dropout_view",
            "dropout_explorer", "plot_costs", "check_conv_multiply_adds", "one_change_specs",
@@ -303,17 +304,9 @@ class LiveRun:
         """Time one warm-up step, then ``steps`` steps and one evaluation of a throwaway net, and
         multiply (``forecast_seconds``): the text says it is a forecast and from what."""
         trial = self.trainer(verbose=False)
-        x, t = trial.x_train, trial.t_train
         bs = trial.batch_size
-        batches = [np.arange(i * bs, (i + 1) * bs) % len(x) for i in range(steps + 1)]
-        trial.train_step(x[batches[0]], t[batches[0]])                 # warm-up
-        start = time.perf_counter()
-        for b in batches[1:]:
-            trial.train_step(x[b], t[b])
-        step = (time.perf_counter() - start) / steps
-        start = time.perf_counter()
-        trial.evaluate()
-        evaluation = time.perf_counter() - start
+        batches = [np.arange(i * bs, (i + 1) * bs) % len(trial.x_train) for i in range(steps + 1)]
+        step, evaluation = time_step_and_evaluation(trial, batches, warmup=1)
         self.forecast_s = forecast_seconds(step, evaluation, trial.steps_per_epoch, self.epochs)
         return (f"Forecast (measured here just now: one step of {bs} images {step:.2f} s, one "
                 f"evaluation {evaluation:.1f} s): {self.epochs} epoch(s) x {trial.steps_per_epoch} "
