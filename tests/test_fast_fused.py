@@ -113,14 +113,10 @@ def test_threads_give_the_same_numbers_run_after_run():
     assert small.gradient(x[:20], t[:20])[0] == plain(net, x[:20], t[:20])[0]
 
 
-def test_threads_default_and_validation(monkeypatch):
+def test_threads_passed_on_and_validated():
+    """The thread count reaches the shared Workers (whose defaults tests/test_fast_threads.py
+    checks) and a bad one is refused."""
     from convlab.fast.blas import thread_local_control
-    from convlab.fast.fused import default_threads
-    monkeypatch.setenv("CONVLAB_THREADS", "3")
-    assert default_threads() == 3
-    monkeypatch.delenv("CONVLAB_THREADS")
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    assert default_threads() == 1
     net = SimpleConvNet(seed=0)
     assert FusedSimpleConvNet(net, threads=2).threads == (2 if thread_local_control() else 1)
     with pytest.raises(ValueError, match="threads"):
