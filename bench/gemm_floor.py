@@ -83,6 +83,7 @@ from convlab.train import Trainer  # noqa: E402
 BATCH = 100                 # training batch
 EVAL_IMAGES = 10_000        # the test set
 MIN_SECONDS = 0.05          # least time spent on each best-of timing (see best_time)
+EVAL_PIECE = 200            # PyTorch's evaluation is timed in pieces of this many images
 EVAL_PASS = 1000            # images per pass, besides LayerPlan's EVAL_SLICE (50) per thread
 
 
@@ -125,28 +126,39 @@ def _run_all(ops):
         np.matmul(A, B, out=C)
 
 
-def best_time(fn, repeats, min_seconds=None):
-    """The least wall time of ``fn()`` over at least ``repeats`` calls, and more while they
-    have taken under ``min_seconds`` (at most 200): on a shared machine a short product needs
-    many tries to find one that nothing interrupted. One untimed call first (pages, threads)."""
+CLOCKS = ("wall", "cpu")     # perf_counter; process_time (every thread of the process, spinning too)
+
+
+def best_time(fn, repeats, min_seconds=None, warmup=True):
+    """{"wall": s, "cpu": s}: the least of each clock's times of ``fn()`` over at least
+    ``repeats`` calls, and more while they have taken under ``min_seconds`` of wall time (at
+    most 200 calls): on a shared machine a short product needs many tries to find one that
+    nothing interrupted. One untimed call first unless ``warmup`` is False."""
     min_seconds = MIN_SECONDS if min_seconds is None else min_seconds
-    fn()
-    best, spent, calls = float("inf"), 0.0, 0
-    while calls < repeats or (spent < min_seconds and calls < 200):
-        t0 = time.perf_counter()
+    if warmup:
         fn()
-        dt = time.perf_counter() - t0
-        best, spent, calls = min(best, dt), spent + dt, calls + 1
+    best, spent, calls = {c: float("inf") for c in CLOCKS}, 0.0, 0
+    while calls < repeats or (spent < min_seconds and calls < 200):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        best = {"wall": min(best["wall"], dt), "cpu": min(best["cpu"], dc)}
+        spent, calls = spent + dt, calls + 1
     return best
 
 
+def _sum(times, factor=1):
+    """factor x the sum of [{"wall", "cpu"}], clock by clock."""
+    return {c: factor * sum(t[c] for t in times) for c in CLOCKS}
+
+
 def best_each(ops, repeats):
-    """[best time of each product], on this thread with its OpenBLAS threads."""
+    """[best times of each product], on this thread with its OpenBLAS threads."""
     return [best_time(lambda A=A, B=B, C=C: np.matmul(A, B, out=C), repeats) for A, B, C in ops]
 
 
 def best_split(per_thread_ops, workers, repeats):
-    """Best wall time of every thread running its whole list of products at once
+    """Best times of every thread running its whole list of products at once
     (``Workers.run``: one OpenBLAS thread each), dispatch to join."""
     jobs = [(ops,) for ops in per_thread_ops]
     return best_time(lambda: workers.run(_run_all, jobs), repeats)
@@ -159,7 +171,7 @@ def gemm_times(net, threads, repeats, workers, rng):
     each = best_each(ops, repeats)
     for p, t in zip(step_prods, each):
         p["seconds"] = t
-    step = {"one call": sum(each)}
+    step = {"one call": _sum(each)}
     del ops
     if workers.threads > 1:
         ops = [operands(products(net, BATCH // threads), rng) for _ in range(threads)]
@@ -169,37 +181,42 @@ def gemm_times(net, threads, repeats, workers, rng):
     for chunk in (EVAL_SLICE * threads, EVAL_PASS):                    # images per pass
         passes = EVAL_IMAGES / chunk
         ops = operands(products(net, chunk, train=False), rng)
-        ev[f"one call, {chunk} per pass"] = passes * sum(best_each(ops, repeats))
+        ev[f"one call, {chunk} per pass"] = _sum(best_each(ops, repeats), passes)
         del ops
         if workers.threads > 1:
             ops = [operands(products(net, chunk // threads, train=False), rng) for _ in range(threads)]
-            ev[f"split, {chunk // threads} per thread"] = passes * best_split(ops, workers, repeats)
+            ev[f"split, {chunk // threads} per thread"] = _sum([best_split(ops, workers, repeats)], passes)
             del ops
     return step_prods, step, ev
+
+
+def best_way(ways):
+    """{"wall", "cpu"}: each clock's least time over the ways (which may differ per clock)."""
+    return {c: min(w[c] for w in ways.values()) for c in CLOCKS}
 
 
 # -------------------------------------------------------------------------------- PyTorch --
 
 def torch_times(net, x, t, rounds, eval_rounds):
     """(step, evaluation of x, its batch) of the net's PyTorch twin (bench/run.py's TorchTwin:
-    Adam, batch 100; no_grad and eval mode in the batch Trainer evaluates this net in). Best
-    of, like the GEMMs: the step the best of ``rounds`` rounds of 3 steps in a row (per step);
-    the evaluation the sum over slices of EVAL_PASS images of each slice's best of
-    ``eval_rounds``, so a burst of load from elsewhere spoils one slice's try, not the total."""
+    Adam, batch 100; no_grad and eval mode in the batch Trainer evaluates this net in), best
+    of, like the GEMMs: the step the best of ``rounds`` steps; the evaluation the sum over
+    pieces of EVAL_PIECE images of each piece's best of ``eval_rounds``, so a burst of load
+    from elsewhere spoils one piece's try, not the total."""
     tr = Trainer(net, x[:1], t[:1], x, t, epochs=1, mini_batch_size=BATCH, train_eval_size=1,
                  verbose=False)
     ebs = run.trainer_eval_batch(tr)
     tw = run.TorchTwin(net)
     X, T = run.torch.from_numpy(x), run.torch.from_numpy(t)
     Xb, Tb = X[:BATCH], T[:BATCH]
-    tw.accuracy(X[:EVAL_PASS], T[:EVAL_PASS], ebs)           # warm up
+    tw.accuracy(X[:EVAL_PIECE], T[:EVAL_PIECE], ebs)         # warm up
     for _ in range(2):
         tw.step(Xb, Tb)
-    st = run.time_rounds({"torch": lambda: tw.step(Xb, Tb)}, rounds, 3)["torch"]["wall"]
-    slices = {i: (lambda i=i: tw.accuracy(X[i:i + EVAL_PASS], T[i:i + EVAL_PASS], ebs))
-              for i in range(0, len(x), EVAL_PASS)}
-    ev = run.time_rounds(slices, eval_rounds, 1)
-    return min(st), sum(min(v["wall"]) for v in ev.values()), ebs
+    st = best_time(lambda: tw.step(Xb, Tb), rounds, min_seconds=0)
+    ev = _sum([best_time(lambda i=i: tw.accuracy(X[i:i + EVAL_PIECE], T[i:i + EVAL_PIECE], ebs),
+                         eval_rounds, min_seconds=0, warmup=False)
+               for i in range(0, len(x), EVAL_PIECE)])
+    return st, ev, ebs
 
 
 # ------------------------------------------------------------------------------- one process --
@@ -219,15 +236,15 @@ def measure(names, threads, repeats, rounds, eval_rounds, use_torch, data):
         r = {"step_multiply_adds": multiply_adds(prods),
              "eval_multiply_adds": multiply_adds(products(net, EVAL_IMAGES, train=False)),
              "step_gemm_ways": step, "eval_gemm_ways": ev,
-             "step_gemm": min(step.values()), "eval_gemm": min(ev.values()), "products": prods}
+             "step_gemm": best_way(step), "eval_gemm": best_way(ev), "products": prods}
         if use_torch:
             r["torch_step"], r["torch_eval"], r["torch_eval_batch"] = torch_times(
                 net, x, t, rounds, eval_rounds)
         out["nets"][name] = r
-        print(f"  [{threads} thread(s)] {name}: GEMMs step {r['step_gemm'] * 1e3:.2f} ms, eval "
-              f"{r['eval_gemm'] * 1e3:.0f} ms" + (f"; PyTorch step {r['torch_step'] * 1e3:.2f} ms, eval "
-                                                  f"{r['torch_eval'] * 1e3:.0f} ms" if use_torch else ""),
-              flush=True)
+        print(f"  [{threads} thread(s)] {name} (wall): GEMMs step {r['step_gemm']['wall'] * 1e3:.2f} ms, "
+              f"eval {r['eval_gemm']['wall'] * 1e3:.0f} ms" + (
+                  f"; PyTorch step {r['torch_step']['wall'] * 1e3:.2f} ms, eval "
+                  f"{r['torch_eval']['wall'] * 1e3:.0f} ms" if use_torch else ""), flush=True)
     out["loadavg_end"] = os.getloadavg()
     return out
 
@@ -237,35 +254,58 @@ def measure(names, threads, repeats, rounds, eval_rounds, use_torch, data):
 MEDIANED = ("step_gemm", "eval_gemm", "torch_step", "torch_eval")
 
 
-def summarize(runs):
-    """{threads: {net: row}} from the runs (each {threads: measure()}): the medians of the
-    best-of numbers, their spread, the targets and verdicts, GFLOP/s."""
+def _against(name, row, torch_step, torch_eval):
+    """The targets set by PyTorch's times (None: not measured): per step and evaluation, the
+    target in seconds, GEMM / target, whether the GEMMs alone exceed it; PyTorch's GFLOP/s."""
+    out = {}
+    for what, tt in (("step", torch_step), ("eval", torch_eval)):
+        if tt is not None:
+            bound = run.NET_TARGETS["simple step" if (what, name) == ("step", "simple") else what]
+            out[f"torch_{what}"] = tt
+            out[f"torch_{what}_gflops"] = 2 * row[f"{what}_multiply_adds"] / tt / 1e9
+            out[f"{what}_target"] = {"bound": bound, "seconds": bound * tt,
+                                     "gemm/target": row[f"{what}_gemm"] / (bound * tt),
+                                     "gemm_exceeds": row[f"{what}_gemm"] > bound * tt}
+    return out
+
+
+def summarize(runs, clock="wall", reference=None):
+    """{threads: {net: row}} from the runs (each {threads: measure()}), by ``clock``: the
+    medians of the best-of numbers, their spread, the targets and verdicts, GFLOP/s. With
+    ``reference`` (a ``bench/run.py --nets`` JSON, wall clock only) each row also holds, under
+    "reference", the targets set by that run's PyTorch times."""
     out = {}
     for th in runs[0]:
         out[th] = {}
         for name, first in runs[0][th]["nets"].items():
             row = {"step_multiply_adds": first["step_multiply_adds"],
                    "eval_multiply_adds": first["eval_multiply_adds"], "spread": {}}
+            med = {}
             for key in MEDIANED:
-                vals = [r[th]["nets"][name][key] for r in runs if key in r[th]["nets"][name]]
+                vals = [r[th]["nets"][name][key][clock] for r in runs if key in r[th]["nets"][name]]
                 if vals:
-                    med = float(np.median(vals))
-                    row[key], row["spread"][key] = med, (max(vals) - min(vals)) / med
-            for what, macs_key in (("step", "step_multiply_adds"), ("eval", "eval_multiply_adds")):
-                flops = 2 * row[macs_key]
-                row[f"{what}_gemm_gflops"] = flops / row[f"{what}_gemm"] / 1e9
-                if f"torch_{what}" in row:
-                    bound = run.NET_TARGETS["simple step" if (what, name) == ("step", "simple") else what]
-                    target = bound * row[f"torch_{what}"]
-                    row[f"torch_{what}_gflops"] = flops / row[f"torch_{what}"] / 1e9
-                    row[f"{what}_target"] = {"bound": bound, "seconds": target,
-                                             "gemm/target": row[f"{what}_gemm"] / target,
-                                             "gemm_exceeds": row[f"{what}_gemm"] > target}
+                    med[key] = float(np.median(vals))
+                    row["spread"][key] = (max(vals) - min(vals)) / med[key]
+            row.update(step_gemm=med["step_gemm"], eval_gemm=med["eval_gemm"])
+            for what in ("step", "eval"):
+                row[f"{what}_gemm_gflops"] = 2 * row[f"{what}_multiply_adds"] / row[f"{what}_gemm"] / 1e9
+            row.update(_against(name, row, med.get("torch_step"), med.get("torch_eval")))
+            ref = (reference or {}).get("per_thread", {}).get(th, {}).get("nets", {}).get(name)
+            if ref is not None and clock == "wall":
+                row["reference"] = _against(name, row, ref["step"]["torch"]["wall"],
+                                            ref["eval"]["torch"]["wall"])
             out[th][name] = row
     return out
 
 
-def markdown(summary, n_runs):
+CLOCK_NOTES = {"wall": "wall time",
+               "cpu": "process CPU time, every thread (spinning too): on one thread the least "
+                      "sensitive to load from elsewhere; on two, not what the targets measure"}
+
+
+def markdown(summary, n_runs, clock="wall", reference=None):
+    """The tables of ``summary`` (one clock's), one per thread count; with ``reference`` (its
+    file name) against the PyTorch times of that file instead of this run's."""
     def ms(v):
         return f"{v * 1e3:.2f} ms" if v < 0.01 else f"{v * 1e3:.1f} ms" if v < 1 else f"{v:.2f} s"
 
@@ -274,25 +314,46 @@ def markdown(summary, n_runs):
                                        else f"no, {tg['gemm/target']:.2f}x")
     tables = []
     for th, rows in summary.items():
-        lines = [f"**{th} thread(s)** (medians of {n_runs} run(s); GEMM-only = the best way, "
-                 f"spread = (max - min) / median over the runs)", "",
+        torch_from = f"PyTorch: {reference}'s" if reference else "PyTorch: this run's"
+        lines = [f"**{th} thread(s), {CLOCK_NOTES[clock]}** (medians of {n_runs} run(s); GEMM-only = "
+                 f"the best way; {torch_from}; spread = (max - min) / median over the runs)", "",
                  "| net | GEMM-only step | PyTorch step | target | GEMMs exceed it? (GEMM / target) "
                  "| GEMM-only eval | PyTorch eval | target (0.5x) | GEMMs exceed it? (GEMM / target) "
                  "| GFLOP/s GEMM step / eval | GFLOP/s PyTorch step / eval | spread GEMM / PyTorch |",
                  "|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---|"]
         for name, r in rows.items():
-            st, et = r.get("step_target"), r.get("eval_target")
+            t = r.get("reference", {}) if reference else r
+            st, et = t.get("step_target"), t.get("eval_target")
             sp = r["spread"]
+            torch_spread = [sp[k] for k in ("torch_step", "torch_eval") if k in sp and not reference]
             lines.append(
-                f"| {name} | {ms(r['step_gemm'])} | {ms(r['torch_step']) if st else '-'} | "
+                f"| {name} | {ms(r['step_gemm'])} | {ms(t['torch_step']) if st else '-'} | "
                 f"{ms(st['seconds']) + ' (%gx)' % st['bound'] if st else '-'} | {verdict(st)} | "
-                f"{ms(r['eval_gemm'])} | {ms(r['torch_eval']) if et else '-'} | "
+                f"{ms(r['eval_gemm'])} | {ms(t['torch_eval']) if et else '-'} | "
                 f"{ms(et['seconds']) if et else '-'} | {verdict(et)} | "
                 f"{r['step_gemm_gflops']:.0f} / {r['eval_gemm_gflops']:.0f} | "
-                + (f"{r['torch_step_gflops']:.0f} / {r['torch_eval_gflops']:.0f}" if st else "-")
+                + (f"{t['torch_step_gflops']:.0f} / {t['torch_eval_gflops']:.0f}" if st else "-")
                 + f" | {max(sp['step_gemm'], sp['eval_gemm']):.0%} / "
-                + (f"{max(sp['torch_step'], sp['torch_eval']):.0%}" if st else "-") + " |")
+                + (f"{max(torch_spread):.0%}" if torch_spread else "-") + " |")
         tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
+def combine(res, reference=None):
+    """Sets res["median"] (per clock) from res["runs"], and res["reference"] if given a file."""
+    ref = None
+    if reference:
+        ref = json.loads(Path(reference).read_text())
+        res["reference"] = {"file": str(reference), "machine": ref.get("machine")}
+    res["median"] = {c: summarize(res["runs"], c, ref) for c in CLOCKS}
+
+
+def report(res):
+    """Every table of a results dict: per clock, and against the reference run if it has one."""
+    n, ref = len(res["runs"]), res.get("reference")
+    tables = [markdown(res["median"][c], n, c) for c in CLOCKS]
+    if ref:
+        tables.append(markdown(res["median"]["wall"], n, "wall", ref["file"]))
     return "\n\n".join(tables)
 
 
@@ -317,13 +378,18 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="GEMMs only")
     ap.add_argument("--data", choices=("auto", "synthetic", "mnist"), default="auto",
                     help="PyTorch's evaluation images: MNIST's test set if on disk (auto)")
+    ap.add_argument("--reference", metavar="JSON",
+                    help="also set the GEMMs against the PyTorch times of a bench/run.py --nets "
+                         "JSON (e.g. bench/latest_nets.json, measured on a quiet machine)")
     ap.add_argument("--json", metavar="PATH", help="also write everything as JSON")
     ap.add_argument("--markdown", metavar="JSON", help="print the tables of a --json file and exit")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     if args.markdown:
         res = json.loads(Path(args.markdown).read_text())
-        print(markdown(res["median"], len(res["runs"])))
+        if args.reference:
+            combine(res, args.reference)
+        print(report(res))
         return res
     names = list(NETS) if args.nets == "all" else args.nets.split(",")
     unknown = [n for n in names if n not in NETS]
@@ -339,11 +405,11 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     counts = [int(c) for c in args.thread_counts.split(",")]
-    child, skip = [], False                   # argv without --json, --thread-counts, --runs
+    child, skip = [], False                   # argv less the options of this process
     for a in argv:
-        if not skip and a.split("=")[0] not in ("--json", "--thread-counts", "--runs"):
+        if not skip and a.split("=")[0] not in ("--json", "--thread-counts", "--runs", "--reference"):
             child.append(a)
-        skip = a in ("--json", "--thread-counts", "--runs")
+        skip = a in ("--json", "--thread-counts", "--runs", "--reference")
     runs = []
     with tempfile.TemporaryDirectory() as d:
         for i in range(args.runs):
@@ -355,11 +421,11 @@ def main(argv=None):
                                 str(n), "--json", str(path)], env=dict(os.environ, CONVLAB_THREADS=str(n)),
                                check=True)
                 runs[-1][str(n)] = json.loads(path.read_text())
-    summary = summarize(runs)
     res = {"machine": machine(), "seconds": time.perf_counter() - t0, "settings": vars(args),
-           "median": summary, "runs": runs}
+           "runs": runs}
+    combine(res, args.reference)
     print()
-    print(markdown(summary, len(runs)))
+    print(report(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
         print(f"wrote {args.json}")

@@ -54,8 +54,11 @@ def test_products_of_the_chapter_net_by_hand(gf):
 
 
 def _run(step_gemm, eval_gemm, torch_step, torch_eval):
-    return {"step_multiply_adds": 10**9, "eval_multiply_adds": 10**11, "step_gemm": step_gemm,
-            "eval_gemm": eval_gemm, "torch_step": torch_step, "torch_eval": torch_eval}
+    """A net's results in one run: each time on the wall clock, and twice that in CPU time."""
+    times = {"step_gemm": step_gemm, "eval_gemm": eval_gemm, "torch_step": torch_step,
+             "torch_eval": torch_eval}
+    return {"step_multiply_adds": 10**9, "eval_multiply_adds": 10**11,
+            **{k: {"wall": v, "cpu": 2 * v} for k, v in times.items()}}
 
 
 def test_summary_medians_targets_and_verdicts(gf):
@@ -72,6 +75,7 @@ def test_summary_medians_targets_and_verdicts(gf):
     assert simple["step_target"]["seconds"] == pytest.approx(0.005)            # 0.5x for simple
     assert simple["step_target"]["gemm_exceeds"] and simple["step_target"]["gemm/target"] == pytest.approx(1.2)
     assert deep["step_gemm_gflops"] == pytest.approx(2e9 / 0.006 / 1e9)
+    assert gf.summarize(runs, "cpu")["1"]["deep"]["step_gemm"] == 0.012
     table = gf.markdown(gf.summarize(runs), 3)
     assert "| deep | 6.00 ms | 10.0 ms | 10.0 ms (1x) | no, 0.60x |" in table
     assert "| simple | 6.00 ms | 10.0 ms | 5.00 ms (0.5x) | **yes**, 1.20x |" in table
@@ -91,6 +95,30 @@ def test_one_process_smoke(tmp_path):
         assert set(r["step_gemm_ways"]) == {"one call", "split"}
         assert ways == {"one call, 100 per pass", "split, 50 per thread", "one call, 1000 per pass",
                         "split, 500 per thread"}
-    assert r["step_gemm"] == min(r["step_gemm_ways"].values()) > 0
-    assert r["eval_gemm"] == min(r["eval_gemm_ways"].values()) > 0
+    for clock in ("wall", "cpu"):
+        assert r["step_gemm"][clock] == min(w[clock] for w in r["step_gemm_ways"].values()) > 0
+        assert r["eval_gemm"][clock] == min(w[clock] for w in r["eval_gemm_ways"].values()) > 0
     assert sum(p["m"] * p["k"] * p["n"] for p in r["products"]) == r["step_multiply_adds"]
+
+
+def test_reference_run_sets_its_own_targets(gf, tmp_path):
+    """--reference: the same GEMM medians against another run's PyTorch times (bench/run.py's
+    --nets JSON), in the results and in the table printed from a results file."""
+    runs = [{"2": {"nets": {"deep": _run(0.030, 1.0, 0.100, 8.0)}}}]
+    ref = tmp_path / "nets.json"
+    ref.write_text(json.dumps({"per_thread": {"2": {"nets": {"deep": {
+        "step": {"torch": {"wall": 0.020}}, "eval": {"torch": {"wall": 1.5}}}}}}}))
+    res = {"runs": runs}
+    gf.combine(res, ref)
+    deep = res["median"]["wall"]["2"]["deep"]
+    assert not deep["step_target"]["gemm_exceeds"]                     # 30 ms < this run's 100
+    assert deep["reference"]["step_target"]["gemm_exceeds"]            # 30 ms > the reference's 20
+    assert deep["reference"]["step_target"]["gemm/target"] == pytest.approx(1.5)
+    assert deep["reference"]["eval_target"]["seconds"] == pytest.approx(0.75)
+    assert "reference" not in res["median"]["cpu"]["2"]["deep"]        # wall clock only
+    saved = tmp_path / "floor.json"
+    saved.write_text(json.dumps(res))
+    printed = subprocess.run([sys.executable, str(BENCH / "gemm_floor.py"), "--markdown", str(saved)],
+                             check=True, capture_output=True, text=True, cwd=BENCH.parent).stdout
+    assert f"PyTorch: {ref}'s" in printed
+    assert "| deep | 30.0 ms | 20.0 ms | 20.0 ms (1x) | **yes**, 1.50x | 1.00 s | 1.50 s | 750.0 ms | **yes**, 1.33x |" in printed
