@@ -2,6 +2,7 @@
 
     python bench/gemm_floor.py                      # every net, 2 and 1 threads, 3 runs (a few minutes)
     python bench/gemm_floor.py --runs 1 --nets deep --json out.json
+    python bench/gemm_floor.py --reference bench/latest_nets.json   # also against a quiet run's PyTorch
     python bench/gemm_floor.py --markdown bench/latest_gemm_floor.json   # the tables again
 
 ``bench/macs.py`` states a floor as multiply-adds at an assumed 200 GFLOP/s. This script measures
@@ -36,19 +37,26 @@ Evaluation is timed per pass and multiplied by the passes 10,000 images take, fo
 PyTorch (``bench/twins.py``, torch threads = ``--threads``): its training step (Adam, batch 100)
 and its evaluation of the 10,000 MNIST test images (synthetic ones without MNIST) in the batch
 ``Trainer`` evaluates that net in, as ``bench/run.py`` runs them, but timed best-of like the GEMMs
-(``torch_times``) rather than by medians: on a shared 2-core machine a descheduled thread can
-make one two-thread PyTorch pass many times slower. The targets are issue 19's (``run.NET_TARGETS``): a step <= 1.0x
-PyTorch's (SimpleConvNet: 0.5x), an evaluation <= 0.5x.
+(``torch_times``: single steps; the evaluation in pieces of 200 images) rather than by medians:
+on a shared 2-core machine a descheduled thread makes a two-thread PyTorch pass many times
+slower. The targets are issue 19's (``run.NET_TARGETS``): a step <= 1.0x PyTorch's
+(SimpleConvNet: 0.5x), an evaluation <= 0.5x. ``--reference bench/latest_nets.json`` sets the
+same GEMM times against the PyTorch times of a ``bench/run.py --nets`` run on a quiet machine too.
+
+Every time is taken on two clocks, each with its own best: wall time (what the targets are
+about) and the process's CPU time (every thread, spinning included; on one thread the figure
+least disturbed by other processes, on two not comparable with the targets).
 
 Left out, on purpose: everything but the products -- im2col and col2im, the copies and
 transposes that make contiguous operands, the bias, pooling, ReLU, LRN, the loss, the gradients'
 sum over threads and Adam's update -- and the cache misses of operands a real step has just
-written elsewhere. So the floor is a true lower bound for any NumPy program that does the products
-this way: a step cannot be faster, and is in practice well slower. It is not a bound for other
-algorithms (Winograd, FFT, a different split of the work) or for compiled code.
+written elsewhere. So a step that multiplies these shapes with NumPy cannot be faster than this
+floor, and in practice is well slower. It is no bound for the same products cut into other
+shapes (the fused SimpleConvNet's stacked small GEMMs beat one big one), for other algorithms
+(Winograd, FFT) or for compiled code.
 
 ``--runs R`` (default 3) repeats everything R times, each thread count in a fresh process, and
-reports the medians of the R best-of numbers and their spread (max - min over the median).
+reports the medians of the R best-of numbers and their spread ((max - min) / median).
 """
 from __future__ import annotations
 
@@ -390,6 +398,8 @@ def main(argv=None):
         if args.reference:
             combine(res, args.reference)
         print(report(res))
+        if args.json:                                      # e.g. with a --reference added
+            Path(args.json).write_text(json.dumps(res, indent=1))
         return res
     names = list(NETS) if args.nets == "all" else args.nets.split(",")
     unknown = [n for n in names if n not in NETS]
