@@ -32,6 +32,7 @@ import numpy as np
 from ..arith import check_int
 from ..layers import Dropout, SoftmaxWithLoss, check_labels, cross_entropy_rows, log_softmax
 from ..optim import Adam
+from .infer import inference_for
 from .layers import twin_of
 from .optim import share, update
 from .threads import Workers
@@ -119,6 +120,8 @@ class LayerPlan:
         self._dropout_in = {name: net.shapes[i][1] for i, name in enumerate(net.layers)
                             if type(net.layers[name]) is Dropout}    # the shape each one gets
         self.loss = None
+        self.inference = inference_for(net)                           # None: the twins evaluate
+        self._eval_arrays = [{} for _ in range(self.threads)]         # its arrays, per thread
 
     @property
     def eval_batch(self):
@@ -138,13 +141,20 @@ class LayerPlan:
         """The scores of images ``x``, ``per_thread`` images per thread and forward pass."""
         out = np.empty((len(x), self.net.output_size), x.dtype)
         chunk = per_thread * self.threads
+        weights = None if self.inference is None else self.inference.weights()
         for i in range(0, len(x), chunk):
             jobs = self.workers.cuts(len(x[i:i + chunk]))
-            self.workers.run(self._slice_scores, [(self._slices[k], x[i + lo:i + hi],
-                                                   out[i + lo:i + hi]) for k, lo, hi in jobs])
+            self.workers.run(self._slice_scores, [(k, x[i + lo:i + hi], out[i + lo:i + hi],
+                                                   weights) for k, lo, hi in jobs])
         return out
 
-    def _slice_scores(self, S, x, out):
+    def _slice_scores(self, k, x, out, weights):
+        """Thread k's scores of images x into out: forward only (``convlab.fast.infer``), or
+        through slice k's training twins where the net has no forward-only path."""
+        if self.inference is not None:
+            self.inference.scores(x, out, self._eval_arrays[k], weights)
+            return
+        S = self._slices[k]
         with S.workspace.attached(list(S.layers.values())):
             out[...] = _forward(S.layers, x, False)
 

@@ -1,0 +1,323 @@
+"""Forward-only evaluation of a plannable net: ``net.predict``'s scores with none of training's
+state, the layout kept from layer to layer, every array in the cache.
+
+``LayerPlan.predict`` and ``LayerPlan.accuracy`` (so ``Trainer.evaluate``) run through
+:class:`Inference` when :func:`inference_for` can build one. What it does that the training
+twins cannot (they keep argmax, masks and column matrices for a backward pass):
+
+* **Images last, from layer to layer.** Every map is (C, H, W, n) -- channels, rows, columns,
+  then the n images of the chunk -- and a flat activation (D, n). A convolution's GEMM
+  ``[W | b] @ [col; 1]`` then gives (FN, OH, OW, n) straight away, the next layer's input with no
+  transposed copy, and the im2col copies move runs of OW * n numbers (``_conv``). The first
+  affine layer reads the maps as (C*H*W, n), which is the order ``Affine`` flattens them in.
+* **Epilogues in the cache.** A convolution multiplies a few output rows at a time
+  (``CHUNK_BYTES`` of columns) and runs the column-wise layers that follow it (ReLU, sigmoid,
+  LRN: each output pixel's channel vector on its own) on those rows right away.
+* **Max pooling before a monotone activation.** ``relu(maxpool(x)) == maxpool(relu(x))``, and
+  likewise for the sigmoid: an activation followed by max pooling runs after the pooling, on a
+  quarter of the numbers (2x2 windows). Dropout at evaluation is the identity: left out.
+* **Both threads**, a contiguous share of each chunk of images per thread
+  (``convlab.fast.threads.Workers``), each with its own reused arrays.
+
+The same numbers as ``net.predict`` to float rounding (a sum in another order, the sigmoid
+as ``1 / (1 + exp(-x))``, LRN's window as shifted slices): ``tests/test_fast_infer.py``. NaN and inf go
+through as the layers let them (a NaN in a pooling window wins; ReLU keeps NaN).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import layers as plain
+
+__all__ = ["Inference", "inference_for", "CHUNK_BYTES", "IMAGES"]
+
+CHUNK_BYTES = 1 << 20
+"""Bytes of column matrix a convolution builds and multiplies at a time (then its epilogue)."""
+
+IMAGES = 100
+"""Images per thread and chunk: every map of a chunk is made once and reused for the next."""
+
+MONOTONE = (plain.Relu, plain.Sigmoid)
+"""Element-wise, non-decreasing: they commute with max pooling."""
+
+
+def inference_for(net):
+    """An :class:`Inference` of ``net`` (a net ``convlab.fast.why_not`` accepts), or None where
+    it cannot take the net (then evaluate through the training twins)."""
+    try:
+        return Inference(net)
+    except _CannotTake:
+        return None
+
+
+class _CannotTake(Exception):
+    pass
+
+
+class Inference:
+    """``net``'s forward pass at evaluation (module docstring): ``scores(x, out, arrays)`` writes
+    the scores of images x (n, C, H, W) into out (n, M); ``arrays`` is the caller's dict of
+    reused arrays (one per thread). Reads the net's parameters at every call (they train)."""
+
+    def __init__(self, net):
+        self.dtype = net.dtype
+        self.steps = _steps([layer for layer in net.layers.values()
+                             if type(layer) is not plain.Dropout])
+
+    def weights(self):
+        """The per-call constants: each convolution's [W | b] (FN, C*FH*FW + 1) in the net's dtype."""
+        return [s.weights(self.dtype) for s in self.steps]
+
+    def scores(self, x, out, arrays, weights):
+        """Scores of x (n, C, H, W) into out (n, M), through reused ``arrays`` (a dict)."""
+        a = x.transpose(1, 2, 3, 0)                        # (C, H, W, n) view: images last
+        mine = False                                       # may a step overwrite a in place?
+        for i, (step, w) in enumerate(zip(self.steps, weights)):
+            a, mine = step.run(a, mine, w, _Arrays(arrays, i))
+        np.copyto(out, a.T)                                # (M, n) -> (n, M)
+
+
+class _Arrays:
+    """Step i's view of a thread's reused arrays: ``get(name, shape, dtype, fill)``; ``fill``
+    (a number or None) is written once, when the array is made."""
+
+    def __init__(self, arrays, i):
+        self.arrays, self.i = arrays, i
+
+    def get(self, name, shape, dtype, fill=None):
+        key = (self.i, name)
+        a = self.arrays.get(key)
+        if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+            a = self.arrays[key] = np.empty(shape, dtype)
+            if fill is not None:
+                a[...] = fill
+        return a
+
+
+# -- building the steps --------------------------------------------------------------------------
+
+def _steps(layers):
+    """The net's layers (no Dropout) as steps: each Convolution with the column-wise layers after
+    it as its epilogue, max pooling moved before the monotone activations in front of it."""
+    layers = list(layers)
+    moved = True
+    while moved:                                           # bubble max pooling forward
+        moved = False
+        for i in range(len(layers) - 1):
+            a, b = layers[i], layers[i + 1]
+            if type(a) in MONOTONE and type(b) is plain.Pooling and b.mode == "max":
+                layers[i], layers[i + 1] = b, a
+                moved = True
+    steps, flat = [], False
+    for layer in layers:
+        kind = type(layer)
+        if kind is plain.Affine:
+            steps.append(_Affine(layer))
+            flat = True
+        elif kind is plain.Convolution and not flat:
+            steps.append(_Conv(layer))
+        elif kind is plain.Pooling and not flat:
+            steps.append(_Pool(layer))
+        elif kind in (plain.Relu, plain.Sigmoid) or (kind is plain.LRN and not flat):
+            op = _Columnwise(layer)
+            if steps and isinstance(steps[-1], (_Conv, _Pool, _Affine)):
+                steps[-1].epilogue.append(op)              # on each block, still in the cache
+            else:
+                steps.append(op)
+        else:
+            raise _CannotTake(f"{kind.__name__} here")
+    if not steps or not isinstance(steps[-1], (_Affine, _Columnwise)) or not flat:
+        raise _CannotTake("the scores do not come from an affine layer")
+    return steps
+
+
+# -- the column-wise layers: one output pixel's channels (or one image's features) at a time ----
+
+class _Columnwise:
+    """ReLU, sigmoid or LRN on a (C, L) block: L columns of C channels (LRN's window runs
+    along C). Runs in place."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.kind = type(layer)
+
+    def weights(self, dtype):
+        return None
+
+    def run(self, a, mine, w, arrays):
+        if not mine:                                       # the caller's images: copy them
+            own = arrays.get("a", a.shape, a.dtype)
+            np.copyto(own, a)
+            a = own
+        self.apply(a.reshape(a.shape[0], -1), arrays)
+        return a, True
+
+    def apply(self, a, arrays):
+        """In place on a (C, L) view (rows may be strided)."""
+        if self.kind is plain.Relu:
+            np.maximum(a, 0, out=a)                        # NaN stays NaN, as Relu
+        elif self.kind is plain.Sigmoid:
+            _sigmoid(a, arrays)
+        else:
+            _lrn(self.layer, a, arrays)
+
+
+def _sigmoid(a, arrays):
+    """a = 1 / (1 + exp(-a)) in place: four passes, no extra array. Where exp(-a) overflows
+    (a below -88 in float32) the result is 0 instead of a number under 1e-38 (``Sigmoid``'s):
+    the same to float rounding of anything it is added to. NaN stays NaN."""
+    np.negative(a, out=a)
+    with np.errstate(over="ignore"):
+        np.exp(a, out=a)
+    a += 1
+    np.reciprocal(a, out=a)
+
+
+def _lrn(layer, a, arrays):
+    """LRN in place on a (C, L): a / (k + alpha/n * sum of a^2 over the channel window) ** beta,
+    the window sum as shifted slices (``kernels.channel_window_sum``'s way)."""
+    C = a.shape[0]
+    lo, hi = layer.n // 2, (layer.n - 1) // 2
+    sq = arrays.get("square", a.shape, a.dtype)
+    np.multiply(a, a, out=sq)
+    s = arrays.get("scale", a.shape, a.dtype)
+    if lo >= 1 and C > 1:
+        np.copyto(s[:1], sq[:1])
+        np.add(sq[1:], sq[:C - 1], out=s[1:])
+    else:
+        np.copyto(s, sq)
+    for k in range(2, min(lo, C - 1) + 1):
+        s[k:] += sq[:C - k]                                # the channel k below
+    for k in range(1, min(hi, C - 1) + 1):
+        s[:C - k] += sq[k:]                                # the channel k above
+    s *= layer.alpha / layer.n
+    s += layer.k
+    if layer.beta == 0.75:                                 # s ** -0.75 = 1 / (sqrt(s) sqrt(sqrt(s)))
+        np.sqrt(s, out=sq)
+        np.sqrt(sq, out=s)
+        np.multiply(sq, s, out=s)
+        np.divide(a, s, out=a)
+    else:
+        np.power(s, -layer.beta, out=s)
+        np.multiply(a, s, out=a)
+
+
+# -- convolution ----------------------------------------------------------------------------------
+
+class _Conv:
+    """Convolution, images last: (C, H, W, n) -> (FN, OH, OW, n), a few output rows at a time
+    (columns of ``CHUNK_BYTES``), each block then through the epilogue (ReLU, sigmoid, LRN)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.epilogue = []
+
+    def weights(self, dtype):
+        W, b = self.layer.W, self.layer.b
+        FN = W.shape[0]
+        return np.concatenate([W.reshape(FN, -1), b.reshape(FN, 1)], axis=1, dtype=dtype)
+
+    def run(self, a, mine, Wb, arrays):
+        L = self.layer
+        C, H, W, n = a.shape
+        FN, _, FH, FW = L.W.shape
+        (S0, S1), (P0, P1), (D0, D1) = L.stride, L.pad, L.dilation
+        _, OH, OW = L.output_shape((C, H, W))
+        K = C * FH * FW
+        if P0 or P1:                                       # the border stays 0 for good
+            xt = arrays.get("padded", (C, H + 2 * P0, W + 2 * P1, n), a.dtype, fill=0)
+            np.copyto(xt[:, P0:P0 + H, P1:P1 + W], a)
+        else:
+            xt = a
+        r = max(1, min(OH, CHUNK_BYTES // ((K + 1) * OW * n * a.itemsize)))   # rows per block
+        col = arrays.get("col", (K + 1, r * OW * n), a.dtype)
+        col[K] = 1                                         # the bias's input
+        out = arrays.get("out", (FN, OH, OW, n), a.dtype)
+        flat = out.reshape(FN, OH * OW * n)
+        for y0 in range(0, OH, r):
+            y1 = min(OH, y0 + r)
+            m = (y1 - y0) * OW * n
+            blocks = col[:K, :m].reshape(C, FH, FW, y1 - y0, OW, n)
+            for i in range(FH):
+                top = i * D0 + S0 * y0
+                for j in range(FW):
+                    np.copyto(blocks[:, i, j], xt[:, top:top + S0 * (y1 - y0 - 1) + 1:S0,
+                                                  j * D1:j * D1 + S1 * (OW - 1) + 1:S1])
+            block = flat[:, y0 * OW * n:y1 * OW * n]
+            np.matmul(Wb, col[:, :m], out=block)
+            for op in self.epilogue:
+                op.apply(block, arrays)
+        return out, True
+
+
+# -- pooling ---------------------------------------------------------------------------------------
+
+class _Pool:
+    """Max or average pooling, images last: a running maximum (or sum) over the window offsets,
+    each one whole (C, OH, OW, n) view of the (padded) input; then its epilogue (a ReLU first
+    after max pooling: the running maximum starts from 0)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.epilogue = []
+
+    def weights(self, dtype):
+        return None
+
+    def run(self, a, mine, w, arrays):
+        L = self.layer
+        C, H, W, n = a.shape
+        PH, PW = L.pool_h, L.pool_w
+        (S0, S1), (P0, P1) = L.stride, L.pad
+        _, OH, OW = L.output_shape((C, H, W))
+        if P0 or P1:
+            fill = -np.inf if L.mode == "max" else 0
+            xp = arrays.get("padded", (C, H + 2 * P0, W + 2 * P1, n), a.dtype, fill=fill)
+            np.copyto(xp[:, P0:P0 + H, P1:P1 + W], a)
+        else:
+            xp = a
+        out = arrays.get("out", (C, OH, OW, n), a.dtype)
+        epilogue = self.epilogue
+        relu_first = L.mode == "max" and epilogue and epilogue[0].kind is plain.Relu
+        for k in range(PH * PW):
+            i, j = divmod(k, PW)
+            view = xp[:, i:i + S0 * (OH - 1) + 1:S0, j:j + S1 * (OW - 1) + 1:S1]
+            if k == 0 and relu_first:                      # relu(max(...)) = max(0, ...)
+                np.maximum(view, 0, out=out)
+            elif k == 0:
+                np.copyto(out, view)
+            elif L.mode == "max":
+                np.maximum(out, view, out=out)             # a NaN wins, as Pooling's max
+            else:
+                out += view
+        if L.mode == "avg":
+            out /= PH * PW
+        for op in epilogue[1:] if relu_first else epilogue:
+            op.apply(out.reshape(C, -1), arrays)
+        return out, True
+
+
+# -- affine ----------------------------------------------------------------------------------------
+
+class _Affine:
+    """Affine on images-last input: (D, n) -> W.T @ a + b, (M, n); the maps (C, H, W, n) read as
+    (C*H*W, n), Affine's flattening order. Then its epilogue (ReLU, sigmoid)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.epilogue = []
+
+    def weights(self, dtype):
+        return (self.layer.W.astype(dtype, copy=False).T,
+                self.layer.b.astype(dtype, copy=False).reshape(-1, 1))
+
+    def run(self, a, mine, w, arrays):
+        WT, b = w
+        n = a.shape[-1]
+        a = a.reshape(-1, n)                               # (D, n)
+        out = arrays.get("out", (WT.shape[0], n), a.dtype)
+        np.matmul(WT, a, out=out)
+        out += b
+        for op in self.epilogue:
+            op.apply(out, arrays)
+        return out, True
