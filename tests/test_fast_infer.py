@@ -2,13 +2,14 @@
 rounding; float64 1e-12) for every registry net and hypothesis-drawn nets, on one thread and on
 threads; nets it cannot take fall back to the training twins."""
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from test_fast_plan import KINDS, SMALL, batch, random_spec, threaded
 
-from convlab.fast import LayerPlan, compile_net
+from convlab.fast import LayerPlan, compile_net, infer
 from convlab.fast.infer import Inference, inference_for
 from convlab.layers import Convolution, Pooling
 from convlab.nets import NETS, Net, build_net
@@ -105,8 +106,10 @@ def with_dilation(net, which):
 @settings(max_examples=25, deadline=None)
 @given(kinds=st.lists(KINDS | SPECIAL, min_size=1, max_size=6), seed=st.integers(0, 2**16),
        N=st.integers(1, 40), threads=st.integers(1, 3),
-       dtype=st.sampled_from([np.float64, np.float32]))
-def test_random_nets_have_predicts_numbers(kinds, seed, N, threads, dtype):
+       dtype=st.sampled_from([np.float64, np.float32]), row_blocks=st.booleans())
+def test_random_nets_have_predicts_numbers(kinds, seed, N, threads, dtype, row_blocks):
+    """... also with every convolution one output row at a time (``row_blocks``: its pooling
+    then runs a few rows at a time too)."""
     spec, dilated = special_spec(kinds, seed, 12)
     spec += [("affine", dict(size=5)), ("relu", {}), ("dropout", dict(ratio=0.5)),
              ("affine", dict(size=4))]
@@ -116,7 +119,8 @@ def test_random_nets_have_predicts_numbers(kinds, seed, N, threads, dtype):
     assert plan.inference is not None
     x, _ = batch(net, N=N, seed=seed)
     x -= 0.5                                               # negative inputs too
-    assert_scores(plan.predict(x), net.predict(x), dtype)
+    with mock.patch.object(infer, "CHUNK_BYTES", 1 if row_blocks else infer.CHUNK_BYTES):
+        assert_scores(plan.predict(x), net.predict(x), dtype)
 
 
 def test_max_pooling_moves_before_a_monotone_activation_only():
@@ -124,10 +128,11 @@ def test_max_pooling_moves_before_a_monotone_activation_only():
                           ("dropout", dict(ratio=0.5)), ("relu", {}), ("pool", dict(size=2)),
                           ("lrn", dict(n=3)), ("pool", dict(size=2, mode="avg")), ("relu", {}),
                           ("affine", dict(size=3))], seed=0)
-    kinds = [type(s.layer).__name__ for s in inference_for(net).steps]
-    assert kinds == ["Convolution", "Pooling", "Pooling", "Affine"]
-    epilogues = [[type(op.layer).__name__ for op in s.epilogue] for s in inference_for(net).steps]
-    assert epilogues == [[], ["Sigmoid", "Relu", "LRN"], ["Relu"], []]
+    conv, pool, affine = inference_for(net).steps          # the max pooling inside the conv
+    assert conv.pool is not None and conv.pool.layer.mode == "max" and not conv.epilogue
+    assert [type(op.layer).__name__ for op in conv.pool.epilogue] == ["Sigmoid", "Relu", "LRN"]
+    assert pool.layer.mode == "avg" and [type(op.layer).__name__ for op in pool.epilogue] == ["Relu"]
+    assert type(affine.layer).__name__ == "Affine"
     x, _ = batch(net, N=9)
     assert_scores(LayerPlan(net).predict(x), net.predict(x), np.float32)
 

@@ -128,7 +128,14 @@ def _steps(layers):
             raise _CannotTake(f"{kind.__name__} here")
     if not steps or not isinstance(steps[-1], (_Affine, _Columnwise)) or not flat:
         raise _CannotTake("the scores do not come from an affine layer")
-    return steps
+    fused = []
+    for step in steps:                                     # pooling without padding: in the conv
+        if (isinstance(step, _Pool) and fused and isinstance(fused[-1], _Conv)
+                and fused[-1].pool is None and step.layer.pad == (0, 0)):
+            fused[-1].pool = step
+        else:
+            fused.append(step)
+    return fused
 
 
 # -- the column-wise layers: one output pixel's channels (or one image's features) at a time ----
@@ -211,6 +218,7 @@ class _Conv:
     def __init__(self, layer):
         self.layer = layer
         self.epilogue = []
+        self.pool = None            # a _Pool without padding: pools each block's finished rows
 
     def weights(self, dtype):
         W, b = self.layer.W, self.layer.b
@@ -234,6 +242,11 @@ class _Conv:
         col[K] = 1                                         # the bias's input
         out = arrays.get("out", (FN, OH, OW, n), a.dtype)
         flat = out.reshape(FN, OH * OW * n)
+        pool = self.pool
+        if pool is not None:                               # max or average pooling, no padding
+            pooled = arrays.get("pooled", (FN,) + pool.layer.output_shape((FN, OH, OW))[1:] + (n,),
+                                a.dtype)
+            ps, done, pool_arrays = pool.layer.stride[0], 0, _Arrays(arrays.arrays, (arrays.i, "pool"))
         for y0 in range(0, OH, r):
             y1 = min(OH, y0 + r)
             m = (y1 - y0) * OW * n
@@ -247,7 +260,12 @@ class _Conv:
             np.matmul(Wb, col[:, :m], out=block)
             for op in self.epilogue:
                 op.apply(block, arrays)
-        return out, True
+            if pool is not None:                           # the pooled rows now complete
+                ready = min(pooled.shape[1], max(0, (y1 - pool.layer.pool_h) // ps + 1))
+                if ready > done:
+                    pool.rows(out, pooled, done, ready, pool_arrays)
+                    done = ready
+        return (out if pool is None else pooled), True
 
 
 # -- pooling ---------------------------------------------------------------------------------------
@@ -267,34 +285,42 @@ class _Pool:
     def run(self, a, mine, w, arrays):
         L = self.layer
         C, H, W, n = a.shape
-        PH, PW = L.pool_h, L.pool_w
-        (S0, S1), (P0, P1) = L.stride, L.pad
-        _, OH, OW = L.output_shape((C, H, W))
-        if P0 or P1:
+        (P0, P1) = L.pad
+        if P0 or P1:                                       # the border stays as filled
             fill = -np.inf if L.mode == "max" else 0
             xp = arrays.get("padded", (C, H + 2 * P0, W + 2 * P1, n), a.dtype, fill=fill)
             np.copyto(xp[:, P0:P0 + H, P1:P1 + W], a)
         else:
             xp = a
-        out = arrays.get("out", (C, OH, OW, n), a.dtype)
+        out = arrays.get("out", (C,) + L.output_shape((C, H, W))[1:] + (n,), a.dtype)
+        self.rows(xp, out, 0, out.shape[1], arrays)
+        return out, True
+
+    def rows(self, xp, out, y0, y1, arrays):
+        """Output rows y0..y1-1 of ``out`` (C, OH, OW, n) from the padded input ``xp``, then
+        the epilogue on them."""
+        L = self.layer
+        PH, PW = L.pool_h, L.pool_w
+        (S0, S1) = L.stride
+        C, _, OW, n = out.shape
+        o = out[:, y0:y1]                                  # (C, rows, OW, n)
         epilogue = self.epilogue
         relu_first = L.mode == "max" and epilogue and epilogue[0].kind is plain.Relu
         for k in range(PH * PW):
             i, j = divmod(k, PW)
-            view = xp[:, i:i + S0 * (OH - 1) + 1:S0, j:j + S1 * (OW - 1) + 1:S1]
+            view = xp[:, i + S0 * y0:i + S0 * (y1 - 1) + 1:S0, j:j + S1 * (OW - 1) + 1:S1]
             if k == 0 and relu_first:                      # relu(max(...)) = max(0, ...)
-                np.maximum(view, 0, out=out)
+                np.maximum(view, 0, out=o)
             elif k == 0:
-                np.copyto(out, view)
+                np.copyto(o, view)
             elif L.mode == "max":
-                np.maximum(out, view, out=out)             # a NaN wins, as Pooling's max
+                np.maximum(o, view, out=o)                 # a NaN wins, as Pooling's max
             else:
-                out += view
+                o += view
         if L.mode == "avg":
-            out /= PH * PW
+            o /= PH * PW
         for op in epilogue[1:] if relu_first else epilogue:
-            op.apply(out.reshape(C, -1), arrays)
-        return out, True
+            op.apply(o.reshape(C, (y1 - y0) * OW * n, copy=False), arrays)
 
 
 # -- affine ----------------------------------------------------------------------------------------
