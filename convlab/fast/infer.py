@@ -26,6 +26,7 @@ through as the layers let them (a NaN in a pooling window wins; ReLU keeps NaN).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import layers as plain
 
@@ -237,6 +238,8 @@ class _Conv:
             np.copyto(xt[:, P0:P0 + H, P1:P1 + W], a)
         else:
             xt = a
+        win = sliding_window_view(xt, (D0 * (FH - 1) + 1, D1 * (FW - 1) + 1), axis=(1, 2))
+        win = win[:, :, :S1 * (OW - 1) + 1:S1, :, ::D0, ::D1]   # (C, H', OW, n, FH, FW) view
         r = max(1, min(OH, CHUNK_BYTES // ((K + 1) * OW * n * a.itemsize)))   # rows per block
         col = arrays.get("col", (K + 1, r * OW * n), a.dtype)
         col[K] = 1                                         # the bias's input
@@ -250,12 +253,9 @@ class _Conv:
         for y0 in range(0, OH, r):
             y1 = min(OH, y0 + r)
             m = (y1 - y0) * OW * n
-            blocks = col[:K, :m].reshape(C, FH, FW, y1 - y0, OW, n)
-            for i in range(FH):
-                top = i * D0 + S0 * y0
-                for j in range(FW):
-                    np.copyto(blocks[:, i, j], xt[:, top:top + S0 * (y1 - y0 - 1) + 1:S0,
-                                                  j * D1:j * D1 + S1 * (OW - 1) + 1:S1])
+            # im2col of these rows, one copy: row (c, i, j), column (oy, ox, n)
+            np.copyto(col[:K, :m].reshape(C, FH, FW, y1 - y0, OW, n),
+                      win[:, S0 * y0:S0 * (y1 - 1) + 1:S0].transpose(0, 4, 5, 1, 2, 3))
             block = flat[:, y0 * OW * n:y1 * OW * n]
             np.matmul(Wb, col[:, :m], out=block)
             for op in self.epilogue:
