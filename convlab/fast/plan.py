@@ -18,9 +18,10 @@ masks are drawn on the calling thread, once for the whole batch, by the net's ow
 (Pyodide, no per-thread BLAS control, ``CONVLAB_THREADS=1``) or a small batch: one slice, the
 net's own Dropout layers, exactly the path without threads.
 
-Evaluation (``predict``, ``accuracy``) runs EVAL_SLICE images per thread and forward pass
-through the slices' twins, on any number of threads, every array reused from the slice's
-workspace (fresh arrays each pass made the one-thread evaluation about twice as slow).
+Evaluation (``predict``, ``accuracy``) runs EVAL_SLICE images per thread and forward pass, on
+any number of threads, forward only (``convlab.fast.infer``: no argmax, masks or kept columns,
+images last from layer to layer, every array reused per thread). A net that path cannot take
+is evaluated through the slices' twins, every array reused from the slice's workspace.
 """
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ __all__ = ["LayerPlan", "EVAL_SLICE"]
 
 EVAL_SLICE = 50
 """Images per thread and forward pass when evaluating on threads (``LayerPlan.eval_batch``):
-measured fastest of 20-500 on lenet-modern, alexnet and deep (the arrays of 50 images stay in
-the cache; 500 took 2-3x as long as 50)."""
+measured fastest of 20-500 on lenet-modern, alexnet and deep through the training twins (the
+arrays of 50 images stay in the cache; 500 took 2-3x as long as 50); through
+``convlab.fast.infer`` 50 and 100 measured within noise of each other."""
 
 
 def _forward(layers, x, train_flg):
@@ -130,8 +132,8 @@ class LayerPlan:
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """``net.predict(x)`` through the twins (a new array): EVAL_SLICE images per thread and
-        forward pass, on the threads, each slice's arrays reused from its workspace."""
+        """``net.predict(x)`` (a new array): EVAL_SLICE images per thread and forward pass, on the
+        threads, forward only (``convlab.fast.infer``) or through the twins."""
         x = self.net._check_x(x)
         if train_flg:
             return _forward(self.layers, x, train_flg)
@@ -159,8 +161,8 @@ class LayerPlan:
             out[...] = _forward(S.layers, x, False)
 
     def accuracy(self, x, t, batch_size=100):
-        """``net.accuracy(x, t, batch_size)`` through the twins, each thread taking
-        ``batch_size`` images at a time."""
+        """``net.accuracy(x, t, batch_size)`` as ``predict`` computes the scores, each thread
+        taking ``batch_size`` images at a time."""
         x = self.net._check_x(x)
         t = check_labels(t, x.shape[0], self.net.output_size)
         scores = self._scores(x, check_int("batch_size", batch_size, 1))
