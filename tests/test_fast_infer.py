@@ -41,7 +41,7 @@ def test_on_threads_and_in_uneven_chunks(name):
     plan = threaded(net, 2)
     x, t = batch(net, N=101, seed=2)
     want = net.predict(x)
-    for per_thread in (16, 30, 200):                       # chunks of 32, 60 (and a rest), all
+    for per_thread in (16, 30, 200):           # each thread 16 or 30 at a time (and a rest), all
         assert_scores(plan._scores(x, per_thread), want, np.float32)
     assert plan.accuracy(x, t, batch_size=30) == net.accuracy(x, t)
 

@@ -140,25 +140,26 @@ class LayerPlan:
         return self._scores(x, EVAL_SLICE)
 
     def _scores(self, x, per_thread):
-        """The scores of images ``x``, ``per_thread`` images per thread and forward pass."""
+        """The scores of images ``x``: one contiguous share of them per thread, each thread
+        taking ``per_thread`` images at a time (no waiting for the other threads in between)."""
         out = np.empty((len(x), self.net.output_size), x.dtype)
-        chunk = per_thread * self.threads
         weights = None if self.inference is None else self.inference.weights()
-        for i in range(0, len(x), chunk):
-            jobs = self.workers.cuts(len(x[i:i + chunk]))
-            self.workers.run(self._slice_scores, [(k, x[i + lo:i + hi], out[i + lo:i + hi],
-                                                   weights) for k, lo, hi in jobs])
+        self.workers.run(self._slice_scores, [(k, x[lo:hi], out[lo:hi], per_thread, weights)
+                                              for k, lo, hi in self.workers.cuts(len(x))])
         return out
 
-    def _slice_scores(self, k, x, out, weights):
-        """Thread k's scores of images x into out: forward only (``convlab.fast.infer``), or
-        through slice k's training twins where the net has no forward-only path."""
-        if self.inference is not None:
-            self.inference.scores(x, out, self._eval_arrays[k], weights)
-            return
-        S = self._slices[k]
-        with S.workspace.attached(list(S.layers.values())):
-            out[...] = _forward(S.layers, x, False)
+    def _slice_scores(self, k, x, out, per_thread, weights):
+        """Thread k's scores of images x into out, ``per_thread`` at a time: forward only
+        (``convlab.fast.infer``), or through slice k's training twins where the net has no
+        forward-only path."""
+        for i in range(0, len(x), per_thread):
+            xi, oi = x[i:i + per_thread], out[i:i + per_thread]
+            if self.inference is not None:
+                self.inference.scores(xi, oi, self._eval_arrays[k], weights)
+                continue
+            S = self._slices[k]
+            with S.workspace.attached(list(S.layers.values())):
+                oi[...] = _forward(S.layers, xi, False)
 
     def accuracy(self, x, t, batch_size=100):
         """``net.accuracy(x, t, batch_size)`` as ``predict`` computes the scores, each thread
