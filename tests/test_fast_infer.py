@@ -46,6 +46,16 @@ def test_on_threads_and_in_uneven_chunks(name):
     assert plan.accuracy(x, t, batch_size=30) == net.accuracy(x, t)
 
 
+def test_the_scores_do_not_depend_on_the_thread_count():
+    """Each chunk of images is computed whole by whichever thread takes it: one thread and two
+    give the same scores bit for bit (for the same images per chunk)."""
+    net = build_net("lenet-modern", seed=8)
+    x, _ = batch(net, N=97, seed=8)
+    one = LayerPlan(net, threads=1)._scores(x, 20)
+    np.testing.assert_array_equal(threaded(net, 2)._scores(x, 20), one)
+    np.testing.assert_array_equal(threaded(net, 3)._scores(x, 20), one)
+
+
 def test_trainer_evaluates_through_it():
     net = build_net("lenet", seed=3)
     x, t = batch(net, N=40, seed=3)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 
 import numpy as np
 
@@ -140,20 +141,24 @@ class LayerPlan:
         return self._scores(x, EVAL_SLICE)
 
     def _scores(self, x, per_thread):
-        """The scores of images ``x``: one contiguous share of them per thread, each thread
-        taking ``per_thread`` images at a time (no waiting for the other threads in between)."""
+        """The scores of images ``x``, in chunks of ``per_thread`` images: each thread takes the
+        next chunk not yet taken until none is left (no waiting in between; a chunk's scores do
+        not depend on which thread computed it)."""
         out = np.empty((len(x), self.net.output_size), x.dtype)
         weights = None if self.inference is None else self.inference.weights()
-        self.workers.run(self._slice_scores, [(k, x[lo:hi], out[lo:hi], per_thread, weights)
-                                              for k, lo, hi in self.workers.cuts(len(x))])
+        starts = range(0, len(x), per_thread)
+        taken = itertools.count()                    # next() is atomic: one chunk, one thread
+        self.workers.run(self._slice_scores, [(k, x, out, starts, taken, weights)
+                                              for k, _, _ in self.workers.cuts(len(x))])
         return out
 
-    def _slice_scores(self, k, x, out, per_thread, weights):
-        """Thread k's scores of images x into out, ``per_thread`` at a time: forward only
+    def _slice_scores(self, k, x, out, starts, taken, weights):
+        """Thread k: the scores of the chunks ``starts[next(taken)]`` of x into out, forward only
         (``convlab.fast.infer``), or through slice k's training twins where the net has no
         forward-only path."""
-        for i in range(0, len(x), per_thread):
-            xi, oi = x[i:i + per_thread], out[i:i + per_thread]
+        while (i := next(taken)) < len(starts):
+            lo, hi = starts[i], starts[i] + starts.step
+            xi, oi = x[lo:hi], out[lo:hi]
             if self.inference is not None:
                 self.inference.scores(xi, oi, self._eval_arrays[k], weights)
                 continue
