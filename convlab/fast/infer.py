@@ -280,9 +280,8 @@ class _Conv:
 # -- pooling ---------------------------------------------------------------------------------------
 
 class _Pool:
-    """Max or average pooling, images last: a running maximum (or sum) over the window offsets,
-    each one whole (C, OH, OW, n) view of the (padded) input; then its epilogue (a ReLU first
-    after max pooling: the running maximum starts from 0)."""
+    """Max or average pooling, images last: a running maximum (or sum) over the window rows, then
+    the window columns (:meth:`rows`), of the (padded) input; then its epilogue."""
 
     def __init__(self, layer):
         self.layer = layer
@@ -307,28 +306,30 @@ class _Pool:
 
     def rows(self, xp, out, y0, y1, arrays):
         """Output rows y0..y1-1 of ``out`` (C, OH, OW, n) from the padded input ``xp``, then
-        the epilogue on them."""
+        the epilogue on them. Window rows first: the PH input rows of each output row combined
+        whole (runs of W' * n numbers), then the PW columns of each window (runs of n): PH + PW
+        - 2 passes instead of PH * PW - 1 over strided views."""
         L = self.layer
         PH, PW = L.pool_h, L.pool_w
         (S0, S1) = L.stride
         C, _, OW, n = out.shape
+        combine = np.maximum if L.mode == "max" else np.add   # np.maximum: a NaN wins, as Pooling's max
         o = out[:, y0:y1]                                  # (C, rows, OW, n)
-        epilogue = self.epilogue
-        relu_first = L.mode == "max" and epilogue and epilogue[0].kind is plain.Relu
-        for k in range(PH * PW):
-            i, j = divmod(k, PW)
-            view = xp[:, i + S0 * y0:i + S0 * (y1 - 1) + 1:S0, j:j + S1 * (OW - 1) + 1:S1]
-            if k == 0 and relu_first:                      # relu(max(...)) = max(0, ...)
-                np.maximum(view, 0, out=o)
-            elif k == 0:
-                np.copyto(o, view)
-            elif L.mode == "max":
-                np.maximum(o, view, out=o)                 # a NaN wins, as Pooling's max
-            else:
-                o += view
+        r = [xp[:, i + S0 * y0:i + S0 * (y1 - 1) + 1:S0] for i in range(PH)]   # (C, rows, W', n)
+        if PH > 1:
+            r = [combine(r[0], r[1], out=arrays.get("window rows", r[0].shape, xp.dtype))] + r[2:]
+            for v in r[1:]:
+                combine(r[0], v, out=r[0])
+        c = [r[0][:, :, j:j + S1 * (OW - 1) + 1:S1] for j in range(PW)]       # (C, rows, OW, n)
+        if PW > 1:
+            combine(c[0], c[1], out=o)
+            for v in c[2:]:
+                combine(o, v, out=o)
+        else:
+            np.copyto(o, c[0])
         if L.mode == "avg":
             o /= PH * PW
-        for op in epilogue[1:] if relu_first else epilogue:
+        for op in self.epilogue:
             op.apply(o.reshape(C, (y1 - y0) * OW * n, copy=False), arrays)
 
 
