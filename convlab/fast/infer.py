@@ -16,12 +16,11 @@ twins cannot (they keep argmax, masks and column matrices for a backward pass):
 * **Max pooling before a monotone activation.** ``relu(maxpool(x)) == maxpool(relu(x))``, and
   likewise for the sigmoid: an activation followed by max pooling runs after the pooling, on a
   quarter of the numbers (2x2 windows). Dropout at evaluation is the identity: left out.
-* **Both threads** (``LayerPlan``): a contiguous share of the images per thread
-  (``convlab.fast.threads.Workers``), taken ``EVAL_SLICE`` at a time, each thread with its own
-  reused arrays.
-
 * **Pooling inside the convolution** where it has no padding: each block's finished rows are
-  pooled while still in the cache.
+  pooled while still in the cache, window rows first (runs of W' * n numbers), then columns.
+* **Both threads** (``LayerPlan._scores``): the images in chunks of ``EVAL_SLICE``, each
+  thread taking the next chunk left (``convlab.fast.threads.Workers``), each thread with its
+  own reused arrays; no backward state, so nothing to wait for between chunks.
 
 The same numbers as ``net.predict`` to float rounding (sums in another order, the sigmoid as
 ``1 / (1 + exp(-x))``, LRN's window as shifted slices): ``tests/test_fast_infer.py``. NaN and
