@@ -141,7 +141,8 @@ def test_max_pooling_moves_before_a_monotone_activation_only():
     conv, pool, affine = inference_for(net).steps          # the max pooling inside the conv
     assert conv.pool is not None and conv.pool.layer.mode == "max" and not conv.epilogue
     assert [type(op.layer).__name__ for op in conv.pool.epilogue] == ["Sigmoid", "Relu", "LRN"]
-    assert pool.layer.mode == "avg" and [type(op.layer).__name__ for op in pool.epilogue] == ["Relu"]
+    assert pool.layer.mode == "avg"
+    assert [type(op.layer).__name__ for op in pool.epilogue] == ["Relu"]
     assert type(affine.layer).__name__ == "Affine"
     x, _ = batch(net, N=9)
     assert_scores(LayerPlan(net).predict(x), net.predict(x), np.float32)

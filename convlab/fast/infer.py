@@ -208,7 +208,7 @@ def _lrn(layer, a, arrays):
         s[:C - k] += sq[k:]                                # the channel k above
     s *= layer.alpha / layer.n
     s += layer.k
-    if layer.beta == 0.75:                                 # s ** -0.75 = 1 / (sqrt(s) sqrt(sqrt(s)))
+    if layer.beta == 0.75:                                 # s^-0.75 = 1 / (sqrt(s) sqrt(sqrt(s)))
         np.sqrt(s, out=sq)
         np.sqrt(sq, out=s)
         np.multiply(sq, s, out=s)
@@ -257,7 +257,8 @@ class _Conv:
         if pool is not None:                               # max or average pooling, no padding
             pooled = arrays.get("pooled", (FN,) + pool.layer.output_shape((FN, OH, OW))[1:] + (n,),
                                 a.dtype)
-            ps, done, pool_arrays = pool.layer.stride[0], 0, _Arrays(arrays.arrays, (arrays.i, "pool"))
+            ps, done = pool.layer.stride[0], 0
+            pool_arrays = _Arrays(arrays.arrays, (arrays.i, "pool"))
         for y0 in range(0, OH, r):
             y1 = min(OH, y0 + r)
             m = (y1 - y0) * OW * n
@@ -312,7 +313,7 @@ class _Pool:
         PH, PW = L.pool_h, L.pool_w
         (S0, S1) = L.stride
         C, _, OW, n = out.shape
-        combine = np.maximum if L.mode == "max" else np.add   # np.maximum: a NaN wins, as Pooling's max
+        combine = np.maximum if L.mode == "max" else np.add   # maximum: a NaN wins, as in Pooling
         o = out[:, y0:y1]                                  # (C, rows, OW, n)
         r = [xp[:, i + S0 * y0:i + S0 * (y1 - 1) + 1:S0] for i in range(PH)]   # (C, rows, W', n)
         if PH > 1:
