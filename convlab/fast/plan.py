@@ -42,11 +42,12 @@ from .workspace import Workspace
 
 __all__ = ["LayerPlan", "EVAL_SLICE"]
 
-EVAL_SLICE = 50
-"""Images per thread and forward pass when evaluating on threads (``LayerPlan.eval_batch``):
-measured fastest of 20-500 on lenet-modern, alexnet and deep through the training twins (the
-arrays of 50 images stay in the cache; 500 took 2-3x as long as 50); through
-``convlab.fast.infer`` 50 and 100 measured within noise of each other."""
+EVAL_SLICE = 100
+"""Images per thread and forward pass when evaluating (``LayerPlan.eval_batch``; ``Trainer``
+evaluates in batches of it). Through ``convlab.fast.infer``, one thread, 4,000 MNIST test
+images: 100 took 0.89-0.92x the time of 50 on lenet, lenet-modern, alexnet and deep, 200 no
+better than 100 (alexnet 1.15x). (Through the training twins 50 was best: their arrays of 50
+images stay in the cache; 500 took 2-3x as long.)"""
 
 
 def _forward(layers, x, train_flg):
