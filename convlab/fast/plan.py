@@ -18,20 +18,23 @@ masks are drawn on the calling thread, once for the whole batch, by the net's ow
 (Pyodide, no per-thread BLAS control, ``CONVLAB_THREADS=1``) or a small batch: one slice, the
 net's own Dropout layers, exactly the path without threads.
 
-Evaluation (``predict``, ``accuracy``) runs EVAL_SLICE images per thread and forward pass
-through the slices' twins, on any number of threads, every array reused from the slice's
-workspace (fresh arrays each pass made the one-thread evaluation about twice as slow).
+Evaluation (``predict``, ``accuracy``) runs EVAL_SLICE images per thread and forward pass, on
+any number of threads, forward only (``convlab.fast.infer``: no argmax, masks or kept columns,
+images last from layer to layer, every array reused per thread). A net that path cannot take
+is evaluated through the slices' twins, every array reused from the slice's workspace.
 """
 from __future__ import annotations
 
 import copy
 import functools
+import itertools
 
 import numpy as np
 
 from ..arith import check_int
 from ..layers import Dropout, SoftmaxWithLoss, check_labels, cross_entropy_rows, log_softmax
 from ..optim import Adam
+from .infer import inference_for
 from .layers import twin_of
 from .optim import share, update
 from .threads import Workers
@@ -39,10 +42,12 @@ from .workspace import Workspace
 
 __all__ = ["LayerPlan", "EVAL_SLICE"]
 
-EVAL_SLICE = 50
-"""Images per thread and forward pass when evaluating on threads (``LayerPlan.eval_batch``):
-measured fastest of 20-500 on lenet-modern, alexnet and deep (the arrays of 50 images stay in
-the cache; 500 took 2-3x as long as 50)."""
+EVAL_SLICE = 100
+"""Images per thread and forward pass when evaluating (``LayerPlan.eval_batch``; ``Trainer``
+evaluates in batches of it). Through ``convlab.fast.infer``, one thread, 4,000 MNIST test
+images: 100 took 0.89-0.92x the time of 50 on lenet, lenet-modern, alexnet and deep, 200 no
+better than 100 (alexnet 1.15x). (Through the training twins 50 was best: their arrays of 50
+images stay in the cache; 500 took 2-3x as long.)"""
 
 
 def _forward(layers, x, train_flg):
@@ -119,6 +124,8 @@ class LayerPlan:
         self._dropout_in = {name: net.shapes[i][1] for i, name in enumerate(net.layers)
                             if type(net.layers[name]) is Dropout}    # the shape each one gets
         self.loss = None
+        self.inference = inference_for(net)                           # None: the twins evaluate
+        self._eval_arrays = [{} for _ in range(self.threads)]         # its arrays, per thread
 
     @property
     def eval_batch(self):
@@ -127,30 +134,42 @@ class LayerPlan:
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """``net.predict(x)`` through the twins (a new array): EVAL_SLICE images per thread and
-        forward pass, on the threads, each slice's arrays reused from its workspace."""
+        """``net.predict(x)`` (a new array): EVAL_SLICE images per thread and forward pass, on the
+        threads, forward only (``convlab.fast.infer``) or through the twins."""
         x = self.net._check_x(x)
         if train_flg:
             return _forward(self.layers, x, train_flg)
         return self._scores(x, EVAL_SLICE)
 
     def _scores(self, x, per_thread):
-        """The scores of images ``x``, ``per_thread`` images per thread and forward pass."""
+        """The scores of images ``x``, in chunks of ``per_thread`` images: each thread takes the
+        next chunk not yet taken until none is left (no waiting in between; a chunk's scores do
+        not depend on which thread computed it)."""
         out = np.empty((len(x), self.net.output_size), x.dtype)
-        chunk = per_thread * self.threads
-        for i in range(0, len(x), chunk):
-            jobs = self.workers.cuts(len(x[i:i + chunk]))
-            self.workers.run(self._slice_scores, [(self._slices[k], x[i + lo:i + hi],
-                                                   out[i + lo:i + hi]) for k, lo, hi in jobs])
+        weights = None if self.inference is None else self.inference.weights()
+        starts = range(0, len(x), per_thread)
+        taken = itertools.count()                    # next() is atomic: one chunk, one thread
+        self.workers.run(self._slice_scores, [(k, x, out, starts, taken, weights)
+                                              for k, _, _ in self.workers.cuts(len(x))])
         return out
 
-    def _slice_scores(self, S, x, out):
-        with S.workspace.attached(list(S.layers.values())):
-            out[...] = _forward(S.layers, x, False)
+    def _slice_scores(self, k, x, out, starts, taken, weights):
+        """Thread k: the scores of the chunks ``starts[next(taken)]`` of x into out, forward only
+        (``convlab.fast.infer``), or through slice k's training twins where the net has no
+        forward-only path."""
+        while (i := next(taken)) < len(starts):
+            lo, hi = starts[i], starts[i] + starts.step
+            xi, oi = x[lo:hi], out[lo:hi]
+            if self.inference is not None:
+                self.inference.scores(xi, oi, self._eval_arrays[k], weights)
+                continue
+            S = self._slices[k]
+            with S.workspace.attached(list(S.layers.values())):
+                oi[...] = _forward(S.layers, xi, False)
 
     def accuracy(self, x, t, batch_size=100):
-        """``net.accuracy(x, t, batch_size)`` through the twins, each thread taking
-        ``batch_size`` images at a time."""
+        """``net.accuracy(x, t, batch_size)`` as ``predict`` computes the scores, each thread
+        taking ``batch_size`` images at a time."""
         x = self.net._check_x(x)
         t = check_labels(t, x.shape[0], self.net.output_size)
         scores = self._scores(x, check_int("batch_size", batch_size, 1))
