@@ -1,0 +1,291 @@
+"""The training step of LeNet-shaped nets in few passes: conv - activation - pooling blocks, then
+affine layers with activations between, then the softmax loss (``lenet``, ``lenet-modern``, and
+any net of that shape).
+
+``BlockPlan`` is a :class:`~convlab.fast.plan.LayerPlan` (evaluation runs through its twins as
+before) whose training step runs each slice of the batch through the blocks in the fused
+SimpleConvNet's layout (``convlab.fast.fused``), generalised to several blocks:
+
+1. **Images last, columns in window-offset order.** A block's im2col columns are ordered
+   (i, j, py, px, n) for the pooling window offset (i, j) and the pooled pixel (py, px): the
+   pooling is one reduction over p*p contiguous blocks, and its result (C, PH, PW, n) is already
+   the next block's input, images last, and in the end the first affine layer's input
+   transposed (D, n). No layout copies between the layers.
+2. **One copy per im2col**, from a ``sliding_window_view`` of the padded images-last input, and
+   one stacked ``np.matmul`` of one GEMM per (window offset, pooled row) for the forward pass
+   (the fused step's small-matrix trick).
+3. **ReLU after max pooling** where a block has that pair (the two commute, gradients
+   included); other pairs run the activation first, then the pooling.
+4. **The sigmoid in four passes** (``kernels.sigmoid_in_place``), in the conv output's own
+   array.
+5. **Few NumPy calls per slice** (about 60 for LeNet): each one hands Python's GIL back and
+   forth between the two threads.
+
+The slices' gradients are added and Adam updates them as ``LayerPlan.step`` does. Same numbers
+as the layers to float rounding (the sums run in another order): ``tests/test_fast_blocks.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import layers as plain
+from ..layers import check_labels, cross_entropy_rows, log_softmax
+from .kernels import sigmoid_in_place
+from .plan import LayerPlan
+from .workspace import Workspace
+
+__all__ = ["BlockPlan", "blocks_for"]
+
+ACTS = (plain.Relu, plain.Sigmoid)
+
+
+def blocks_for(net, threads=None):
+    """A :class:`BlockPlan` for ``net``, or None when ``net`` does not have its shape
+    (:meth:`BlockPlan.why_not`)."""
+    return None if BlockPlan.why_not(net) else BlockPlan(net, threads)
+
+
+class _Bufs:
+    """One thread's scratch arrays, reused step after step."""
+
+    def __init__(self):
+        self._ws = Workspace()
+
+    def __call__(self, name, shape, dtype):
+        return self._ws.get(self, name, shape, dtype)
+
+
+class BlockPlan(LayerPlan):
+    """The training step of a net made of blocks Convolution (stride 1, no dilation) - Relu or
+    Sigmoid - Pooling (p x p windows, stride p, no padding, tiling the conv output), then
+    Affine (- Relu or Sigmoid - Affine)*, in few passes (module docstring). Evaluation, and
+    everything else, as :class:`LayerPlan`."""
+
+    @staticmethod
+    def why_not(net):
+        """None if ``net`` fits, else a sentence saying what does not."""
+        layers = list(getattr(net, "layers", {}).values())
+        kinds = [type(layer) for layer in layers]
+        i = 0
+        while i + 3 <= len(kinds) and kinds[i] is plain.Convolution:
+            conv, act, pool = layers[i:i + 3]
+            if type(act) not in ACTS or type(pool) is not plain.Pooling:
+                return "a convolution is not followed by Relu or Sigmoid and Pooling"
+            if conv.stride != (1, 1) or conv.dilation != (1, 1):
+                return "the convolutions' stride and dilation must be 1"
+            p = pool.pool_h
+            if pool.pool_w != p or pool.stride != (p, p) or pool.pad != (0, 0):
+                return "the pooling must be over p x p windows with stride p and no padding"
+            i += 3
+        if i == 0:
+            return "the net does not start with Convolution, activation, Pooling"
+        head = kinds[i:]
+        if not head or head[-1] is not plain.Affine or any(
+                k is not (plain.Affine if j % 2 == 0 else k) or (j % 2 and k not in ACTS)
+                for j, k in enumerate(head)):
+            return "the blocks must be followed by Affine layers with Relu or Sigmoid between"
+        shape = net.input_dim
+        for j in range(0, i, 3):
+            conv, _, pool = layers[j:j + 3]
+            _, OH, OW = shape = conv.output_shape(shape)
+            if OH % pool.pool_h or OW % pool.pool_h:
+                return f"a conv output {OH}x{OW} does not split into whole pooling windows"
+            shape = pool.output_shape(shape)
+        return None
+
+    def __init__(self, net, threads=None):
+        reason = self.why_not(net)
+        if reason:
+            raise ValueError(f"net cannot use the block plan: {reason}")
+        super().__init__(net, threads)
+        layers = list(net.layers.values())
+        n_blocks = 0
+        while isinstance(layers[3 * n_blocks], plain.Convolution):
+            n_blocks += 1
+        self.blocks = [tuple(layers[3 * b:3 * b + 3]) for b in range(n_blocks)]
+        rest = layers[3 * n_blocks:]
+        self.head = [(rest[j], rest[j + 1] if j + 1 < len(rest) else None)
+                     for j in range(0, len(rest), 2)]           # (Affine, activation or None)
+        names = {id(layer): k for k, (layer, _) in net._owner.items() if _ == "W"}
+        self._names = [(names[id(conv)], "b" + names[id(conv)][1:]) for conv, _, _ in self.blocks]
+        self._names += [(names[id(a)], "b" + names[id(a)][1:]) for a, _ in self.head]
+        self._bufs = [_Bufs() for _ in range(self.threads)]
+
+    # -- the training step --------------------------------------------------------------------
+    def _gradient(self, x, t):
+        """[the gradients of each slice], the first slice's arrays to receive the sum; sets
+        ``self.loss`` (as ``LayerPlan._gradient``)."""
+        x = self.net._check_x(x)
+        N = x.shape[0]
+        t = check_labels(t, N, self.net.output_size)
+        jobs = self.workers.cuts(N)
+        parts = self.workers.run(self._slice_gradient, [(self._bufs[i], x[lo:hi], t[lo:hi], N)
+                                                        for i, lo, hi in jobs])
+        self.loss = float(np.concatenate([nll for nll, _ in parts]).mean())   # as SoftmaxWithLoss
+        return [grads for _, grads in parts]
+
+    def _slice_gradient(self, B, x, t, N):
+        """(-log p of the right class per image, the gradients) of the n images x, scaled by
+        n / N (the slices' gradients add up to the batch's), in thread scratch B."""
+        n = len(x)
+        a = x.transpose(1, 2, 3, 0)                                       # (C, H, W, n) view
+        kept = []
+        for b, block in enumerate(self.blocks):
+            a, keep = self._block_forward(B, b, block, a)
+            kept.append(keep)
+        hT = a.reshape(-1, n)                                            # (D, n): Affine1's input, transposed
+        h = hT.T if n > 2 else np.ascontiguousarray(hT.T)  # OpenBLAS: 1-2 rows differ transposed
+        ins, outs = [], []
+        for j, (affine, act) in enumerate(self.head):
+            ins.append(h)
+            u = np.matmul(h, affine.W, out=B(f"u{j}", (n, affine.W.shape[1]), h.dtype))
+            u += affine.b
+            if act is not None:
+                u = _act_forward(act, u)
+            outs.append(u)
+            h = u
+        # softmax with loss, by SoftmaxWithLoss's own functions; the gradient (y - onehot) n/N / n
+        log_y = log_softmax(h)                                           # (n, M)
+        nll = cross_entropy_rows(log_y, t)
+        d = np.exp(log_y)
+        d[np.arange(n), t] -= 1
+        d *= 1.0 / N
+        grads = {}
+        for j in reversed(range(len(self.head))):
+            affine, act = self.head[j]
+            if act is not None:
+                d = _act_backward(act, d, outs[j])
+            kW, kb = self._names[len(self.blocks) + j]
+            if j == 0:
+                grads[kW] = np.matmul(hT, d, out=B("dW head0", affine.W.shape, d.dtype))
+            else:
+                grads[kW] = np.matmul(ins[j].T, d, out=B(f"dW head{j}", affine.W.shape, d.dtype))
+            grads[kb] = np.sum(d, axis=0, out=B(f"db head{j}", affine.b.shape, d.dtype))
+            if j > 0:
+                d = d @ affine.W.T                                       # (n, D)
+            else:
+                d = np.matmul(affine.W, d.T, out=B("dhT", hT.shape, d.dtype))  # (D, n)
+        for b in reversed(range(len(self.blocks))):
+            d = self._block_backward(B, b, self.blocks[b], d, kept[b], grads, need_dx=b > 0)
+        return nll, grads
+
+    def _block_forward(self, B, b, block, a):
+        """Block b (conv, act, pool) on ``a`` (C, H, W, n) images last -> (its output (FN,
+        PH, PW, n), what the backward pass needs)."""
+        conv, act, pool = block
+        W = conv.W
+        FN, C, FH, FW = W.shape
+        P0, P1 = conv.pad
+        _, H, W_, n = a.shape
+        Hp, Wp = H + 2 * P0, W_ + 2 * P1
+        OH, OW = Hp - FH + 1, Wp - FW + 1
+        p = pool.pool_h
+        PH, PW = OH // p, OW // p
+        K, Q = C * FH * FW, PH * PW * n
+        dt = a.dtype
+        if P0 or P1 or b == 0:                 # the images, padded, last (the first: always copied)
+            xT = B(f"xT{b}", (C, Hp, Wp, n), dt)
+            if P0 or P1:
+                xT.fill(0)
+            np.copyto(xT[:, P0:P0 + H, P1:P1 + W_], a)
+        else:
+            xT = a
+        # column (i, j, py, px, n) of row (c, fy, fx): pixel (p*py + i + fy, p*px + j + fx) of c
+        win = sliding_window_view(xT, (FH, FW), axis=(1, 2))            # (C, OH, OW, n, FH, FW)
+        win = win.reshape(C, PH, p, PW, p, n, FH, FW)
+        col = B(f"col{b}", (K + 1, p * p * PH, PW * n), dt)
+        np.copyto(col[:K].reshape(C, FH, FW, p, p, PH, PW, n), win.transpose(0, 6, 7, 2, 4, 1, 3, 5))
+        col[K] = 1                                                       # the bias's input
+        Wb = np.concatenate([W.reshape(FN, K), conv.b.reshape(FN, 1)], axis=1, dtype=dt)
+        c = B(f"c{b}", (FN, p * p * PH, PW * n), dt)
+        np.matmul(Wb, col.transpose(1, 0, 2), out=c.transpose(1, 0, 2))  # one GEMM per (i, j, py)
+        c = c.reshape(FN, p * p, Q)
+        out = B(f"a{b}", (FN, Q), dt)
+        if type(act) is plain.Relu and pool.mode == "max":               # pool, then the ReLU
+            m = np.max(c, axis=1, out=B(f"m{b}", (FN, Q), dt))
+            np.maximum(m, 0, out=out)
+            keep = (xT, col, c, m)
+        else:
+            y = _act_forward(act, c)                                     # in c's array
+            if pool.mode == "max":
+                np.max(y, axis=1, out=out)
+            else:
+                np.sum(y, axis=1, out=out)
+                out /= p * p                                             # the mean, as Pooling
+            keep = (xT, col, y, out)
+        return out.reshape(FN, PH, PW, n), keep
+
+    def _block_backward(self, B, b, block, da, keep, grads, need_dx):
+        """dW, db of block b into ``grads`` from da, the gradient of its output (FN, PH*PW*n
+        numbers, images last); returns the gradient of its input (C, H, W, n) if ``need_dx``."""
+        conv, act, pool = block
+        xT, col, c, m = keep
+        FN, C, FH, FW = conv.W.shape
+        P0, P1 = conv.pad
+        K1, pp = col.shape[0], pool.pool_h * pool.pool_w
+        Q = m.shape[1]
+        dt = da.dtype
+        da = da.reshape(FN, Q)
+        dc = B(f"dc{b}", (FN, pp, Q), dt)
+        relu_first = type(act) is plain.Relu and pool.mode == "max"
+        if relu_first:
+            left = np.multiply(da, m > 0, out=B(f"left{b}", (FN, Q), dt))    # the ReLU after pooling
+        if pool.mode == "avg":
+            np.divide(da[:, None, :], pp, out=dc)                        # an equal share each
+        else:                                                            # the first maximum wins
+            if not relu_first:
+                left = B(f"left{b}", (FN, Q), dt)
+                np.copyto(left, da)
+            hit = B(f"hit{b}", (FN, Q), bool)
+            for k in range(pp - 1):
+                np.equal(c[:, k], m, out=hit)
+                np.multiply(left, hit, out=dc[:, k])
+                left -= dc[:, k]                                         # routed: x - x = 0
+            np.copyto(dc[:, pp - 1], left)
+        if not relu_first:
+            _act_backward(act, dc, c, out=dc)
+        # [dW | db].T = col @ dc.T as one GEMM per (window offset, pooled row), as the forward
+        # pass: 4x faster than one GEMM for LeNet's first layer (K = 25: a long, thin product)
+        G = col.shape[1]                                                 # p*p*PH
+        parts = np.matmul(col.transpose(1, 0, 2), dc.reshape(FN, G, -1).transpose(1, 2, 0),
+                          out=B(f"parts{b}", (G, K1, FN), dt))           # (G, K+1, FN)
+        dWbT = np.sum(parts, axis=0, out=B(f"dWbT{b}", (K1, FN), dt))
+        kW, kb = self._names[b]
+        grads[kW], grads[kb] = B(f"dW{b}", conv.W.shape, dt), B(f"db{b}", conv.b.shape, dt)
+        np.copyto(grads[kW], dWbT[:K1 - 1].T.reshape(conv.W.shape))
+        np.copyto(grads[kb], dWbT[K1 - 1])
+        if not need_dx:
+            return None
+        # dx: dcol = W.T @ dc, its columns folded back onto the padded input, one add per (fy, fx)
+        Wmat = conv.W.reshape(FN, K1 - 1).astype(dt, copy=False)
+        d2 = dc.reshape(FN, -1)
+        dcol = np.matmul(Wmat.T, d2, out=B(f"dcol{b}", (K1 - 1, d2.shape[1]), dt))
+        _, Hp, Wp, n = xT.shape
+        p = pool.pool_h
+        OH, OW = Hp - FH + 1, Wp - FW + 1
+        PH, PW = OH // p, OW // p
+        dcol = dcol.reshape(C, FH, FW, p, p, PH, PW, n)
+        dxT = B(f"dxT{b}", (C, Hp, Wp, n), dt)
+        dxT.fill(0)
+        for fy in range(FH):
+            for fx in range(FW):
+                target = dxT[:, fy:fy + OH, fx:fx + OW].reshape(C, PH, p, PW, p, n)   # a view
+                target += dcol[:, fy, fx].transpose(0, 3, 1, 4, 2, 5)
+        return dxT[:, P0:Hp - P0, P1:Wp - P1]                            # (C, H, W, n)
+
+
+def _act_forward(act, u):
+    """The activation of ``u``, in u's own array (returned)."""
+    if type(act) is plain.Relu:
+        return np.maximum(u, 0, out=u)
+    return sigmoid_in_place(u)
+
+
+def _act_backward(act, d, y, out=None):
+    """The activation's input gradient from its output gradient d and its output y."""
+    if type(act) is plain.Relu:
+        return np.multiply(d, y > 0, out=out)
+    g = np.subtract(1.0, y)                                          # 1 - y
+    np.multiply(d, g, out=g)                                         # d * (1 - y) ...
+    return np.multiply(g, y, out=out)                                # ... * y, the layer's order
