@@ -155,7 +155,7 @@ class BlockPlan(LayerPlan):
         for j in reversed(range(len(self.head))):
             affine, act = self.head[j]
             if act is not None:
-                d = _act_backward(act, d, outs[j])
+                d = _act_backward(act, d, outs[j], out=d)
             kW, kb = self._names[len(self.blocks) + j]
             if j == 0:
                 grads[kW] = np.matmul(hT, d, out=B("dW head0", affine.W.shape, d.dtype))
@@ -227,24 +227,18 @@ class BlockPlan(LayerPlan):
         Q = m.shape[1]
         dt = da.dtype
         da = da.reshape(FN, Q)
-        dc = B(f"dc{b}", (FN, pp, Q), dt)
-        relu_first = type(act) is plain.Relu and pool.mode == "max"
-        if relu_first:
-            left = np.multiply(da, m > 0, out=B(f"left{b}", (FN, Q), dt))    # the ReLU after pooling
-        if pool.mode == "avg":
-            np.divide(da[:, None, :], pp, out=dc)                        # an equal share each
-        else:                                                            # the first maximum wins
-            if not relu_first:
-                left = B(f"left{b}", (FN, Q), dt)
-                np.copyto(left, da)
-            hit = B(f"hit{b}", (FN, Q), bool)
-            for k in range(pp - 1):
-                np.equal(c[:, k], m, out=hit)
-                np.multiply(left, hit, out=dc[:, k])
-                left -= dc[:, k]                                         # routed: x - x = 0
-            np.copyto(dc[:, pp - 1], left)
-        if not relu_first:
+        dc = B(f"dc{b}", (FN, pp, Q), dt)                                # the conv outputs' gradient
+        left = B(f"left{b}", (FN, Q), dt)
+        if type(act) is plain.Relu and pool.mode == "max":               # the ReLU after pooling
+            hit = np.greater(m, 0, out=B(f"hit{b}", (FN, Q), bool))
+            _to_first_max(c, m, np.multiply(da, hit, out=left), hit, dc)
+        elif pool.mode == "max":
+            np.copyto(left, da)
+            _to_first_max(c, m, left, B(f"hit{b}", (FN, Q), bool), dc)
             _act_backward(act, dc, c, out=dc)
+        else:           # every cell of a window gets an equal share, times the activation's slope
+            share = np.divide(da, pp, out=left)
+            _act_backward(act, share[:, None, :], c, out=dc)
         # [dW | db].T = col @ dc.T as one GEMM per (window offset, pooled row), as the forward
         # pass: 4x faster than one GEMM for LeNet's first layer (K = 25: a long, thin product)
         G = col.shape[1]                                                 # p*p*PH
@@ -282,10 +276,26 @@ def _act_forward(act, u):
     return sigmoid_in_place(u)
 
 
-def _act_backward(act, d, y, out=None):
-    """The activation's input gradient from its output gradient d and its output y."""
+def _act_backward(act, d, y, out):
+    """The activation's input gradient from its output gradient d (which may broadcast) and its
+    output y, written into ``out`` (d itself or an array of y's shape that d does not use)."""
     if type(act) is plain.Relu:
         return np.multiply(d, y > 0, out=out)
-    g = np.subtract(1.0, y)                                          # 1 - y
-    np.multiply(d, g, out=g)                                         # d * (1 - y) ...
-    return np.multiply(g, y, out=out)                                # ... * y, the layer's order
+    if out is d:
+        np.multiply(d, np.subtract(1.0, y), out=out)                 # d * (1 - y) ...
+    else:
+        np.subtract(1.0, y, out=out)
+        np.multiply(d, out, out=out)
+    return np.multiply(out, y, out=out)                              # ... * y, the layer's order
+
+
+def _to_first_max(c, m, left, hit, dc):
+    """Max pooling's gradient: dc[:, k] (FN, p*p, Q) = ``left`` (FN, Q) where window offset k of
+    c holds the window's maximum m and no earlier offset does (the first maximum wins, as
+    Pooling), else 0. Overwrites left and hit."""
+    pp = c.shape[1]
+    for k in range(pp - 1):
+        np.equal(c[:, k], m, out=hit)
+        np.multiply(left, hit, out=dc[:, k])
+        left -= dc[:, k]                                             # routed: x - x = 0
+    np.copyto(dc[:, pp - 1], left)
