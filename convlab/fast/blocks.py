@@ -33,7 +33,6 @@ from .. import layers as plain
 from ..layers import check_labels, cross_entropy_rows, log_softmax
 from .kernels import sigmoid_in_place
 from .plan import LayerPlan
-from .workspace import Workspace
 
 __all__ = ["BlockPlan", "blocks_for"]
 
@@ -47,13 +46,17 @@ def blocks_for(net, threads=None):
 
 
 class _Bufs:
-    """One thread's scratch arrays, reused step after step."""
+    """One thread's scratch arrays by name, reused step after step (a new one where the shape or
+    dtype changed): ``B(name, shape, dtype)``."""
 
     def __init__(self):
-        self._ws = Workspace()
+        self._arrays = {}
 
     def __call__(self, name, shape, dtype):
-        return self._ws.get(self, name, shape, dtype)
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._arrays[name] = np.empty(shape, dtype)
+        return a
 
 
 class BlockPlan(LayerPlan):
@@ -182,7 +185,7 @@ class BlockPlan(LayerPlan):
         OH, OW = Hp - FH + 1, Wp - FW + 1
         p = pool.pool_h
         PH, PW = OH // p, OW // p
-        K, Q = C * FH * FW, PH * PW * n
+        K = C * FH * FW
         dt = a.dtype
         if P0 or P1 or b == 0:                 # the images, padded, last (the first: always copied)
             xT = B(f"xT{b}", (C, Hp, Wp, n), dt)
@@ -191,27 +194,29 @@ class BlockPlan(LayerPlan):
             np.copyto(xT[:, P0:P0 + H, P1:P1 + W_], a)
         else:
             xT = a
-        # column (i, j, py, px, n) of row (c, fy, fx): pixel (p*py + i + fy, p*px + j + fx) of c
+        # column (py, i, j, px, n) of row (c, fy, fx): pixel (p*py + i + fy, p*px + j + fx) of c
         win = sliding_window_view(xT, (FH, FW), axis=(1, 2))            # (C, OH, OW, n, FH, FW)
-        win = win.reshape(C, PH, p, PW, p, n, FH, FW)
-        col = B(f"col{b}", (K + 1, p * p * PH, PW * n), dt)
-        np.copyto(col[:K].reshape(C, FH, FW, p, p, PH, PW, n), win.transpose(0, 6, 7, 2, 4, 1, 3, 5))
+        win = win.reshape(C, PH, p, PW, p, n, FH, FW).transpose(0, 6, 7, 1, 2, 4, 3, 5)
+        col = B(f"col{b}", (K + 1, PH * p * p, PW * n), dt)
+        rows = col[:K].reshape(C, FH, FW, PH, p, p, PW, n)
         col[K] = 1                                                       # the bias's input
         Wb = np.concatenate([W.reshape(FN, K), conv.b.reshape(FN, 1)], axis=1, dtype=dt)
-        c = B(f"c{b}", (FN, p * p * PH, PW * n), dt)
-        np.matmul(Wb, col.transpose(1, 0, 2), out=c.transpose(1, 0, 2))  # one GEMM per (i, j, py)
-        c = c.reshape(FN, p * p, Q)
-        out = B(f"a{b}", (FN, Q), dt)
+        c = B(f"c{b}", (FN, PH * p * p, PW * n), dt)
+        np.copyto(rows, win)                                             # im2col: one copy
+        # one GEMM per (py, i, j) of PW*n columns, stacked in one matmul call
+        np.matmul(Wb, col.transpose(1, 0, 2), out=c.transpose(1, 0, 2))
+        c = c.reshape(FN, PH, p * p, PW * n)
+        out = B(f"a{b}", (FN, PH, PW * n), dt)
         if type(act) is plain.Relu and pool.mode == "max":               # pool, then the ReLU
-            m = np.max(c, axis=1, out=B(f"m{b}", (FN, Q), dt))
+            m = np.max(c, axis=2, out=B(f"m{b}", out.shape, dt))
             np.maximum(m, 0, out=out)
             keep = (xT, col, c, m)
         else:
             y = _act_forward(act, c)                                     # in c's array
             if pool.mode == "max":
-                np.max(y, axis=1, out=out)
+                np.max(y, axis=2, out=out)
             else:
-                np.sum(y, axis=1, out=out)
+                np.sum(y, axis=2, out=out)
                 out /= p * p                                             # the mean, as Pooling
             keep = (xT, col, y, out)
         return out.reshape(FN, PH, PW, n), keep
@@ -224,25 +229,25 @@ class BlockPlan(LayerPlan):
         FN, C, FH, FW = conv.W.shape
         P0, P1 = conv.pad
         K1, pp = col.shape[0], pool.pool_h * pool.pool_w
-        Q = m.shape[1]
+        _, PH, _, L = c.shape                                            # L = PW*n
         dt = da.dtype
-        da = da.reshape(FN, Q)
-        dc = B(f"dc{b}", (FN, pp, Q), dt)                                # the conv outputs' gradient
-        left = B(f"left{b}", (FN, Q), dt)
+        da = da.reshape(FN, PH, L)
+        dc = B(f"dc{b}", c.shape, dt)                                    # the conv outputs' gradient
+        left = B(f"left{b}", m.shape, dt)
         if type(act) is plain.Relu and pool.mode == "max":               # the ReLU after pooling
-            hit = np.greater(m, 0, out=B(f"hit{b}", (FN, Q), bool))
+            hit = np.greater(m, 0, out=B(f"hit{b}", m.shape, bool))
             _to_first_max(c, m, np.multiply(da, hit, out=left), hit, dc)
         elif pool.mode == "max":
             np.copyto(left, da)
-            _to_first_max(c, m, left, B(f"hit{b}", (FN, Q), bool), dc)
+            _to_first_max(c, m, left, B(f"hit{b}", m.shape, bool), dc)
             _act_backward(act, dc, c, out=dc)
         else:           # every cell of a window gets an equal share, times the activation's slope
             share = np.divide(da, pp, out=left)
-            _act_backward(act, share[:, None, :], c, out=dc)
-        # [dW | db].T = col @ dc.T as one GEMM per (window offset, pooled row), as the forward
+            _act_backward(act, share[:, :, None, :], c, out=dc)
+        # [dW | db].T = col @ dc.T as one GEMM per (pooled row, window offset), as the forward
         # pass: 4x faster than one GEMM for LeNet's first layer (K = 25: a long, thin product)
-        G = col.shape[1]                                                 # p*p*PH
-        parts = np.matmul(col.transpose(1, 0, 2), dc.reshape(FN, G, -1).transpose(1, 2, 0),
+        G = col.shape[1]                                                 # PH*p*p
+        parts = np.matmul(col.transpose(1, 0, 2), dc.reshape(FN, G, L).transpose(1, 2, 0),
                           out=B(f"parts{b}", (G, K1, FN), dt))           # (G, K+1, FN)
         dWbT = np.sum(parts, axis=0, out=B(f"dWbT{b}", (K1, FN), dt))
         kW, kb = self._names[b]
@@ -259,13 +264,13 @@ class BlockPlan(LayerPlan):
         p = pool.pool_h
         OH, OW = Hp - FH + 1, Wp - FW + 1
         PH, PW = OH // p, OW // p
-        dcol = dcol.reshape(C, FH, FW, p, p, PH, PW, n)
+        dcol = dcol.reshape(C, FH, FW, PH, p, p, PW, n)
         dxT = B(f"dxT{b}", (C, Hp, Wp, n), dt)
         dxT.fill(0)
         for fy in range(FH):
             for fx in range(FW):
                 target = dxT[:, fy:fy + OH, fx:fx + OW].reshape(C, PH, p, PW, p, n)   # a view
-                target += dcol[:, fy, fx].transpose(0, 3, 1, 4, 2, 5)
+                target += dcol[:, fy, fx].transpose(0, 1, 2, 4, 3, 5)
         return dxT[:, P0:Hp - P0, P1:Wp - P1]                            # (C, H, W, n)
 
 
@@ -290,12 +295,12 @@ def _act_backward(act, d, y, out):
 
 
 def _to_first_max(c, m, left, hit, dc):
-    """Max pooling's gradient: dc[:, k] (FN, p*p, Q) = ``left`` (FN, Q) where window offset k of
-    c holds the window's maximum m and no earlier offset does (the first maximum wins, as
-    Pooling), else 0. Overwrites left and hit."""
-    pp = c.shape[1]
+    """Max pooling's gradient: dc[:, :, k] (FN, PH, p*p, PW*n) = ``left`` (FN, PH, PW*n) where
+    window offset k of c holds the window's maximum m and no earlier offset does (the first
+    maximum wins, as Pooling), else 0. Overwrites left and hit."""
+    pp = c.shape[2]
     for k in range(pp - 1):
-        np.equal(c[:, k], m, out=hit)
-        np.multiply(left, hit, out=dc[:, k])
-        left -= dc[:, k]                                             # routed: x - x = 0
-    np.copyto(dc[:, pp - 1], left)
+        np.equal(c[:, :, k], m, out=hit)
+        np.multiply(left, hit, out=dc[:, :, k])
+        left -= dc[:, :, k]                                          # routed: x - x = 0
+    np.copyto(dc[:, :, pp - 1], left)
