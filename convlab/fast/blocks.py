@@ -256,21 +256,22 @@ class BlockPlan(LayerPlan):
         np.copyto(grads[kb], dWbT[K1 - 1])
         if not need_dx:
             return None
-        # dx: dcol = W.T @ dc, its columns folded back onto the padded input, one add per (fy, fx)
-        Wmat = conv.W.reshape(FN, K1 - 1).astype(dt, copy=False)
-        d2 = dc.reshape(FN, -1)
-        dcol = np.matmul(Wmat.T, d2, out=B(f"dcol{b}", (K1 - 1, d2.shape[1]), dt))
+        # dx: dc with its columns put in (oy, ox, n) order (one small copy), dcol = W.T @ dc,
+        # folded back onto the padded input, one add per (fy, fx) of runs of OW*n numbers
         _, Hp, Wp, n = xT.shape
         p = pool.pool_h
         OH, OW = Hp - FH + 1, Wp - FW + 1
-        PH, PW = OH // p, OW // p
-        dcol = dcol.reshape(C, FH, FW, PH, p, p, PW, n)
+        d = B(f"d_rows{b}", (FN, OH, OW, n), dt)
+        np.copyto(d.reshape(FN, PH, p, OW // p, p, n),
+                  dc.reshape(FN, PH, p, p, OW // p, n).transpose(0, 1, 2, 4, 3, 5))
+        Wmat = conv.W.reshape(FN, K1 - 1).astype(dt, copy=False)
+        dcol = np.matmul(Wmat.T, d.reshape(FN, -1), out=B(f"dcol{b}", (K1 - 1, OH * OW * n), dt))
+        dcol = dcol.reshape(C, FH, FW, OH, OW, n)
         dxT = B(f"dxT{b}", (C, Hp, Wp, n), dt)
         dxT.fill(0)
         for fy in range(FH):
             for fx in range(FW):
-                target = dxT[:, fy:fy + OH, fx:fx + OW].reshape(C, PH, p, PW, p, n)   # a view
-                target += dcol[:, fy, fx].transpose(0, 1, 2, 4, 3, 5)
+                dxT[:, fy:fy + OH, fx:fx + OW] += dcol[:, fy, fx]
         return dxT[:, P0:Hp - P0, P1:Wp - P1]                            # (C, H, W, n)
 
 
