@@ -246,12 +246,12 @@ def sigmoid_in_place(x):
     is not needed afterwards (``fast.blocks``). Plain version (``layers.Sigmoid``):
     ``np.exp(-np.logaddexp(0, -x))``. Where exp(-x) overflows (x < -88 in float32) the result
     is 1 / inf = 0, the exact value rounded to 0 instead of to a subnormal number (below 3e-39):
-    the overflow (and exp's underflow for large x) is expected and not reported. NaN stays NaN."""
+    the overflow (and the underflows on the way) is expected and not reported. NaN stays NaN."""
     with np.errstate(over="ignore", under="ignore"):
         np.negative(x, out=x)
         np.exp(x, out=x)
-    x += 1
-    return np.divide(1, x, out=x)
+        x += 1
+        return np.divide(1, x, out=x)
 
 
 def channel_window_sum(a, lo, hi, out):
