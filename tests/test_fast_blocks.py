@@ -37,7 +37,9 @@ def assert_layers_numbers(net, plan, x, t, float64_tol=1e-9):
     assert sorted(g2) == sorted(g1)
     for k in g1:
         assert g2[k].dtype == g1[k].dtype and g2[k].shape == g1[k].shape, k
-        scale = np.abs(g1[k]).max() + np.finfo(net.dtype).tiny
+        # the largest entry, at least 1e-6: a gradient that sums to about 0 (a constant net's
+        # score gradient) carries rounding noise of its terms' size, not of the sum's
+        scale = max(float(np.abs(g1[k]).max()), 1e-6)
         tol = float64_tol if net.dtype == np.float64 else 1e3 * eps
         np.testing.assert_allclose(g2[k], g1[k], rtol=0, atol=scale * tol, err_msg=k)
 
@@ -135,13 +137,23 @@ def test_other_shapes_get_the_layer_plan_saying_why(spec, reason):
         BlockPlan(net)
 
 
-@settings(max_examples=25, deadline=None)
+def fits(H, blocks):
+    """True if maps H wide pass blocks (filter size, pad, pool size) in whole pooling windows."""
+    for fs, pad, p in blocks:
+        H = H + 2 * pad - fs + 1                                          # the conv output
+        if H < 1 or H % p:
+            return False
+        H //= p
+    return True
+
+
+@settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**16), n_blocks=st.integers(1, 2), hidden=st.integers(0, 2),
        data=st.data())
 def test_random_block_nets_have_the_layers_numbers(seed, n_blocks, hidden, data):
     """Blocks of any filter size, pad, channel count, activation, pooling size and mode; any
     number of hidden affine layers; any batch on one or two threads (float64)."""
-    spec, C, size = [], data.draw(st.integers(1, 3)), 0
+    spec, C = [], data.draw(st.integers(1, 3))
     shape_sizes = []
     for b in range(n_blocks):
         fs, pad, p = data.draw(st.integers(1, 4)), data.draw(st.integers(0, 2)), data.draw(st.integers(1, 3))
@@ -150,21 +162,15 @@ def test_random_block_nets_have_the_layers_numbers(seed, n_blocks, hidden, data)
                  (data.draw(st.sampled_from(["relu", "sigmoid"])), {}),
                  ("pool", dict(size=p, mode=mode))]
         shape_sizes.append((fs, pad, p))
-    # the input size that makes every conv output a whole number of pooling windows
-    out = 2
-    for fs, pad, p in reversed(shape_sizes):
-        out = out * p + fs - 1 - 2 * pad                                  # conv input size
-        if out < 1:
-            out += p * ((1 - out) // p + 1)
-    size = out
+    # one of the smallest input sizes (up to 60) that make every conv output whole windows
+    sizes = [H for H in range(1, 61) if fits(H, shape_sizes)]
+    assume(sizes)
+    size = sizes[min(data.draw(st.integers(0, 3)), len(sizes) - 1)]
     for _ in range(hidden):
         spec += [("affine", dict(size=data.draw(st.integers(1, 6)))),
                  (data.draw(st.sampled_from(["relu", "sigmoid"])), {})]
     spec.append(("affine", dict(size=3)))
-    try:
-        net = Net((C, size, size), spec, weight_init_std=0.5, seed=seed, dtype=np.float64)
-    except ValueError:
-        assume(False)                                                     # too small a map
+    net = Net((C, size, size), spec, weight_init_std=0.5, seed=seed, dtype=np.float64)
     assert BlockPlan.why_not(net) is None
     x, t = batch(net, N=data.draw(st.integers(1, 40)), seed=seed)
     assert_layers_numbers(net, BlockPlan(net, data.draw(st.integers(1, 2))), x, t)

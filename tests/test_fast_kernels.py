@@ -157,6 +157,7 @@ def test_sigmoid_in_place_equals_the_exact_sigmoid(seed, dtype, scale):
     np.testing.assert_allclose(got, exact, rtol=8 * eps, atol=tiny)
     ok = np.abs(got - plain) <= (8 + 2 * np.abs(x)) * eps * np.abs(plain) + tiny
     assert ok.all(), (x[~ok], got[~ok], plain[~ok])
+    np.testing.assert_array_equal(sigmoid_in_place(-x, negated=True), got)   # from -x: the same
     specials = np.array([np.nan, 0.0, np.inf, -np.inf], dtype)
     np.testing.assert_array_equal(sigmoid_in_place(specials), [np.nan, 0.5, 1, 0])
 

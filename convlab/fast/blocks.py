@@ -201,6 +201,9 @@ class BlockPlan(LayerPlan):
         rows = col[:K].reshape(C, FH, FW, PH, p, p, PW, n)
         col[K] = 1                                                       # the bias's input
         Wb = np.concatenate([W.reshape(FN, K), conv.b.reshape(FN, 1)], axis=1, dtype=dt)
+        negated = type(act) is plain.Sigmoid                # c = -(W x + b): the sigmoid's input
+        if negated:
+            np.negative(Wb, out=Wb)
         c = B(f"c{b}", (FN, PH * p * p, PW * n), dt)
         np.copyto(rows, win)                                             # im2col: one copy
         # one GEMM per (py, i, j) of PW*n columns, stacked in one matmul call
@@ -212,7 +215,7 @@ class BlockPlan(LayerPlan):
             np.maximum(m, 0, out=out)
             keep = (xT, col, c, m)
         else:
-            y = _act_forward(act, c)                                     # in c's array
+            y = sigmoid_in_place(c, negated=True) if negated else _act_forward(act, c)  # in c
             if pool.mode == "max":
                 np.max(y, axis=2, out=out)
             else:

@@ -241,14 +241,16 @@ def sigmoid(x, owner=None):
     return np.multiply(e, out, out=out)
 
 
-def sigmoid_in_place(x):
+def sigmoid_in_place(x, negated=False):
     """x = 1 / (1 + exp(-x)), in x's own array (returned): four passes, for a conv output that
-    is not needed afterwards (``fast.blocks``). Plain version (``layers.Sigmoid``):
+    is not needed afterwards (``fast.blocks``); three where x holds -x already (``negated``:
+    a GEMM with negated weights gives exactly -x). Plain version (``layers.Sigmoid``):
     ``np.exp(-np.logaddexp(0, -x))``. Where exp(-x) overflows (x < -88 in float32) the result
     is 1 / inf = 0, the exact value rounded to 0 instead of to a subnormal number (below 3e-39):
     the overflow (and the underflows on the way) is expected and not reported. NaN stays NaN."""
     with np.errstate(over="ignore", under="ignore"):
-        np.negative(x, out=x)
+        if not negated:
+            np.negative(x, out=x)
         np.exp(x, out=x)
         x += 1
         return np.divide(1, x, out=x)
