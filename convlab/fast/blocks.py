@@ -7,19 +7,22 @@ before) whose training step runs each slice of the batch through the blocks in t
 SimpleConvNet's layout (``convlab.fast.fused``), generalised to several blocks:
 
 1. **Images last, columns in window-offset order.** A block's im2col columns are ordered
-   (i, j, py, px, n) for the pooling window offset (i, j) and the pooled pixel (py, px): the
-   pooling is one reduction over p*p contiguous blocks, and its result (C, PH, PW, n) is already
-   the next block's input, images last, and in the end the first affine layer's input
-   transposed (D, n). No layout copies between the layers.
+   (py, i, j, px, n) for the pooled row py, the pooling window offset (i, j), the pooled
+   column px and the image n: the pooling is one reduction over p*p blocks of PW*n numbers,
+   and its result (C, PH, PW, n) is already the next block's input, images last, and in the
+   end the first affine layer's input transposed (D, n). No layout copies between the layers.
 2. **One copy per im2col**, from a ``sliding_window_view`` of the padded images-last input, and
-   one stacked ``np.matmul`` of one GEMM per (window offset, pooled row) for the forward pass
-   (the fused step's small-matrix trick).
+   one stacked ``np.matmul`` of one GEMM per (py, i, j) for the forward pass and for the weight
+   gradient (the fused step's small-matrix trick; 4x faster than one long GEMM for the weight
+   gradient of LeNet's first layer, whose 25 weights per filter make a long, thin product).
 3. **ReLU after max pooling** where a block has that pair (the two commute, gradients
    included); other pairs run the activation first, then the pooling.
-4. **The sigmoid in four passes** (``kernels.sigmoid_in_place``), in the conv output's own
-   array.
-5. **Few NumPy calls per slice** (about 60 for LeNet): each one hands Python's GIL back and
-   forth between the two threads.
+4. **The sigmoid in three passes** (``kernels.sigmoid_in_place``), in the conv output's own
+   array: the GEMM with negated weights gives it -x exactly.
+5. **The input gradient in runs of OW*n numbers**: dc put in (oy, ox, n) order (a copy of the
+   small conv-output gradient), one GEMM, one add per kernel offset.
+6. **Few NumPy calls per slice**: each one hands Python's GIL back and forth between the two
+   threads.
 
 The slices' gradients are added and Adam updates them as ``LayerPlan.step`` does. Same numbers
 as the layers to float rounding (the sums run in another order): ``tests/test_fast_blocks.py``.
@@ -83,10 +86,9 @@ class BlockPlan(LayerPlan):
             i += 3
         if i == 0:
             return "the net does not start with Convolution, activation, Pooling"
-        head = kinds[i:]
-        if not head or head[-1] is not plain.Affine or any(
-                k is not (plain.Affine if j % 2 == 0 else k) or (j % 2 and k not in ACTS)
-                for j, k in enumerate(head)):
+        head = kinds[i:]                      # Affine, then (activation, Affine) pairs
+        if not head or head[-1] is not plain.Affine or not all(
+                k is plain.Affine if j % 2 == 0 else k in ACTS for j, k in enumerate(head)):
             return "the blocks must be followed by Affine layers with Relu or Sigmoid between"
         shape = net.input_dim
         for j in range(0, i, 3):
@@ -110,9 +112,9 @@ class BlockPlan(LayerPlan):
         rest = layers[3 * n_blocks:]
         self.head = [(rest[j], rest[j + 1] if j + 1 < len(rest) else None)
                      for j in range(0, len(rest), 2)]           # (Affine, activation or None)
-        names = {id(layer): k for k, (layer, _) in net._owner.items() if _ == "W"}
-        self._names = [(names[id(conv)], "b" + names[id(conv)][1:]) for conv, _, _ in self.blocks]
-        self._names += [(names[id(a)], "b" + names[id(a)][1:]) for a, _ in self.head]
+        key = {(id(layer), attr): k for k, (layer, attr) in net._owner.items()}   # -> "W1", ...
+        owners = [conv for conv, _, _ in self.blocks] + [affine for affine, _ in self.head]
+        self._names = [(key[id(o), "W"], key[id(o), "b"]) for o in owners]    # params' names
         self._bufs = [_Bufs() for _ in range(self.threads)]
 
     # -- the training step --------------------------------------------------------------------
@@ -137,7 +139,7 @@ class BlockPlan(LayerPlan):
         for b, block in enumerate(self.blocks):
             a, keep = self._block_forward(B, b, block, a)
             kept.append(keep)
-        hT = a.reshape(-1, n)                                            # (D, n): Affine1's input, transposed
+        hT = a.reshape(-1, n)                                 # (D, n): Affine1's input, transposed
         h = hT.T if n > 2 else np.ascontiguousarray(hT.T)  # OpenBLAS: 1-2 rows differ transposed
         ins, outs = [], []
         for j, (affine, act) in enumerate(self.head):
@@ -148,7 +150,8 @@ class BlockPlan(LayerPlan):
                 u = _act_forward(act, u)
             outs.append(u)
             h = u
-        # softmax with loss, by SoftmaxWithLoss's own functions; the gradient (y - onehot) n/N / n
+        # softmax with loss, by SoftmaxWithLoss's own functions; the gradient of the batch's
+        # mean loss, (y - onehot) / N
         log_y = log_softmax(h)                                           # (n, M)
         nll = cross_entropy_rows(log_y, t)
         d = np.exp(log_y)
