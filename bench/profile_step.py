@@ -3,11 +3,13 @@ convlab layer by layer, and the textbook.
 
     python bench/profile_step.py                # default threads
     python bench/profile_step.py --threads 1    # steadier on a busy machine
-    python bench/profile_step.py --net deep --threads 1   # a registry net's LayerPlan, CPU time
+    python bench/profile_step.py --net deep --threads 1   # a registry net's plan, CPU time
 
-``--net NAME`` profiles the registry net NAME as ``Trainer`` runs it through
-``convlab.fast.plan.LayerPlan`` (every layer's twin, forward and backward, the loss, Adam), in
-CPU time (steadier than wall time on a shared machine), per layer and summed per layer kind.
+``--net NAME`` profiles the registry net NAME as ``Trainer`` runs it, in CPU time (steadier than
+wall time on a shared machine): through ``convlab.fast.blocks.BlockPlan`` (lenet, lenet-modern:
+each block's forward and backward pass, the affine layers with the loss, Adam), else through
+``convlab.fast.plan.LayerPlan`` (every layer's twin, forward and backward, the loss, Adam), per
+layer and summed per layer kind.
 
 Times the fused step's parts (convlab.fast.fused), every layer's forward and backward, the loss and the Adam update inside real training
 steps (batch 100, synthetic MNIST-shaped images), medians over ``--steps`` after a warm-up, and
@@ -117,13 +119,57 @@ def owners(net):
     return {f"{a}{i + 1}": (n, a) for i, n in enumerate(names) for a in ("W", "b")}
 
 
+def profile_blocks(plan, opt, x, t, steps, warmup=3, clock=time.process_time):
+    """{part: [seconds per step]} for a BlockPlan's step (convlab.fast.blocks) on one thread:
+    each block's forward and backward pass timed by wrapping the two methods on the instance;
+    the affine layers and the loss are the slice's time minus the blocks'."""
+    times, inner = {}, []
+
+    def wrap(attr, label):
+        f = getattr(plan, attr)
+
+        def timed(B, b, *args, **kwargs):
+            t0 = clock()
+            out = f(B, b, *args, **kwargs)
+            dt = clock() - t0
+            times.setdefault(label.format(b + 1), []).append(dt)
+            inner.append(dt)
+            return out
+        setattr(plan, attr, timed)
+    wrap("_block_forward", "Block{} forward (conv, act, pool)")
+    wrap("_block_backward", "Block{} backward")
+    for step in range(warmup + steps):
+        if step == warmup:
+            times.clear()
+        inner.clear()
+        t0 = clock()
+        grads = plan.gradient(x, t)
+        times.setdefault("Affine layers and loss", []).append(clock() - t0 - sum(inner))
+        t0 = clock()
+        opt.update(plan.params, grads)
+        times.setdefault("Adam update", []).append(clock() - t0)
+    return times
+
+
 def profile_net(name, steps):
-    """Print where a registry net's LayerPlan step spends its CPU time: per layer, per kind."""
+    """Print where a registry net's step spends its CPU time on one thread, per part: its
+    BlockPlan's blocks where compile_net gives it one (lenet, lenet-modern), else its
+    LayerPlan's layers, per layer and per kind."""
+    from convlab.fast import BlockPlan, compile_net
     from convlab.nets import build_net
     net = build_net(name, seed=0)
     rng = np.random.default_rng(0)
     x = rng.random((100,) + net.input_dim, dtype=np.float32)
     t = rng.integers(0, net.output_size, 100)
+    if isinstance(compile_net(net), BlockPlan):
+        times = profile_blocks(BlockPlan(net, threads=1), Adam(lr=0.001), x, t, steps)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        total = sum(med.values())
+        print(f"{name} (BlockPlan, one thread, batch 100): {total * 1e3:.2f} ms CPU per step "
+              f"(sum of medians over {steps} steps)")
+        for part, s in sorted(med.items(), key=lambda kv: -kv[1]):
+            print(f"  {part:<34s} {s * 1e3:7.2f} ms  {100 * s / total:5.1f}%")
+        return
     plan = LayerPlan(net)
     times = profile(plan, Adam(lr=0.001), x, t, steps, warmup=3, workspace=plan.workspace,
                     clock=time.process_time)
@@ -148,7 +194,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None,
                     help="BLAS threads (default: NumPy's); applied before NumPy is imported")
     ap.add_argument("--net", default=None,
-                    help="profile this registry net's LayerPlan instead (CPU time)")
+                    help="profile this registry net's plan instead (CPU time)")
     args = ap.parse_args(argv)
     if args.net is not None:
         return profile_net(args.net, args.steps)

@@ -6,6 +6,7 @@ from hypothesis import given, strategies as st
 from convlab.fast.kernels import (channel_window_sum, conv_backward_dx, conv_backward_flat,
                                   conv_backward_images_last, conv_chunks, conv_forward_flat,
                                   conv_forward_images_last, fold_flat, inverse_power, sigmoid,
+                                  sigmoid_in_place,
                                   window_max, window_max_backward, window_mean,
                                   window_mean_backward)
 from convlab.fast.workspace import Workspace
@@ -135,6 +136,30 @@ def test_sigmoid_equals_plain_logaddexp_version(seed, dtype, scale):
     np.testing.assert_array_equal(sigmoid(specials), [np.nan, 0.5, 1, 0])
     with np.errstate(invalid="ignore"):                 # logaddexp's NaN
         np.testing.assert_array_equal(sigmoid(specials), np.exp(-np.logaddexp(0, -specials)))
+
+
+@given(seed=seeds, dtype=dtypes, scale=st.sampled_from([1.0, 10.0, 80.0, 700.0]))
+def test_sigmoid_in_place_equals_the_exact_sigmoid(seed, dtype, scale):
+    """1 / (1 + exp(-x)) in x's array: within a few roundings of the exact sigmoid (long
+    double), 0 where the exact value is below the smallest normal number, without a warning
+    even where exp overflows; within |x| roundings of the plain logaddexp formula."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((3, 4, 5)) * scale).astype(dtype)
+    x.flat[:2] = [0, -0.0]
+    with np.errstate(over="ignore"):
+        plain = np.exp(-np.logaddexp(0, -x)).astype(dtype)
+        exact = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(dtype)
+    a = x.copy()
+    with np.errstate(all="raise"):                      # no overflow reported
+        got = sigmoid_in_place(a)
+    assert got is a and got.dtype == dtype
+    eps, tiny = float(np.finfo(dtype).eps), float(np.finfo(dtype).tiny)
+    np.testing.assert_allclose(got, exact, rtol=8 * eps, atol=tiny)
+    ok = np.abs(got - plain) <= (8 + 2 * np.abs(x)) * eps * np.abs(plain) + tiny
+    assert ok.all(), (x[~ok], got[~ok], plain[~ok])
+    np.testing.assert_array_equal(sigmoid_in_place(-x, negated=True), got)   # from -x: the same
+    specials = np.array([np.nan, 0.0, np.inf, -np.inf], dtype)
+    np.testing.assert_array_equal(sigmoid_in_place(specials), [np.nan, 0.5, 1, 0])
 
 
 @given(N=st.integers(1, 2), C=st.integers(1, 9), n=st.integers(1, 7), seed=seeds, kind=kinds)

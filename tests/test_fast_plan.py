@@ -197,7 +197,7 @@ def test_it_runs_where_no_thread_can_start(monkeypatch):
         raise RuntimeError("can't start new thread")
     monkeypatch.setattr(threading.Thread, "start", no_threads)
     monkeypatch.setattr(threads, "thread_local_control", lambda: True)
-    for name in ("simple", "deep"):
+    for name in ("simple", "lenet", "deep"):
         net = build_net(name, seed=0)
         x, t = batch(net, N=64)
         with warnings.catch_warnings():

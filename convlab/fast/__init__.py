@@ -8,6 +8,8 @@ the update rules (``convlab.optim``) stay plain, and every plan computes their n
   cut into one slice per thread;
 * ``fused.FusedSimpleConvNet``: SimpleConvNet's whole step in fewer passes, on threads,
   where the net has that shape;
+* ``blocks.BlockPlan``: a LayerPlan whose training step runs conv - activation - pooling blocks
+  and an affine head in the fused step's layout (LeNet-shaped nets);
 * ``threads``: the worker threads both use, one slice of a batch each (``blas`` keeps OpenBLAS
   to one thread per worker);
 * ``kernels``: the named tricks behind the twins, each proven equal to its plain version.
@@ -19,11 +21,12 @@ from __future__ import annotations
 import warnings
 
 from .. import layers as plain
+from .blocks import BlockPlan, blocks_for
 from .fused import EVAL_BATCH, FusedSimpleConvNet, fused_for
 from .plan import LayerPlan
 from .threads import Workers, default_threads
 
-__all__ = ["compile_net", "why_not", "LayerPlan", "FusedSimpleConvNet", "fused_for",
+__all__ = ["compile_net", "why_not", "LayerPlan", "BlockPlan", "FusedSimpleConvNet", "fused_for",
            "default_threads", "Workers", "EVAL_BATCH"]
 
 KINDS = (plain.Convolution, plain.Pooling, plain.Relu, plain.Sigmoid, plain.Affine,
@@ -45,8 +48,10 @@ def why_not(net):
 
 def compile_net(net, threads=None, warn=True):
     """The fast plan for ``net``: the fused SimpleConvNet step where the net has its shape, else
-    a :class:`LayerPlan`. Every plan has ``step(x, t, optimizer)`` -> loss, ``accuracy(x, t,
-    batch_size)``, ``predict(x)`` and ``eval_batch`` (its preferred evaluation batch or None).
+    a :class:`BlockPlan` where it is made of conv - activation - pooling blocks and affine
+    layers (LeNet), else a :class:`LayerPlan`. Every plan has ``step(x, t, optimizer)`` ->
+    loss, ``accuracy(x, t, batch_size)``, ``predict(x)`` and ``eval_batch`` (its preferred
+    evaluation batch or None).
     None for a net it cannot plan, saying why in a warning (``warn``) -- then run the net itself."""
     reason = why_not(net)
     if reason is not None:
@@ -54,4 +59,4 @@ def compile_net(net, threads=None, warn=True):
             warnings.warn(f"convlab.fast: this net runs layer by layer without the fast path: "
                           f"{reason}", stacklevel=2)
         return None
-    return fused_for(net, threads) or LayerPlan(net, threads)
+    return fused_for(net, threads) or blocks_for(net, threads) or LayerPlan(net, threads)

@@ -15,7 +15,7 @@ from .workspace import empty
 __all__ = ["conv_forward_images_last", "conv_backward_images_last", "conv_backward_dx", "fold_flat",
            "padded_flat", "flat_col", "conv_chunks", "conv_forward_flat", "conv_backward_flat",
            "window_max", "window_max_backward", "window_mean", "window_mean_backward", "sigmoid",
-           "channel_window_sum", "inverse_power"]
+           "sigmoid_in_place", "channel_window_sum", "inverse_power"]
 
 
 def _padded_images_last(x_shape, pad, dtype, owner, name):
@@ -239,6 +239,21 @@ def sigmoid(x, owner=None):
     ge = np.greater_equal(x, 0, out=empty(owner, "nonnegative", x.shape, bool))
     np.maximum(e, ge, out=e)                                         # 1 where x >= 0, else e
     return np.multiply(e, out, out=out)
+
+
+def sigmoid_in_place(x, negated=False):
+    """x = 1 / (1 + exp(-x)), in x's own array (returned): four passes, for a conv output that
+    is not needed afterwards (``fast.blocks``); three where x holds -x already (``negated``:
+    a GEMM with negated weights gives exactly -x). Plain version (``layers.Sigmoid``):
+    ``np.exp(-np.logaddexp(0, -x))``. Where exp(-x) overflows (x < -88 in float32) the result
+    is 1 / inf = 0, the exact value rounded to 0 instead of to a subnormal number (below 3e-39):
+    the overflow (and the underflows on the way) is expected and not reported. NaN stays NaN."""
+    with np.errstate(over="ignore", under="ignore"):
+        if not negated:
+            np.negative(x, out=x)
+        np.exp(x, out=x)
+        x += 1
+        return np.divide(1, x, out=x)
 
 
 def channel_window_sum(a, lo, hi, out):
