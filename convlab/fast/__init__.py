@@ -10,6 +10,8 @@ the update rules (``convlab.optim``) stay plain, and every plan computes their n
   where the net has that shape;
 * ``blocks.BlockPlan``: a LayerPlan whose training step runs conv - activation - pooling blocks
   and an affine head in the fused step's layout (LeNet-shaped nets);
+* ``infer.Inference``: the forward pass alone for evaluation (``LayerPlan.predict`` and
+  ``accuracy``): images last from layer to layer, no state kept for a backward pass;
 * ``threads``: the worker threads both use, one slice of a batch each (``blas`` keeps OpenBLAS
   to one thread per worker);
 * ``kernels``: the named tricks behind the twins, each proven equal to its plain version.
