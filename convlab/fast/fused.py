@@ -113,12 +113,9 @@ def _layout(fused, n, dtype):
     V.hT = np.empty((D, n), dtype)                                       # Affine1's input, images last
     V.u, V.r = np.empty((n, hidden), dtype), np.empty((n, hidden), dtype)
     V.dhT = np.empty((D, n), dtype)
-    V.hit, V.dk = np.empty((FN, Q), bool), np.empty((FN, Q), dtype)
-    V.left = V.dhT.reshape(FN, Q)                                        # not yet routed to an offset
-    blocks = (PH, FN, PW * n)                                            # one GEMM per pooled row py
-    V.dk_rows = V.dk.reshape(FN, PH, PW * n).transpose(1, 0, 2)
-    V.left_rows = V.left.reshape(FN, PH, PW * n).transpose(1, 0, 2)
-    assert V.dk_rows.shape == V.left_rows.shape == blocks
+    V.free, V.hit, V.dk = np.empty((FN, Q), bool), np.empty((FN, Q), bool), np.empty((FN, Q), dtype)
+    V.dm = V.dhT.reshape(FN, Q)                                          # the pooled maps' gradient
+    V.dk_rows = V.dk.reshape(FN, PH, PW * n).transpose(1, 0, 2)          # one GEMM per pooled row py
     V.col_rows = [V.col[:, k * PH:(k + 1) * PH].transpose(1, 2, 0) for k in range(p * p)]
     V.parts = np.empty((p * p, PH, FN, K + 1), dtype)                    # [dW | db] of each GEMM
     V.dWb = np.empty((FN, K + 1), dtype)
@@ -374,21 +371,21 @@ class FusedSimpleConvNet:
 
     def _conv_pool_backward(self, S, V):
         """[dW1 | db1] of slice S into ``V.dWb`` from ``V.dhT`` (D, N), the gradient of its
-        pooled-and-ReLU'd maps (row d = (f, py, px), images last: the layout of V.m).
-        Overwrites V.dhT."""
-        c, m, left, hit, dk = V.c_k, V.m, V.left, V.hit, V.dk
-        np.greater(m, 0, out=hit)                                        # the ReLU after pooling
-        np.multiply(left, hit, out=left)
+        pooled-and-ReLU'd maps (row d = (f, py, px), images last: the layout of V.m). Each
+        window's gradient goes to the first offset k holding its maximum: ``free`` marks the
+        windows not yet routed (bool masks: a quarter of the memory traffic of float ones)."""
+        c, m, dm, free, hit, dk = V.c_k, V.m, V.dm, V.free, V.hit, V.dk
+        np.greater(m, 0, out=free)                                       # the ReLU after pooling
         last = len(V.col_rows) - 1
         for k, col_k in enumerate(V.col_rows):                           # the first maximum wins
             if k < last:
-                np.equal(c[:, k], m, out=hit)                            # offset k holds the max
-                np.multiply(left, hit, out=dk)
-                left -= dk                                               # routed: x - x = 0 exactly
-                rows = V.dk_rows
+                np.equal(c[:, k], m, out=hit)                            # offset k holds the max ...
+                hit &= free                                              # ... and comes first
+                free ^= hit                                              # routed
+                np.multiply(dm, hit, out=dk)
             else:
-                rows = V.left_rows                                       # the rest: the last offset
+                np.multiply(dm, free, out=dk)                            # the rest: the last offset
             # this offset's share of [dW | db] = dk @ col.T while dk is still in the cache: one
             # GEMM per pooled row py (the forward's blocks), stacked in one matmul call
-            np.matmul(rows, col_k, out=V.parts[k])
+            np.matmul(V.dk_rows, col_k, out=V.parts[k])
         np.sum(V.parts, axis=(0, 1), out=V.dWb)                          # (FN, K+1)
