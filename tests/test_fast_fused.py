@@ -129,6 +129,9 @@ def test_predict_and_accuracy_match_the_net():
     x = rng.random((250, 1, 28, 28), dtype=np.float32)
     for N in (1, 2, 5, 31, 32, 33, 64, 101):                # any slicing: the layers' scores
         np.testing.assert_array_equal(FusedSimpleConvNet(net, threads=2).predict(x[:N]), net.predict(x[:N]))
+    one = FusedSimpleConvNet(net, threads=1)
+    for N in (50, 51, 52, 101, 151):                         # a slice predicts in pieces (PIECE)
+        np.testing.assert_array_equal(one.predict(x[:N]), net.predict(x[:N]))
     t = rng.integers(0, 10, 250)
     fused = FusedSimpleConvNet(net)
     np.testing.assert_array_equal(fused.predict(x), net.predict(x))   # every thread count
