@@ -25,12 +25,15 @@ rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling`
 
 Both cores: a batch is split into ``threads`` slices of images (``convlab.fast.threads.Workers``,
 shared with ``LayerPlan``). The calling thread runs the first slice and a worker thread each other
-slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. Then the
-gradient of the biggest weight, dW2, is computed from all slices, its rows split over the same
-threads (``fast.optim.share``); ``step`` has Adam update each thread's rows right there
-(``fast.optim.update``'s ``split``), so no thread adds up the whole dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
-numbers run after run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL
-and must take it back, and with two threads that handoff waits for the other thread.
+slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. A step is
+one job per thread: its slice's forward and backward pass; a barrier (every slice done); then
+its rows of every gradient (``fast.optim.share``: dW2 = the sum over the slices of hT @ du,
+the slices' dW1 added, ...) and, in ``step``, Adam's update of those same rows
+(``fast.optim.update``'s ``split``) while they are in its cache. No thread adds up the whole dW2
+alone, and the calling thread does no work of its own between the slices and the update.
+Everything is added in a fixed order: a given thread count gives the same numbers run after
+run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL and must take it
+back, and with two threads that handoff waits for the other thread.
 
 ``tests/test_fast_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
 faster it is: ``docs/speed.md``.
