@@ -53,7 +53,6 @@ from ..layers import (Affine, Convolution, Pooling, Relu, check_labels, cross_en
 from ..optim import Adam
 from .optim import share, update
 from .threads import Workers, default_threads  # noqa: F401 (default_threads: re-exported)
-from .workspace import Workspace
 
 __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
 
@@ -169,7 +168,7 @@ class FusedSimpleConvNet:
         self.workers = Workers(threads)                                  # convlab.fast.threads
         self.threads = self.workers.threads
         self._slices = [_Slice() for _ in range(self.threads)]
-        self._batch = Workspace()                                        # arrays of the whole batch
+        self._batch = {}                    # (N, dtype) -> the arrays of a whole batch (_prepare)
 
     # -- the workers ----------------------------------------------------------------------------
     def _jobs(self, N):
@@ -276,14 +275,18 @@ class FusedSimpleConvNet:
         x = self._as_images(x)
         N = x.shape[0]
         t = check_labels(t, N, self.affine2.W.shape[1])
-        D, hidden = self.affine1.W.shape
-        B, dtype = self._batch, x.dtype
-        run = types.SimpleNamespace(x=x, t=t, N=N, jobs=self._jobs(N), Wb=self._Wb(dtype),
-                                    r=B.get(self, "r", (N, hidden), dtype),
-                                    ds=B.get(self, "ds", (N, self.affine2.W.shape[1]), dtype),
-                                    du=B.get(self, "du", (N, hidden), dtype))
+        arrays = self._batch.get((N, x.dtype))
+        if arrays is None:                  # made once per batch size (at most two kept)
+            if len(self._batch) >= 2:
+                self._batch.clear()
+            hidden, M = self.affine1.W.shape[1], self.affine2.W.shape[1]
+            arrays = self._batch[(N, x.dtype)] = types.SimpleNamespace(
+                r=np.empty((N, hidden), x.dtype), ds=np.empty((N, M), x.dtype),
+                du=np.empty((N, hidden), x.dtype),
+                grads={k: np.empty(p.shape, x.dtype) for k, p in self.params.items()})
+        run = types.SimpleNamespace(x=x, t=t, N=N, jobs=self._jobs(N), Wb=self._Wb(x.dtype),
+                                    r=arrays.r, ds=arrays.ds, du=arrays.du, grads=dict(arrays.grads))
         run.nll = [None] * len(run.jobs)
-        run.grads = {k: B.get(self, "grad " + k, p.shape, dtype) for k, p in self.params.items()}
         return run
 
     def _run(self, run, rows=None):
