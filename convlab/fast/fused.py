@@ -329,7 +329,7 @@ class FusedSimpleConvNet:
         lo, hi = share(g["W1"], i, n)
         if hi > lo:
             K = S0.V.K
-            dW1, db1 = g["W1"].reshape(len(g["W1"]), K), g["b1"]
+            dW1 = g["W1"].reshape(len(g["W1"]), K)                       # (FN, K) view
             np.copyto(dW1[lo:hi], S0.V.dWb[lo:hi, :K])
             for S, _, _ in others:
                 dW1[lo:hi] += S.V.dWb[lo:hi, :K]
