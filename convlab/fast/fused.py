@@ -109,6 +109,8 @@ def _layout(fused, n, dtype):
     win = sliding_window_view(V.xT, (FH, FW), axis=(1, 2))              # (C, OH, OW, N, FH, FW) view
     win = win.reshape(C, PH, p, PW, p, n, FH, FW)                        # oy = p*py + i, ox = p*px + j
     V.win = win.transpose(0, 6, 7, 2, 4, 1, 3, 5)                        # (C, FH, FW, i, j, PH, PW, N)
+    if not np.may_share_memory(V.win, V.xT):       # a reshape that copied would go stale
+        raise RuntimeError("the windows of the images must be a view of them")
     V.col = np.empty((K + 1, p * p * PH, PW * n), dtype)
     V.col[K] = 1                                                         # the bias row, as in Convolution
     V.col_win = V.col[:K].reshape(C, FH, FW, p, p, PH, PW, n)
