@@ -129,6 +129,9 @@ def test_predict_and_accuracy_match_the_net():
     x = rng.random((250, 1, 28, 28), dtype=np.float32)
     for N in (1, 2, 5, 31, 32, 33, 64, 101):                # any slicing: the layers' scores
         np.testing.assert_array_equal(FusedSimpleConvNet(net, threads=2).predict(x[:N]), net.predict(x[:N]))
+    one = FusedSimpleConvNet(net, threads=1)
+    for N in (50, 51, 52, 101, 151):                         # a slice predicts in pieces (PIECE)
+        np.testing.assert_array_equal(one.predict(x[:N]), net.predict(x[:N]))
     t = rng.integers(0, 10, 250)
     fused = FusedSimpleConvNet(net)
     np.testing.assert_array_equal(fused.predict(x), net.predict(x))   # every thread count
@@ -275,3 +278,56 @@ def test_the_fused_step_runs_its_jobs_on_the_shared_workers():
     fused.split(lambda i, n: names.append((i, n, threading.current_thread().name)))
     assert sorted(i for i, _, _ in names) == [0, 1] and all(n == 2 for _, n, _ in names)
     assert any(name.startswith("convlab-fast") for _, _, name in names)
+
+
+def test_a_bigger_head_has_every_gradient_split_by_rows_and_still_the_layers_numbers():
+    """hidden=1700: W3 (17,000 numbers) is big enough to be split over the threads too, so each
+    thread computes its own rows of dW3 (``_gradient_rows``); the numbers stay the layers'."""
+    from convlab.fast.optim import SPLIT_MIN
+    net = SimpleConvNet(seed=4, hidden_size=1700)
+    assert net.params["W3"].size >= SPLIT_MIN
+    rng = np.random.default_rng(4)
+    x = rng.random((40, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 40)
+    loss, grads = plain(net, x, t)
+    for threads in (1, 2, 3):
+        floss, fgrads = FusedSimpleConvNet(net, threads=threads).gradient(x, t)
+        assert floss == loss
+        for k in grads:
+            np.testing.assert_allclose(fgrads[k], grads[k], rtol=2e-5, atol=2e-6 * np.abs(grads[k]).max(),
+                                       err_msg=f"{k}, {threads} threads")
+    nets = [SimpleConvNet(seed=4, hidden_size=1700) for _ in range(2)]
+    fused = [FusedSimpleConvNet(n, threads=2) for n in nets]
+    opts = [Adam(lr=0.01), Adam(lr=0.01)]
+    fused[0].step(x, t, opts[0])
+    opts[1].update(nets[1].params, fused[1].gradient(x, t)[1])
+    for k in nets[0].params:
+        np.testing.assert_array_equal(nets[0].params[k], nets[1].params[k], err_msg=k)
+
+
+@pytest.mark.parametrize("failing_slice", [0, 1])
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_failing_slice_raises_its_own_error_and_the_next_step_runs(failing_slice, error, monkeypatch):
+    """The slices meet at a barrier: a slice that fails (or is interrupted) must not leave the
+    other one waiting there forever, and the error raised is the failing slice's own, on
+    whichever thread it happened. Nothing is updated; the next step works as usual."""
+    net = SimpleConvNet(seed=0)
+    fused = FusedSimpleConvNet(net, threads=2)
+    if fused.threads < 2:
+        pytest.skip("no per-thread BLAS control: one thread")
+    rng = np.random.default_rng(0)
+    x, t = rng.random((64, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 64)
+    before = {k: p.copy() for k, p in net.params.items()}
+    real = fused._slice_gradient
+
+    def failing(S, *args):
+        if S is fused._slices[failing_slice]:
+            raise error("slice failed")
+        return real(S, *args)
+    monkeypatch.setattr(fused, "_slice_gradient", failing)
+    with pytest.raises(error, match="slice failed"):
+        fused.step(x, t, Adam())
+    for k, p in net.params.items():
+        np.testing.assert_array_equal(p, before[k], err_msg=k)
+    monkeypatch.setattr(fused, "_slice_gradient", real)
+    assert fused.step(x, t, Adam()) == plain(SimpleConvNet(seed=0), x, t)[0]

@@ -654,3 +654,26 @@ def test_per_epoch_bookkeeping(tmp_path):
     assert train_mod.params_digest(load_net(tmp_path / "best.npz").params) == ends[0]
     assert train_mod.params_digest(load_net(tmp_path / "last.npz").params) == ends[2]
     assert h["lr"] == [0.01] * 3 and len(h["epoch_seconds"]) == 3
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_evaluate_gathers_the_training_subset_in_pieces_with_the_same_answer(fused, monkeypatch):
+    """evaluate() scores the fixed training subset EVAL_GATHER images at a time through one
+    reused array: the accuracy is the one of the whole subset at once, partial last piece
+    included, epoch after epoch."""
+    from convlab.nets import SimpleConvNet
+    monkeypatch.setattr(train_mod, "EVAL_GATHER", 7)
+    rng = np.random.default_rng(3)
+    x = rng.random((60, 1, 28, 28), dtype=np.float32)
+    t = rng.integers(0, 10, 60)
+    net = SimpleConvNet(seed=3)
+    tr = Trainer(net, x, t, x[:20], t[:20], epochs=1, train_eval_size=30, verbose=False, fused=fused)
+    idx = tr.train_eval_idx
+    whole = net.accuracy(x[idx], t[idx])
+    assert 0 < whole < 1                                     # some right, some wrong: counts matter
+    for _ in range(2):
+        train_acc, test_acc = tr.evaluate()
+        assert train_acc == whole
+        assert test_acc == net.accuracy(x[:20], t[:20])
+    assert tr._gathered(7).shape == (7, 1, 28, 28)
+    assert np.shares_memory(tr._gathered(3), tr._gathered(7))  # one array, reused

@@ -25,12 +25,15 @@ rounding. Ties inside a pooling window go to the FIRST maximum, as in ``Pooling`
 
 Both cores: a batch is split into ``threads`` slices of images (``convlab.fast.threads.Workers``,
 shared with ``LayerPlan``). The calling thread runs the first slice and a worker thread each other
-slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. Then the
-gradient of the biggest weight, dW2, is computed from all slices, its rows split over the same
-threads (``fast.optim.share``); ``step`` has Adam update each thread's rows right there
-(``fast.optim.update``'s ``split``), so no thread adds up the whole dW2 alone. The small gradients are added in a fixed order: a given thread count gives the same
-numbers run after run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL
-and must take it back, and with two threads that handoff waits for the other thread.
+slice, every one with single-threaded BLAS (``convlab.fast.blas``) and its own arrays. A step is
+one job per thread: its slice's forward and backward pass; a barrier (every slice done); then
+its rows of every gradient (``fast.optim.share``: dW2 = the sum over the slices of hT @ du,
+the slices' dW1 added, ...) and, in ``step``, Adam's update of those same rows
+(``fast.optim.update``'s ``split``) while they are in its cache. No thread adds up the whole dW2
+alone, and the calling thread does no work of its own between the slices and the update.
+Everything is added in a fixed order: a given thread count gives the same numbers run after
+run. Fewer, bigger NumPy calls matter here: each call releases Python's GIL and must take it
+back, and with two threads that handoff waits for the other thread.
 
 ``tests/test_fast_fused.py`` proves all of this against ``net.gradient`` and ``net.predict``; how much
 faster it is: ``docs/speed.md``.
@@ -38,6 +41,8 @@ faster it is: ``docs/speed.md``.
 from __future__ import annotations
 
 import functools
+import threading
+import types
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -48,11 +53,15 @@ from ..layers import (Affine, Convolution, Pooling, Relu, check_labels, cross_en
 from ..optim import Adam
 from .optim import share, update
 from .threads import Workers, default_threads  # noqa: F401 (default_threads: re-exported)
-from .workspace import Workspace
 
 __all__ = ["FusedSimpleConvNet", "fused_for", "default_threads", "EVAL_BATCH"]
 
 EVAL_BATCH = 100    # images per worker and predict() call when evaluating: measured fastest
+PIECE = 50
+"""A slice predicts at most PIECE images at a time: a piece's column matrix and conv outputs
+(0.13 MB an image) stay nearer the core. On an AMD EPYC (1 MB L2 per core), 100 images in
+pieces of 50 took 3.5 ms of CPU time against 4.3 ms in one piece (one core); the training
+step's slices are about this size already (a batch of 100 on two threads)."""
 
 
 def fused_for(net, threads=None):
@@ -62,14 +71,65 @@ def fused_for(net, threads=None):
 
 
 class _Slice:
-    """One worker's share of a batch: its own scratch arrays, and what its forward pass keeps for
-    the backward pass (``col``, ``c``, ``m``, ``hT``, ``u``, ``shape``)."""
+    """One worker's share of a batch: its arrays and the views into them, laid out once per
+    slice size (:meth:`views`) and reused step after step, and what its forward pass keeps for
+    the backward pass (``col``, ``c``, ``m``, ``hT``, ``u``, ``shape``, ``dWb``)."""
 
     def __init__(self):
-        self._ws = Workspace()
+        self._views = {}        # images per slice -> its arrays and views (at most two sizes)
 
-    def buf(self, name, shape, dtype):
-        return self._ws.get(self, name, shape, dtype)
+    def views(self, fused, n, dtype):
+        """The arrays and views of a slice of ``n`` images of ``dtype``: made on first use, then
+        the same objects every call (no allocation, no view building in the step)."""
+        V = self._views.get((n, dtype))
+        if V is None:
+            if len(self._views) >= 2:       # e.g. the training batch and the evaluation batch
+                self._views.clear()
+            V = self._views[(n, dtype)] = _layout(fused, n, dtype)
+        return V
+
+
+def _layout(fused, n, dtype):
+    """The arrays of one slice of n images (module docstring: images last, columns in window-offset
+    order) and the views the step uses, as a namespace."""
+    W, p = fused.conv.W, fused.pool.pool_h
+    FN, C, FH, FW = W.shape
+    P0, P1 = fused.conv.pad
+    _, H, W_ = fused.input_dim
+    Hp, Wp = H + 2 * P0, W_ + 2 * P1
+    OH, OW = Hp - FH + 1, Wp - FW + 1
+    PH, PW = OH // p, OW // p
+    K, Q = C * FH * FW, PH * PW * n                                      # weights per filter, windows
+    D, hidden = fused.affine1.W.shape
+    V = types.SimpleNamespace(shape=(n, FN, PH, PW), K=K)
+    V.xT = np.zeros((C, Hp, Wp, n), dtype)                               # the images last, padded:
+    V.x_in = V.xT[:, P0:P0 + H, P1:P1 + W_]                              # the border stays 0
+    # im2col: column (i, j, py, px, n) of row (c, fy, fx) is input pixel (p*py + i + fy,
+    # p*px + j + fx) of channel c of image n; one copy from the windows' view
+    win = sliding_window_view(V.xT, (FH, FW), axis=(1, 2))              # (C, OH, OW, N, FH, FW) view
+    win = win.reshape(C, PH, p, PW, p, n, FH, FW)                        # oy = p*py + i, ox = p*px + j
+    V.win = win.transpose(0, 6, 7, 2, 4, 1, 3, 5)                        # (C, FH, FW, i, j, PH, PW, N)
+    if not np.may_share_memory(V.win, V.xT):       # a reshape that copied would go stale
+        raise RuntimeError("the windows of the images must be a view of them")
+    V.col = np.empty((K + 1, p * p * PH, PW * n), dtype)
+    V.col[K] = 1                                                         # the bias row, as in Convolution
+    V.col_win = V.col[:K].reshape(C, FH, FW, p, p, PH, PW, n)
+    V.colT = V.col.transpose(1, 0, 2)                                    # (p*p*PH, K+1, PW*N)
+    V.c = np.empty((FN, p * p * PH, PW * n), dtype)                      # conv outputs, bias included
+    V.cT = V.c.transpose(1, 0, 2)                                        # (p*p*PH, FN, PW*N)
+    V.c_k = V.c.reshape(FN, p * p, Q)                                    # c[:, k]: window offset k
+    V.m = np.empty((FN, Q), dtype)                                       # the window maxima
+    V.hT = np.empty((D, n), dtype)                                       # Affine1's input, images last
+    V.u, V.r = np.empty((n, hidden), dtype), np.empty((n, hidden), dtype)
+    V.dhT = np.empty((D, n), dtype)
+    V.free, V.hit, V.dk = np.empty((FN, Q), bool), np.empty((FN, Q), bool), np.empty((FN, Q), dtype)
+    V.dm = V.dhT.reshape(FN, Q)                                          # the pooled maps' gradient
+    V.dk_rows = V.dk.reshape(FN, PH, PW * n).transpose(1, 0, 2)          # one GEMM per pooled row py
+    V.col_rows = [V.col[:, k * PH:(k + 1) * PH].transpose(1, 2, 0) for k in range(p * p)]
+    V.parts = np.empty((p * p, PH, FN, K + 1), dtype)                    # [dW | db] of each GEMM
+    V.dWb = np.empty((FN, K + 1), dtype)
+    V.dW2 = {}                                                           # (lo, hi) -> rows of a part
+    return V
 
 
 class FusedSimpleConvNet:
@@ -110,7 +170,7 @@ class FusedSimpleConvNet:
         self.workers = Workers(threads)                                  # convlab.fast.threads
         self.threads = self.workers.threads
         self._slices = [_Slice() for _ in range(self.threads)]
-        self._batch = _Slice()                                           # arrays of the whole batch
+        self._batch = {}                    # (N, dtype) -> the arrays of a whole batch (_prepare)
 
     # -- the workers ----------------------------------------------------------------------------
     def _jobs(self, N):
@@ -123,54 +183,36 @@ class FusedSimpleConvNet:
         self.workers.split(fn)
 
     # -- forward ----------------------------------------------------------------------------
-    def _conv_pool(self, S, x):
-        """Conv (bias included) and max pooling, before the ReLU, for the images x of slice S,
-        images last: column q = (py, px, n). Keeps for backward: ``S.col`` (K+1, p*p*Q), ``S.c``
-        the conv outputs (FN, p*p, Q) and ``S.m`` their window maxima (FN, Q), Q = PH*PW*N.
-        Returns S.m."""
-        W, b, p = self.conv.W, self.conv.b, self.pool.pool_h
-        FN, C, FH, FW = W.shape
-        P0, P1 = self.conv.pad
-        N, _, H, W_ = x.shape
-        Hp, Wp = H + 2 * P0, W_ + 2 * P1
-        OH, OW = Hp - FH + 1, Wp - FW + 1
-        PH, PW = OH // p, OW // p
-        K, Q = C * FH * FW, PH * PW * N                                  # weights per filter, windows
-        xT = S.buf("xT", (C, Hp, Wp, N), x.dtype)                        # the images last, padded
-        if P0 or P1:
-            xT.fill(0)
-        np.copyto(xT[:, P0:P0 + H, P1:P1 + W_], x.transpose(1, 2, 3, 0))
-        # im2col: column (i, j, py, px, n) of row (c, fy, fx) is input pixel (p*py + i + fy,
-        # p*px + j + fx) of channel c of image n; one copy from the windows' view
-        win = sliding_window_view(xT, (FH, FW), axis=(1, 2))            # (C, OH, OW, N, FH, FW) view
-        win = win.reshape(C, PH, p, PW, p, N, FH, FW)                    # oy = p*py + i, ox = p*px + j
-        col = S.buf("col", (K + 1, p * p * PH, PW * N), x.dtype)
-        np.copyto(col[:K].reshape(C, FH, FW, p, p, PH, PW, N), win.transpose(0, 6, 7, 2, 4, 1, 3, 5))
-        col[K] = 1                                                       # the bias row, as in Convolution
-        Wb = np.concatenate([W.reshape(FN, K), b.reshape(FN, 1)], axis=1, dtype=x.dtype)  # (FN, K+1)
-        c = S.buf("c", (FN, p * p * PH, PW * N), x.dtype)                # conv outputs, bias included
-        # one GEMM per (offset i, j, row py): PW*N columns each, stacked in one matmul call
-        np.matmul(Wb, col.transpose(1, 0, 2), out=c.transpose(1, 0, 2))  # (p*p*PH, FN, PW*N)
-        c = c.reshape(FN, p * p, Q)
-        m = S.buf("m", (FN, Q), x.dtype)
-        np.max(c, axis=1, out=m)                                         # over the window offsets k = i*p + j
-        S.shape, S.col, S.c, S.m = (N, FN, PH, PW), col, c, m
-        return m
+    def _Wb(self, dtype):
+        """[W | b] (FN, K+1): the conv weights with the bias as a last column, as in Convolution."""
+        W, b = self.conv.W, self.conv.b
+        return np.concatenate([W.reshape(len(W), -1), b.reshape(len(W), 1)], axis=1, dtype=dtype)
 
-    def _head(self, S, m, r=None):
-        """ReLU of the pooled maps m (FN, PH*PW*N), then Affine - ReLU - Affine: the scores (N, M).
-        Keeps the Affine1 input as ``S.hT`` (D, N): the pooled maps as Affine1 flattens them, but
-        images last; writes the Affine2 input into ``r`` (N, hidden) if given."""
-        N, FN, PH, PW = S.shape
-        D, hidden = self.affine1.W.shape
-        hT = S.buf("hT", (D, N), m.dtype)
-        if r is None:
-            r = S.buf("r", (N, hidden), m.dtype)
-        np.maximum(m.reshape(D, N), 0, out=hT)                           # row d = (f, py, px): Affine1's order
+    def _conv_pool(self, S, x, Wb):
+        """Conv (bias included) and max pooling, before the ReLU, for the images x of slice S,
+        images last: column q = (py, px, n). Keeps for backward, in the slice's views ``V``:
+        ``col`` (K+1, p*p*Q), ``c`` the conv outputs (FN, p*p, Q) and ``m`` their window maxima
+        (FN, Q), Q = PH*PW*N. Returns V."""
+        V = S.views(self, len(x), x.dtype)
+        np.copyto(V.x_in, x.transpose(1, 2, 3, 0))
+        np.copyto(V.col_win, V.win)                                      # im2col, one copy
+        # one GEMM per (offset i, j, row py): PW*N columns each, stacked in one matmul call
+        np.matmul(Wb, V.colT, out=V.cT)                                  # (p*p*PH, FN, PW*N)
+        np.max(V.c_k, axis=1, out=V.m)                                   # over the window offsets k = i*p + j
+        S.V, S.shape, S.col, S.c, S.m = V, V.shape, V.col, V.c_k, V.m
+        return V
+
+    def _head(self, S, V, r=None):
+        """ReLU of the pooled maps V.m (FN, PH*PW*N), then Affine - ReLU - Affine: the scores
+        (N, M). Keeps the Affine1 input as ``V.hT`` (D, N): the pooled maps as Affine1 flattens
+        them, but images last; writes the Affine2 input into ``r`` (N, hidden) if given."""
+        hT, u = V.hT, V.u
+        r = V.r if r is None else r
+        np.maximum(V.m.reshape(hT.shape), 0, out=hT)                     # row d = (f, py, px): Affine1's order
         h = hT.T                                                         # (N, D) view, as Affine1 sees it
-        if N <= 2:      # OpenBLAS multiplies one or two rows in another order when they come transposed
+        if len(h) <= 2:  # OpenBLAS multiplies one or two rows in another order when they come transposed
             h = np.ascontiguousarray(h)
-        u = h @ self.affine1.W                                           # (N, hidden)
+        np.matmul(h, self.affine1.W, out=u)                              # (N, hidden)
         u += self.affine1.b
         np.maximum(u, 0, out=r)
         s = r @ self.affine2.W + self.affine2.b                          # (N, M) scores
@@ -184,12 +226,18 @@ class FusedSimpleConvNet:
         """Class scores (N, M) before the softmax, equal to ``net.predict(x)``."""
         x = self._as_images(x)
         out = np.empty((len(x), self.affine2.W.shape[1]), x.dtype)
-        self.workers.run(self._scores, [(S, x[lo:hi], out[lo:hi]) for S, lo, hi in self._jobs(len(x))])
+        Wb = self._Wb(x.dtype)
+        self.workers.run(self._scores, [(S, x[lo:hi], Wb, out[lo:hi]) for S, lo, hi in self._jobs(len(x))])
         return out
 
-    def _scores(self, S, x, out):
-        """The scores of the images x of slice S, written into ``out`` (a slice of predict's)."""
-        out[...] = self._head(S, self._conv_pool(S, x))
+    def _scores(self, S, x, Wb, out):
+        """The scores of the images x of slice S, written into ``out`` (a slice of predict's),
+        in pieces of at most :data:`PIECE` images, as even as whole images allow (so none is
+        one or two images: OpenBLAS multiplies those in another order, see ``_head``)."""
+        n = len(x)
+        k = -(-n // PIECE)                                               # pieces
+        for lo, hi in zip([n * i // k for i in range(k)], [n * (i + 1) // k for i in range(k)]):
+            out[lo:hi] = self._head(S, self._conv_pool(S, x[lo:hi], Wb))
 
     def accuracy(self, x, t, batch_size=EVAL_BATCH):
         """Fraction of x classified as t, like ``net.accuracy`` (every sample counts); each
@@ -205,74 +253,121 @@ class FusedSimpleConvNet:
     def gradient(self, x, t):
         """(loss, grads): the mean cross-entropy of the batch and the gradients keyed like
         ``params`` (W1, b1, W2, b2, W3, b3), the numbers of ``net.gradient(x, t)``."""
-        loss, grads = self._gradient_but_W2(x, t)
-        self.split(self._dW2_rows)
-        return loss, grads
+        run = self._prepare(x, t)
+        self._run(run)
+        return run.loss, run.grads
 
     def step(self, x, t, optimizer):
         """One training step, ``optimizer.update(params, gradient(x, t))``; returns the loss.
-        With Adam, each worker computes its rows of the largest gradient, dW2 (``fast.optim.share``),
-        and updates those rows of every parameter at once: dW2 is never added up by one thread
-        alone, and each worker's rows are still in its cache for the update."""
-        loss, grads = self._gradient_but_W2(x, t)
+        With Adam the whole step is one job per worker thread (:meth:`_run`): each computes its
+        slice, then its rows of every gradient (``fast.optim.share``), then Adam's update of
+        those rows, still in its cache. No thread adds up the whole dW2 alone, and the calling
+        thread does no work between the two halves."""
+        run = self._prepare(x, t)
         if type(optimizer) is Adam:
-            update(optimizer, self.params, grads, split=self._split_after_dW2)
+            update(optimizer, self.params, run.grads, split=functools.partial(self._run, run))
         else:
-            self.split(self._dW2_rows)
-            optimizer.update(self.params, grads)
-        return loss
+            self._run(run)
+            optimizer.update(self.params, run.grads)
+        return run.loss
 
-    def _split_after_dW2(self, rows):
-        """The ``split`` runner ``step`` hands to Adam's update: each worker i of n computes its
-        rows of dW2, then ``rows(i, n)`` updates the same rows of every parameter."""
-        self.split(functools.partial(self._dW2_then, rows))
-
-    def _dW2_then(self, rows, i, n):
-        self._dW2_rows(i, n)
-        rows(i, n)
-
-    def _gradient_but_W2(self, x, t):
-        """(loss, grads): every gradient but dW2, whose array ``grads["W2"]`` :meth:`_dW2_rows`
-        fills in, rows ``share(len(W2), i, n)`` at a time, from the whole batch (as Affine does)."""
+    def _prepare(self, x, t):
+        """What one step's workers share: the images and labels, their cuts into slices, the
+        whole batch's arrays (r, ds, du: each slice writes its rows) and the gradient arrays."""
         x = self._as_images(x)
         N = x.shape[0]
         t = check_labels(t, N, self.affine2.W.shape[1])
-        D, hidden = self.affine1.W.shape
-        B = self._batch                                                  # arrays of the whole batch
-        du, r = B.buf("du", (N, hidden), x.dtype), B.buf("r", (N, hidden), x.dtype)
-        ds = B.buf("ds", (N, self.affine2.W.shape[1]), x.dtype)
-        jobs = self._jobs(N)
-        parts = self.workers.run(self._slice_gradient, [(S, x[lo:hi], t[lo:hi], N, r[lo:hi],
-                                                         ds[lo:hi], du[lo:hi]) for S, lo, hi in jobs])
-        loss = float(np.concatenate([nll for nll, _, _ in parts]).mean())   # as SoftmaxWithLoss: a mean
-        _, dW1, db1 = parts[0]                                           # fresh arrays of slice 0
-        for _, dW, db in parts[1:]:                                      # slices added in a fixed order
-            dW1 += dW
-            db1 += db
-        dW2 = B.buf("W2", (D, hidden), x.dtype)
-        self._dW2_from = (jobs, du, dW2)                                 # what _dW2_rows needs
-        grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": du.sum(axis=0), "W3": r.T @ ds, "b3": ds.sum(axis=0)}
-        return loss, grads
+        arrays = self._batch.get((N, x.dtype))
+        if arrays is None:                  # made once per batch size (at most two kept)
+            if len(self._batch) >= 2:
+                self._batch.clear()
+            hidden, M = self.affine1.W.shape[1], self.affine2.W.shape[1]
+            arrays = self._batch[(N, x.dtype)] = types.SimpleNamespace(
+                r=np.empty((N, hidden), x.dtype), ds=np.empty((N, M), x.dtype),
+                du=np.empty((N, hidden), x.dtype),
+                grads={k: np.empty(p.shape, x.dtype) for k, p in self.params.items()})
+        run = types.SimpleNamespace(x=x, t=t, N=N, jobs=self._jobs(N), Wb=self._Wb(x.dtype),
+                                    r=arrays.r, ds=arrays.ds, du=arrays.du, grads=dict(arrays.grads))
+        run.nll = [None] * len(run.jobs)
+        return run
 
-    def _dW2_rows(self, i, n):
-        """Rows ``share(dW2, i, n)`` of dW2 = h.T @ du = the sum over the slices of their hT @ du,
-        for the batch of the last :meth:`_gradient_but_W2`. Each slice keeps its hT (D, n) in its
-        own array: one batch-wide (D, N) array would have two threads writing into the same
-        cache lines, row after row (measured: 3-5% slower)."""
-        jobs, du, dW2 = self._dW2_from
+    def _run(self, run, rows=None):
+        """The step of ``run`` on the workers, one job each (:meth:`_thread_step`); ``rows(i, n)``
+        (optional: fast.optim.update's share of an update) runs at the end of job i of n. Sets
+        ``run.loss``."""
+        n = len(run.jobs)
+        barrier = threading.Barrier(n) if n > 1 else None
+        self.workers.run(self._thread_step, [(run, i, n, barrier, rows) for i in range(n)])
+        run.loss = float(np.concatenate(run.nll).mean())                 # as SoftmaxWithLoss: a mean
+
+    def _thread_step(self, run, i, n, barrier, rows):
+        """Job i of n: slice i's forward and backward pass; once every slice is done (the barrier),
+        rows ``share(g, i, n)`` of every gradient g, then ``rows(i, n)``. A job that fails breaks
+        the barrier, so the others return instead of waiting for it; its error is the one raised."""
+        try:
+            S, lo, hi = run.jobs[i]
+            run.nll[i] = self._slice_gradient(S, run.x[lo:hi], run.t[lo:hi], run.N, run.Wb,
+                                              run.r[lo:hi], run.ds[lo:hi], run.du[lo:hi])
+            if barrier is not None:
+                barrier.wait()
+            self._gradient_rows(run, i, n)
+            if rows is not None:
+                rows(i, n)
+        except threading.BrokenBarrierError:
+            return                  # another job failed: Workers.run raises its error
+        except BaseException:
+            if barrier is not None:
+                barrier.abort()
+            raise
+
+    def _gradient_rows(self, run, i, n):
+        """Rows ``share(g, i, n)`` of every gradient g of the batch from the slices' parts, added
+        in slice order: dW1, db1 (the slices' [dW | db]), dW2 = h.T @ du (the sum over the slices
+        of their hT @ du: each slice keeps its hT in its own array, as a batch-wide (D, N) one
+        would have two threads writing into the same cache lines, measured 3-5% slower),
+        db2, dW3 = r.T @ ds, db3. Arrays under ``SPLIT_MIN`` numbers go whole to job 0."""
+        g, du, r, ds = run.grads, run.du, run.r, run.ds
+        (S0, a0, b0), *others = run.jobs
+        lo, hi = share(g["W1"], i, n)
+        if hi > lo:
+            K = S0.V.K
+            dW1 = g["W1"].reshape(len(g["W1"]), K)                       # (FN, K) view
+            np.copyto(dW1[lo:hi], S0.V.dWb[lo:hi, :K])
+            for S, _, _ in others:
+                dW1[lo:hi] += S.V.dWb[lo:hi, :K]
+        lo, hi = share(g["b1"], i, n)
+        if hi > lo:
+            np.copyto(g["b1"][lo:hi], S0.V.dWb[lo:hi, -1])
+            for S, _, _ in others:
+                g["b1"][lo:hi] += S.V.dWb[lo:hi, -1]
+        dW2 = g["W2"]
         lo, hi = share(dW2, i, n)
-        (S, a, b), *others = jobs
-        np.matmul(S.hT[lo:hi], du[a:b], out=dW2[lo:hi])                  # (D/n, n) @ (n, hidden)
-        part = self._slices[i].buf("dW2 part", (hi - lo, dW2.shape[1]), dW2.dtype)  # reused
-        for S, a, b in others:
-            dW2[lo:hi] += np.matmul(S.hT[lo:hi], du[a:b], out=part)
+        if hi > lo:
+            np.matmul(S0.hT[lo:hi], du[a0:b0], out=dW2[lo:hi])           # (D/n, n) @ (n, hidden)
+            if others:
+                part = self._slices[i].V.dW2.get((lo, hi))
+                if part is None:
+                    part = self._slices[i].V.dW2[(lo, hi)] = np.empty((hi - lo, dW2.shape[1]), dW2.dtype)
+                for S, a, b in others:
+                    dW2[lo:hi] += np.matmul(S.hT[lo:hi], du[a:b], out=part)
+        lo, hi = share(g["b2"], i, n)
+        if hi > lo:
+            np.sum(du[:, lo:hi], axis=0, out=g["b2"][lo:hi])
+        lo, hi = share(g["W3"], i, n)
+        if hi > lo:
+            np.matmul(r[:, lo:hi].T, ds, out=g["W3"][lo:hi])
+        lo, hi = share(g["b3"], i, n)
+        if hi > lo:
+            np.sum(ds[:, lo:hi], axis=0, out=g["b3"][lo:hi])
 
-    def _slice_gradient(self, S, x, t, N, r, ds, du):
-        """-log p of the right class per image, dW1 and db1 for the images x of slice S; ``N``
-        is the whole batch, so the slices' gradients add up to the batch's mean. Writes its
-        images of the whole batch's r, ds and du (for the Affine gradients)."""
+    def _slice_gradient(self, S, x, t, N, Wb, r, ds, du):
+        """-log p of the right class per image for the images x of slice S, keeping its
+        [dW1 | db1] in ``S.V.dWb``; ``N`` is the whole batch, so the slices' gradients add up to
+        the batch's mean. Writes its images of the whole batch's r, ds and du (for the Affine
+        gradients)."""
         n = len(x)
-        s = self._head(S, self._conv_pool(S, x), r)                      # (n, M)
+        V = self._conv_pool(S, x, Wb)
+        s = self._head(S, V, r)                                          # (n, M)
         # softmax with loss, by SoftmaxWithLoss's own functions
         log_y = log_softmax(s)                                           # (n, M)
         nll = cross_entropy_rows(log_y, t)                               # (n,)
@@ -286,38 +381,29 @@ class FusedSimpleConvNet:
         # times slower. Entries below 1e-30 are set to 0: no gradient notices in float32.
         ds[np.abs(ds) < 1e-30] = 0
         np.matmul(ds, self.affine2.W.T, out=du)                          # (n, hidden)
-        du *= S.u > 0                                                    # Relu2
+        du *= V.u > 0                                                    # Relu2
         du += 0                                                          # -0.0 -> 0.0, as Relu does
-        dhT = S.buf("dhT", (len(self.affine1.W), n), x.dtype)            # (D, n): images last
-        np.matmul(self.affine1.W, du.T, out=dhT)
-        dW1, db1 = self._conv_pool_backward(S, dhT)
-        return nll, dW1, db1
+        np.matmul(self.affine1.W, du.T, out=V.dhT)                       # (D, n): images last
+        self._conv_pool_backward(S, V)
+        return nll
 
-    def _conv_pool_backward(self, S, dhT):
-        """dW1, db1 from dhT (D, N), the gradient of the pooled-and-ReLU'd maps of slice S
-        (row d = (f, py, px), images last: the layout of S.m). Overwrites dhT."""
-        N, FN, PH, PW = S.shape
-        W, p = self.conv.W, self.pool.pool_h
-        Q = PH * PW * N
-        c, m = S.c, S.m
-        left = dhT.reshape(FN, Q)                                        # not yet routed to a window offset
-        hit = S.buf("hit", (FN, Q), bool)
-        dk = S.buf("dk", (FN, Q), left.dtype)                            # gradient of c[:, k]
-        np.greater(m, 0, out=hit)                                        # the ReLU after pooling
-        np.multiply(left, hit, out=left)
-        K1 = S.col.shape[0]                                              # C*FH*FW + 1 (the bias row)
-        parts = S.buf("parts", (p * p, PH, FN, K1), left.dtype)          # [dW | db] of each GEMM
-        for k in range(p * p):                                           # the first maximum wins
-            if k < p * p - 1:
-                np.equal(c[:, k], m, out=hit)                            # offset k holds the max
-                np.multiply(left, hit, out=dk)
-                left -= dk                                               # routed: x - x = 0 exactly
+    def _conv_pool_backward(self, S, V):
+        """[dW1 | db1] of slice S into ``V.dWb`` from ``V.dhT`` (D, N), the gradient of its
+        pooled-and-ReLU'd maps (row d = (f, py, px), images last: the layout of V.m). Each
+        window's gradient goes to the first offset k holding its maximum: ``free`` marks the
+        windows not yet routed (bool masks: a quarter of the memory traffic of float ones)."""
+        c, m, dm, free, hit, dk = V.c_k, V.m, V.dm, V.free, V.hit, V.dk
+        np.greater(m, 0, out=free)                                       # the ReLU after pooling
+        last = len(V.col_rows) - 1
+        for k, col_k in enumerate(V.col_rows):                           # the first maximum wins
+            if k < last:
+                np.equal(c[:, k], m, out=hit)                            # offset k holds the max ...
+                hit &= free                                              # ... and comes first
+                free ^= hit                                              # routed
+                np.multiply(dm, hit, out=dk)
             else:
-                dk = left                                                # the rest: the last offset
+                np.multiply(dm, free, out=dk)                            # the rest: the last offset
             # this offset's share of [dW | db] = dk @ col.T while dk is still in the cache: one
             # GEMM per pooled row py (the forward's blocks), stacked in one matmul call
-            col_k = S.col[:, k * PH:(k + 1) * PH]                        # (K+1, PH, PW*N)
-            np.matmul(dk.reshape(FN, PH, PW * N).transpose(1, 0, 2), col_k.transpose(1, 2, 0), out=parts[k])
-        dWb = parts.sum(axis=(0, 1))                                     # (FN, K+1)
-        K = K1 - 1
-        return dWb[:, :K].reshape(W.shape), dWb[:, K].copy()
+            np.matmul(V.dk_rows, col_k, out=V.parts[k])
+        np.sum(V.parts, axis=(0, 1), out=V.dWb)                          # (FN, K+1)
