@@ -29,8 +29,9 @@ Taught in ``notebooks/06_training.ipynb``. What one run does:
   every epoch and overfits less; 0 (the chapter's setting) turns it off;
 * ``fused`` (default True): the net trains and is evaluated through its fast plan
   (:func:`convlab.fast.compile_net`): a SimpleConvNet-shaped net through the fused step on every
-  core (``CONVLAB_THREADS`` sets how many), any other convlab net through fast twins of its
-  layers; the numbers are the layers' (gradients to float rounding; a given thread count repeats
+  core (``CONVLAB_THREADS`` sets how many), a LeNet-shaped net through conv - activation -
+  pooling blocks in the fused step's layout, any other convlab net through fast twins of its
+  layers (evaluation: forward only, ``convlab.fast.infer``); the numbers are the layers' (gradients to float rounding; a given thread count repeats
   its run bit for bit). ``fused=False``, and a net the fast path cannot plan (it says why), go
   layer by layer through ``net.gradient``;
 * ``max_seconds``: stop after the epoch when another one would not fit in this wall-clock
