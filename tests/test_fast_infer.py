@@ -56,6 +56,37 @@ def test_the_scores_do_not_depend_on_the_thread_count():
     np.testing.assert_array_equal(threaded(net, 3)._scores(x, 20), one)
 
 
+@pytest.mark.parametrize("name", [n for n in NETS if n != "simple"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_chunks_hold_about_eval_bytes_of_the_largest_map(name, dtype):
+    net = build_net(name, seed=0, dtype=dtype)
+    plan = LayerPlan(net, threads=1)
+    images = plan.eval_batch
+    assert images == plan.inference.images and images % 50 == 0 and 50 <= images <= 1000
+    largest = max(int(np.prod(shape)) for _, shape in net.shapes) * np.dtype(dtype).itemsize
+    assert images == 50 or images * largest <= infer.EVAL_BYTES
+    assert images == 1000 or (images + 50) * largest > infer.EVAL_BYTES
+
+
+def test_predict_runs_in_chunks_of_eval_batch_with_the_same_scores_on_any_thread_count():
+    net = build_net("lenet-modern", seed=9, dtype=np.float64)      # chunks of 250
+    x, _ = batch(net, N=2 * LayerPlan(net).eval_batch + 7, seed=9)
+    one = LayerPlan(net, threads=1)
+    sizes = []
+    real = Inference.scores
+
+    def spy(self, xi, *args):
+        sizes.append(len(xi))
+        return real(self, xi, *args)
+
+    with mock.patch.object(Inference, "scores", spy):
+        got = one.predict(x)
+    assert sorted(sizes) == [7, one.eval_batch, one.eval_batch]
+    assert_scores(got, net.predict(x), np.float64)
+    np.testing.assert_array_equal(threaded(net, 2).predict(x), got)
+    np.testing.assert_array_equal(threaded(net, 3).predict(x), got)
+
+
 def test_trainer_evaluates_through_it():
     net = build_net("lenet", seed=3)
     x, t = batch(net, N=40, seed=3)
