@@ -234,7 +234,10 @@ def _lrn(layer, a, arrays):
 
 class _Conv:
     """Convolution, images last: (C, H, W, n) -> (FN, OH, OW, n), a few output rows at a time
-    (columns of ``CHUNK_BYTES``), each block then through the epilogue (ReLU, sigmoid, LRN)."""
+    (columns of ``CHUNK_BYTES``), each block then through the epilogue (ReLU, sigmoid, LRN).
+    With its pooling (``pool``): only the rows the next pooled rows need, in a buffer of a few
+    rows (the rows two windows share carried over), pooled right away: the full map never
+    exists, and what each thread touches stays in its cache."""
 
     def __init__(self, layer):
         self.layer = layer
@@ -261,32 +264,53 @@ class _Conv:
         win = sliding_window_view(xt, (D0 * (FH - 1) + 1, D1 * (FW - 1) + 1), axis=(1, 2))
         win = win[:, :, :S1 * (OW - 1) + 1:S1, :, ::D0, ::D1]   # (C, H', OW, n, FH, FW) view
         r = max(1, min(OH, CHUNK_BYTES // ((K + 1) * OW * n * a.itemsize)))   # rows per block
-        col = arrays.get("col", (K + 1, r * OW * n), a.dtype)
-        col[K] = 1                                         # the bias's input
-        out = arrays.get("out", (FN, OH, OW, n), a.dtype)
-        flat = out.reshape(FN, OH * OW * n)
-        pool = self.pool
-        if pool is not None:                               # max or average pooling, no padding
-            pooled = arrays.get("pooled", (FN,) + pool.layer.output_shape((FN, OH, OW))[1:] + (n,),
-                                a.dtype)
-            ps, done = pool.layer.stride[0], 0
-            pool_arrays = _Arrays(arrays.arrays, (arrays.i, "pool"))
-        for y0 in range(0, OH, r):
-            y1 = min(OH, y0 + r)
-            m = (y1 - y0) * OW * n
-            # im2col of these rows, one copy: row (c, i, j), column (oy, ox, n)
-            np.copyto(col[:K, :m].reshape(C, FH, FW, y1 - y0, OW, n),
-                      win[:, S0 * y0:S0 * (y1 - 1) + 1:S0].transpose(0, 4, 5, 1, 2, 3))
-            block = flat[:, y0 * OW * n:y1 * OW * n]
-            np.matmul(Wb, col[:, :m], out=block)
-            for op in self.epilogue:
-                op.apply(block, arrays)
-            if pool is not None:                           # the pooled rows now complete
-                ready = min(pooled.shape[1], max(0, (y1 - pool.layer.pool_h) // ps + 1))
-                if ready > done:
-                    pool.rows(out, pooled, done, ready, pool_arrays)
-                    done = ready
-        return (out if pool is None else pooled), True
+        if self.pool is None:
+            col = self._col(arrays, K, r * OW * n, a.dtype)
+            out = arrays.get("out", (FN, OH, OW, n), a.dtype)
+            for y0 in range(0, OH, r):
+                self._rows(win, col, Wb, out, y0, min(OH, y0 + r), y0, arrays)
+            return out, True
+        pool = self.pool.layer
+        PH, PS = pool.pool_h, pool.stride[0]
+        POH, POW = pool.output_shape((FN, OH, OW))[1:]
+        q = max(1, (r - PH) // PS + 1)                     # pooled rows per block
+        R = (q - 1) * PS + PH                              # the conv rows they need
+        col = self._col(arrays, K, R * OW * n, a.dtype)
+        rows = arrays.get("rows", (FN, R, OW, n), a.dtype)
+        pooled = arrays.get("pooled", (FN, POH, POW, n), a.dtype)
+        pool_arrays = _Arrays(arrays.arrays, (arrays.i, "pool"))
+        lo = hi = 0                                        # rows[:, :hi - lo]: conv rows lo..hi-1
+        for p0 in range(0, POH, q):
+            p1 = min(POH, p0 + q)
+            need_lo, need_hi = p0 * PS, (p1 - 1) * PS + PH
+            keep = max(0, hi - need_lo)                    # rows the last windows share with these
+            if keep:
+                rows[:, :keep] = rows[:, hi - lo - keep:hi - lo]   # (overlap: NumPy copies first)
+            start = max(hi, need_lo)
+            self._rows(win, col, Wb, rows, start, need_hi, start - need_lo, arrays)
+            lo, hi = need_lo, need_hi
+            self.pool.rows(rows, pooled, p0, p1, pool_arrays, base=lo)
+        return pooled, True
+
+    @staticmethod
+    def _col(arrays, K, m, dtype):
+        """The column matrix of m columns: K rows of im2col, then a row of ones (the bias's)."""
+        col = arrays.get("col", (K + 1, m), dtype)
+        col[K] = 1
+        return col
+
+    def _rows(self, win, col, Wb, dst, y0, y1, j, arrays):
+        """Output rows y0..y1-1 into rows j.. of dst (FN, rows, OW, n), then the epilogue."""
+        C, _, OW, n, FH, FW = win.shape
+        S0 = self.layer.stride[0]
+        K, m = C * FH * FW, (y1 - y0) * OW * n
+        # im2col of these rows, one copy: row (c, i, j), column (oy, ox, n)
+        np.copyto(col[:K, :m].reshape(C, FH, FW, y1 - y0, OW, n),
+                  win[:, S0 * y0:S0 * (y1 - 1) + 1:S0].transpose(0, 4, 5, 1, 2, 3))
+        block = dst.reshape(dst.shape[0], -1)[:, j * OW * n:j * OW * n + m]
+        np.matmul(Wb, col[:, :m], out=block)
+        for op in self.epilogue:
+            op.apply(block, arrays)
 
 
 # -- pooling ---------------------------------------------------------------------------------------
@@ -316,18 +340,19 @@ class _Pool:
         self.rows(xp, out, 0, out.shape[1], arrays)
         return out, True
 
-    def rows(self, xp, out, y0, y1, arrays):
-        """Output rows y0..y1-1 of ``out`` (C, OH, OW, n) from the padded input ``xp``, then
-        the epilogue on them. Window rows first: the PH input rows of each output row combined
-        whole (runs of W' * n numbers), then the PW columns of each window (runs of n): PH + PW
-        - 2 passes instead of PH * PW - 1 over strided views."""
+    def rows(self, xp, out, y0, y1, arrays, base=0):
+        """Output rows y0..y1-1 of ``out`` (C, OH, OW, n) from the padded input ``xp`` (its row 0:
+        input row ``base``), then the epilogue on them. Window rows first: the PH input rows of
+        each output row combined whole (runs of W' * n numbers), then the PW columns of each
+        window (runs of n): PH + PW - 2 passes instead of PH * PW - 1 over strided views."""
         L = self.layer
         PH, PW = L.pool_h, L.pool_w
         (S0, S1) = L.stride
         C, _, OW, n = out.shape
         combine = np.maximum if L.mode == "max" else np.add   # maximum: a NaN wins, as in Pooling
         o = out[:, y0:y1]                                  # (C, rows, OW, n)
-        r = [xp[:, i + S0 * y0:i + S0 * (y1 - 1) + 1:S0] for i in range(PH)]   # (C, rows, W', n)
+        y0_in, y1_in = S0 * y0 - base, S0 * (y1 - 1) + 1 - base        # xp's row 0: row base
+        r = [xp[:, i + y0_in:i + y1_in:S0] for i in range(PH)]           # (C, rows, W', n)
         if PH > 1:
             r = [combine(r[0], r[1], out=arrays.get("window rows", r[0].shape, xp.dtype))] + r[2:]
             for v in r[1:]:
