@@ -198,6 +198,23 @@ def test_nan_and_inf_go_through_as_in_the_layers(name):
     np.testing.assert_array_equal(got[~ok & ~np.isnan(want)], want[~ok & ~np.isnan(want)])
 
 
+def test_a_sigmoid_after_a_conv_or_affine_layer_takes_its_input_negated_with_the_same_bits():
+    net = build_net("lenet", seed=10)
+    inference = inference_for(net)
+    negated = [any(op.negated for op in step.epilogue) for step in inference.steps]
+    assert negated == [True, True, True, True, False]
+    x, _ = batch(net, N=30, seed=10)
+    x -= 0.5
+    plain_steps = inference_for(net)
+    for step in plain_steps.steps:                         # negating in the sigmoid instead
+        for op in step.epilogue:
+            op.negated = False
+    got, want = (np.empty((30, 10), np.float32) for _ in range(2))
+    inference.scores(x, got, {}, inference.weights())
+    plain_steps.scores(x, want, {}, plain_steps.weights())
+    np.testing.assert_array_equal(got, want)               # -(W x + b) is exact
+
+
 def test_a_saturated_sigmoid_raises_no_overflow_warning():
     net = build_net("lenet", seed=6)
     x, _ = batch(net, N=3)

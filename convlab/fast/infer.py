@@ -16,12 +16,15 @@ twins cannot (they keep argmax, masks and column matrices for a backward pass):
 * **Max pooling before a monotone activation.** ``relu(maxpool(x)) == maxpool(relu(x))``, and
   likewise for the sigmoid: an activation followed by max pooling runs after the pooling, on a
   quarter of the numbers (2x2 windows). Dropout at evaluation is the identity: left out.
-* **Pooling inside the convolution** where it has no padding: each block's finished rows are
-  pooled while still in the cache, window rows first (runs of W' * n numbers), then columns.
+* **Pooling inside the convolution** where it has no padding: the convolution computes only the
+  rows the next few pooled rows need, into a buffer of those rows (the rows two windows share
+  carried over), and pools them while still in the cache, window rows first (runs of W' * n
+  numbers), then columns. The convolution's full map never exists.
 * **Both threads** (``LayerPlan._scores``): the images in chunks of :attr:`Inference.images`
   (``EVAL_BYTES`` of the net's largest map: 550 images for lenet, 100 for alexnet), each
   thread taking the next chunk left (``convlab.fast.threads.Workers``), each thread with its
-  own reused arrays; no backward state, so nothing to wait for between chunks.
+  own reused arrays; no backward state, so nothing to wait for between chunks. Big chunks
+  matter most on two threads: every NumPy call takes the GIL, and small nets make many.
 
 The same numbers as ``net.predict`` to float rounding (sums in another order, the sigmoid as
 ``1 / (1 + exp(-x))``, LRN's window as shifted slices): ``tests/test_fast_infer.py``. NaN and
@@ -149,6 +152,9 @@ def _steps(layers):
             raise _CannotTake(f"{kind.__name__} here")
     if not flat:
         raise _CannotTake("the scores do not come from an affine layer")
+    for step in steps:                                     # a sigmoid right after: see _negated
+        if isinstance(step, (_Conv, _Affine)) and step.epilogue:
+            step.epilogue[0].negated = step.epilogue[0].kind is plain.Sigmoid
     fused = []
     for step in steps:                                     # pooling without padding: in the conv
         if (isinstance(step, _Pool) and fused and isinstance(fused[-1], _Conv)
@@ -157,6 +163,13 @@ def _steps(layers):
         else:
             fused.append(step)
     return fused
+
+
+def _negated(step):
+    """Does the first layer of a convolution's or affine layer's epilogue take its output
+    negated? (A sigmoid does, ``_steps``.) Then the step multiplies by -W and adds -b, which
+    gives exactly -(W x + b) (a sign is exact), and the sigmoid saves its pass negating."""
+    return bool(step.epilogue) and step.epilogue[0].negated
 
 
 # -- the column-wise layers: one output pixel's channels (or one image's features) at a time ----
@@ -168,6 +181,7 @@ class _Columnwise:
     def __init__(self, layer):
         self.layer = layer
         self.kind = type(layer)
+        self.negated = False        # a sigmoid whose input comes negated (see ``_negated``)
 
     def weights(self, dtype):
         return None
@@ -185,16 +199,18 @@ class _Columnwise:
         if self.kind is plain.Relu:
             np.maximum(a, 0, out=a)                        # NaN stays NaN, as Relu
         elif self.kind is plain.Sigmoid:
-            _sigmoid(a, arrays)
+            _sigmoid(a, arrays, self.negated)
         else:
             _lrn(self.layer, a, arrays)
 
 
-def _sigmoid(a, arrays):
-    """a = 1 / (1 + exp(-a)) in place: four passes, no extra array. Where exp(-a) overflows
-    (a below -88 in float32) the result is 0 instead of a number under 1e-38 (``Sigmoid``'s):
-    the same to float rounding of anything it is added to. NaN stays NaN."""
-    np.negative(a, out=a)
+def _sigmoid(a, arrays, negated=False):
+    """a = 1 / (1 + exp(-a)) in place: four passes, no extra array (three if a comes
+    ``negated``, as -a). Where exp(-a) overflows (a below -88 in float32) the result is 0
+    instead of a number under 1e-38 (``Sigmoid``'s): the same to float rounding of anything it
+    is added to. NaN stays NaN."""
+    if not negated:
+        np.negative(a, out=a)
     with np.errstate(over="ignore"):
         np.exp(a, out=a)
     a += 1
@@ -247,7 +263,8 @@ class _Conv:
     def weights(self, dtype):
         W, b = self.layer.W, self.layer.b
         FN = W.shape[0]
-        return np.concatenate([W.reshape(FN, -1), b.reshape(FN, 1)], axis=1, dtype=dtype)
+        Wb = np.concatenate([W.reshape(FN, -1), b.reshape(FN, 1)], axis=1, dtype=dtype)
+        return np.negative(Wb, out=Wb) if _negated(self) else Wb
 
     def run(self, a, mine, Wb, arrays):
         L = self.layer
@@ -381,8 +398,9 @@ class _Affine:
         self.epilogue = []
 
     def weights(self, dtype):
-        return (self.layer.W.astype(dtype, copy=False).T,
-                self.layer.b.astype(dtype, copy=False).reshape(-1, 1))
+        WT = self.layer.W.astype(dtype, copy=False).T
+        b = self.layer.b.astype(dtype, copy=False).reshape(-1, 1)
+        return (-WT, -b) if _negated(self) else (WT, b)
 
     def run(self, a, mine, w, arrays):
         WT, b = w
