@@ -56,6 +56,37 @@ def test_the_scores_do_not_depend_on_the_thread_count():
     np.testing.assert_array_equal(threaded(net, 3)._scores(x, 20), one)
 
 
+@pytest.mark.parametrize("name", [n for n in NETS if n != "simple"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_chunks_hold_about_eval_bytes_of_the_largest_map(name, dtype):
+    net = build_net(name, seed=0, dtype=dtype)
+    plan = LayerPlan(net, threads=1)
+    images = plan.eval_batch
+    assert images == plan.inference.images and images % 50 == 0 and 50 <= images <= 1000
+    largest = max(int(np.prod(shape)) for _, shape in net.shapes) * np.dtype(dtype).itemsize
+    assert images == 50 or images * largest <= infer.EVAL_BYTES
+    assert images == 1000 or (images + 50) * largest > infer.EVAL_BYTES
+
+
+def test_predict_runs_in_chunks_of_eval_batch_with_the_same_scores_on_any_thread_count():
+    net = build_net("lenet-modern", seed=9, dtype=np.float64)      # chunks of 250
+    x, _ = batch(net, N=2 * LayerPlan(net).eval_batch + 7, seed=9)
+    one = LayerPlan(net, threads=1)
+    sizes = []
+    real = Inference.scores
+
+    def spy(self, xi, *args):
+        sizes.append(len(xi))
+        return real(self, xi, *args)
+
+    with mock.patch.object(Inference, "scores", spy):
+        got = one.predict(x)
+    assert sorted(sizes) == [7, one.eval_batch, one.eval_batch]
+    assert_scores(got, net.predict(x), np.float64)
+    np.testing.assert_array_equal(threaded(net, 2).predict(x), got)
+    np.testing.assert_array_equal(threaded(net, 3).predict(x), got)
+
+
 def test_trainer_evaluates_through_it():
     net = build_net("lenet", seed=3)
     x, t = batch(net, N=40, seed=3)
@@ -165,6 +196,23 @@ def test_nan_and_inf_go_through_as_in_the_layers(name):
     ok = np.isfinite(want)
     np.testing.assert_allclose(got[ok], want[ok], rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(got[~ok & ~np.isnan(want)], want[~ok & ~np.isnan(want)])
+
+
+def test_a_sigmoid_after_a_conv_or_affine_layer_takes_its_input_negated_with_the_same_bits():
+    net = build_net("lenet", seed=10)
+    inference = inference_for(net)
+    negated = [any(op.negated for op in step.epilogue) for step in inference.steps]
+    assert negated == [True, True, True, True, False]
+    x, _ = batch(net, N=30, seed=10)
+    x -= 0.5
+    plain_steps = inference_for(net)
+    for step in plain_steps.steps:                         # negating in the sigmoid instead
+        for op in step.epilogue:
+            op.negated = False
+    got, want = (np.empty((30, 10), np.float32) for _ in range(2))
+    inference.scores(x, got, {}, inference.weights())
+    plain_steps.scores(x, want, {}, plain_steps.weights())
+    np.testing.assert_array_equal(got, want)               # -(W x + b) is exact
 
 
 def test_a_saturated_sigmoid_raises_no_overflow_warning():

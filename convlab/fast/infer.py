@@ -16,11 +16,15 @@ twins cannot (they keep argmax, masks and column matrices for a backward pass):
 * **Max pooling before a monotone activation.** ``relu(maxpool(x)) == maxpool(relu(x))``, and
   likewise for the sigmoid: an activation followed by max pooling runs after the pooling, on a
   quarter of the numbers (2x2 windows). Dropout at evaluation is the identity: left out.
-* **Pooling inside the convolution** where it has no padding: each block's finished rows are
-  pooled while still in the cache, window rows first (runs of W' * n numbers), then columns.
-* **Both threads** (``LayerPlan._scores``): the images in chunks of ``EVAL_SLICE``, each
+* **Pooling inside the convolution** where it has no padding: the convolution computes only the
+  rows the next few pooled rows need, into a buffer of those rows (the rows two windows share
+  carried over), and pools them while still in the cache, window rows first (runs of W' * n
+  numbers), then columns. The convolution's full map never exists.
+* **Both threads** (``LayerPlan._scores``): the images in chunks of :attr:`Inference.images`
+  (``EVAL_BYTES`` of the net's largest map: 550 images for lenet, 100 for alexnet), each
   thread taking the next chunk left (``convlab.fast.threads.Workers``), each thread with its
-  own reused arrays; no backward state, so nothing to wait for between chunks.
+  own reused arrays; no backward state, so nothing to wait for between chunks. Big chunks
+  matter most on two threads: every NumPy call takes the GIL, and small nets make many.
 
 The same numbers as ``net.predict`` to float rounding (sums in another order, the sigmoid as
 ``1 / (1 + exp(-x))``, LRN's window as shifted slices): ``tests/test_fast_infer.py``. NaN and
@@ -35,10 +39,18 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import layers as plain
 
-__all__ = ["Inference", "inference_for", "CHUNK_BYTES"]
+__all__ = ["Inference", "inference_for", "CHUNK_BYTES", "EVAL_BYTES"]
 
 CHUNK_BYTES = 1 << 20
 """Bytes of column matrix a convolution builds and multiplies at a time (then its epilogue)."""
+
+EVAL_BYTES = 10 << 20
+"""Bytes of the net's largest map per chunk of images (:attr:`Inference.images`). Measured (10,000
+images as 6,000 random ones, one thread / two threads, against chunks of 100): lenet and
+lenet-modern (18 KB a map per image) took 0.79 / 0.42-0.45x the time in chunks of 500-1,000, deep
+(50 KB) 0.96 / 0.52x in chunks of 200 and worse in bigger ones, alexnet (100 KB) best in 100-150:
+fewer NumPy calls per image (on two threads each one also a handover of the GIL) until the maps
+outgrow the cache."""
 
 MONOTONE = (plain.Relu, plain.Sigmoid)
 """Element-wise, non-decreasing: they commute with max pooling."""
@@ -63,6 +75,9 @@ class Inference:
 
     def __init__(self, net):
         self.dtype = net.dtype
+        largest = max(int(np.prod(shape)) for _, shape in net.shapes) * np.dtype(net.dtype).itemsize
+        self.images = max(50, min(1000, EVAL_BYTES // largest // 50 * 50))
+        """Images per chunk: ``EVAL_BYTES`` of the largest map, in fifties, 50 to 1,000."""
         self.steps = _steps([layer for layer in net.layers.values()
                              if type(layer) is not plain.Dropout])
 
@@ -137,6 +152,9 @@ def _steps(layers):
             raise _CannotTake(f"{kind.__name__} here")
     if not flat:
         raise _CannotTake("the scores do not come from an affine layer")
+    for step in steps:                                     # a sigmoid right after: see _negated
+        if isinstance(step, (_Conv, _Affine)) and step.epilogue:
+            step.epilogue[0].negated = step.epilogue[0].kind is plain.Sigmoid
     fused = []
     for step in steps:                                     # pooling without padding: in the conv
         if (isinstance(step, _Pool) and fused and isinstance(fused[-1], _Conv)
@@ -145,6 +163,13 @@ def _steps(layers):
         else:
             fused.append(step)
     return fused
+
+
+def _negated(step):
+    """Does the first layer of a convolution's or affine layer's epilogue take its output
+    negated? (A sigmoid does, ``_steps``.) Then the step multiplies by -W and adds -b, which
+    gives exactly -(W x + b) (a sign is exact), and the sigmoid saves its pass negating."""
+    return bool(step.epilogue) and step.epilogue[0].negated
 
 
 # -- the column-wise layers: one output pixel's channels (or one image's features) at a time ----
@@ -156,6 +181,7 @@ class _Columnwise:
     def __init__(self, layer):
         self.layer = layer
         self.kind = type(layer)
+        self.negated = False        # a sigmoid whose input comes negated (see ``_negated``)
 
     def weights(self, dtype):
         return None
@@ -173,16 +199,18 @@ class _Columnwise:
         if self.kind is plain.Relu:
             np.maximum(a, 0, out=a)                        # NaN stays NaN, as Relu
         elif self.kind is plain.Sigmoid:
-            _sigmoid(a, arrays)
+            _sigmoid(a, arrays, self.negated)
         else:
             _lrn(self.layer, a, arrays)
 
 
-def _sigmoid(a, arrays):
-    """a = 1 / (1 + exp(-a)) in place: four passes, no extra array. Where exp(-a) overflows
-    (a below -88 in float32) the result is 0 instead of a number under 1e-38 (``Sigmoid``'s):
-    the same to float rounding of anything it is added to. NaN stays NaN."""
-    np.negative(a, out=a)
+def _sigmoid(a, arrays, negated=False):
+    """a = 1 / (1 + exp(-a)) in place: four passes, no extra array (three if a comes
+    ``negated``, as -a). Where exp(-a) overflows (a below -88 in float32) the result is 0
+    instead of a number under 1e-38 (``Sigmoid``'s): the same to float rounding of anything it
+    is added to. NaN stays NaN."""
+    if not negated:
+        np.negative(a, out=a)
     with np.errstate(over="ignore"):
         np.exp(a, out=a)
     a += 1
@@ -222,7 +250,10 @@ def _lrn(layer, a, arrays):
 
 class _Conv:
     """Convolution, images last: (C, H, W, n) -> (FN, OH, OW, n), a few output rows at a time
-    (columns of ``CHUNK_BYTES``), each block then through the epilogue (ReLU, sigmoid, LRN)."""
+    (columns of ``CHUNK_BYTES``), each block then through the epilogue (ReLU, sigmoid, LRN).
+    With its pooling (``pool``): only the rows the next pooled rows need, in a buffer of a few
+    rows (the rows two windows share carried over), pooled right away: the full map never
+    exists, and what each thread touches stays in its cache."""
 
     def __init__(self, layer):
         self.layer = layer
@@ -232,7 +263,8 @@ class _Conv:
     def weights(self, dtype):
         W, b = self.layer.W, self.layer.b
         FN = W.shape[0]
-        return np.concatenate([W.reshape(FN, -1), b.reshape(FN, 1)], axis=1, dtype=dtype)
+        Wb = np.concatenate([W.reshape(FN, -1), b.reshape(FN, 1)], axis=1, dtype=dtype)
+        return np.negative(Wb, out=Wb) if _negated(self) else Wb
 
     def run(self, a, mine, Wb, arrays):
         L = self.layer
@@ -249,32 +281,53 @@ class _Conv:
         win = sliding_window_view(xt, (D0 * (FH - 1) + 1, D1 * (FW - 1) + 1), axis=(1, 2))
         win = win[:, :, :S1 * (OW - 1) + 1:S1, :, ::D0, ::D1]   # (C, H', OW, n, FH, FW) view
         r = max(1, min(OH, CHUNK_BYTES // ((K + 1) * OW * n * a.itemsize)))   # rows per block
-        col = arrays.get("col", (K + 1, r * OW * n), a.dtype)
-        col[K] = 1                                         # the bias's input
-        out = arrays.get("out", (FN, OH, OW, n), a.dtype)
-        flat = out.reshape(FN, OH * OW * n)
-        pool = self.pool
-        if pool is not None:                               # max or average pooling, no padding
-            pooled = arrays.get("pooled", (FN,) + pool.layer.output_shape((FN, OH, OW))[1:] + (n,),
-                                a.dtype)
-            ps, done = pool.layer.stride[0], 0
-            pool_arrays = _Arrays(arrays.arrays, (arrays.i, "pool"))
-        for y0 in range(0, OH, r):
-            y1 = min(OH, y0 + r)
-            m = (y1 - y0) * OW * n
-            # im2col of these rows, one copy: row (c, i, j), column (oy, ox, n)
-            np.copyto(col[:K, :m].reshape(C, FH, FW, y1 - y0, OW, n),
-                      win[:, S0 * y0:S0 * (y1 - 1) + 1:S0].transpose(0, 4, 5, 1, 2, 3))
-            block = flat[:, y0 * OW * n:y1 * OW * n]
-            np.matmul(Wb, col[:, :m], out=block)
-            for op in self.epilogue:
-                op.apply(block, arrays)
-            if pool is not None:                           # the pooled rows now complete
-                ready = min(pooled.shape[1], max(0, (y1 - pool.layer.pool_h) // ps + 1))
-                if ready > done:
-                    pool.rows(out, pooled, done, ready, pool_arrays)
-                    done = ready
-        return (out if pool is None else pooled), True
+        if self.pool is None:
+            col = self._col(arrays, K, r * OW * n, a.dtype)
+            out = arrays.get("out", (FN, OH, OW, n), a.dtype)
+            for y0 in range(0, OH, r):
+                self._rows(win, col, Wb, out, y0, min(OH, y0 + r), y0, arrays)
+            return out, True
+        pool = self.pool.layer
+        PH, PS = pool.pool_h, pool.stride[0]
+        POH, POW = pool.output_shape((FN, OH, OW))[1:]
+        q = max(1, (r - PH) // PS + 1)                     # pooled rows per block
+        R = (q - 1) * PS + PH                              # the conv rows they need
+        col = self._col(arrays, K, R * OW * n, a.dtype)
+        rows = arrays.get("rows", (FN, R, OW, n), a.dtype)
+        pooled = arrays.get("pooled", (FN, POH, POW, n), a.dtype)
+        pool_arrays = _Arrays(arrays.arrays, (arrays.i, "pool"))
+        lo = hi = 0                                        # rows[:, :hi - lo]: conv rows lo..hi-1
+        for p0 in range(0, POH, q):
+            p1 = min(POH, p0 + q)
+            need_lo, need_hi = p0 * PS, (p1 - 1) * PS + PH
+            keep = max(0, hi - need_lo)                    # rows the last windows share with these
+            if keep:
+                rows[:, :keep] = rows[:, hi - lo - keep:hi - lo]   # (overlap: NumPy copies first)
+            start = max(hi, need_lo)
+            self._rows(win, col, Wb, rows, start, need_hi, start - need_lo, arrays)
+            lo, hi = need_lo, need_hi
+            self.pool.rows(rows, pooled, p0, p1, pool_arrays, base=lo)
+        return pooled, True
+
+    @staticmethod
+    def _col(arrays, K, m, dtype):
+        """The column matrix of m columns: K rows of im2col, then a row of ones (the bias's)."""
+        col = arrays.get("col", (K + 1, m), dtype)
+        col[K] = 1
+        return col
+
+    def _rows(self, win, col, Wb, dst, y0, y1, j, arrays):
+        """Output rows y0..y1-1 into rows j.. of dst (FN, rows, OW, n), then the epilogue."""
+        C, _, OW, n, FH, FW = win.shape
+        S0 = self.layer.stride[0]
+        K, m = C * FH * FW, (y1 - y0) * OW * n
+        # im2col of these rows, one copy: row (c, i, j), column (oy, ox, n)
+        np.copyto(col[:K, :m].reshape(C, FH, FW, y1 - y0, OW, n),
+                  win[:, S0 * y0:S0 * (y1 - 1) + 1:S0].transpose(0, 4, 5, 1, 2, 3))
+        block = dst.reshape(dst.shape[0], -1)[:, j * OW * n:j * OW * n + m]
+        np.matmul(Wb, col[:, :m], out=block)
+        for op in self.epilogue:
+            op.apply(block, arrays)
 
 
 # -- pooling ---------------------------------------------------------------------------------------
@@ -304,18 +357,19 @@ class _Pool:
         self.rows(xp, out, 0, out.shape[1], arrays)
         return out, True
 
-    def rows(self, xp, out, y0, y1, arrays):
-        """Output rows y0..y1-1 of ``out`` (C, OH, OW, n) from the padded input ``xp``, then
-        the epilogue on them. Window rows first: the PH input rows of each output row combined
-        whole (runs of W' * n numbers), then the PW columns of each window (runs of n): PH + PW
-        - 2 passes instead of PH * PW - 1 over strided views."""
+    def rows(self, xp, out, y0, y1, arrays, base=0):
+        """Output rows y0..y1-1 of ``out`` (C, OH, OW, n) from the padded input ``xp`` (its row 0:
+        input row ``base``), then the epilogue on them. Window rows first: the PH input rows of
+        each output row combined whole (runs of W' * n numbers), then the PW columns of each
+        window (runs of n): PH + PW - 2 passes instead of PH * PW - 1 over strided views."""
         L = self.layer
         PH, PW = L.pool_h, L.pool_w
         (S0, S1) = L.stride
         C, _, OW, n = out.shape
         combine = np.maximum if L.mode == "max" else np.add   # maximum: a NaN wins, as in Pooling
         o = out[:, y0:y1]                                  # (C, rows, OW, n)
-        r = [xp[:, i + S0 * y0:i + S0 * (y1 - 1) + 1:S0] for i in range(PH)]   # (C, rows, W', n)
+        y0_in, y1_in = S0 * y0 - base, S0 * (y1 - 1) + 1 - base        # xp's row 0: row base
+        r = [xp[:, i + y0_in:i + y1_in:S0] for i in range(PH)]           # (C, rows, W', n)
         if PH > 1:
             r = [combine(r[0], r[1], out=arrays.get("window rows", r[0].shape, xp.dtype))] + r[2:]
             for v in r[1:]:
@@ -344,8 +398,9 @@ class _Affine:
         self.epilogue = []
 
     def weights(self, dtype):
-        return (self.layer.W.astype(dtype, copy=False).T,
-                self.layer.b.astype(dtype, copy=False).reshape(-1, 1))
+        WT = self.layer.W.astype(dtype, copy=False).T
+        b = self.layer.b.astype(dtype, copy=False).reshape(-1, 1)
+        return (-WT, -b) if _negated(self) else (WT, b)
 
     def run(self, a, mine, w, arrays):
         WT, b = w

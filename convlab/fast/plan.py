@@ -18,7 +18,7 @@ masks are drawn on the calling thread, once for the whole batch, by the net's ow
 (Pyodide, no per-thread BLAS control, ``CONVLAB_THREADS=1``) or a small batch: one slice, the
 net's own Dropout layers, exactly the path without threads.
 
-Evaluation (``predict``, ``accuracy``) runs EVAL_SLICE images per thread and forward pass, on
+Evaluation (``predict``, ``accuracy``) runs ``eval_batch`` images per thread and forward pass, on
 any number of threads, forward only (``convlab.fast.infer``: no argmax, masks or kept columns,
 images last from layer to layer, every array reused per thread). A net that path cannot take
 is evaluated through the slices' twins, every array reused from the slice's workspace.
@@ -43,11 +43,10 @@ from .workspace import Workspace
 __all__ = ["LayerPlan", "EVAL_SLICE"]
 
 EVAL_SLICE = 100
-"""Images per thread and forward pass when evaluating (``LayerPlan.eval_batch``; ``Trainer``
-evaluates in batches of it). Through ``convlab.fast.infer``, one thread, 4,000 MNIST test
-images: 100 took 0.89-0.92x the time of 50 on lenet, lenet-modern, alexnet and deep, 200 no
-better than 100 (alexnet 1.15x). (Through the training twins 50 was best: their arrays of 50
-images stay in the cache; 500 took 2-3x as long.)"""
+"""Images per thread and forward pass when evaluating through the training twins (nets
+``convlab.fast.infer`` cannot take; it sizes its own chunks, ``LayerPlan.eval_batch``, and
+``Trainer`` evaluates in batches of that). Through the twins 50-100 was best: their arrays stay in
+the cache; 500 took 2-3x as long."""
 
 
 def _forward(layers, x, train_flg):
@@ -129,17 +128,19 @@ class LayerPlan:
 
     @property
     def eval_batch(self):
-        """Images per thread and forward pass when evaluating (``EVAL_SLICE``)."""
-        return EVAL_SLICE
+        """Images per thread and forward pass when evaluating: the forward-only path's
+        ``images`` (``convlab.fast.infer.EVAL_BYTES`` of the net's largest map), else
+        ``EVAL_SLICE``. The same on any number of threads, and so are the scores."""
+        return EVAL_SLICE if self.inference is None else self.inference.images
 
     # -- prediction ---------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """``net.predict(x)`` (a new array): EVAL_SLICE images per thread and forward pass, on the
-        threads, forward only (``convlab.fast.infer``) or through the twins."""
+        """``net.predict(x)`` (a new array): ``eval_batch`` images per thread and forward pass,
+        on the threads, forward only (``convlab.fast.infer``) or through the twins."""
         x = self.net._check_x(x)
         if train_flg:
             return _forward(self.layers, x, train_flg)
-        return self._scores(x, EVAL_SLICE)
+        return self._scores(x, self.eval_batch)
 
     def _scores(self, x, per_thread):
         """The scores of images ``x``, in chunks of ``per_thread`` images: each thread takes the
