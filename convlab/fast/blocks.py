@@ -19,8 +19,9 @@ SimpleConvNet's layout (``convlab.fast.fused``), generalised to several blocks:
    included); other pairs run the activation first, then the pooling.
 4. **The sigmoid in three passes** (``kernels.sigmoid_in_place``), in the conv output's own
    array: the GEMM with negated weights gives it -x exactly.
-5. **The input gradient in runs of OW*n numbers**: dc put in (oy, ox, n) order (a copy of the
-   small conv-output gradient), one GEMM, one add per kernel offset.
+5. **The input gradient in three calls**: dc put in (oy, ox, n) order on rows as wide as the
+   padded input (a copy of the small conv-output gradient), one GEMM per kernel offset written
+   shifted into its own row of a zero-bordered array, one sum of those rows (not 25 adds).
 6. **Few NumPy calls per slice**: each one hands Python's GIL back and forth between the two
    threads.
 
@@ -30,7 +31,7 @@ as the layers to float rounding (the sums run in another order): ``tests/test_fa
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .. import layers as plain
 from ..layers import check_labels, cross_entropy_rows, log_softmax
@@ -59,6 +60,14 @@ class _Bufs:
         a = self._arrays.get(name)
         if a is None or a.shape != shape or a.dtype != dtype:
             a = self._arrays[name] = np.empty(shape, dtype)
+        return a
+
+    def zeros(self, name, shape, dtype):
+        """As calling it, but a new array is filled with zeros (cells a step never writes stay
+        0 from step to step)."""
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._arrays[name] = np.zeros(shape, dtype)
         return a
 
 
@@ -262,22 +271,25 @@ class BlockPlan(LayerPlan):
         np.copyto(grads[kb], dWbT[K1 - 1])
         if not need_dx:
             return None
-        # dx: dc with its columns put in (oy, ox, n) order (one small copy), dcol = W.T @ dc,
-        # folded back onto the padded input, one add per (fy, fx) of runs of OW*n numbers
+        # dx in three calls: dc put in (oy, ox, n) order on rows as wide as the padded input,
+        # zero past OW (one small copy); dcol = W.T @ that, one GEMM per kernel offset (fy, fx)
+        # written into its own row of E shifted by (fy*Wp + fx)*n, where it lands on the input
+        # pixels it feeds (the columns past OW add zeros); then the sum of E's rows
         _, Hp, Wp, n = xT.shape
         p = pool.pool_h
         OH, OW = Hp - FH + 1, Wp - FW + 1
-        d = B(f"d_rows{b}", (FN, OH, OW, n), dt)
-        np.copyto(d.reshape(FN, PH, p, OW // p, p, n),
+        d = B.zeros(f"d_rows{b}", (FN, OH, Wp, n), dt)                  # columns past OW stay 0
+        np.copyto(d[:, :, :OW].reshape(FN, PH, p, OW // p, p, n),
                   dc.reshape(FN, PH, p, p, OW // p, n).transpose(0, 1, 2, 4, 3, 5))
-        Wmat = conv.W.reshape(FN, K1 - 1).astype(dt, copy=False)
-        dcol = np.matmul(Wmat.T, d.reshape(FN, -1), out=B(f"dcol{b}", (K1 - 1, OH * OW * n), dt))
-        dcol = dcol.reshape(C, FH, FW, OH, OW, n)
-        dxT = B(f"dxT{b}", (C, Hp, Wp, n), dt)
-        dxT.fill(0)
-        for fy in range(FH):
-            for fx in range(FW):
-                dxT[:, fy:fy + OH, fx:fx + OW] += dcol[:, fy, fx]
+        R = Hp * Wp * n + (FW - 1) * n                                   # the last shift's reach
+        E = B.zeros(f"E{b}", (FH, FW, C, R), dt)                         # unwritten cells stay 0
+        isz = E.itemsize
+        shifted = as_strided(E, (FH, FW, C, OH * Wp * n),
+                             (E.strides[0] + Wp * n * isz, E.strides[1] + n * isz, R * isz, isz))
+        Wt = conv.W.transpose(2, 3, 1, 0).astype(dt)                      # (FH, FW, C, FN)
+        np.matmul(Wt, d.reshape(FN, -1), out=shifted)                    # (FH, FW, C, OH*Wp*n)
+        dx = np.sum(E, axis=(0, 1), out=B(f"dx{b}", (C, R), dt))         # in (fy, fx) order
+        dxT = dx[:, :Hp * Wp * n].reshape(C, Hp, Wp, n)
         return dxT[:, P0:Hp - P0, P1:Wp - P1]                            # (C, H, W, n)
 
 
