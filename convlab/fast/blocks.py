@@ -30,12 +30,17 @@ as the layers to float rounding (the sums run in another order): ``tests/test_fa
 """
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .. import layers as plain
 from ..layers import check_labels, cross_entropy_rows, log_softmax
+from ..optim import Adam
 from .kernels import sigmoid_in_place
+from .optim import update
 from .plan import LayerPlan
 
 __all__ = ["BlockPlan", "blocks_for"]
@@ -139,6 +144,51 @@ class BlockPlan(LayerPlan):
         self.loss = float(np.concatenate([nll for nll, _ in parts]).mean())   # as SoftmaxWithLoss
         return [grads for _, grads in parts]
 
+    def step(self, x, t, optimizer):
+        """One training step, as :meth:`LayerPlan.step`. With Adam on two or more slices, ONE job
+        per thread: its slice's gradients, a barrier, then its rows of every gradient added up
+        over the slices (in slice order) and Adam's update of those rows; the workers are woken
+        once per step, not twice. The same numbers as ``LayerPlan.step``."""
+        x = self.net._check_x(x)
+        N = x.shape[0]
+        t = check_labels(t, N, self.net.output_size)
+        jobs = self.workers.cuts(N)
+        if type(optimizer) is not Adam or len(jobs) == 1:
+            return super().step(x, t, optimizer)
+        B0 = self._bufs[0]                           # slice 0's gradients receive the sum
+        grads = {k: B0(f"grad {k}", p.shape, x.dtype) for k, p in self.params.items()}
+        iters = optimizer.iter
+        try:
+            update(optimizer, self.params, grads,
+                   split=functools.partial(self._one_job_each, x, t, jobs))
+        except BaseException:
+            optimizer.iter = iters                   # no row was updated: the step did not count
+            raise
+        return self.loss
+
+    def _one_job_each(self, x, t, jobs, rows):
+        """The ``split`` runner :meth:`step` hands to Adam's update: job i of n computes slice
+        i's gradients, waits for every slice, adds up its rows ``share(g, i, n)`` of every
+        gradient g, then ``rows(i, n)`` updates the same rows of every parameter. Sets
+        ``self.loss``. A job that fails breaks the barrier: no job updates anything."""
+        n, N = len(jobs), len(x)
+        parts, barrier = [None] * n, threading.Barrier(n)
+        self.workers.run(self._job, [(i, n, self._bufs[i], x[lo:hi], t[lo:hi], N, parts, barrier,
+                                      rows) for i, lo, hi in jobs])
+        self.loss = float(np.concatenate([nll for nll, _ in parts]).mean())   # as SoftmaxWithLoss
+
+    def _job(self, i, n, B, x, t, N, parts, barrier, rows):
+        try:
+            parts[i] = self._slice_gradient(B, x, t, N)
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            return                                   # another job failed: it raises
+        except BaseException:
+            barrier.abort()                          # the others stop waiting
+            raise
+        self._add_rows([grads for _, grads in parts], i, n)
+        rows(i, n)
+
     def _slice_gradient(self, B, x, t, N):
         """(-log p of the right class per image, the gradients) of the n images x, scaled by
         n / N (the slices' gradients add up to the batch's), in thread scratch B."""
@@ -173,10 +223,10 @@ class BlockPlan(LayerPlan):
                 d = _act_backward(act, d, outs[j], out=d)
             kW, kb = self._names[len(self.blocks) + j]
             if j == 0:
-                grads[kW] = np.matmul(hT, d, out=B("dW head0", affine.W.shape, d.dtype))
+                grads[kW] = np.matmul(hT, d, out=B(f"grad {kW}", affine.W.shape, d.dtype))
             else:
-                grads[kW] = np.matmul(ins[j].T, d, out=B(f"dW head{j}", affine.W.shape, d.dtype))
-            grads[kb] = np.sum(d, axis=0, out=B(f"db head{j}", affine.b.shape, d.dtype))
+                grads[kW] = np.matmul(ins[j].T, d, out=B(f"grad {kW}", affine.W.shape, d.dtype))
+            grads[kb] = np.sum(d, axis=0, out=B(f"grad {kb}", affine.b.shape, d.dtype))
             if j > 0:
                 d = d @ affine.W.T                                       # (n, D)
             else:
@@ -266,7 +316,7 @@ class BlockPlan(LayerPlan):
                           out=B(f"parts{b}", (G, K1, FN), dt))           # (G, K+1, FN)
         dWbT = np.sum(parts, axis=0, out=B(f"dWbT{b}", (K1, FN), dt))
         kW, kb = self._names[b]
-        grads[kW], grads[kb] = B(f"dW{b}", conv.W.shape, dt), B(f"db{b}", conv.b.shape, dt)
+        grads[kW], grads[kb] = B(f"grad {kW}", conv.W.shape, dt), B(f"grad {kb}", conv.b.shape, dt)
         np.copyto(grads[kW], dWbT[:K1 - 1].T.reshape(conv.W.shape))
         np.copyto(grads[kb], dWbT[K1 - 1])
         if not need_dx:
