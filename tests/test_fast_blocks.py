@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from convlab.fast import BlockPlan, FusedSimpleConvNet, LayerPlan, compile_net
+from convlab.fast import blocks
 from convlab.fast.blocks import blocks_for
 from convlab.nets import Net, build_net
 from convlab.optim import Adam
@@ -219,3 +220,21 @@ def test_a_failing_slice_updates_nothing_and_the_next_step_works(failing):
     assert plans[0].step(x, t, opts[0]) == plans[1].step(x, t, opts[1])
     for k, p in nets[0].params.items():
         np.testing.assert_array_equal(p, nets[1].params[k], err_msg=k)
+
+
+@pytest.mark.parametrize("name", ["lenet", "lenet-modern"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_both_folds_of_the_input_gradient_have_the_layers_numbers(name, threads, monkeypatch):
+    """The input gradient folded in three calls (shifted rows, one sum) and in one add per kernel
+    offset (where the rows exceed FOLD_BYTES): each the layers' numbers, and the same numbers
+    (both add the offsets in (fy, fx) order)."""
+    got = []
+    for fold_bytes in (1 << 40, 0):
+        monkeypatch.setattr(blocks, "FOLD_BYTES", fold_bytes)
+        net = build_net(name, seed=8, dtype=np.float64)
+        x, t = batch(net, N=40, seed=8)
+        plan = plan_on(net, threads)
+        assert_layers_numbers(net, plan, x, t, float64_tol=1e-12)
+        got.append({k: g.copy() for k, g in plan.gradient(x, t).items()})
+    for k in got[0]:
+        np.testing.assert_array_equal(got[0][k], got[1][k], err_msg=k)
