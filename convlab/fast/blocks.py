@@ -137,6 +137,7 @@ class BlockPlan(LayerPlan):
         owners = [conv for conv, _, _ in self.blocks] + [affine for affine, _ in self.head]
         self._names = [(key[id(o), "W"], key[id(o), "b"]) for o in owners]    # params' names
         self._bufs = [_Bufs() for _ in range(self.threads)]
+        self._updating = False          # step: set once its jobs start updating parameters
 
     # -- the training step --------------------------------------------------------------------
     def _gradient(self, x, t):
@@ -164,12 +165,13 @@ class BlockPlan(LayerPlan):
             return super().step(x, t, optimizer)
         B0 = self._bufs[0]                           # slice 0's gradients receive the sum
         grads = {k: B0(f"grad {k}", p.shape, x.dtype) for k, p in self.params.items()}
-        iters = optimizer.iter
+        iters, self._updating = optimizer.iter, False
         try:
             update(optimizer, self.params, grads,
                    split=functools.partial(self._one_job_each, x, t, jobs))
         except BaseException:
-            optimizer.iter = iters                   # no row was updated: the step did not count
+            if not self._updating:
+                optimizer.iter = iters               # no row was updated: the step did not count
             raise
         return self.loss
 
@@ -193,6 +195,7 @@ class BlockPlan(LayerPlan):
         except BaseException:
             barrier.abort()                          # the others stop waiting
             raise
+        self._updating = True                        # every slice is done: rows get updated
         self._add_rows([grads for _, grads in parts], i, n)
         rows(i, n)
 
