@@ -198,7 +198,7 @@ def main(argv=None):
     ap.add_argument("--net", default=None,
                     help="profile this registry net's plan instead (CPU time)")
     ap.add_argument("--batch", type=int, default=100,
-                    help="with --net: images per step (default 100; 50 is one of two threads' slice)")
+                    help="with --net: images per step (default 100; 50: one of two threads' slice)")
     args = ap.parse_args(argv)
     if args.net is not None:
         return profile_net(args.net, args.steps, args.batch)

@@ -28,8 +28,8 @@ SimpleConvNet's layout (``convlab.fast.fused``), generalised to several blocks:
 
 The slices' gradients are added and Adam updates them as ``LayerPlan.step`` does, but in the
 same job as the slice: each thread computes its slice, waits at a barrier, adds up its rows of
-every gradient and updates them (``BlockPlan.step``), so the workers are woken once per step. Same numbers
-as the layers to float rounding (the sums run in another order): ``tests/test_fast_blocks.py``.
+every gradient and updates them (``BlockPlan.step``), so the workers are woken once per step.
+Same numbers as the layers to float rounding (the sums run in another order): ``tests/test_fast_blocks.py``.
 """
 from __future__ import annotations
 
@@ -350,8 +350,8 @@ class BlockPlan(LayerPlan):
             # (fy*Wp + fx)*n, onto the input pixels it feeds; then the sum of E's rows
             E = B.zeros(f"E{b}", (FH, FW, C, R), dt)                     # unwritten cells stay 0
             isz = E.itemsize
-            shifted = as_strided(E, (FH, FW, C, OH * Wp * n),
-                                 (E.strides[0] + Wp * n * isz, E.strides[1] + n * isz, R * isz, isz))
+            strides = (E.strides[0] + Wp * n * isz, E.strides[1] + n * isz, R * isz, isz)
+            shifted = as_strided(E, (FH, FW, C, OH * Wp * n), strides)
             Wt = conv.W.transpose(2, 3, 1, 0).astype(dt)                  # (FH, FW, C, FN)
             np.matmul(Wt, d.reshape(FN, -1), out=shifted)                # (FH, FW, C, OH*Wp*n)
             dx = np.sum(E, axis=(0, 1), out=B(f"dx{b}", (C, R), dt))     # in (fy, fx) order
