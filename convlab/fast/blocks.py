@@ -29,7 +29,8 @@ SimpleConvNet's layout (``convlab.fast.fused``), generalised to several blocks:
 The slices' gradients are added and Adam updates them as ``LayerPlan.step`` does, but in the
 same job as the slice: each thread computes its slice, waits at a barrier, adds up its rows of
 every gradient and updates them (``BlockPlan.step``), so the workers are woken once per step.
-Same numbers as the layers to float rounding (the sums run in another order): ``tests/test_fast_blocks.py``.
+Same numbers as the layers to float rounding (the sums run in another order):
+``tests/test_fast_blocks.py``.
 """
 from __future__ import annotations
 
