@@ -310,7 +310,7 @@ class BlockPlan(LayerPlan):
         _, PH, _, L = c.shape                                            # L = PW*n
         dt = da.dtype
         da = da.reshape(FN, PH, L)
-        dc = B(f"dc{b}", c.shape, dt)                                    # the conv outputs' gradient
+        dc = B(f"dc{b}", c.shape, dt)                                    # conv outputs' gradient
         left = B(f"left{b}", m.shape, dt)
         if type(act) is plain.Relu and pool.mode == "max":               # the ReLU after pooling
             hit = np.greater(m, 0, out=B(f"hit{b}", m.shape, bool))
