@@ -4,6 +4,7 @@ convlab layer by layer, and the textbook.
     python bench/profile_step.py                # default threads
     python bench/profile_step.py --threads 1    # steadier on a busy machine
     python bench/profile_step.py --net deep --threads 1   # a registry net's plan, CPU time
+    python bench/profile_step.py --net lenet --threads 1 --batch 50   # one of two threads' slice
 
 ``--net NAME`` profiles the registry net NAME as ``Trainer`` runs it, in CPU time (steadier than
 wall time on a shared machine): through ``convlab.fast.blocks.BlockPlan`` (lenet, lenet-modern:
@@ -151,21 +152,22 @@ def profile_blocks(plan, opt, x, t, steps, warmup=3, clock=time.process_time):
     return times
 
 
-def profile_net(name, steps):
+def profile_net(name, steps, batch=100):
     """Print where a registry net's step spends its CPU time on one thread, per part: its
     BlockPlan's blocks where compile_net gives it one (lenet, lenet-modern), else its
-    LayerPlan's layers, per layer and per kind."""
+    LayerPlan's layers, per layer and per kind. ``batch``: images per step (50: what each of
+    two threads runs of a batch of 100)."""
     from convlab.fast import BlockPlan, compile_net
     from convlab.nets import build_net
     net = build_net(name, seed=0)
     rng = np.random.default_rng(0)
-    x = rng.random((100,) + net.input_dim, dtype=np.float32)
-    t = rng.integers(0, net.output_size, 100)
+    x = rng.random((batch,) + net.input_dim, dtype=np.float32)
+    t = rng.integers(0, net.output_size, batch)
     if isinstance(compile_net(net), BlockPlan):
         times = profile_blocks(BlockPlan(net, threads=1), Adam(lr=0.001), x, t, steps)
         med = {k: float(np.median(v)) for k, v in times.items()}
         total = sum(med.values())
-        print(f"{name} (BlockPlan, one thread, batch 100): {total * 1e3:.2f} ms CPU per step "
+        print(f"{name} (BlockPlan, one thread, batch {batch}): {total * 1e3:.2f} ms CPU per step "
               f"(sum of medians over {steps} steps)")
         for part, s in sorted(med.items(), key=lambda kv: -kv[1]):
             print(f"  {part:<34s} {s * 1e3:7.2f} ms  {100 * s / total:5.1f}%")
@@ -175,7 +177,7 @@ def profile_net(name, steps):
                     clock=time.process_time)
     med = {k: float(np.median(v)) for k, v in times.items()}
     total = sum(med.values())
-    print(f"{name} (LayerPlan, batch 100): {total * 1e3:.2f} ms CPU per step (sum of medians "
+    print(f"{name} (LayerPlan, batch {batch}): {total * 1e3:.2f} ms CPU per step (sum of medians "
           f"over {steps} steps)")
     kinds = {}
     for part, s in sorted(med.items(), key=lambda kv: -kv[1]):
@@ -195,9 +197,11 @@ def main(argv=None):
                     help="BLAS threads (default: NumPy's); applied before NumPy is imported")
     ap.add_argument("--net", default=None,
                     help="profile this registry net's plan instead (CPU time)")
+    ap.add_argument("--batch", type=int, default=100,
+                    help="with --net: images per step (default 100; 50: one of two threads' slice)")
     args = ap.parse_args(argv)
     if args.net is not None:
-        return profile_net(args.net, args.steps)
+        return profile_net(args.net, args.steps, args.batch)
     rng = np.random.default_rng(0)
     x = rng.random((100, 1, 28, 28), dtype=np.float32)
     t = rng.integers(0, 10, 100)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from convlab.fast import BlockPlan, FusedSimpleConvNet, LayerPlan, compile_net
+from convlab.fast import blocks
 from convlab.fast.blocks import blocks_for
 from convlab.nets import Net, build_net
 from convlab.optim import Adam
@@ -174,3 +175,66 @@ def test_random_block_nets_have_the_layers_numbers(seed, n_blocks, hidden, data)
     assert BlockPlan.why_not(net) is None
     x, t = batch(net, N=data.draw(st.integers(1, 40)), seed=seed)
     assert_layers_numbers(net, BlockPlan(net, data.draw(st.integers(1, 2))), x, t)
+
+
+@pytest.mark.parametrize("name", ["lenet", "lenet-modern"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_step_in_one_job_per_thread_is_the_two_round_step_bit_for_bit(name, dtype):
+    """BlockPlan.step (slice, barrier, rows of the sums, Adam's rows, one job per thread) against
+    LayerPlan.step on the same plan (the slices, then the rows added and updated in a second
+    round): the same losses and parameters, bit for bit, step after step."""
+    runs = []
+    for step in (BlockPlan.step, LayerPlan.step):
+        net = build_net(name, seed=6, dtype=dtype)
+        plan, opt = plan_on(net, 2), Adam()
+        losses = [step(plan, *batch(net, N=48, seed=s), opt) for s in range(3)]
+        runs.append((losses, {k: p.copy() for k, p in net.params.items()}, opt.iter))
+    assert runs[0][0] == runs[1][0] and runs[0][2] == runs[1][2] == 3
+    for k in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k], err_msg=k)
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_failing_slice_updates_nothing_and_the_next_step_works(failing):
+    """A slice that raises (on the calling thread or on the worker) breaks the barrier: the error
+    comes out, no parameter moved, Adam's step count is unchanged, and no thread is left
+    waiting; the next step then matches a plan that never failed."""
+    nets = [build_net("lenet-modern", seed=7) for _ in range(2)]
+    plans, opts = [plan_on(net, 2) for net in nets], [Adam(), Adam()]
+    x, t = batch(nets[0], N=40, seed=7)
+    before = {k: p.copy() for k, p in nets[0].params.items()}
+    real = plans[0]._slice_gradient
+
+    def sometimes_fails(B, xs, ts, N):
+        if B is plans[0]._bufs[failing]:
+            raise RuntimeError("slice failed")
+        return real(B, xs, ts, N)
+
+    plans[0]._slice_gradient = sometimes_fails
+    with pytest.raises(RuntimeError, match="slice failed"):
+        plans[0].step(x, t, opts[0])
+    assert opts[0].iter == 0
+    for k, p in nets[0].params.items():
+        np.testing.assert_array_equal(p, before[k], err_msg=k)
+    plans[0]._slice_gradient = real
+    assert plans[0].step(x, t, opts[0]) == plans[1].step(x, t, opts[1])
+    for k, p in nets[0].params.items():
+        np.testing.assert_array_equal(p, nets[1].params[k], err_msg=k)
+
+
+@pytest.mark.parametrize("name", ["lenet", "lenet-modern"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_both_folds_of_the_input_gradient_have_the_layers_numbers(name, threads, monkeypatch):
+    """The input gradient folded in three calls (shifted rows, one sum) and in one add per kernel
+    offset (where the rows exceed FOLD_BYTES): each the layers' numbers, and the same numbers
+    (both add the offsets in (fy, fx) order)."""
+    got = []
+    for fold_bytes in (1 << 40, 0):
+        monkeypatch.setattr(blocks, "FOLD_BYTES", fold_bytes)
+        net = build_net(name, seed=8, dtype=np.float64)
+        x, t = batch(net, N=40, seed=8)
+        plan = plan_on(net, threads)
+        assert_layers_numbers(net, plan, x, t, float64_tol=1e-12)
+        got.append({k: g.copy() for k, g in plan.gradient(x, t).items()})
+    for k in got[0]:
+        np.testing.assert_array_equal(got[0][k], got[1][k], err_msg=k)
