@@ -31,7 +31,8 @@ as ``bench/run.py``). A step is timed, and the better kept, in two ways on two t
   of the whole list, dispatch to join.
 
 Evaluation is timed per pass and multiplied by the passes 10,000 images take, for passes of
-50 images per thread (``LayerPlan``'s EVAL_SLICE) and of 1,000 images, each "one call" and
+the plan's own evaluation batch per thread (``eval_per_thread``: ``eval_batch`` of the plan
+``compile_net`` picks) and of 1,000 images, each "one call" and
 "split"; the best of the four is the floor. On one thread only "one call" exists.
 
 PyTorch (``bench/twins.py``, torch threads = ``--threads``): its training step (Adam, batch 100)
@@ -82,7 +83,7 @@ sys.path.insert(0, str(HERE.parent))          # convlab from this checkout, even
 
 import run  # noqa: E402  -- bench/run.py: the PyTorch twin's timing, as the per-net bench does it
 
-from convlab.fast.plan import EVAL_SLICE  # noqa: E402
+from convlab.fast import compile_net  # noqa: E402
 from convlab.fast.threads import Workers  # noqa: E402
 from convlab.layers import Affine, Convolution  # noqa: E402
 from convlab.nets import NETS, build_net  # noqa: E402
@@ -92,7 +93,7 @@ BATCH = 100                 # training batch
 EVAL_IMAGES = 10_000        # the test set
 MIN_SECONDS = 0.05          # least time spent on each best-of timing (see best_time)
 EVAL_PIECE = 200            # PyTorch's evaluation is timed in pieces of this many images
-EVAL_PASS = 1000            # images per pass, besides LayerPlan's EVAL_SLICE (50) per thread
+EVAL_PASS = 1000            # images per pass, besides the plan's own (eval_per_thread)
 
 
 # -------------------------------------------------------------------------------- products --
@@ -172,6 +173,11 @@ def best_split(per_thread_ops, workers, repeats):
     return best_time(lambda: workers.run(_run_all, jobs), repeats)
 
 
+def eval_per_thread(net):
+    """Images per thread and pass when the net's fast plan evaluates (its ``eval_batch``)."""
+    return compile_net(net, threads=1, warn=False).eval_batch
+
+
 def gemm_times(net, threads, repeats, workers, rng):
     """The net's GEMM-only times at ``threads`` threads: step and evaluation, each per way."""
     step_prods = products(net, BATCH)
@@ -186,7 +192,7 @@ def gemm_times(net, threads, repeats, workers, rng):
         step["split"] = best_split(ops, workers, repeats)
         del ops
     ev = {}
-    for chunk in (EVAL_SLICE * threads, EVAL_PASS):                    # images per pass
+    for chunk in dict.fromkeys((eval_per_thread(net) * threads, EVAL_PASS)):                    # images per pass
         passes = EVAL_IMAGES / chunk
         ops = operands(products(net, chunk, train=False), rng)
         ev[f"one call, {chunk} per pass"] = _sum(best_each(ops, repeats), passes)

@@ -81,7 +81,7 @@ def test_summary_medians_targets_and_verdicts(gf):
     assert "| simple | 6.00 ms | 10.0 ms | 5.00 ms (0.5x) | **yes**, 1.20x |" in table
 
 
-def test_one_process_smoke(tmp_path):
+def test_one_process_smoke(gf, tmp_path):
     """The per-thread-count process end to end on a small net: every way timed, JSON written."""
     out = tmp_path / "floor.json"
     subprocess.run([sys.executable, str(BENCH / "gemm_floor.py"), "--nets", "lenet", "--threads", "2",
@@ -90,11 +90,12 @@ def test_one_process_smoke(tmp_path):
     res = json.loads(out.read_text())
     r = res["nets"]["lenet"]
     ways = set(r["eval_gemm_ways"])
-    assert ways >= {"one call, 100 per pass", "one call, 1000 per pass"}
+    own = gf.eval_per_thread(build_net("lenet", seed=0))       # the plan's chunk per thread
+    assert ways >= {f"one call, {2 * own} per pass", "one call, 1000 per pass"}
     if res["split_threads"] == 2:                    # thread-local BLAS control here
         assert set(r["step_gemm_ways"]) == {"one call", "split"}
-        assert ways == {"one call, 100 per pass", "split, 50 per thread", "one call, 1000 per pass",
-                        "split, 500 per thread"}
+        assert ways == {f"one call, {2 * own} per pass", f"split, {own} per thread",
+                        "one call, 1000 per pass", "split, 500 per thread"}
     for clock in ("wall", "cpu"):
         assert r["step_gemm"][clock] == min(w[clock] for w in r["step_gemm_ways"].values()) > 0
         assert r["eval_gemm"][clock] == min(w[clock] for w in r["eval_gemm_ways"].values()) > 0
