@@ -31,9 +31,9 @@ as ``bench/run.py``). A step is timed, and the better kept, in two ways on two t
   of the whole list, dispatch to join.
 
 Evaluation is timed per pass and multiplied by the passes 10,000 images take, for passes of
-the plan's own evaluation batch per thread (``eval_per_thread``: ``eval_batch`` of the plan
-``compile_net`` picks) and of 1,000 images, each "one call" and
-"split"; the best of the four is the floor. On one thread only "one call" exists.
+50 images per thread, of the plan's own evaluation batch per thread (``eval_per_thread``:
+``eval_batch`` of the plan ``compile_net`` picks) and of 1,000 images, each "one call" and
+"split"; the best of these is the floor. On one thread only "one call" exists.
 
 PyTorch (``bench/twins.py``, torch threads = ``--threads``): its training step (Adam, batch 100)
 and its evaluation of the 10,000 MNIST test images (synthetic ones without MNIST) in the batch
@@ -93,7 +93,8 @@ BATCH = 100                 # training batch
 EVAL_IMAGES = 10_000        # the test set
 MIN_SECONDS = 0.05          # least time spent on each best-of timing (see best_time)
 EVAL_PIECE = 200            # PyTorch's evaluation is timed in pieces of this many images
-EVAL_PASS = 1000            # images per pass, besides the plan's own (eval_per_thread)
+EVAL_PASS = 1000            # images per pass, besides the plan's own (eval_per_thread) ...
+EVAL_SMALL = 50             # ... and this many per thread (small products, in the cache)
 
 
 # -------------------------------------------------------------------------------- products --
@@ -192,7 +193,7 @@ def gemm_times(net, threads, repeats, workers, rng):
         step["split"] = best_split(ops, workers, repeats)
         del ops
     ev = {}
-    for chunk in dict.fromkeys((eval_per_thread(net) * threads, EVAL_PASS)):                    # images per pass
+    for chunk in dict.fromkeys((EVAL_SMALL * threads, eval_per_thread(net) * threads, EVAL_PASS)):                    # images per pass
         passes = EVAL_IMAGES / chunk
         ops = operands(products(net, chunk, train=False), rng)
         ev[f"one call, {chunk} per pass"] = _sum(best_each(ops, repeats), passes)

@@ -95,6 +95,7 @@ def test_one_process_smoke(gf, tmp_path):
     if res["split_threads"] == 2:                    # thread-local BLAS control here
         assert set(r["step_gemm_ways"]) == {"one call", "split"}
         assert ways == {f"one call, {2 * own} per pass", f"split, {own} per thread",
+                        "one call, 100 per pass", "split, 50 per thread",
                         "one call, 1000 per pass", "split, 500 per thread"}
     for clock in ("wall", "cpu"):
         assert r["step_gemm"][clock] == min(w[clock] for w in r["step_gemm_ways"].values()) > 0
