@@ -1,27 +1,15 @@
 """bench/gemm_floor.py lists exactly the products bench/macs.py counts, and its tables say what its
 numbers say. No timing is asserted (speed is measured by running the script, not here)."""
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from convlab.nets import NETS, SimpleConvNet, build_net
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _load(name):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(BENCH))
+from bench_modules import BENCH
+from bench_modules import load as _load
 
 
 @pytest.fixture(scope="module")

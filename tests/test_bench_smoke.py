@@ -2,11 +2,9 @@
 
 Speed itself is not tested here (no timed unit tests): ``python bench/run.py`` measures it.
 """
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +15,8 @@ from convlab.optim import Adam
 from convlab.fast.plan import LayerPlan
 from convlab.fast.workspace import Workspace
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _load(name):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(BENCH))
+from bench_modules import BENCH
+from bench_modules import load as _load
 
 
 def test_textbook_baseline_matches_convlab_gradients():

@@ -110,18 +110,25 @@ def test_window_mean_backward_refills_a_reused_array():
     np.testing.assert_array_equal(again, fold(np.full((1, 1, 2, 2, 2, 2), 0.25), xs, 3))
 
 
-@given(seed=seeds, dtype=dtypes,
-       scale=st.sampled_from([1.0, 10.0, 80.0, 700.0]))
-def test_sigmoid_equals_plain_logaddexp_version(seed, dtype, scale):
-    """Against the plain formula, and both against the exact sigmoid (computed in long double):
-    the kernel is within a few roundings of the exact value everywhere, the plain formula
-    within |x| roundings (its logaddexp rounds before the exp)."""
+def _sigmoid_inputs(seed, dtype, scale):
+    """(x, the plain logaddexp sigmoid of x, the exact sigmoid of x computed in long double):
+    random x of size ``scale``, with 0 and -0.0 among them."""
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((3, 4, 5)) * scale).astype(dtype)
     x.flat[:2] = [0, -0.0]
     with np.errstate(over="ignore"):
         plain = np.exp(-np.logaddexp(0, -x)).astype(dtype)
         exact = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(dtype)
+    return x, plain, exact
+
+
+@given(seed=seeds, dtype=dtypes,
+       scale=st.sampled_from([1.0, 10.0, 80.0, 700.0]))
+def test_sigmoid_equals_plain_logaddexp_version(seed, dtype, scale):
+    """Against the plain formula, and both against the exact sigmoid (computed in long double):
+    the kernel is within a few roundings of the exact value everywhere, the plain formula
+    within |x| roundings (its logaddexp rounds before the exp)."""
+    x, plain, exact = _sigmoid_inputs(seed, dtype, scale)
     got = sigmoid(x)
     assert got.dtype == dtype and got.shape == x.shape
     eps = float(np.finfo(dtype).eps)
@@ -143,12 +150,7 @@ def test_sigmoid_in_place_equals_the_exact_sigmoid(seed, dtype, scale):
     """1 / (1 + exp(-x)) in x's array: within a few roundings of the exact sigmoid (long
     double), 0 where the exact value is below the smallest normal number, without a warning
     even where exp overflows; within |x| roundings of the plain logaddexp formula."""
-    rng = np.random.default_rng(seed)
-    x = (rng.standard_normal((3, 4, 5)) * scale).astype(dtype)
-    x.flat[:2] = [0, -0.0]
-    with np.errstate(over="ignore"):
-        plain = np.exp(-np.logaddexp(0, -x)).astype(dtype)
-        exact = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(dtype)
+    x, plain, exact = _sigmoid_inputs(seed, dtype, scale)
     a = x.copy()
     with np.errstate(all="raise"):                      # no overflow reported
         got = sigmoid_in_place(a)
